@@ -1,0 +1,657 @@
+//! The Automerge schema of one session document, with typed reads and writes.
+//!
+//! ```text
+//! ROOT { schema: 1,
+//!        meta:       { unit, session, profile, procedure, mode, body, title, date, place,
+//!                      count_from, count_to, chair, board, resolution_date }
+//!        attendance: { total, present, absent_from_start, present_at_vote }
+//!        ballots:    { issued, collected, wholly_invalid }
+//!        subjects:   { "<sid>/person_id", "<sid>/name", "<sid>/position", "<sid>/unit",
+//!                      "<sid>/order", "<sid>/excluded" }
+//!        tallies:    { "<sid>/<level>", "<sid>/invalid" }
+//!        entries:    { <random id>: { device, marks: { <sid>: <mark> } } } }
+//! ```
+//!
+//! Why this shape:
+//! * The root objects are made by one deterministic change (fixed actor derived from
+//!   unit and session, time 0), so two laptops that each create the same session share
+//!   that change and merge without a conflict on the root maps.
+//! * Subjects and tallies are flat scalars (`s01/high`), so a concurrent edit is always a
+//!   conflict on one named number, which Automerge keeps and we report, never a silently
+//!   hidden object.
+//! * Entries are keyed by a random id: concurrent entry never conflicts, and nothing in an
+//!   entry names a voter.
+
+use crate::domain::{
+    Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure,
+    Profile, Session, SessionId, Subject, SubjectId, Tally, UnitId,
+};
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Schema version written at the root; readers refuse a newer one.
+pub const SCHEMA: u64 = 1;
+
+/// Why a document could not be loaded, read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// The bytes are not an Automerge document.
+    #[error("tệp không phải tài liệu phiên hợp lệ (automerge): {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// A root object or identity field is missing or has the wrong type.
+    #[error("tài liệu thiếu hoặc sai trường «{0}»")]
+    Shape(String),
+    /// Written by a newer version.
+    #[error("tài liệu có phiên bản lược đồ {0}, bản này chỉ đọc được đến {SCHEMA}")]
+    NewerSchema(u64),
+    /// A merge of two documents of different sessions.
+    #[error("không gộp được: tài liệu của {theirs}, phiên đang mở là {ours}")]
+    OtherSession {
+        /// This document's `unit/session`.
+        ours: String,
+        /// The other one's.
+        theirs: String,
+    },
+    /// The value does not fit the field.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A change hash: 32 bytes that commit to a change and its whole history.
+pub type Head = [u8; 32];
+
+/// One session document.
+pub struct SessionDoc {
+    doc: AutoCommit,
+}
+
+/// A counted field of attendance or ballots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountField {
+    /// `attendance.total`
+    Total,
+    /// `attendance.present`
+    Present,
+    /// `attendance.absent_from_start`
+    AbsentFromStart,
+    /// `attendance.present_at_vote`
+    PresentAtVote,
+    /// `ballots.issued`
+    Issued,
+    /// `ballots.collected`
+    Collected,
+    /// `ballots.wholly_invalid`
+    WhollyInvalid,
+}
+
+impl CountField {
+    fn place(self) -> (&'static str, &'static str) {
+        match self {
+            CountField::Total => ("attendance", "total"),
+            CountField::Present => ("attendance", "present"),
+            CountField::AbsentFromStart => ("attendance", "absent_from_start"),
+            CountField::PresentAtVote => ("attendance", "present_at_vote"),
+            CountField::Issued => ("ballots", "issued"),
+            CountField::Collected => ("ballots", "collected"),
+            CountField::WhollyInvalid => ("ballots", "wholly_invalid"),
+        }
+    }
+}
+
+/// A text field of the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaField {
+    /// Voting body.
+    Body,
+    /// Session or conference title.
+    Title,
+    /// Place of the count.
+    Place,
+    /// Counting start, HH:MM.
+    CountFrom,
+    /// Counting end, HH:MM.
+    CountTo,
+    /// Counting board chair.
+    Chair,
+    /// Counting board members, one per line.
+    Board,
+    /// Date of the confirming resolution, YYYY-MM-DD.
+    ResolutionDate,
+}
+
+impl MetaField {
+    fn key(self) -> &'static str {
+        match self {
+            MetaField::Body => "body",
+            MetaField::Title => "title",
+            MetaField::Place => "place",
+            MetaField::CountFrom => "count_from",
+            MetaField::CountTo => "count_to",
+            MetaField::Chair => "chair",
+            MetaField::Board => "board",
+            MetaField::ResolutionDate => "resolution_date",
+        }
+    }
+}
+
+const ROOT_OBJECTS: [&str; 6] = ["meta", "attendance", "ballots", "subjects", "tallies", "entries"];
+
+fn skeleton_actor(unit: &UnitId, session: &SessionId) -> ActorId {
+    let mut h = Sha256::new();
+    h.update(b"tinnhiem/doc-skeleton/v1\0");
+    h.update(unit.as_str().as_bytes());
+    h.update([0]);
+    h.update(session.as_str().as_bytes());
+    let d = h.finalize();
+    ActorId::from(&d[..16])
+}
+
+impl SessionDoc {
+    /// A new empty document for (unit, session), edited from now on by `device`.
+    ///
+    /// The first change is the same on every laptop for the same (unit, session).
+    pub fn new(unit: &UnitId, session: &SessionId, device: &[u8]) -> Result<SessionDoc, DocError> {
+        let mut doc = AutoCommit::new().with_actor(skeleton_actor(unit, session));
+        doc.put(ROOT, "schema", SCHEMA)?;
+        for o in ROOT_OBJECTS {
+            doc.put_object(ROOT, o, ObjType::Map)?;
+        }
+        let meta = obj(&doc, "meta")?;
+        doc.put(&meta, "unit", unit.as_str())?;
+        doc.put(&meta, "session", session.as_str())?;
+        doc.commit_with(CommitOptions::default().with_time(0).with_message("tạo phiên"));
+        doc.set_actor(ActorId::from(device));
+        Ok(SessionDoc { doc })
+    }
+
+    /// Writes a whole session (as imported from a file) into a new document.
+    pub fn from_session(s: &Session, device: &[u8], now: i64) -> Result<SessionDoc, DocError> {
+        let mut d = SessionDoc::new(&s.meta.unit, &s.meta.session, device)?;
+        d.set_setup(s.meta.profile, s.meta.procedure, s.meta.mode, s.meta.date)?;
+        let m = &s.meta;
+        let texts = [
+            (MetaField::Body, Some(m.body.clone())),
+            (MetaField::Title, m.title.clone()),
+            (MetaField::Place, m.place.clone()),
+            (MetaField::CountFrom, m.count_from.clone()),
+            (MetaField::CountTo, m.count_to.clone()),
+            (MetaField::Chair, m.chair.clone()),
+            (MetaField::Board, (!m.board.is_empty()).then(|| m.board.join("\n"))),
+            (MetaField::ResolutionDate, m.resolution_date.map(|d| d.to_string())),
+        ];
+        for (f, v) in texts {
+            if let Some(v) = v {
+                d.set_meta(f, &v)?;
+            }
+        }
+        let a = s.attendance;
+        let b = s.ballots;
+        for (f, v) in [
+            (CountField::Total, a.total),
+            (CountField::Present, a.present),
+            (CountField::AbsentFromStart, a.absent_from_start),
+            (CountField::PresentAtVote, a.present_at_vote),
+            (CountField::Issued, b.issued),
+            (CountField::Collected, b.collected),
+            (CountField::WhollyInvalid, b.wholly_invalid),
+        ] {
+            if let Some(v) = v {
+                d.set_count(f, v)?;
+            }
+        }
+        for subj in &s.subjects {
+            d.put_subject(subj)?;
+        }
+        for (sid, t) in &s.tallies {
+            d.set_tally(sid, m.procedure, t)?;
+        }
+        for e in &s.entries {
+            d.add_entry(e, "import")?;
+        }
+        d.commit(now, "nhập phiên từ tệp");
+        Ok(d)
+    }
+
+    /// Loads saved bytes.
+    pub fn load(bytes: &[u8], device: &[u8]) -> Result<SessionDoc, DocError> {
+        let mut doc = AutoCommit::load(bytes)?;
+        doc.set_actor(ActorId::from(device));
+        let d = SessionDoc { doc };
+        d.check_shape()?;
+        Ok(d)
+    }
+
+    fn check_shape(&self) -> Result<(), DocError> {
+        let schema = match self.doc.get(ROOT, "schema")? {
+            Some((Value::Scalar(v), _)) => v.as_u64(),
+            _ => None,
+        }
+        .ok_or_else(|| DocError::Shape("schema".into()))?;
+        if schema > SCHEMA {
+            return Err(DocError::NewerSchema(schema));
+        }
+        for o in ROOT_OBJECTS {
+            obj(&self.doc, o)?;
+        }
+        self.identity()?;
+        Ok(())
+    }
+
+    /// The (unit, session) the document belongs to.
+    pub fn identity(&self) -> Result<(UnitId, SessionId), DocError> {
+        let meta = obj(&self.doc, "meta")?;
+        let unit = str_at(&self.doc, &meta, "unit").ok_or_else(|| DocError::Shape("meta.unit".into()))?;
+        let session =
+            str_at(&self.doc, &meta, "session").ok_or_else(|| DocError::Shape("meta.session".into()))?;
+        let unit = UnitId::new(unit).map_err(|e| DocError::Shape(format!("meta.unit: {e}")))?;
+        let session = SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
+        Ok((unit, session))
+    }
+
+    /// Saves the whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The current heads, sorted.
+    pub fn heads(&mut self) -> Vec<Head> {
+        let mut h: Vec<Head> = self.doc.get_heads().into_iter().map(|c| c.0).collect();
+        h.sort_unstable();
+        h
+    }
+
+    /// Whether the document contains every change named by `heads`.
+    pub fn has_heads(&mut self, heads: &[Head]) -> bool {
+        let hs: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
+        self.doc.get_missing_deps(&hs).is_empty()
+            && hs.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
+    }
+
+    /// The document as it was at `heads`.
+    pub fn at(&mut self, heads: &[Head]) -> Result<SessionDoc, DocError> {
+        let hs: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
+        Ok(SessionDoc { doc: self.doc.fork_at(&hs)? })
+    }
+
+    /// Merges another copy of the same session into this one.
+    pub fn merge(&mut self, other: &mut SessionDoc) -> Result<usize, DocError> {
+        let ours = self.identity()?;
+        let theirs = other.identity()?;
+        if ours != theirs {
+            return Err(DocError::OtherSession {
+                ours: format!("{}/{}", ours.0, ours.1),
+                theirs: format!("{}/{}", theirs.0, theirs.1),
+            });
+        }
+        Ok(self.doc.merge(&mut other.doc)?.len())
+    }
+
+    /// Gives direct access for the sync protocol.
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Commits pending writes as one change, stamped `now` (unix seconds).
+    pub fn commit(&mut self, now: i64, message: &str) {
+        self.doc.commit_with(CommitOptions::default().with_time(now).with_message(message));
+    }
+
+    /// Sets profile, procedure, mode and date.
+    pub fn set_setup(
+        &mut self,
+        profile: Profile,
+        procedure: Procedure,
+        mode: Mode,
+        date: NaiveDate,
+    ) -> Result<(), DocError> {
+        let meta = obj(&self.doc, "meta")?;
+        self.doc.put(&meta, "profile", profile.key())?;
+        self.doc.put(&meta, "procedure", procedure.key())?;
+        self.doc.put(&meta, "mode", mode.key())?;
+        self.doc.put(&meta, "date", date.to_string())?;
+        Ok(())
+    }
+
+    /// Sets a text field of the header; an empty text clears it.
+    pub fn set_meta(&mut self, field: MetaField, value: &str) -> Result<(), DocError> {
+        let meta = obj(&self.doc, "meta")?;
+        if value.is_empty() {
+            self.doc.delete(&meta, field.key())?;
+        } else {
+            self.doc.put(&meta, field.key(), value)?;
+        }
+        Ok(())
+    }
+
+    /// Sets one count of attendance or ballots.
+    pub fn set_count(&mut self, field: CountField, value: u64) -> Result<(), DocError> {
+        let (o, k) = field.place();
+        let o = obj(&self.doc, o)?;
+        self.doc.put(&o, k, value)?;
+        Ok(())
+    }
+
+    /// Adds or overwrites a subject's line.
+    pub fn put_subject(&mut self, s: &Subject) -> Result<(), DocError> {
+        let o = obj(&self.doc, "subjects")?;
+        let id = s.id.as_str();
+        self.doc.put(&o, format!("{id}/person_id"), s.person_id.as_str())?;
+        self.doc.put(&o, format!("{id}/name"), s.name.as_str())?;
+        self.doc.put(&o, format!("{id}/position"), s.position.as_str())?;
+        self.doc.put(&o, format!("{id}/unit"), s.unit.as_str())?;
+        self.doc.put(&o, format!("{id}/order"), s.order)?;
+        match s.excluded {
+            Some(e) => self.doc.put(&o, format!("{id}/excluded"), e.key())?,
+            None => self.doc.delete(&o, format!("{id}/excluded"))?,
+        }
+        Ok(())
+    }
+
+    /// Sets a subject's tally (tallies mode).
+    pub fn set_tally(&mut self, sid: &SubjectId, procedure: Procedure, t: &Tally) -> Result<(), DocError> {
+        let levels = procedure.levels();
+        if t.levels.len() != levels.len() {
+            return Err(DocError::Invalid(format!(
+                "kết quả của {sid} phải có {} mức",
+                levels.len()
+            )));
+        }
+        let o = obj(&self.doc, "tallies")?;
+        for (l, n) in levels.iter().zip(&t.levels) {
+            self.doc.put(&o, format!("{sid}/{}", l.key()), *n)?;
+        }
+        self.doc.put(&o, format!("{sid}/invalid"), t.invalid)?;
+        Ok(())
+    }
+
+    /// Adds one ballot entry.
+    pub fn add_entry(&mut self, e: &Entry, device: &str) -> Result<(), DocError> {
+        let entries = obj(&self.doc, "entries")?;
+        let o = self.doc.put_object(&entries, e.id.as_str(), ObjType::Map)?;
+        self.doc.put(&o, "device", device)?;
+        let marks = self.doc.put_object(&o, "marks", ObjType::Map)?;
+        for (sid, m) in &e.marks {
+            self.doc.put(&marks, sid.as_str(), m.key())?;
+        }
+        Ok(())
+    }
+
+    /// Removes one ballot entry (a clerk's typing mistake).
+    pub fn remove_entry(&mut self, id: &str) -> Result<bool, DocError> {
+        let entries = obj(&self.doc, "entries")?;
+        if self.doc.get(&entries, id)?.is_none() {
+            return Ok(false);
+        }
+        self.doc.delete(&entries, id)?;
+        Ok(true)
+    }
+
+    /// Reads the whole session, with every unresolved conflict.
+    pub fn read(&self) -> Result<Session, DocError> {
+        Reader { doc: &self.doc, conflicts: Vec::new(), anomalies: Vec::new() }.session()
+    }
+}
+
+fn obj(doc: &AutoCommit, key: &str) -> Result<ObjId, DocError> {
+    match doc.get(ROOT, key)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(DocError::Shape(key.into())),
+    }
+}
+
+fn str_at(doc: &AutoCommit, o: &ObjId, key: &str) -> Option<String> {
+    match doc.get(o, key).ok()?? {
+        (Value::Scalar(v), _) => v.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn show(v: &ScalarValue) -> String {
+    match v {
+        ScalarValue::Str(s) => s.to_string(),
+        ScalarValue::Uint(n) => n.to_string(),
+        ScalarValue::Int(n) => n.to_string(),
+        other => format!("{other}"),
+    }
+}
+
+struct Reader<'a> {
+    doc: &'a AutoCommit,
+    conflicts: Vec<Conflict>,
+    anomalies: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// The scalar at `o.key`, recording a conflict when concurrent writes disagree.
+    fn scalar(&mut self, path: &str, o: &ObjId, key: &str) -> Option<ScalarValue> {
+        let all = match self.doc.get_all(o, key) {
+            Ok(all) => all,
+            Err(e) => {
+                self.anomalies.push(format!("{path}.{key}: {e}"));
+                return None;
+            }
+        };
+        let mut values: Vec<ScalarValue> = Vec::new();
+        for (v, _) in &all {
+            match v {
+                Value::Scalar(s) => {
+                    if !values.contains(s) {
+                        values.push(s.as_ref().clone());
+                    }
+                }
+                Value::Object(_) => self.anomalies.push(format!("{path}.{key} là đối tượng, không phải giá trị")),
+            }
+        }
+        if values.len() > 1 {
+            let mut shown: Vec<String> = values.iter().map(show).collect();
+            shown.sort();
+            self.conflicts.push(Conflict { field: format!("{path}.{key}"), values: shown });
+        }
+        // The winner Automerge picks is deterministic on every replica.
+        match self.doc.get(o, key).ok().flatten() {
+            Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+
+    fn text(&mut self, path: &str, o: &ObjId, key: &str) -> Option<String> {
+        match self.scalar(path, o, key)? {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            ScalarValue::Null => None,
+            other => {
+                self.anomalies.push(format!("{path}.{key}: cần chữ, gặp {other}"));
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, path: &str, o: &ObjId, key: &str) -> Option<u64> {
+        match self.scalar(path, o, key)? {
+            ScalarValue::Uint(n) => Some(n),
+            ScalarValue::Int(n) if n >= 0 => u64::try_from(n).ok(),
+            other => {
+                self.anomalies.push(format!("{path}.{key}: cần số không âm, gặp {other}"));
+                None
+            }
+        }
+    }
+
+    fn session(mut self) -> Result<Session, DocError> {
+        let doc = self.doc;
+        let meta_o = obj(doc, "meta")?;
+        let unit = self.text("meta", &meta_o, "unit").ok_or_else(|| DocError::Shape("meta.unit".into()))?;
+        let session =
+            self.text("meta", &meta_o, "session").ok_or_else(|| DocError::Shape("meta.session".into()))?;
+        let unit = UnitId::new(unit).map_err(|e| DocError::Shape(format!("meta.unit: {e}")))?;
+        let session = SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
+        let profile = self.text("meta", &meta_o, "profile");
+        let profile = profile
+            .as_deref()
+            .and_then(Profile::parse)
+            .ok_or_else(|| DocError::Shape("meta.profile".into()))?;
+        let procedure = self.text("meta", &meta_o, "procedure");
+        let procedure = procedure
+            .as_deref()
+            .and_then(Procedure::parse)
+            .ok_or_else(|| DocError::Shape("meta.procedure".into()))?;
+        let mode = self.text("meta", &meta_o, "mode");
+        let mode = mode.as_deref().and_then(Mode::parse).ok_or_else(|| DocError::Shape("meta.mode".into()))?;
+        let date = self.text("meta", &meta_o, "date");
+        let date = date
+            .as_deref()
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .ok_or_else(|| DocError::Shape("meta.date".into()))?;
+        let resolution_date = self
+            .text("meta", &meta_o, "resolution_date")
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let meta = Meta {
+            unit,
+            session,
+            profile,
+            procedure,
+            mode,
+            body: self.text("meta", &meta_o, "body").unwrap_or_default(),
+            title: self.text("meta", &meta_o, "title"),
+            date,
+            place: self.text("meta", &meta_o, "place"),
+            count_from: self.text("meta", &meta_o, "count_from"),
+            count_to: self.text("meta", &meta_o, "count_to"),
+            chair: self.text("meta", &meta_o, "chair"),
+            board: self
+                .text("meta", &meta_o, "board")
+                .map(|b| b.lines().map(str::to_owned).filter(|l| !l.trim().is_empty()).collect())
+                .unwrap_or_default(),
+            resolution_date,
+        };
+
+        let ao = obj(doc, "attendance")?;
+        let attendance = Attendance {
+            total: self.count("attendance", &ao, "total"),
+            present: self.count("attendance", &ao, "present"),
+            absent_from_start: self.count("attendance", &ao, "absent_from_start"),
+            present_at_vote: self.count("attendance", &ao, "present_at_vote"),
+        };
+        let bo = obj(doc, "ballots")?;
+        let ballots = Ballots {
+            issued: self.count("ballots", &bo, "issued"),
+            collected: self.count("ballots", &bo, "collected"),
+            wholly_invalid: self.count("ballots", &bo, "wholly_invalid"),
+        };
+
+        // Subjects: group flat keys by subject id.
+        let so = obj(doc, "subjects")?;
+        let ids: std::collections::BTreeSet<String> = doc
+            .keys(&so)
+            .filter_map(|k| k.rsplit_once('/').map(|(id, _)| id.to_owned()))
+            .collect();
+        let mut subjects = Vec::new();
+        for id in ids {
+            let Ok(sid) = SubjectId::new(&id) else {
+                self.anomalies.push(format!("subjects: mã «{id}» không hợp lệ"));
+                continue;
+            };
+            let person = self.text("subjects", &so, &format!("{id}/person_id"));
+            let Some(person_id) = person.and_then(|p| PersonId::new(p).ok()) else {
+                self.anomalies.push(format!("subjects.{id}: thiếu mã cá nhân"));
+                continue;
+            };
+            let excluded = self.text("subjects", &so, &format!("{id}/excluded"));
+            let excluded = match excluded.as_deref().map(Exclusion::parse) {
+                None => None,
+                Some(Some(e)) => Some(e),
+                Some(None) => {
+                    self.anomalies.push(format!("subjects.{id}.excluded không hợp lệ"));
+                    None
+                }
+            };
+            subjects.push(Subject {
+                id: sid,
+                person_id,
+                name: self.text("subjects", &so, &format!("{id}/name")).unwrap_or_default(),
+                position: self.text("subjects", &so, &format!("{id}/position")).unwrap_or_default(),
+                unit: self.text("subjects", &so, &format!("{id}/unit")).unwrap_or_default(),
+                order: self.count("subjects", &so, &format!("{id}/order")).unwrap_or(u64::MAX),
+                excluded,
+            });
+        }
+        subjects.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+
+        // Tallies.
+        let to = obj(doc, "tallies")?;
+        let levels = procedure.levels();
+        let mut tallies = BTreeMap::new();
+        let tids: std::collections::BTreeSet<String> = doc
+            .keys(&to)
+            .filter_map(|k| k.rsplit_once('/').map(|(id, _)| id.to_owned()))
+            .collect();
+        for id in tids {
+            let Ok(sid) = SubjectId::new(&id) else {
+                self.anomalies.push(format!("tallies: mã «{id}» không hợp lệ"));
+                continue;
+            };
+            let mut t = Tally { levels: Vec::new(), invalid: 0 };
+            let mut complete = true;
+            for l in levels {
+                match self.count("tallies", &to, &format!("{id}/{}", l.key())) {
+                    Some(n) => t.levels.push(n),
+                    None => complete = false,
+                }
+            }
+            t.invalid = self.count("tallies", &to, &format!("{id}/invalid")).unwrap_or(0);
+            if complete {
+                tallies.insert(sid, t);
+            } else {
+                self.anomalies.push(format!("tallies.{id}: thiếu mức"));
+            }
+        }
+
+        // Entries.
+        let eo = obj(doc, "entries")?;
+        let mut entries = Vec::new();
+        let eids: Vec<String> = doc.keys(&eo).map(|k| k.to_string()).collect();
+        for eid in eids {
+            let marks_o = match doc.get(&eo, eid.as_str())? {
+                Some((Value::Object(ObjType::Map), o)) => match doc.get(&o, "marks")? {
+                    Some((Value::Object(ObjType::Map), m)) => m,
+                    _ => {
+                        self.anomalies.push(format!("entries.{eid}: thiếu marks"));
+                        continue;
+                    }
+                },
+                _ => {
+                    self.anomalies.push(format!("entries.{eid}: không phải phiếu"));
+                    continue;
+                }
+            };
+            let mut marks = BTreeMap::new();
+            let keys: Vec<String> = doc.keys(&marks_o).map(|k| k.to_string()).collect();
+            for sid in keys {
+                let m = self.text(&format!("entries.{eid}.marks"), &marks_o, &sid);
+                match (SubjectId::new(&sid), m.as_deref().and_then(Mark::parse)) {
+                    (Ok(s), Some(m)) => {
+                        marks.insert(s, m);
+                    }
+                    _ => self.anomalies.push(format!("entries.{eid}.marks.{sid} không hợp lệ")),
+                }
+            }
+            entries.push(Entry { id: eid, marks });
+        }
+
+        Ok(Session {
+            meta,
+            attendance,
+            ballots,
+            subjects,
+            entries,
+            tallies,
+            conflicts: self.conflicts,
+            anomalies: self.anomalies,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+use super::*;
+use crate::domain::{compute, Flag};
+use proptest::prelude::*;
+
+fn unit() -> UnitId {
+    UnitId::new("phong-tho").expect("unit")
+}
+fn sid(s: &str) -> SubjectId {
+    SubjectId::new(s).expect("sid")
+}
+
+/// A fresh entries-mode poll with two subjects, created on `device`.
+fn fresh(device: &[u8]) -> SessionDoc {
+    let session = SessionId::new("ky-hop-15").expect("session");
+    let mut d = SessionDoc::new(&unit(), &session, device).expect("new");
+    let date = NaiveDate::from_ymd_opt(2023, 12, 8).expect("date");
+    d.set_setup(Profile::Nq96_2023, Procedure::Poll, Mode::Entries, date).expect("setup");
+    d.set_meta(MetaField::Body, "HĐND huyện Phong Thổ").expect("body");
+    for (i, id) in ["s01", "s02"].iter().enumerate() {
+        d.put_subject(&Subject {
+            id: sid(id),
+            person_id: PersonId::new(format!("p-{i}")).expect("pid"),
+            name: format!("Người {i}"),
+            position: "Phó Chủ tịch".into(),
+            unit: "UBND huyện".into(),
+            order: i as u64 + 1,
+            excluded: None,
+        })
+        .expect("subject");
+    }
+    d.commit(1, "setup");
+    d
+}
+
+fn ballot(n: u32, a: Mark, b: Mark) -> Entry {
+    let mut marks = BTreeMap::new();
+    marks.insert(sid("s01"), a);
+    marks.insert(sid("s02"), b);
+    Entry { id: format!("{n:08x}"), marks }
+}
+
+#[test]
+fn two_laptops_that_each_create_the_session_merge_cleanly() {
+    let mut a = fresh(b"laptop-a");
+    let mut b = fresh(b"laptop-b");
+    a.set_count(CountField::Total, 30).expect("count");
+    b.set_count(CountField::Issued, 25).expect("count");
+    a.commit(2, "a");
+    b.commit(2, "b");
+    a.merge(&mut b).expect("merge");
+    let s = a.read().expect("read");
+    assert!(s.conflicts.is_empty(), "{:?}", s.conflicts);
+    assert!(s.anomalies.is_empty(), "{:?}", s.anomalies);
+    assert_eq!(s.attendance.total, Some(30));
+    assert_eq!(s.ballots.issued, Some(25));
+    assert_eq!(s.subjects.len(), 2);
+}
+
+#[test]
+fn a_concurrent_conflict_on_one_number_is_reported() {
+    let mut a = fresh(b"laptop-a");
+    let heads = a.heads();
+    let mut b = a.at(&heads).expect("fork");
+    b.automerge().set_actor(ActorId::from(b"laptop-b".as_slice()));
+    a.set_count(CountField::Collected, 49).expect("a");
+    b.set_count(CountField::Collected, 48).expect("b");
+    a.commit(3, "a");
+    b.commit(3, "b");
+    a.merge(&mut b).expect("merge");
+    let s = a.read().expect("read");
+    assert_eq!(
+        s.conflicts,
+        vec![Conflict { field: "ballots.collected".into(), values: vec!["48".into(), "49".into()] }]
+    );
+    let r = compute(&s);
+    assert!(!r.consistent);
+    assert!(r.problems.iter().any(|p| p.code() == "conflict"));
+    // Typing the value again resolves it.
+    a.set_count(CountField::Collected, 49).expect("fix");
+    a.commit(4, "fix");
+    assert!(a.read().expect("read").conflicts.is_empty());
+}
+
+#[test]
+fn the_same_value_typed_twice_is_no_conflict() {
+    let mut a = fresh(b"laptop-a");
+    let heads = a.heads();
+    let mut b = a.at(&heads).expect("fork");
+    b.automerge().set_actor(ActorId::from(b"laptop-b".as_slice()));
+    a.set_count(CountField::Collected, 49).expect("a");
+    b.set_count(CountField::Collected, 49).expect("b");
+    a.commit(3, "a");
+    b.commit(3, "b");
+    a.merge(&mut b).expect("merge");
+    assert!(a.read().expect("read").conflicts.is_empty());
+}
+
+#[test]
+fn save_load_round_trip_and_result_at_heads() {
+    let mut a = fresh(b"laptop-a");
+    a.add_entry(&ballot(1, Mark::High, Mark::Low), "a").expect("entry");
+    a.commit(5, "e1");
+    let sealed_heads = a.heads();
+    a.add_entry(&ballot(2, Mark::Low, Mark::Low), "a").expect("entry");
+    a.commit(6, "e2");
+    let bytes = a.save();
+    let mut back = SessionDoc::load(&bytes, b"other").expect("load");
+    assert_eq!(back.read().expect("read"), a.read().expect("read"));
+    assert!(back.has_heads(&sealed_heads));
+    let old = back.at(&sealed_heads).expect("at").read().expect("read");
+    assert_eq!(old.entries.len(), 1);
+    assert!(!back.has_heads(&[[7u8; 32]]));
+}
+
+#[test]
+fn loading_garbage_is_an_error_not_a_panic() {
+    assert!(SessionDoc::load(b"not automerge", b"x").is_err());
+    assert!(SessionDoc::load(&[], b"x").is_err());
+    // A valid Automerge document that is not a session.
+    let mut other = AutoCommit::new();
+    other.put(ROOT, "hello", "world").expect("put");
+    assert!(matches!(SessionDoc::load(&other.save(), b"x"), Err(DocError::Shape(_))));
+}
+
+#[test]
+fn merging_another_session_is_refused() {
+    let mut a = fresh(b"a");
+    let mut b = SessionDoc::new(&unit(), &SessionId::new("khac").expect("id"), b"b").expect("new");
+    assert!(matches!(a.merge(&mut b), Err(DocError::OtherSession { .. })));
+}
+
+fn any_mark() -> impl Strategy<Value = Mark> {
+    prop_oneof![Just(Mark::High), Just(Mark::Confidence), Just(Mark::Low), Just(Mark::Invalid)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Ballots entered on three laptops in any split, merged in any order, give the same
+    /// result as all of them entered on one laptop.
+    #[test]
+    fn concurrent_entries_merge_to_the_same_result(
+        ballots in prop::collection::vec((any_mark(), any_mark(), 0usize..3), 1..40),
+        order in Just(()).prop_perturb(|_, mut rng| {
+            let mut o = vec![0usize, 1, 2];
+            for i in (1..3).rev() { o.swap(i, (rng.next_u32() as usize) % (i + 1)); }
+            o
+        }),
+    ) {
+        let base = fresh(b"base");
+        let bytes = { let mut b = base; b.save() };
+        let mut laptops: Vec<SessionDoc> = (0..3)
+            .map(|i| SessionDoc::load(&bytes, format!("laptop-{i}").as_bytes()).expect("load"))
+            .collect();
+        let mut single = SessionDoc::load(&bytes, b"single").expect("load");
+        let n = ballots.len() as u64;
+        for (i, (a, b, who)) in ballots.iter().enumerate() {
+            let e = ballot(i as u32, *a, *b);
+            laptops[*who].add_entry(&e, "x").expect("entry");
+            single.add_entry(&e, "x").expect("entry");
+        }
+        for (i, l) in laptops.iter_mut().enumerate() { l.commit(10 + i as i64, "entries"); }
+        single.set_count(CountField::Collected, n).expect("c");
+        single.commit(20, "single");
+        laptops[0].set_count(CountField::Collected, n).expect("c");
+        laptops[0].commit(21, "collected");
+
+        let mut merged_a = SessionDoc::load(&laptops[order[0]].save(), b"ma").expect("load");
+        for &i in &order[1..] { merged_a.merge(&mut laptops[i]).expect("merge"); }
+        let mut merged_b = SessionDoc::load(&laptops[2].save(), b"mb").expect("load");
+        merged_b.merge(&mut laptops[1]).expect("merge");
+        merged_b.merge(&mut laptops[0]).expect("merge");
+
+        let ra = compute(&merged_a.read().expect("read"));
+        let rb = compute(&merged_b.read().expect("read"));
+        let rs = compute(&single.read().expect("read"));
+        prop_assert_eq!(&ra.subjects, &rb.subjects);
+        prop_assert_eq!(&ra.subjects, &rs.subjects);
+        prop_assert_eq!(merged_a.heads(), merged_b.heads());
+        let lows = ballots.iter().filter(|(a, _, _)| *a == Mark::Low).count() as u64;
+        prop_assert_eq!(ra.subjects[0].counts[2], lows);
+        prop_assert!(ra.subjects.iter().all(|s| s.flag == Flag::None || n > 0));
+    }
+}

@@ -1,0 +1,523 @@
+//! The files a clerk hands in: a session as JSON and a subject list as CSV.
+//!
+//! Parsing reports where a problem is (a JSON path or a CSV line) and every problem at
+//! once, so a clerk can fix a file in one pass.
+
+use super::{
+    Attendance, Ballots, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure, Profile,
+    Session, SessionId, Subject, SubjectId, Tally, UnitId,
+};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// One problem in a file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FileError {
+    /// A JSON path (`attendance.total`, `subjects[2].id`) or `dòng N` of a CSV file.
+    pub at: String,
+    /// What is wrong, in Vietnamese.
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
+fn err(at: impl Into<String>, message: impl Into<String>) -> FileError {
+    FileError { at: at.into(), message: message.into() }
+}
+
+/// Attendance as written in a file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttendanceFile {
+    total: Option<u64>,
+    present: Option<u64>,
+    absent_from_start: Option<u64>,
+    present_at_vote: Option<u64>,
+}
+
+/// Ballots as written in a file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BallotsFile {
+    issued: Option<u64>,
+    collected: Option<u64>,
+    wholly_invalid: Option<u64>,
+}
+
+/// A subject as written in a file (JSON object or CSV row).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRow {
+    /// Line id (`s01`).
+    pub id: String,
+    /// Person id.
+    pub person_id: String,
+    /// Full name.
+    pub name: String,
+    /// Position.
+    #[serde(default)]
+    pub position: String,
+    /// Unit of work.
+    #[serde(default)]
+    pub unit: String,
+    /// Exclusion reason key, if not polled.
+    #[serde(default)]
+    pub excluded: Option<String>,
+}
+
+/// A tally as written in a file: level name → count, plus `invalid`.
+pub type TallyFile = BTreeMap<String, u64>;
+
+/// A whole session file (`session import`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFile {
+    id: String,
+    #[serde(default)]
+    unit: Option<String>,
+    profile: String,
+    procedure: String,
+    #[serde(default)]
+    mode: Option<String>,
+    body: String,
+    #[serde(default)]
+    title: Option<String>,
+    date: String,
+    #[serde(default)]
+    place: Option<String>,
+    #[serde(default)]
+    count_from: Option<String>,
+    #[serde(default)]
+    count_to: Option<String>,
+    #[serde(default)]
+    chair: Option<String>,
+    #[serde(default)]
+    board: Vec<String>,
+    #[serde(default)]
+    resolution_date: Option<String>,
+    #[serde(default)]
+    attendance: AttendanceFile,
+    #[serde(default)]
+    ballots: BallotsFile,
+    #[serde(default)]
+    subjects: Vec<SubjectRow>,
+    #[serde(default)]
+    tallies: Option<BTreeMap<String, TallyFile>>,
+    #[serde(default)]
+    entries: Option<Vec<BTreeMap<String, String>>>,
+}
+
+impl SessionFile {
+    /// Parses JSON text, naming the path of the first syntax or type error.
+    pub fn from_json(text: &str) -> Result<SessionFile, FileError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let at = if path == "." { String::new() } else { path };
+            err(at, format!("{inner} (dòng {}, cột {})", inner.line(), inner.column()))
+        })
+    }
+
+    /// Checks the file against the domain and builds the session for `unit`, reporting
+    /// every problem. Entries get random ids from `entry_id`.
+    pub fn into_session(
+        self,
+        unit: &UnitId,
+        mut entry_id: impl FnMut() -> String,
+    ) -> Result<Session, Vec<FileError>> {
+        let mut errs = Vec::new();
+        let session = SessionId::new(&self.id).map_err(|e| errs.push(err("id", e.to_string()))).ok();
+        if let Some(u) = &self.unit {
+            if u != unit.as_str() {
+                errs.push(err(
+                    "unit",
+                    format!("tệp thuộc đơn vị «{u}», máy này là đơn vị «{unit}»"),
+                ));
+            }
+        }
+        let profile = Profile::parse(&self.profile);
+        if profile.is_none() {
+            errs.push(err(
+                "profile",
+                format!("không biết quy định «{}»; dùng nq96-2023 hoặc qd96-2023", self.profile),
+            ));
+        }
+        let procedure = Procedure::parse(&self.procedure);
+        if procedure.is_none() {
+            errs.push(err(
+                "procedure",
+                format!("không biết hình thức «{}»; dùng poll hoặc binding", self.procedure),
+            ));
+        }
+        let date = parse_date("date", &self.date, &mut errs);
+        let resolution_date = self
+            .resolution_date
+            .as_deref()
+            .and_then(|s| parse_date("resolution_date", s, &mut errs));
+        for (field, v) in [("count_from", &self.count_from), ("count_to", &self.count_to)] {
+            if let Some(v) = v {
+                if !is_hhmm(v) {
+                    errs.push(err(field, format!("giờ «{v}» phải có dạng HH:MM")));
+                }
+            }
+        }
+        if self.body.trim().is_empty() {
+            errs.push(err("body", "tên cơ quan, tổ chức trống"));
+        }
+        let mode = match (&self.mode, &self.tallies, &self.entries) {
+            (_, Some(_), Some(_)) => {
+                errs.push(err("", "tệp có cả «tallies» và «entries»: mỗi phiên chỉ dùng một cách nhập"));
+                None
+            }
+            (Some(m), t, e) => match Mode::parse(m) {
+                Some(Mode::Entries) if t.is_some() => {
+                    errs.push(err("mode", "mode là entries nhưng tệp có «tallies»"));
+                    None
+                }
+                Some(Mode::Tallies) if e.is_some() => {
+                    errs.push(err("mode", "mode là tallies nhưng tệp có «entries»"));
+                    None
+                }
+                Some(m) => Some(m),
+                None => {
+                    errs.push(err("mode", format!("không biết cách nhập «{m}»; dùng entries hoặc tallies")));
+                    None
+                }
+            },
+            (None, Some(_), None) => Some(Mode::Tallies),
+            (None, _, _) => Some(Mode::Entries),
+        };
+
+        let subjects = subjects_from_rows(&self.subjects, |i| format!("subjects[{i}]"), &mut errs);
+        let known: BTreeSet<&str> = subjects
+            .iter()
+            .filter(|s| s.excluded.is_none())
+            .map(|s| s.id.as_str())
+            .collect();
+
+        let mut tallies = BTreeMap::new();
+        let mut entries = Vec::new();
+        if let Some(procedure) = procedure {
+            for (sid, t) in self.tallies.iter().flatten() {
+                let at = format!("tallies.{sid}");
+                if !known.contains(sid.as_str()) {
+                    errs.push(err(&at, format!("«{sid}» không có trong danh sách lấy phiếu (subjects)")));
+                    continue;
+                }
+                match tally_from_map(procedure, t) {
+                    Ok(tally) => {
+                        if let Ok(id) = SubjectId::new(sid) {
+                            tallies.insert(id, tally);
+                        }
+                    }
+                    Err(m) => errs.push(err(at, m)),
+                }
+            }
+            for (i, e) in self.entries.iter().flatten().enumerate() {
+                let mut marks = BTreeMap::new();
+                for (sid, m) in e {
+                    let at = format!("entries[{i}].{sid}");
+                    if !known.contains(sid.as_str()) {
+                        errs.push(err(&at, format!("«{sid}» không có trong danh sách lấy phiếu")));
+                        continue;
+                    }
+                    match Mark::parse(m).filter(|m| m.fits(procedure)) {
+                        Some(mark) => {
+                            if let Ok(id) = SubjectId::new(sid) {
+                                marks.insert(id, mark);
+                            }
+                        }
+                        None => errs.push(err(at, bad_mark(procedure, m))),
+                    }
+                }
+                entries.push(Entry { id: entry_id(), marks });
+            }
+        }
+
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let (Some(session), Some(profile), Some(procedure), Some(date), Some(mode)) =
+            (session, profile, procedure, date, mode)
+        else {
+            return Err(vec![err("", "tệp không hợp lệ")]);
+        };
+        let a = self.attendance;
+        let b = self.ballots;
+        Ok(Session {
+            meta: Meta {
+                unit: unit.clone(),
+                session,
+                profile,
+                procedure,
+                mode,
+                body: self.body,
+                title: self.title,
+                date,
+                place: self.place,
+                count_from: self.count_from,
+                count_to: self.count_to,
+                chair: self.chair,
+                board: self.board,
+                resolution_date,
+            },
+            attendance: Attendance {
+                total: a.total,
+                present: a.present,
+                absent_from_start: a.absent_from_start,
+                present_at_vote: a.present_at_vote,
+            },
+            ballots: Ballots {
+                issued: b.issued,
+                collected: b.collected,
+                wholly_invalid: b.wholly_invalid,
+            },
+            subjects,
+            entries,
+            tallies,
+            conflicts: Vec::new(),
+            anomalies: Vec::new(),
+        })
+    }
+}
+
+/// The message for a mark that does not fit the procedure.
+pub(crate) fn bad_mark(procedure: Procedure, m: &str) -> String {
+    let allowed: Vec<_> = procedure.levels().iter().map(|l| l.key()).chain(["invalid"]).collect();
+    format!("mức «{m}» không hợp lệ với hình thức {procedure}; dùng {}", allowed.join(", "))
+}
+
+/// Builds a tally from `level → count`; `invalid` may be left out (zero).
+pub fn tally_from_map(procedure: Procedure, t: &TallyFile) -> Result<Tally, String> {
+    let levels = procedure.levels();
+    let mut problems = Vec::new();
+    for k in t.keys() {
+        if k != "invalid" && !levels.iter().any(|l| l.key() == k) {
+            problems.push(format!("mức «{k}» không có trong hình thức {procedure}"));
+        }
+    }
+    let mut out = Vec::new();
+    for l in levels {
+        match t.get(l.key()) {
+            Some(n) => out.push(*n),
+            None => problems.push(format!("thiếu số phiếu «{}»", l.key())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Tally { levels: out, invalid: t.get("invalid").copied().unwrap_or(0) })
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn parse_date(field: &str, s: &str, errs: &mut Vec<FileError>) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| errs.push(err(field, format!("ngày «{s}» phải có dạng YYYY-MM-DD"))))
+        .ok()
+}
+
+/// Whether `s` is a time of day `HH:MM`.
+pub fn is_hhmm(s: &str) -> bool {
+    chrono::NaiveTime::parse_from_str(s, "%H:%M").is_ok() && s.len() == 5
+}
+
+fn subjects_from_rows(
+    rows: &[SubjectRow],
+    at: impl Fn(usize) -> String,
+    errs: &mut Vec<FileError>,
+) -> Vec<Subject> {
+    let mut out = Vec::new();
+    let mut ids = BTreeSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let here = at(i);
+        let before = errs.len();
+        let id = SubjectId::new(r.id.trim()).map_err(|e| errs.push(err(format!("{here}.id"), e.to_string())));
+        let person = PersonId::new(r.person_id.trim())
+            .map_err(|e| errs.push(err(format!("{here}.person_id"), e.to_string())));
+        if r.name.trim().is_empty() {
+            errs.push(err(format!("{here}.name"), "họ tên trống"));
+        }
+        let excluded = match r.excluded.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(x) => match Exclusion::parse(x) {
+                Some(e) => Some(e),
+                None => {
+                    errs.push(err(
+                        format!("{here}.excluded"),
+                        format!("lý do «{x}» không hợp lệ; dùng retiring, elected_this_year, appointed_this_year, polled_on_another_line"),
+                    ));
+                    None
+                }
+            },
+        };
+        if let Ok(id) = &id {
+            if !ids.insert(id.clone()) {
+                errs.push(err(format!("{here}.id"), format!("mã «{id}» bị trùng")));
+            }
+        }
+        if errs.len() == before {
+            if let (Ok(id), Ok(person_id)) = (id, person) {
+                out.push(Subject {
+                    id,
+                    person_id,
+                    name: r.name.trim().to_owned(),
+                    position: r.position.trim().to_owned(),
+                    unit: r.unit.trim().to_owned(),
+                    order: i as u64 + 1,
+                    excluded,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Parses a subject list in CSV: a header row naming `id, person_id, name, position,
+/// unit` and optionally `excluded` (Vietnamese headers `ma, ma_ca_nhan, ho_ten,
+/// chuc_vu, don_vi, loai_tru` also work), then one subject per row.
+pub fn subjects_from_csv(text: &str) -> Result<Vec<Subject>, Vec<FileError>> {
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| vec![err("dòng 1", format!("không đọc được tiêu đề CSV: {e}"))])?
+        .clone();
+    let canon = |h: &str| -> Option<&'static str> {
+        Some(match h.trim().trim_start_matches('\u{feff}').to_lowercase().as_str() {
+            "id" | "ma" | "mã" | "stt" => "id",
+            "person_id" | "ma_ca_nhan" | "mã cá nhân" => "person_id",
+            "name" | "ho_ten" | "họ và tên" | "họ tên" => "name",
+            "position" | "chuc_vu" | "chức vụ" => "position",
+            "unit" | "don_vi" | "đơn vị" => "unit",
+            "excluded" | "loai_tru" | "loại trừ" => "excluded",
+            _ => return None,
+        })
+    };
+    let mut cols: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut errs = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        match canon(h) {
+            Some(c) => {
+                cols.insert(c, i);
+            }
+            None => errs.push(err("dòng 1", format!("cột «{h}» không rõ nghĩa"))),
+        }
+    }
+    for need in ["id", "person_id", "name"] {
+        if !cols.contains_key(need) {
+            errs.push(err("dòng 1", format!("thiếu cột «{need}»")));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        match rec {
+            Ok(r) => {
+                let get = |c: &str| cols.get(c).and_then(|&i| r.get(i)).unwrap_or("").to_owned();
+                let excluded = Some(get("excluded")).filter(|s| !s.is_empty());
+                rows.push(SubjectRow {
+                    id: get("id"),
+                    person_id: get("person_id"),
+                    name: get("name"),
+                    position: get("position"),
+                    unit: get("unit"),
+                    excluded,
+                });
+                lines.push(line);
+            }
+            Err(e) => errs.push(err(format!("dòng {line}"), e.to_string())),
+        }
+    }
+    let subjects = subjects_from_rows(&rows, |i| format!("dòng {}", lines.get(i).copied().unwrap_or(0)), &mut errs);
+    if errs.is_empty() {
+        Ok(subjects)
+    } else {
+        Err(errs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit() -> UnitId {
+        UnitId::new("lai-chau").expect("unit")
+    }
+
+    const GOOD: &str = r#"{
+      "id": "hdnd-2023-ky-hop-14", "profile": "nq96-2023", "procedure": "poll",
+      "body": "HĐND tỉnh Lai Châu", "date": "2023-12-08",
+      "attendance": {"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49},
+      "ballots": {"issued": 49, "collected": 49, "wholly_invalid": 0},
+      "subjects": [{"id": "s01", "person_id": "p-0001", "name": "Nguyễn Văn A", "position": "Chủ tịch HĐND tỉnh", "unit": "HĐND tỉnh"}],
+      "tallies": {"s01": {"high": 40, "confidence": 8, "low": 1, "invalid": 0}}
+    }"#;
+
+    #[test]
+    fn the_issue_example_imports() {
+        let f = SessionFile::from_json(GOOD).expect("parse");
+        let s = f.into_session(&unit(), || "x".into()).expect("valid");
+        assert_eq!(s.meta.mode, Mode::Tallies);
+        assert_eq!(s.tallies.len(), 1);
+    }
+
+    #[test]
+    fn a_negative_number_names_its_field() {
+        let bad = GOOD.replace("\"total\": 50", "\"total\": -5");
+        let e = SessionFile::from_json(&bad).expect_err("negative");
+        assert_eq!(e.at, "attendance.total");
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let bad = GOOD
+            .replace("\"poll\"", "\"vote\"")
+            .replace("2023-12-08", "08/12/2023")
+            .replace("\"tallies\": {\"s01\"", "\"tallies\": {\"s09\"");
+        let f = SessionFile::from_json(&bad).expect("syntax ok");
+        let errs = f.into_session(&unit(), || "x".into()).expect_err("invalid");
+        let at: Vec<_> = errs.iter().map(|e| e.at.as_str()).collect();
+        assert!(at.contains(&"procedure"), "{at:?}");
+        assert!(at.contains(&"date"), "{at:?}");
+    }
+
+    #[test]
+    fn unknown_marks_and_subjects_in_entries_are_refused() {
+        let bad = GOOD.replace(
+            "\"tallies\": {\"s01\": {\"high\": 40, \"confidence\": 8, \"low\": 1, \"invalid\": 0}}",
+            "\"entries\": [{\"s01\": \"high\"}, {\"s01\": \"maybe\"}, {\"s02\": \"low\"}]",
+        );
+        let errs = SessionFile::from_json(&bad)
+            .expect("syntax")
+            .into_session(&unit(), || "x".into())
+            .expect_err("invalid");
+        let at: Vec<_> = errs.iter().map(|e| e.at.as_str()).collect();
+        assert_eq!(at, vec!["entries[1].s01", "entries[2].s02"]);
+    }
+
+    #[test]
+    fn csv_with_vietnamese_headers() {
+        let text = "ma,ma_ca_nhan,ho_ten,chuc_vu,don_vi\ns01,p-1,Nguyễn Văn A,Chủ tịch,UBND\ns02,p-2,Trần Thị B,Phó Chủ tịch,UBND\n";
+        let s = subjects_from_csv(text).expect("csv");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].name, "Trần Thị B");
+        let bad = "id,person_id,name\ns01,p-1,A\ns01,p 2,B\n";
+        let errs = subjects_from_csv(bad).expect_err("dups");
+        let at: Vec<_> = errs.iter().map(|e| e.at.as_str()).collect();
+        assert_eq!(at, vec!["dòng 3.person_id", "dòng 3.id"]);
+    }
+}

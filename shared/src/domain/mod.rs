@@ -1,0 +1,26 @@
+//! The rules of the domain, as pure data and pure functions.
+//!
+//! Architecture invariant: this module does no IO and reads no clock. Every threshold
+//! is computed in integers; percentages are integers in hundredths of a percent and
+//! only become text at the edge.
+
+mod deadline;
+mod file;
+mod ids;
+mod percent;
+mod profile;
+mod result;
+mod session;
+
+pub use deadline::{deadlines, deadlines_for, Deadline, DeadlineKind};
+pub use file::{
+    is_hhmm, subjects_from_csv, tally_from_map, AttendanceFile, BallotsFile, FileError,
+    SessionFile, SubjectRow, TallyFile,
+};
+pub use ids::{IdError, PersonId, SessionId, SubjectId, UnitId};
+pub use percent::Percent;
+pub use profile::{Consequence, Denominator, Procedure, Profile, ProfileRules};
+pub use result::{compute, ExcludedSubject, Flag, Problem, SessionResult, SubjectResult};
+pub use session::{
+    Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, Session, Subject, Tally,
+};

@@ -1,0 +1,754 @@
+//! The result of a session: a pure function of the session and its profile.
+
+use super::{
+    Denominator, Exclusion, Mark, Mode, Percent, PersonId, Procedure, Profile, Session,
+    SessionId, SubjectId, UnitId,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A threshold a subject crossed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    /// Nothing crossed.
+    None,
+    /// Poll: more than half but less than two thirds "low".
+    LowOverHalf,
+    /// Poll: two thirds or more "low".
+    LowTwoThirdsOrMore,
+    /// Binding vote: more than half "no confidence".
+    NoConfidenceOverHalf,
+}
+
+impl Flag {
+    /// The stable name used in JSON.
+    pub fn key(self) -> &'static str {
+        match self {
+            Flag::None => "none",
+            Flag::LowOverHalf => "low_over_half",
+            Flag::LowTwoThirdsOrMore => "low_two_thirds_or_more",
+            Flag::NoConfidenceOverHalf => "no_confidence_over_half",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Flag> {
+        [
+            Flag::None,
+            Flag::LowOverHalf,
+            Flag::LowTwoThirdsOrMore,
+            Flag::NoConfidenceOverHalf,
+        ]
+        .into_iter()
+        .find(|f| f.key() == s)
+    }
+
+    /// A short Vietnamese label.
+    pub fn title(self) -> &'static str {
+        match self {
+            Flag::None => "",
+            Flag::LowOverHalf => "Quá nửa tín nhiệm thấp",
+            Flag::LowTwoThirdsOrMore => "Từ 2/3 tín nhiệm thấp trở lên",
+            Flag::NoConfidenceOverHalf => "Quá nửa không tín nhiệm",
+        }
+    }
+
+    /// What the profile prescribes for this flag, if anything.
+    pub fn consequence(self, profile: Profile) -> Option<&'static super::Consequence> {
+        let r = profile.rules();
+        match self {
+            Flag::None => None,
+            Flag::LowOverHalf => Some(&r.low_over_half),
+            Flag::LowTwoThirdsOrMore => Some(&r.low_two_thirds),
+            Flag::NoConfidenceOverHalf => Some(&r.no_confidence_over_half),
+        }
+    }
+
+    /// The flag of `count` (the "low" or "no confidence" count) against `n`, in integers.
+    ///
+    /// "More than half" is `2·c > n`; "two thirds or more" is `3·c ≥ 2·n`. A zero
+    /// denominator flags nothing: such a session has problems and cannot be sealed.
+    pub fn of(procedure: Procedure, count: u64, n: u64) -> Flag {
+        if n == 0 {
+            return Flag::None;
+        }
+        let (c, n) = (u128::from(count), u128::from(n));
+        match procedure {
+            Procedure::Poll if 3 * c >= 2 * n => Flag::LowTwoThirdsOrMore,
+            Procedure::Poll if 2 * c > n => Flag::LowOverHalf,
+            Procedure::Binding if 2 * c > n => Flag::NoConfidenceOverHalf,
+            _ => Flag::None,
+        }
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// One rule a session breaks. Every problem is reported, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A number has not been typed yet.
+    Missing {
+        /// Dotted path of the field.
+        field: &'static str,
+    },
+    /// `a > b` where the minutes require `a ≤ b`.
+    Exceeds {
+        /// The field that is too large.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// The field it may not exceed.
+        limit_field: &'static str,
+        /// That field's value.
+        limit: u64,
+    },
+    /// Fewer than two thirds attend.
+    QuorumNotMet {
+        /// Present at the vote.
+        present: u64,
+        /// The base of the quorum.
+        total: u64,
+        /// The least number present that meets the quorum.
+        needed: u64,
+    },
+    /// The list has no subject to poll.
+    NoSubjects,
+    /// A subject has no tally (tallies mode).
+    MissingTally {
+        /// The subject.
+        subject: SubjectId,
+    },
+    /// levels + invalid for a subject do not add up to the ballots that count.
+    SubjectSum {
+        /// The subject.
+        subject: SubjectId,
+        /// levels + invalid as recorded.
+        sum: u64,
+        /// collected − wholly invalid.
+        expected: u64,
+    },
+    /// The number of entered ballots differs from collected − wholly invalid.
+    EntryCount {
+        /// Ballots entered.
+        entered: u64,
+        /// collected − wholly invalid.
+        expected: u64,
+    },
+    /// Data of the other mode is present (tallies in an entries session, or the reverse).
+    MixedModes {
+        /// The mode of the session.
+        mode: Mode,
+    },
+    /// A ballot or tally names a subject not on the list, or one that is excluded.
+    NotOnBallot {
+        /// The subject id found.
+        subject: String,
+    },
+    /// One person is polled on two lines of the same session.
+    PersonTwice {
+        /// The person.
+        person: PersonId,
+    },
+    /// Two clerks set a value concurrently to different things.
+    Conflict {
+        /// Dotted path of the field.
+        field: String,
+        /// The values, as text.
+        values: Vec<String>,
+    },
+    /// Something in the document is not in the expected shape.
+    Malformed {
+        /// What, in words.
+        what: String,
+    },
+}
+
+impl Problem {
+    /// A stable code, for JSON and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::Missing { .. } => "missing",
+            Problem::Exceeds { .. } => "exceeds",
+            Problem::QuorumNotMet { .. } => "quorum_not_met",
+            Problem::NoSubjects => "no_subjects",
+            Problem::MissingTally { .. } => "missing_tally",
+            Problem::SubjectSum { .. } => "subject_sum",
+            Problem::EntryCount { .. } => "entry_count",
+            Problem::MixedModes { .. } => "mixed_modes",
+            Problem::NotOnBallot { .. } => "not_on_ballot",
+            Problem::PersonTwice { .. } => "person_twice",
+            Problem::Conflict { .. } => "conflict",
+            Problem::Malformed { .. } => "malformed",
+        }
+    }
+}
+
+fn field_vi(field: &str) -> &str {
+    match field {
+        "attendance.total" => "tổng số đại biểu",
+        "attendance.present" => "số có mặt dự kỳ họp",
+        "attendance.absent_from_start" => "số vắng mặt từ đầu",
+        "attendance.present_at_vote" => "số có mặt khi bỏ phiếu",
+        "ballots.issued" => "số phiếu phát ra",
+        "ballots.collected" => "số phiếu thu về",
+        "ballots.wholly_invalid" => "số phiếu không hợp lệ toàn bộ",
+        other => other,
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Missing { field } => write!(f, "Chưa nhập {} ({field})", field_vi(field)),
+            Problem::Exceeds { field, value, limit_field, limit } => write!(
+                f,
+                "{} ({value}) lớn hơn {} ({limit}) [{field} > {limit_field}]",
+                capitalize(field_vi(field)),
+                field_vi(limit_field)
+            ),
+            Problem::QuorumNotMet { present, total, needed } => write!(
+                f,
+                "Không đủ 2/3: có mặt {present}/{total}, cần ít nhất {needed} [quorum]"
+            ),
+            Problem::NoSubjects => write!(f, "Chưa có người được lấy phiếu nào"),
+            Problem::MissingTally { subject } => {
+                write!(f, "Chưa nhập kết quả kiểm phiếu của {subject}")
+            }
+            Problem::SubjectSum { subject, sum, expected } => write!(
+                f,
+                "{subject}: tổng các mức và phiếu không hợp lệ là {sum}, phải bằng số phiếu thu về trừ phiếu không hợp lệ toàn bộ ({expected})"
+            ),
+            Problem::EntryCount { entered, expected } => write!(
+                f,
+                "Đã nhập {entered} phiếu, phải bằng số phiếu thu về trừ phiếu không hợp lệ toàn bộ ({expected})"
+            ),
+            Problem::MixedModes { mode } => write!(
+                f,
+                "Phiên nhập theo «{}» nhưng có dữ liệu của cách nhập kia",
+                match mode {
+                    Mode::Entries => "từng phiếu",
+                    Mode::Tallies => "tổng hợp",
+                }
+            ),
+            Problem::NotOnBallot { subject } => {
+                write!(f, "«{subject}» không có trong danh sách lấy phiếu")
+            }
+            Problem::PersonTwice { person } => write!(
+                f,
+                "Người {person} có tên ở nhiều dòng: người giữ nhiều chức vụ chỉ được lấy phiếu một lần"
+            ),
+            Problem::Conflict { field, values } => write!(
+                f,
+                "Hai người nhập khác nhau cho {} ({field}): {}; hãy nhập lại giá trị đúng",
+                field_vi(field),
+                values.join(" / ")
+            ),
+            Problem::Malformed { what } => write!(f, "Dữ liệu không đúng dạng: {what}"),
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// One subject's line of the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectResult {
+    /// The line's id.
+    pub id: SubjectId,
+    /// The person.
+    pub person_id: PersonId,
+    /// Full name.
+    pub name: String,
+    /// Position.
+    pub position: String,
+    /// Unit of work.
+    pub unit: String,
+    /// Valid ballots for this subject.
+    pub valid: u64,
+    /// Ballots invalid for this subject only.
+    pub invalid: u64,
+    /// One count per level of the procedure, in ballot order.
+    pub counts: Vec<u64>,
+    /// One percentage per level, over ballots collected.
+    pub percent: Vec<Percent>,
+    /// The threshold crossed, if any.
+    pub flag: Flag,
+}
+
+/// A listed subject who is not polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedSubject {
+    /// The line's id.
+    pub id: SubjectId,
+    /// The person.
+    pub person_id: PersonId,
+    /// Full name.
+    pub name: String,
+    /// Why.
+    pub reason: Exclusion,
+}
+
+/// The result of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionResult {
+    /// The unit.
+    pub unit: UnitId,
+    /// The session.
+    pub session: SessionId,
+    /// The profile.
+    pub profile: Profile,
+    /// The procedure.
+    pub procedure: Procedure,
+    /// Total delegates or members (0 when not typed).
+    pub total: u64,
+    /// Present at the session.
+    pub present: u64,
+    /// Absent from the start.
+    pub absent_from_start: u64,
+    /// Present at the vote.
+    pub present_at_vote: u64,
+    /// Ballots issued.
+    pub issued: u64,
+    /// Ballots collected.
+    pub collected: u64,
+    /// Ballots invalid as a whole.
+    pub wholly_invalid: u64,
+    /// Whether two thirds attend.
+    pub quorum_met: bool,
+    /// Whether every consistency rule holds (the quorum aside).
+    pub consistent: bool,
+    /// Every rule broken, the quorum included.
+    pub problems: Vec<Problem>,
+    /// Per subject, in ballot order.
+    pub subjects: Vec<SubjectResult>,
+    /// Listed but not polled.
+    pub excluded: Vec<ExcludedSubject>,
+}
+
+impl SessionResult {
+    /// Whether the minutes may be sealed: quorum met and consistent.
+    pub fn sealable(&self) -> bool {
+        self.quorum_met && self.consistent
+    }
+
+    /// The `result --json` shape, shared by the node and the hub.
+    pub fn to_json(&self) -> Value {
+        let levels = self.procedure.levels();
+        let subjects: Vec<Value> = self
+            .subjects
+            .iter()
+            .map(|s| {
+                let mut counts = serde_json::Map::new();
+                let mut percent = serde_json::Map::new();
+                for (i, m) in levels.iter().enumerate() {
+                    counts.insert(m.key().into(), json!(s.counts.get(i).copied().unwrap_or(0)));
+                    percent.insert(
+                        m.key().into(),
+                        json!(s.percent.get(i).copied().unwrap_or_default().dot()),
+                    );
+                }
+                json!({
+                    "id": s.id, "person_id": s.person_id, "name": s.name,
+                    "position": s.position, "unit": s.unit,
+                    "valid": s.valid, "invalid": s.invalid,
+                    "counts": counts, "percent": percent, "flag": s.flag.key(),
+                })
+            })
+            .collect();
+        let problems: Vec<Value> = self
+            .problems
+            .iter()
+            .map(|p| json!({"code": p.code(), "message": p.to_string()}))
+            .collect();
+        let excluded: Vec<Value> = self
+            .excluded
+            .iter()
+            .map(|e| json!({"id": e.id, "person_id": e.person_id, "name": e.name, "reason": e.reason.key()}))
+            .collect();
+        json!({
+            "unit": self.unit, "session": self.session,
+            "profile": self.profile.key(), "procedure": self.procedure.key(),
+            "total": self.total, "present": self.present,
+            "absent_from_start": self.absent_from_start,
+            "present_at_vote": self.present_at_vote,
+            "issued": self.issued, "collected": self.collected,
+            "wholly_invalid": self.wholly_invalid,
+            "quorum_met": self.quorum_met, "consistent": self.consistent,
+            "problems": problems, "subjects": subjects, "excluded": excluded,
+        })
+    }
+}
+
+/// Computes the result of `session` under its profile, listing every problem.
+pub fn compute(session: &Session) -> SessionResult {
+    let meta = &session.meta;
+    let procedure = meta.procedure;
+    let levels = procedure.levels();
+    let mut problems = Vec::new();
+
+    for c in &session.conflicts {
+        problems.push(Problem::Conflict { field: c.field.clone(), values: c.values.clone() });
+    }
+    for a in &session.anomalies {
+        problems.push(Problem::Malformed { what: a.clone() });
+    }
+
+    let a = session.attendance;
+    let b = session.ballots;
+    let mut need = |field: &'static str, v: Option<u64>| -> u64 {
+        v.unwrap_or_else(|| {
+            problems.push(Problem::Missing { field });
+            0
+        })
+    };
+    let total = need("attendance.total", a.total);
+    let present = need("attendance.present", a.present);
+    let absent = a.absent_from_start.unwrap_or(0);
+    let present_at_vote = need("attendance.present_at_vote", a.present_at_vote);
+    let issued = need("ballots.issued", b.issued);
+    let collected = need("ballots.collected", b.collected);
+    let wholly_invalid = b.wholly_invalid.unwrap_or(0);
+
+    let mut le = |field, value: Option<u64>, limit_field, limit: Option<u64>| {
+        if let (Some(value), Some(limit)) = (value, limit) {
+            if value > limit {
+                problems.push(Problem::Exceeds { field, value, limit_field, limit });
+            }
+        }
+    };
+    le("attendance.present", a.present, "attendance.total", a.total);
+    le("attendance.absent_from_start", a.absent_from_start, "attendance.total", a.total);
+    le("attendance.present_at_vote", a.present_at_vote, "attendance.total", a.total);
+    le("ballots.issued", b.issued, "attendance.present_at_vote", a.present_at_vote);
+    le("ballots.collected", b.collected, "ballots.issued", b.issued);
+    le("ballots.wholly_invalid", b.wholly_invalid, "ballots.collected", b.collected);
+
+    let counted = collected.saturating_sub(wholly_invalid);
+
+    // Subjects: polled ones in ballot order, excluded ones aside, one person once.
+    let polled: Vec<_> = session.subjects.iter().filter(|s| s.excluded.is_none()).collect();
+    let excluded = session
+        .subjects
+        .iter()
+        .filter_map(|s| {
+            s.excluded.map(|reason| ExcludedSubject {
+                id: s.id.clone(),
+                person_id: s.person_id.clone(),
+                name: s.name.clone(),
+                reason,
+            })
+        })
+        .collect();
+    if polled.is_empty() {
+        problems.push(Problem::NoSubjects);
+    }
+    let mut seen: BTreeMap<&PersonId, usize> = BTreeMap::new();
+    for s in &polled {
+        *seen.entry(&s.person_id).or_default() += 1;
+    }
+    for (person, n) in seen {
+        if n > 1 {
+            problems.push(Problem::PersonTwice { person: person.clone() });
+        }
+    }
+    let on_ballot = |id: &SubjectId| polled.iter().any(|s| &s.id == id);
+
+    // Counts per subject: [levels..., invalid].
+    let mut counts: BTreeMap<&SubjectId, (Vec<u64>, u64)> = BTreeMap::new();
+    match meta.mode {
+        Mode::Entries => {
+            if !session.tallies.is_empty() {
+                problems.push(Problem::MixedModes { mode: Mode::Entries });
+            }
+            for s in &polled {
+                counts.insert(&s.id, (vec![0; levels.len()], 0));
+            }
+            let mut strays = std::collections::BTreeSet::new();
+            for e in &session.entries {
+                for (sid, mark) in &e.marks {
+                    if !on_ballot(sid) {
+                        strays.insert(sid.to_string());
+                    }
+                    if !mark.fits(procedure) {
+                        problems.push(Problem::Malformed {
+                            what: format!("phiếu {} ghi mức «{mark}» cho {sid}", e.id),
+                        });
+                    }
+                }
+                for s in &polled {
+                    let slot = counts.entry(&s.id).or_insert_with(|| (vec![0; levels.len()], 0));
+                    match e.marks.get(&s.id).and_then(|m| levels.iter().position(|l| l == m)) {
+                        Some(i) => slot.0[i] += 1,
+                        None => slot.1 += 1,
+                    }
+                }
+            }
+            for subject in strays {
+                problems.push(Problem::NotOnBallot { subject });
+            }
+            let entered = session.entries.len() as u64;
+            if b.collected.is_some() && entered != counted {
+                problems.push(Problem::EntryCount { entered, expected: counted });
+            }
+        }
+        Mode::Tallies => {
+            if !session.entries.is_empty() {
+                problems.push(Problem::MixedModes { mode: Mode::Tallies });
+            }
+            for sid in session.tallies.keys() {
+                if !on_ballot(sid) {
+                    problems.push(Problem::NotOnBallot { subject: sid.to_string() });
+                }
+            }
+            for s in &polled {
+                match session.tallies.get(&s.id) {
+                    Some(t) if t.levels.len() == levels.len() => {
+                        counts.insert(&s.id, (t.levels.clone(), t.invalid));
+                    }
+                    Some(_) => problems.push(Problem::Malformed {
+                        what: format!("kết quả của {} không đúng số mức", s.id),
+                    }),
+                    None => problems.push(Problem::MissingTally { subject: s.id.clone() }),
+                }
+            }
+        }
+    }
+
+    let denominator = match meta.profile.rules().threshold_denominator {
+        Denominator::TotalMembers => total,
+        Denominator::BallotsCollected => collected,
+    };
+    let flagged = match procedure {
+        Procedure::Poll => Mark::Low,
+        Procedure::Binding => Mark::NoConfidence,
+    };
+    let flag_index = levels.iter().position(|m| *m == flagged).unwrap_or(0);
+
+    let mut subjects = Vec::new();
+    for s in &polled {
+        let recorded = counts.get(&s.id).cloned();
+        let has_tally = recorded.is_some();
+        let (c, invalid) = recorded.unwrap_or_else(|| (vec![0; levels.len()], 0));
+        let valid: u64 = c.iter().sum();
+        if has_tally && b.collected.is_some() && valid + invalid != counted && meta.mode == Mode::Tallies {
+            problems.push(Problem::SubjectSum {
+                subject: s.id.clone(),
+                sum: valid + invalid,
+                expected: counted,
+            });
+        }
+        subjects.push(SubjectResult {
+            id: s.id.clone(),
+            person_id: s.person_id.clone(),
+            name: s.name.clone(),
+            position: s.position.clone(),
+            unit: s.unit.clone(),
+            valid,
+            invalid,
+            percent: c.iter().map(|&n| Percent::of(n, collected)).collect(),
+            flag: Flag::of(procedure, c[flag_index], denominator),
+            counts: c,
+        });
+    }
+
+    let quorum_met = a.present_at_vote.is_some()
+        && total > 0
+        && 3 * u128::from(present_at_vote) >= 2 * u128::from(total);
+    if !quorum_met && a.present_at_vote.is_some() && a.total.is_some() {
+        problems.push(Problem::QuorumNotMet {
+            present: present_at_vote,
+            total,
+            needed: (2 * total).div_ceil(3),
+        });
+    }
+    let consistent = problems.iter().all(|p| matches!(p, Problem::QuorumNotMet { .. }));
+
+    SessionResult {
+        unit: meta.unit.clone(),
+        session: meta.session.clone(),
+        profile: meta.profile,
+        procedure,
+        total,
+        present,
+        absent_from_start: absent,
+        present_at_vote,
+        issued,
+        collected,
+        wholly_invalid,
+        quorum_met,
+        consistent,
+        problems,
+        subjects,
+        excluded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Attendance, Ballots, Meta, Subject, Tally};
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    fn check(procedure: Procedure, count: u64, n: u64, expect: Flag) {
+        assert_eq!(Flag::of(procedure, count, n), expect, "{procedure} {count}/{n}");
+    }
+
+    #[test]
+    fn thresholds_at_exactly_one_half_and_two_thirds() {
+        use Flag::*;
+        use Procedure::*;
+        // n = 60: half is 30 (not "more than half"), two thirds is 40.
+        check(Poll, 30, 60, None);
+        check(Poll, 31, 60, LowOverHalf);
+        check(Poll, 39, 60, LowOverHalf);
+        check(Poll, 40, 60, LowTwoThirdsOrMore);
+        // n = 49 (odd, not a multiple of 3): 24.5 and 32.67.
+        check(Poll, 24, 49, None);
+        check(Poll, 25, 49, LowOverHalf);
+        check(Poll, 32, 49, LowOverHalf);
+        check(Poll, 33, 49, LowTwoThirdsOrMore);
+        // n = 3: 2 is both more than half and two thirds.
+        check(Poll, 2, 3, LowTwoThirdsOrMore);
+        check(Poll, 1, 3, None);
+        check(Binding, 30, 60, None);
+        check(Binding, 31, 60, NoConfidenceOverHalf);
+        check(Binding, 60, 60, NoConfidenceOverHalf);
+        check(Poll, 0, 0, None);
+    }
+
+    proptest! {
+        /// The integer rules against an independent formulation with floor divisions.
+        #[test]
+        fn flags_match_floor_division_formulation(n in 1u64..100_000, frac in 0u64..=1000) {
+            let c = n * frac / 1000;
+            let half = n / 2;                 // c > n/2  <=>  c > floor(n/2)
+            let two_thirds = (2 * n).div_ceil(3); // c >= 2n/3 <=> c >= ceil(2n/3)
+            let poll = if c >= two_thirds { Flag::LowTwoThirdsOrMore }
+                else if c > half { Flag::LowOverHalf } else { Flag::None };
+            prop_assert_eq!(Flag::of(Procedure::Poll, c, n), poll);
+            let binding = if c > half { Flag::NoConfidenceOverHalf } else { Flag::None };
+            prop_assert_eq!(Flag::of(Procedure::Binding, c, n), binding);
+        }
+
+        /// Any consistent tally computes without problems, its percentages add up to
+        /// about 100 over the valid share, and the flag follows the profile's denominator.
+        #[test]
+        fn consistent_tallies_have_no_problems(
+            total in 3u64..500, high in 0u64..200, conf in 0u64..200, low in 0u64..200,
+            invalid in 0u64..5, wholly in 0u64..5,
+        ) {
+            let collected = high + conf + low + invalid + wholly;
+            prop_assume!(collected > 0 && collected <= total);
+            for profile in Profile::ALL {
+                let s = session(profile, total, collected, wholly, vec![high, conf, low], invalid);
+                let r = compute(&s);
+                let quorum = 3 * collected >= 2 * total;
+                prop_assert_eq!(r.quorum_met, quorum);
+                prop_assert!(r.consistent, "{:?}", r.problems);
+                let sr = &r.subjects[0];
+                prop_assert_eq!(sr.valid, high + conf + low);
+                let n = match profile.rules().threshold_denominator {
+                    Denominator::TotalMembers => total,
+                    Denominator::BallotsCollected => collected,
+                };
+                prop_assert_eq!(sr.flag, Flag::of(Procedure::Poll, low, n));
+                let sum: u32 = sr.percent.iter().map(|p| p.0).sum();
+                let exact = (high + conf + low) * 10_000 / collected;
+                prop_assert!((i64::from(sum) - exact as i64).abs() <= 2);
+            }
+        }
+    }
+
+    fn session(profile: Profile, total: u64, collected: u64, wholly: u64, levels: Vec<u64>, invalid: u64) -> Session {
+        Session {
+            meta: Meta {
+                unit: UnitId::new("u").expect("id"),
+                session: SessionId::new("s").expect("id"),
+                profile,
+                procedure: Procedure::Poll,
+                mode: Mode::Tallies,
+                body: "HĐND".into(),
+                title: None,
+                date: NaiveDate::from_ymd_opt(2023, 12, 8).expect("date"),
+                place: None,
+                count_from: None,
+                count_to: None,
+                chair: None,
+                board: vec![],
+                resolution_date: None,
+            },
+            attendance: Attendance {
+                total: Some(total),
+                present: Some(collected),
+                absent_from_start: Some(0),
+                present_at_vote: Some(collected),
+            },
+            ballots: Ballots { issued: Some(collected), collected: Some(collected), wholly_invalid: Some(wholly) },
+            subjects: vec![Subject {
+                id: SubjectId::new("s01").expect("id"),
+                person_id: PersonId::new("p1").expect("id"),
+                name: "A".into(),
+                position: "P".into(),
+                unit: "U".into(),
+                order: 1,
+                excluded: None,
+            }],
+            entries: vec![],
+            tallies: [(SubjectId::new("s01").expect("id"), Tally { levels, invalid })].into_iter().collect(),
+            conflicts: vec![],
+            anomalies: vec![],
+        }
+    }
+
+    #[test]
+    fn inconsistent_numbers_are_all_listed() {
+        let mut s = session(Profile::Nq96_2023, 50, 49, 0, vec![40, 8, 1], 0);
+        s.attendance.present_at_vote = Some(60);
+        s.ballots.issued = Some(48);
+        s.tallies.insert(SubjectId::new("s09").expect("id"), Tally { levels: vec![1, 1, 1], invalid: 0 });
+        let mut twin = s.subjects[0].clone();
+        twin.id = SubjectId::new("s02").expect("id");
+        s.subjects.push(twin);
+        let r = compute(&s);
+        let codes: Vec<_> = r.problems.iter().map(Problem::code).collect();
+        assert_eq!(
+            codes,
+            vec!["exceeds", "exceeds", "person_twice", "not_on_ballot", "missing_tally"],
+            "{:?}",
+            r.problems.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
+        assert!(!r.consistent);
+        let text = r.problems[0].to_string();
+        assert!(text.contains("Số có mặt khi bỏ phiếu (60)"), "{text}");
+    }
+
+    #[test]
+    fn excluded_subjects_are_listed_not_polled() {
+        let mut s = session(Profile::Nq96_2023, 50, 49, 0, vec![40, 8, 1], 0);
+        let mut retiring = s.subjects[0].clone();
+        retiring.id = SubjectId::new("s02").expect("id");
+        retiring.person_id = PersonId::new("p2").expect("id");
+        retiring.excluded = Some(crate::domain::Exclusion::Retiring);
+        s.subjects.push(retiring);
+        let r = compute(&s);
+        assert!(r.consistent, "{:?}", r.problems);
+        assert_eq!(r.subjects.len(), 1);
+        assert_eq!(r.excluded.len(), 1);
+        let j = r.to_json();
+        assert_eq!(j["subjects"][0]["percent"]["high"], "81.63");
+        assert_eq!(j["excluded"][0]["reason"], "retiring");
+    }
+}
