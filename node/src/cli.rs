@@ -1,0 +1,318 @@
+//! The command line, as clap types.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// A council office's offline node: sessions, ballots, results and sealed minutes.
+#[derive(Debug, Parser)]
+#[command(name = "tinnhiem-node", version, about, long_about = None)]
+pub struct Cli {
+    /// The node's home directory (key, store, sealed minutes). Default: the platform
+    /// data directory, or $TINNHIEM_HOME.
+    #[arg(long, global = true, env = "TINNHIEM_HOME")]
+    pub home: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the home: the unit's key pair (mode 0600) and its config.
+    Init {
+        /// The unit's id (e.g. `lai-chau.phong-tho`).
+        #[arg(long)]
+        unit: String,
+        /// The unit's name, for printed minutes (e.g. `HĐND huyện Phong Thổ`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The unit's key.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Sessions: create, import, list, show.
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Subjects on the ballot.
+    #[command(subcommand)]
+    Subject(SubjectCmd),
+    /// Counting board and header of the minutes.
+    #[command(subcommand)]
+    Board(BoardCmd),
+    /// Attendance counts.
+    #[command(subcommand)]
+    Attendance(AttendanceCmd),
+    /// Ballot counts.
+    #[command(subcommand)]
+    Ballots(BallotsCmd),
+    /// Per-subject totals typed from paper (tallies mode).
+    #[command(subcommand)]
+    Tally(TallyCmd),
+    /// Per-ballot entries (entries mode).
+    #[command(subcommand)]
+    Entry(EntryCmd),
+    /// The result: a table, or JSON with --json.
+    Result {
+        /// The session.
+        session: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal the counting minutes: refused, with every problem, unless the quorum is met
+    /// and the numbers are consistent.
+    Seal {
+        /// The session.
+        session: String,
+    },
+    /// Check every stored seal of a session against its document. Exit 0 when valid.
+    Verify {
+        /// The session.
+        session: String,
+    },
+    /// Carry a session between laptops: export to a file, merge a file.
+    #[command(subcommand)]
+    Doc(DocCmd),
+    /// Export the printable counting minutes (HTML) and/or the result as CSV.
+    Export {
+        /// The session.
+        session: String,
+        /// Write the counting minutes (Annex 4 layout, printable) to this HTML file.
+        #[arg(long, value_name = "FILE.html")]
+        minutes: Option<PathBuf>,
+        /// Write the per-subject result to this CSV file.
+        #[arg(long, value_name = "FILE.csv")]
+        csv: Option<PathBuf>,
+    },
+    /// The legal deadlines of a session.
+    Deadlines {
+        /// The session.
+        session: String,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log of this home (who changed what, when).
+    Audit,
+}
+
+/// `key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Print the public key as 64 hex characters.
+    Show,
+}
+
+/// `session` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SessionCmd {
+    /// Create an empty session.
+    Create(CreateArgs),
+    /// Import a whole session from a JSON file.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// List the sessions of this home.
+    List,
+}
+
+/// Arguments of `session create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The session's id (e.g. `hdnd-2023-ky-hop-14`).
+    pub session: String,
+    /// `nq96-2023` (councils) or `qd96-2023` (Party).
+    #[arg(long)]
+    pub profile: String,
+    /// `poll` (high/confidence/low) or `binding` (confidence/no confidence).
+    #[arg(long, default_value = "poll")]
+    pub procedure: String,
+    /// `entries` (one entry per ballot) or `tallies` (totals typed from paper).
+    #[arg(long, default_value = "entries")]
+    pub mode: String,
+    /// The voting body (e.g. `HĐND huyện Phong Thổ`).
+    #[arg(long)]
+    pub body: String,
+    /// The day of the vote, YYYY-MM-DD.
+    #[arg(long)]
+    pub date: String,
+    /// The session or conference name (e.g. `Kỳ họp thứ mười lăm`).
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+/// `subject` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SubjectCmd {
+    /// Add one subject (or replace the line with the same id).
+    Add {
+        /// The session.
+        session: String,
+        /// Line id (e.g. `s01`).
+        #[arg(long)]
+        id: String,
+        /// Person id, stable across sessions (e.g. `p-0001`).
+        #[arg(long)]
+        person: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// Position.
+        #[arg(long, default_value = "")]
+        position: String,
+        /// Unit of work.
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// Listed but not polled: retiring, elected_this_year, appointed_this_year,
+        /// polled_on_another_line.
+        #[arg(long)]
+        excluded: Option<String>,
+    },
+    /// Import subjects from CSV (header: id,person_id,name,position,unit[,excluded]).
+    Import {
+        /// The session.
+        session: String,
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+/// `board` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BoardCmd {
+    /// Set the counting board and the header of the minutes.
+    Set {
+        /// The session.
+        session: String,
+        /// The chair of the counting board.
+        #[arg(long)]
+        chair: Option<String>,
+        /// Members, separated by `;`.
+        #[arg(long)]
+        members: Option<String>,
+        /// Counting started at HH:MM.
+        #[arg(long)]
+        from: Option<String>,
+        /// Counting ended at HH:MM.
+        #[arg(long)]
+        to: Option<String>,
+        /// Where the count took place.
+        #[arg(long)]
+        place: Option<String>,
+        /// The session or conference name.
+        #[arg(long)]
+        title: Option<String>,
+        /// Date of the resolution confirming the results, YYYY-MM-DD.
+        #[arg(long)]
+        resolution_date: Option<String>,
+    },
+}
+
+/// `attendance` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AttendanceCmd {
+    /// Set one or more attendance counts.
+    Set {
+        /// The session.
+        session: String,
+        /// Total delegates or members summoned.
+        #[arg(long)]
+        total: Option<u64>,
+        /// Present at the session.
+        #[arg(long)]
+        present: Option<u64>,
+        /// Absent from the start until the vote.
+        #[arg(long)]
+        absent_from_start: Option<u64>,
+        /// Present at the time of voting.
+        #[arg(long)]
+        present_at_vote: Option<u64>,
+    },
+}
+
+/// `ballots` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BallotsCmd {
+    /// Set one or more ballot counts.
+    Set {
+        /// The session.
+        session: String,
+        /// Ballots issued.
+        #[arg(long)]
+        issued: Option<u64>,
+        /// Ballots collected.
+        #[arg(long)]
+        collected: Option<u64>,
+        /// Collected ballots invalid as a whole (not issued by the board).
+        #[arg(long)]
+        wholly_invalid: Option<u64>,
+    },
+}
+
+/// `tally` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TallyCmd {
+    /// Set one subject's totals.
+    Set {
+        /// The session.
+        session: String,
+        /// The subject's line id.
+        subject: String,
+        /// Poll: high.
+        #[arg(long)]
+        high: Option<u64>,
+        /// Confidence (both procedures).
+        #[arg(long)]
+        confidence: Option<u64>,
+        /// Poll: low.
+        #[arg(long)]
+        low: Option<u64>,
+        /// Binding vote: no confidence.
+        #[arg(long)]
+        no_confidence: Option<u64>,
+        /// Ballots invalid for this subject only.
+        #[arg(long, default_value_t = 0)]
+        invalid: u64,
+    },
+}
+
+/// `entry` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EntryCmd {
+    /// Enter one ballot: `--marks s01=high,s02=low,...` (a subject left out had no box
+    /// marked and counts as invalid for that subject).
+    Add {
+        /// The session.
+        session: String,
+        /// Marks: high|confidence|low (poll), confidence|no_confidence (binding), invalid.
+        #[arg(long)]
+        marks: String,
+    },
+    /// Remove a ballot entered by mistake.
+    Remove {
+        /// The session.
+        session: String,
+        /// The entry id printed by `entry add`.
+        id: String,
+    },
+}
+
+/// `doc` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DocCmd {
+    /// Write the session document to a file (for a USB stick).
+    Export {
+        /// The session.
+        session: String,
+        /// Output file.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
+    /// Merge a session document from a file into this home.
+    Merge {
+        /// The file written by `doc export`.
+        file: PathBuf,
+    },
+}

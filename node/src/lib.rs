@@ -1,0 +1,29 @@
+//! `tinnhiem-node`: the offline node of a council office.
+//!
+//! The binary's `main` calls [`main`]; every command is a function of [`commands`] that
+//! opens the home, does one thing, makes it durable, and prints in Vietnamese.
+
+pub mod cli;
+mod commands;
+pub mod home;
+mod minutes;
+mod report;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Runs the command line and maps errors to exit codes: 0 done, 1 refused or failed,
+/// 2 bad usage (clap's own).
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Lỗi: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  do: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
