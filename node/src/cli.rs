@@ -27,6 +27,10 @@ pub enum Command {
         /// The unit's name, for printed minutes (e.g. `HĐND huyện Phong Thổ`).
         #[arg(long)]
         name: Option<String>,
+        /// Storage engine for a new home: `redb` (default) or `sled` (see
+        /// ARCHITECTURE.md: sled 0.34 stores can be corrupted by a kill -9).
+        #[arg(long, default_value = "redb")]
+        store: String,
     },
     /// The unit's key.
     #[command(subcommand)]

@@ -14,7 +14,7 @@ use tinnhiem_shared::domain::{
     PersonId, Procedure, Profile, SessionFile, SessionId, Subject, SubjectId, Tally, UnitId,
 };
 use tinnhiem_shared::seal;
-use tinnhiem_shared::store::Store;
+use tinnhiem_shared::store::{AuditLine, BackendKind, Store};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -44,10 +44,16 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Some(d) => d.clone(),
         None => default_dir()?,
     };
-    if let Command::Init { unit, name } = cli.command {
+    if let Command::Init { unit, name, store } = cli.command {
         let unit = UnitId::new(unit).context("--unit")?;
-        let home = Home::init(&dir, unit, name)?;
-        println!("Đã khởi tạo đơn vị «{}» tại {}", home.config.unit, dir.display());
+        let store = BackendKind::parse(&store)
+            .ok_or_else(|| anyhow!("--store «{store}»: dùng redb hoặc sled"))?;
+        let home = Home::init(&dir, unit, name, store)?;
+        println!(
+            "Đã khởi tạo đơn vị «{}» tại {}",
+            home.config.unit,
+            dir.display()
+        );
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
@@ -62,17 +68,27 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Session(c) => cx.session(c),
         Command::Subject(c) => cx.subject(c),
         Command::Board(c) => cx.board(c),
-        Command::Attendance(AttendanceCmd::Set { session, total, present, absent_from_start, present_at_vote }) => cx
-            .counts(
-                &session,
-                &[
-                    (CountField::Total, total),
-                    (CountField::Present, present),
-                    (CountField::AbsentFromStart, absent_from_start),
-                    (CountField::PresentAtVote, present_at_vote),
-                ],
-            ),
-        Command::Ballots(BallotsCmd::Set { session, issued, collected, wholly_invalid }) => cx.counts(
+        Command::Attendance(AttendanceCmd::Set {
+            session,
+            total,
+            present,
+            absent_from_start,
+            present_at_vote,
+        }) => cx.counts(
+            &session,
+            &[
+                (CountField::Total, total),
+                (CountField::Present, present),
+                (CountField::AbsentFromStart, absent_from_start),
+                (CountField::PresentAtVote, present_at_vote),
+            ],
+        ),
+        Command::Ballots(BallotsCmd::Set {
+            session,
+            issued,
+            collected,
+            wholly_invalid,
+        }) => cx.counts(
             &session,
             &[
                 (CountField::Issued, issued),
@@ -80,9 +96,20 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 (CountField::WhollyInvalid, wholly_invalid),
             ],
         ),
-        Command::Tally(TallyCmd::Set { session, subject, high, confidence, low, no_confidence, invalid }) => {
-            cx.tally(&session, &subject, [high, confidence, low, no_confidence], invalid)
-        }
+        Command::Tally(TallyCmd::Set {
+            session,
+            subject,
+            high,
+            confidence,
+            low,
+            no_confidence,
+            invalid,
+        }) => cx.tally(
+            &session,
+            &subject,
+            [high, confidence, low, no_confidence],
+            invalid,
+        ),
         Command::Entry(EntryCmd::Add { session, marks }) => cx.entry_add(&session, &marks),
         Command::Entry(EntryCmd::Remove { session, id }) => cx.entry_remove(&session, &id),
         Command::Result { session, json } => cx.result(&session, json),
@@ -90,7 +117,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { session } => cx.verify(&session),
         Command::Doc(DocCmd::Export { session, output }) => cx.doc_export(&session, &output),
         Command::Doc(DocCmd::Merge { file }) => cx.doc_merge(&file),
-        Command::Export { session, minutes, csv } => cx.export(&session, minutes.as_deref(), csv.as_deref()),
+        Command::Export {
+            session,
+            minutes,
+            csv,
+        } => cx.export(&session, minutes.as_deref(), csv.as_deref()),
         Command::Deadlines { session, json } => cx.deadlines(&session, json),
         Command::Audit => {
             for line in cx.store.audit_log()? {
@@ -116,7 +147,11 @@ impl<'a> Cx<'a> {
     fn new(home: &'a Home) -> Result<Cx<'a>> {
         let store = home.store()?;
         let device = store.device()?;
-        Ok(Cx { home, store, device })
+        Ok(Cx {
+            home,
+            store,
+            device,
+        })
     }
 
     fn session_id(&self, s: &str) -> Result<SessionId> {
@@ -126,13 +161,22 @@ impl<'a> Cx<'a> {
     fn load(&self, session: &str) -> Result<(SessionId, SessionDoc)> {
         let id = self.session_id(session)?;
         let Some(bytes) = self.store.doc(&id)? else {
-            let all: Vec<String> = self.store.sessions()?.iter().map(ToString::to_string).collect();
+            let all: Vec<String> = self
+                .store
+                .sessions()?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             if all.is_empty() {
                 bail!("không có phiên «{id}»; chưa có phiên nào (tạo bằng `session create` hoặc `session import`)");
             }
-            bail!("không có phiên «{id}»; các phiên đang có: {}", all.join(", "));
+            bail!(
+                "không có phiên «{id}»; các phiên đang có: {}",
+                all.join(", ")
+            );
         };
-        let doc = SessionDoc::load(&bytes, &self.device).with_context(|| format!("phiên «{id}» trong kho"))?;
+        let doc = SessionDoc::load(&bytes, &self.device)
+            .with_context(|| format!("phiên «{id}» trong kho"))?;
         Ok((id, doc))
     }
 
@@ -140,8 +184,11 @@ impl<'a> Cx<'a> {
     fn save(&self, id: &SessionId, doc: &mut SessionDoc, what: &str) -> Result<()> {
         let t = now();
         doc.commit(t, what);
-        self.store.audit(t, &who(), &format!("{id}: {what}"))?;
-        self.store.put_doc(id, &doc.save())?;
+        self.store.put_doc(
+            id,
+            &doc.save(),
+            &AuditLine::new(t, who(), format!("{id}: {what}")),
+        )?;
         Ok(())
     }
 
@@ -152,11 +199,17 @@ impl<'a> Cx<'a> {
                 let mut problems = Vec::new();
                 let profile = Profile::parse(&a.profile);
                 if profile.is_none() {
-                    problems.push(format!("--profile «{}»: dùng nq96-2023 hoặc qd96-2023", a.profile));
+                    problems.push(format!(
+                        "--profile «{}»: dùng nq96-2023 hoặc qd96-2023",
+                        a.profile
+                    ));
                 }
                 let procedure = Procedure::parse(&a.procedure);
                 if procedure.is_none() {
-                    problems.push(format!("--procedure «{}»: dùng poll hoặc binding", a.procedure));
+                    problems.push(format!(
+                        "--procedure «{}»: dùng poll hoặc binding",
+                        a.procedure
+                    ));
                 }
                 let mode = Mode::parse(&a.mode);
                 if mode.is_none() {
@@ -169,7 +222,8 @@ impl<'a> Cx<'a> {
                 if a.body.trim().is_empty() {
                     problems.push("--body trống".into());
                 }
-                let (Some(profile), Some(procedure), Some(mode), Some(date)) = (profile, procedure, mode, date)
+                let (Some(profile), Some(procedure), Some(mode), Some(date)) =
+                    (profile, procedure, mode, date)
                 else {
                     bail!("không tạo được phiên:\n  - {}", problems.join("\n  - "));
                 };
@@ -184,9 +238,17 @@ impl<'a> Cx<'a> {
                 }
                 let t = now();
                 doc.commit(t, "tạo phiên");
-                self.store.audit(t, &who(), &format!("{id}: tạo phiên"))?;
-                self.store.create_doc(&id, &doc.save())?;
-                println!("Đã tạo phiên «{id}» ({}, {}, nhập {})", profile, procedure.title(), mode_vi(mode));
+                self.store.create_doc(
+                    &id,
+                    &doc.save(),
+                    &AuditLine::new(t, who(), format!("{id}: tạo phiên")),
+                )?;
+                println!(
+                    "Đã tạo phiên «{id}» ({}, {}, nhập {})",
+                    profile,
+                    procedure.title(),
+                    mode_vi(mode)
+                );
                 Ok(ExitCode::SUCCESS)
             }
             SessionCmd::Import { file } => {
@@ -206,8 +268,9 @@ impl<'a> Cx<'a> {
                 }
                 let id = s.meta.session.clone();
                 let mut doc = SessionDoc::from_session(&s, &self.device, now())?;
-                self.store.audit(now(), &who(), &format!("{id}: nhập từ {}", file.display()))?;
-                self.store.create_doc(&id, &doc.save())?;
+                let line =
+                    AuditLine::new(now(), who(), format!("{id}: nhập từ {}", file.display()));
+                self.store.create_doc(&id, &doc.save(), &line)?;
                 let r = compute(&s);
                 println!(
                     "Đã nhập phiên «{id}»: {} người được lấy phiếu, {} phiếu nhập, {} kết quả tổng hợp",
@@ -227,7 +290,10 @@ impl<'a> Cx<'a> {
                         Some(x) => format!("niêm phong lần {}", x.body.seq),
                         None => "chưa niêm phong".into(),
                     };
-                    println!("{id}\t{}\t{}\t{}\t{sealed}", s.meta.date, s.meta.profile, s.meta.body);
+                    println!(
+                        "{id}\t{}\t{}\t{}\t{sealed}",
+                        s.meta.date, s.meta.profile, s.meta.body
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -236,7 +302,15 @@ impl<'a> Cx<'a> {
 
     fn subject(&self, c: SubjectCmd) -> Result<ExitCode> {
         match c {
-            SubjectCmd::Add { session, id, person, name, position, unit, excluded } => {
+            SubjectCmd::Add {
+                session,
+                id,
+                person,
+                name,
+                position,
+                unit,
+                excluded,
+            } => {
                 let (sid, mut doc) = self.load(&session)?;
                 let s = doc.read()?;
                 let id = SubjectId::new(id).map_err(|e| anyhow!("--id: {e}"))?;
@@ -252,7 +326,15 @@ impl<'a> Cx<'a> {
                 };
                 let order = match s.subject(&id) {
                     Some(old) => old.order,
-                    None => s.subjects.iter().map(|x| x.order).filter(|o| *o != u64::MAX).max().unwrap_or(0) + 1,
+                    None => {
+                        s.subjects
+                            .iter()
+                            .map(|x| x.order)
+                            .filter(|o| *o != u64::MAX)
+                            .max()
+                            .unwrap_or(0)
+                            + 1
+                    }
                 };
                 let subj = Subject {
                     id: id.clone(),
@@ -271,9 +353,16 @@ impl<'a> Cx<'a> {
             SubjectCmd::Import { session, file } => {
                 let (sid, mut doc) = self.load(&session)?;
                 let text = read_text(&file)?;
-                let mut rows = subjects_from_csv(&text).map_err(|e| list_errors(&format!("Tệp {}", file.display()), &e))?;
+                let mut rows = subjects_from_csv(&text)
+                    .map_err(|e| list_errors(&format!("Tệp {}", file.display()), &e))?;
                 let s = doc.read()?;
-                let base = s.subjects.iter().map(|x| x.order).filter(|o| *o != u64::MAX).max().unwrap_or(0);
+                let base = s
+                    .subjects
+                    .iter()
+                    .map(|x| x.order)
+                    .filter(|o| *o != u64::MAX)
+                    .max()
+                    .unwrap_or(0);
                 for r in &mut rows {
                     r.order = match s.subject(&r.id) {
                         Some(old) => old.order,
@@ -281,15 +370,31 @@ impl<'a> Cx<'a> {
                     };
                     doc.put_subject(r)?;
                 }
-                self.save(&sid, &mut doc, &format!("nhập {} người từ {}", rows.len(), file.display()))?;
-                println!("Đã nhập {} người được lấy phiếu vào phiên «{sid}»", rows.len());
+                self.save(
+                    &sid,
+                    &mut doc,
+                    &format!("nhập {} người từ {}", rows.len(), file.display()),
+                )?;
+                println!(
+                    "Đã nhập {} người được lấy phiếu vào phiên «{sid}»",
+                    rows.len()
+                );
                 Ok(ExitCode::SUCCESS)
             }
         }
     }
 
     fn board(&self, c: BoardCmd) -> Result<ExitCode> {
-        let BoardCmd::Set { session, chair, members, from, to, place, title, resolution_date } = c;
+        let BoardCmd::Set {
+            session,
+            chair,
+            members,
+            from,
+            to,
+            place,
+            title,
+            resolution_date,
+        } = c;
         let (sid, mut doc) = self.load(&session)?;
         for (flag, v) in [("--from", &from), ("--to", &to)] {
             if let Some(v) = v {
@@ -299,10 +404,15 @@ impl<'a> Cx<'a> {
             }
         }
         if let Some(d) = &resolution_date {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| anyhow!("--resolution-date «{d}»: cần dạng YYYY-MM-DD"))?;
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| anyhow!("--resolution-date «{d}»: cần dạng YYYY-MM-DD"))?;
         }
         let members = members.map(|m| {
-            m.split(';').map(str::trim).filter(|x| !x.is_empty()).collect::<Vec<_>>().join("\n")
+            m.split(';')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
         });
         for (f, v) in [
             (MetaField::Chair, chair),
@@ -334,12 +444,21 @@ impl<'a> Cx<'a> {
         }
         self.save(&sid, &mut doc, "ghi số liệu")?;
         let r = compute(&doc.read()?);
-        println!("Đã ghi. Có mặt khi bỏ phiếu {}/{}; phiếu phát ra {}, thu về {}", r.present_at_vote, r.total, r.issued, r.collected);
+        println!(
+            "Đã ghi. Có mặt khi bỏ phiếu {}/{}; phiếu phát ra {}, thu về {}",
+            r.present_at_vote, r.total, r.issued, r.collected
+        );
         report::print_problems(&r);
         Ok(ExitCode::SUCCESS)
     }
 
-    fn tally(&self, session: &str, subject: &str, given: [Option<u64>; 4], invalid: u64) -> Result<ExitCode> {
+    fn tally(
+        &self,
+        session: &str,
+        subject: &str,
+        given: [Option<u64>; 4],
+        invalid: u64,
+    ) -> Result<ExitCode> {
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
         if s.meta.mode != Mode::Tallies {
@@ -347,25 +466,44 @@ impl<'a> Cx<'a> {
         }
         let subj_id = SubjectId::new(subject).map_err(|e| anyhow!("{e}"))?;
         match s.subject(&subj_id) {
-            None => bail!("«{subject}» không có trong danh sách; các mã có: {}", subject_ids(&s)),
-            Some(x) if x.excluded.is_some() => bail!("«{subject}» không được lấy phiếu (đã loại trừ)"),
+            None => bail!(
+                "«{subject}» không có trong danh sách; các mã có: {}",
+                subject_ids(&s)
+            ),
+            Some(x) if x.excluded.is_some() => {
+                bail!("«{subject}» không được lấy phiếu (đã loại trừ)")
+            }
             Some(_) => {}
         }
-        let names = [("--high", Mark::High), ("--confidence", Mark::Confidence), ("--low", Mark::Low), ("--no-confidence", Mark::NoConfidence)];
+        let names = [
+            ("--high", Mark::High),
+            ("--confidence", Mark::Confidence),
+            ("--low", Mark::Low),
+            ("--no-confidence", Mark::NoConfidence),
+        ];
         let levels = s.meta.procedure.levels();
         let mut problems = Vec::new();
-        let mut t = Tally { levels: Vec::new(), invalid };
+        let mut t = Tally {
+            levels: Vec::new(),
+            invalid,
+        };
         for ((flag, mark), v) in names.iter().zip(given) {
             let wanted = levels.contains(mark);
             match (wanted, v) {
                 (true, Some(n)) => t.levels.push(n),
                 (true, None) => problems.push(format!("thiếu {flag}")),
-                (false, Some(_)) => problems.push(format!("{flag} không dùng cho hình thức {}", s.meta.procedure)),
+                (false, Some(_)) => problems.push(format!(
+                    "{flag} không dùng cho hình thức {}",
+                    s.meta.procedure
+                )),
                 (false, None) => {}
             }
         }
         if !problems.is_empty() {
-            bail!("không ghi được kết quả của {subject}:\n  - {}", problems.join("\n  - "));
+            bail!(
+                "không ghi được kết quả của {subject}:\n  - {}",
+                problems.join("\n  - ")
+            );
         }
         doc.set_tally(&subj_id, s.meta.procedure, &t)?;
         self.save(&sid, &mut doc, &format!("ghi kết quả của {subj_id}"))?;
@@ -382,7 +520,11 @@ impl<'a> Cx<'a> {
         }
         let mut marks = BTreeMap::new();
         let mut problems = Vec::new();
-        for part in marks_text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in marks_text
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let Some((k, v)) = part.split_once('=') else {
                 problems.push(format!("«{part}»: cần dạng MÃ=MỨC, ví dụ s01=high"));
                 continue;
@@ -391,7 +533,10 @@ impl<'a> Cx<'a> {
             let subject = match SubjectId::new(k) {
                 Ok(id) if s.subject(&id).is_some_and(|x| x.excluded.is_none()) => id,
                 _ => {
-                    problems.push(format!("«{k}» không có trong danh sách lấy phiếu (có: {})", subject_ids(&s)));
+                    problems.push(format!(
+                        "«{k}» không có trong danh sách lấy phiếu (có: {})",
+                        subject_ids(&s)
+                    ));
                     continue;
                 }
             };
@@ -403,7 +548,13 @@ impl<'a> Cx<'a> {
                 }
                 None => problems.push(format!(
                     "{k}: mức «{v}» không hợp lệ; dùng {}, invalid",
-                    s.meta.procedure.levels().iter().map(|l| l.key()).collect::<Vec<_>>().join(", ")
+                    s.meta
+                        .procedure
+                        .levels()
+                        .iter()
+                        .map(|l| l.key())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
@@ -413,7 +564,10 @@ impl<'a> Cx<'a> {
         if !problems.is_empty() {
             bail!("phiếu không được ghi:\n  - {}", problems.join("\n  - "));
         }
-        let entry = Entry { id: random_hex(16)?, marks };
+        let entry = Entry {
+            id: random_hex(16)?,
+            marks,
+        };
         let device = hex::encode(&self.device[..4.min(self.device.len())]);
         doc.add_entry(&entry, &device)?;
         self.save(&sid, &mut doc, "nhập một phiếu")?;
@@ -473,7 +627,10 @@ impl<'a> Cx<'a> {
         let heads = doc.heads();
         if let Some(last) = seals.last() {
             if last.body.heads == heads {
-                println!("Phiên «{sid}» đã được niêm phong lần {} và không thay đổi từ đó.", last.body.seq);
+                println!(
+                    "Phiên «{sid}» đã được niêm phong lần {} và không thay đổi từ đó.",
+                    last.body.seq
+                );
                 println!("Mã niêm phong: {}", hex::encode(last.id()));
                 return Ok(ExitCode::SUCCESS);
             }
@@ -484,7 +641,10 @@ impl<'a> Cx<'a> {
         let (sealed, r) = match seal::seal_doc(&mut doc, &key, seq, t) {
             Ok(x) => x,
             Err(problems) => {
-                eprintln!("Không niêm phong được phiên «{sid}»: {} vấn đề", problems.len());
+                eprintln!(
+                    "Không niêm phong được phiên «{sid}»: {} vấn đề",
+                    problems.len()
+                );
                 for p in &problems {
                     eprintln!("  - {p}");
                 }
@@ -492,16 +652,30 @@ impl<'a> Cx<'a> {
             }
         };
         let bytes = doc.save();
-        self.store.audit(t, &who(), &format!("{sid}: niêm phong lần {seq}"))?;
-        self.store.put_seal(&sid, &sealed, &bytes)?;
+        self.store.put_seal(
+            &sid,
+            &sealed,
+            &bytes,
+            &AuditLine::new(t, who(), format!("{sid}: niêm phong lần {seq}")),
+        )?;
         // Plain copies beside the store, so sealed minutes outlive a broken store.
         let dir = self.home.sealed_dir();
         write_atomic(&dir.join(format!("{sid}.{seq}.automerge")), &bytes)?;
         write_atomic(&dir.join(format!("{sid}.{seq}.seal")), &sealed.to_bytes())?;
         println!("Đã niêm phong biên bản kiểm phiếu phiên «{sid}», lần {seq}.");
-        println!("Số người được lấy phiếu: {}; cảnh báo ngưỡng: {}", r.subjects.len(), r.subjects.iter().filter(|s| s.flag != tinnhiem_shared::domain::Flag::None).count());
+        println!(
+            "Số người được lấy phiếu: {}; cảnh báo ngưỡng: {}",
+            r.subjects.len(),
+            r.subjects
+                .iter()
+                .filter(|s| s.flag != tinnhiem_shared::domain::Flag::None)
+                .count()
+        );
         println!("Mã niêm phong (seal id): {}", hex::encode(sealed.id()));
-        println!("Tóm lược kết quả (result digest): {}", hex::encode(sealed.body.result_digest));
+        println!(
+            "Tóm lược kết quả (result digest): {}",
+            hex::encode(sealed.body.result_digest)
+        );
         Ok(ExitCode::SUCCESS)
     }
 
@@ -517,8 +691,16 @@ impl<'a> Cx<'a> {
         for x in &seals {
             match seal::check(x, &mut doc) {
                 Ok(_) => {
-                    let by = if x.body.signer == mine.0 { "khóa của máy này".to_string() } else { format!("khóa {}", hex::encode(x.body.signer)) };
-                    println!("Niêm phong lần {}: HỢP LỆ (ký bởi {by}; mã {})", x.body.seq, hex::encode(x.id()));
+                    let by = if x.body.signer == mine.0 {
+                        "khóa của máy này".to_string()
+                    } else {
+                        format!("khóa {}", hex::encode(x.body.signer))
+                    };
+                    println!(
+                        "Niêm phong lần {}: HỢP LỆ (ký bởi {by}; mã {})",
+                        x.body.seq,
+                        hex::encode(x.id())
+                    );
                 }
                 Err(e) => {
                     ok = false;
@@ -526,23 +708,36 @@ impl<'a> Cx<'a> {
                 }
             }
         }
-        Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     }
 
     fn doc_export(&self, session: &str, output: &Path) -> Result<ExitCode> {
         let (sid, mut doc) = self.load(session)?;
         let bytes = doc.save();
         write_atomic(output, &bytes)?;
-        println!("Đã xuất phiên «{sid}» ({} byte) ra {}", bytes.len(), output.display());
+        println!(
+            "Đã xuất phiên «{sid}» ({} byte) ra {}",
+            bytes.len(),
+            output.display()
+        );
         Ok(ExitCode::SUCCESS)
     }
 
     fn doc_merge(&self, file: &Path) -> Result<ExitCode> {
-        let bytes = std::fs::read(file).with_context(|| format!("không đọc được {}", file.display()))?;
-        let mut theirs = SessionDoc::load(&bytes, &self.device).with_context(|| format!("tệp {}", file.display()))?;
+        let bytes =
+            std::fs::read(file).with_context(|| format!("không đọc được {}", file.display()))?;
+        let mut theirs = SessionDoc::load(&bytes, &self.device)
+            .with_context(|| format!("tệp {}", file.display()))?;
         let (unit, sid) = theirs.identity()?;
         if unit != self.home.config.unit {
-            bail!("tệp là phiên của đơn vị «{unit}», máy này là đơn vị «{}»", self.home.config.unit);
+            bail!(
+                "tệp là phiên của đơn vị «{unit}», máy này là đơn vị «{}»",
+                self.home.config.unit
+            );
         }
         let (mut doc, new) = match self.store.doc(&sid)? {
             Some(ours) => {
@@ -552,12 +747,19 @@ impl<'a> Cx<'a> {
             }
             None => (theirs, 0),
         };
-        self.store.audit(now(), &who(), &format!("{sid}: gộp từ {}", file.display()))?;
-        self.store.put_doc(&sid, &doc.save())?;
+        let line = AuditLine::new(now(), who(), format!("{sid}: gộp từ {}", file.display()));
+        self.store.put_doc(&sid, &doc.save(), &line)?;
         let s = doc.read()?;
-        println!("Đã gộp phiên «{sid}» từ {} ({new} thay đổi mới). Số phiếu đã nhập: {}", file.display(), s.entries.len());
+        println!(
+            "Đã gộp phiên «{sid}» từ {} ({new} thay đổi mới). Số phiếu đã nhập: {}",
+            file.display(),
+            s.entries.len()
+        );
         if !s.conflicts.is_empty() {
-            println!("CHÚ Ý: {} giá trị bị nhập khác nhau trên hai máy:", s.conflicts.len());
+            println!(
+                "CHÚ Ý: {} giá trị bị nhập khác nhau trên hai máy:",
+                s.conflicts.len()
+            );
             for c in &s.conflicts {
                 println!("  - {}: {}", c.field, c.values.join(" / "));
             }
@@ -576,7 +778,10 @@ impl<'a> Cx<'a> {
         let heads = doc.heads();
         let current = seals.iter().rev().find(|x| x.body.heads == heads);
         if let Some(p) = html {
-            write_atomic(p, minutes::html(&s, &r, self.home.config.name.as_deref(), current).as_bytes())?;
+            write_atomic(
+                p,
+                minutes::html(&s, &r, self.home.config.name.as_deref(), current).as_bytes(),
+            )?;
             println!("Đã xuất biên bản kiểm phiếu ra {}", p.display());
             if current.is_none() {
                 println!("CHÚ Ý: biên bản chưa được niêm phong ở trạng thái hiện tại (bản nháp).");
@@ -619,10 +824,21 @@ fn mode_vi(m: Mode) -> &'static str {
 }
 
 fn subject_ids(s: &tinnhiem_shared::domain::Session) -> String {
-    s.subjects.iter().filter(|x| x.excluded.is_none()).map(|x| x.id.to_string()).collect::<Vec<_>>().join(", ")
+    s.subjects
+        .iter()
+        .filter(|x| x.excluded.is_none())
+        .map(|x| x.id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn read_text(p: &Path) -> Result<String> {
     let b = std::fs::read(p).with_context(|| format!("không đọc được {}", p.display()))?;
-    String::from_utf8(b).map_err(|e| anyhow!("{} không phải văn bản UTF-8 (byte {})", p.display(), e.utf8_error().valid_up_to()))
+    String::from_utf8(b).map_err(|e| {
+        anyhow!(
+            "{} không phải văn bản UTF-8 (byte {})",
+            p.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tinnhiem_shared::domain::UnitId;
 use tinnhiem_shared::seal::UnitKey;
-use tinnhiem_shared::store::Store;
+use tinnhiem_shared::store::{BackendKind, Store};
 
 /// `node.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +25,13 @@ pub struct NodeConfig {
     /// The unit's name, for printed minutes.
     #[serde(default)]
     pub name: Option<String>,
+    /// The storage engine of a new store (an existing store keeps its own).
+    #[serde(default = "default_store")]
+    pub store: BackendKind,
+}
+
+fn default_store() -> BackendKind {
+    BackendKind::Redb
 }
 
 /// An opened home.
@@ -44,17 +51,29 @@ pub fn default_dir() -> Result<PathBuf> {
 
 impl Home {
     /// Creates a new home with a fresh key. Refuses when one exists.
-    pub fn init(dir: &Path, unit: UnitId, name: Option<String>) -> Result<Home> {
+    pub fn init(
+        dir: &Path,
+        unit: UnitId,
+        name: Option<String>,
+        store: BackendKind,
+    ) -> Result<Home> {
         let config_path = dir.join("node.toml");
         if config_path.exists() {
-            bail!("{} đã được khởi tạo (có node.toml); không ghi đè", dir.display());
+            bail!(
+                "{} đã được khởi tạo (có node.toml); không ghi đè",
+                dir.display()
+            );
         }
-        std::fs::create_dir_all(dir).with_context(|| format!("không tạo được {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("không tạo được {}", dir.display()))?;
         let key = UnitKey::generate()?;
         key.create_file(&dir.join("unit.key"))?;
-        let config = NodeConfig { unit, name };
+        let config = NodeConfig { unit, name, store };
         write_atomic(&config_path, toml::to_string(&config)?.as_bytes())?;
-        Ok(Home { dir: dir.to_owned(), config })
+        Ok(Home {
+            dir: dir.to_owned(),
+            config,
+        })
     }
 
     /// Opens an existing home.
@@ -67,9 +86,12 @@ impl Home {
                 dir.display()
             )
         })?;
-        let config: NodeConfig =
-            toml::from_str(&text).with_context(|| format!("{} không hợp lệ", config_path.display()))?;
-        Ok(Home { dir: dir.to_owned(), config })
+        let config: NodeConfig = toml::from_str(&text)
+            .with_context(|| format!("{} không hợp lệ", config_path.display()))?;
+        Ok(Home {
+            dir: dir.to_owned(),
+            config,
+        })
     }
 
     /// The unit's signing key.
@@ -79,7 +101,11 @@ impl Home {
 
     /// Opens the store, waiting a little if another command holds it.
     pub fn store(&self) -> Result<Store> {
-        Ok(Store::open(&self.dir.join("store"), Duration::from_secs(10))?)
+        Ok(Store::open(
+            &self.dir.join("store"),
+            self.config.store,
+            Duration::from_secs(10),
+        )?)
     }
 
     /// Where plain copies of sealed minutes go.
@@ -96,7 +122,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("không tạo được {}", dir.display()))?;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("không ghi được {}", tmp.display()))?;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("không ghi được {}", tmp.display()))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

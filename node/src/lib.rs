@@ -15,6 +15,7 @@ use std::process::ExitCode;
 /// Runs the command line and maps errors to exit codes: 0 done, 1 refused or failed,
 /// 2 bad usage (clap's own).
 pub fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
@@ -26,4 +27,22 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `tinnhiem-node result X | head` must end quietly, as other Unix tools do, instead of
+/// panicking when the reader goes away (std's print macros panic on EPIPE).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -49,12 +49,20 @@ td.n { text-align: right; white-space: nowrap; }
 
 /// The minutes page. `seal` is the seal matching the current document, if any; without
 /// one the page says it is a draft.
-pub(crate) fn html(s: &Session, r: &SessionResult, unit_name: Option<&str>, seal: Option<&Seal>) -> String {
+pub(crate) fn html(
+    s: &Session,
+    r: &SessionResult,
+    unit_name: Option<&str>,
+    seal: Option<&Seal>,
+) -> String {
     let m = &s.meta;
     let levels = m.procedure.levels();
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">");
-    h.push_str(&format!("<title>Biên bản kiểm phiếu — {}</title>", esc(m.session.as_str())));
+    h.push_str(&format!(
+        "<title>Biên bản kiểm phiếu — {}</title>",
+        esc(m.session.as_str())
+    ));
     h.push_str(&format!("<style>{STYLE}</style></head><body>\n"));
     h.push_str("<p class=\"confidential\">MẬT</p>\n");
     if seal.is_none() {
@@ -73,8 +81,16 @@ pub(crate) fn html(s: &Session, r: &SessionResult, unit_name: Option<&str>, seal
         tinnhiem_shared::domain::Procedure::Binding => "BÁO CÁO KẾT QUẢ BỎ PHIẾU TÍN NHIỆM",
     };
     h.push_str(&format!("<h1>{heading}</h1>\n"));
-    h.push_str(&format!("<p class=\"sub\">Tại {} {}</p><p class=\"rule\">-----</p>\n", esc(&m.body), dots(m.title.as_deref())));
-    let members = if m.board.is_empty() { "…".to_string() } else { m.board.len().to_string() };
+    h.push_str(&format!(
+        "<p class=\"sub\">Tại {} {}</p><p class=\"rule\">-----</p>\n",
+        esc(&m.body),
+        dots(m.title.as_deref())
+    ));
+    let members = if m.board.is_empty() {
+        "…".to_string()
+    } else {
+        m.board.len().to_string()
+    };
     h.push_str(&format!(
         "<p>Thực hiện nhiệm vụ được giao, từ {} đến {}, ngày {}, tại {}, Ban Kiểm phiếu gồm {} đồng chí, do đồng chí {} làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của {}; kết quả cụ thể như sau:</p>\n",
         hm(m.count_from.as_deref()),
@@ -86,16 +102,37 @@ pub(crate) fn html(s: &Session, r: &SessionResult, unit_name: Option<&str>, seal
         esc(&m.body),
     ));
     if !m.board.is_empty() {
-        h.push_str(&format!("<p>Thành viên Ban Kiểm phiếu: {}.</p>\n", esc(&m.board.join(", "))));
+        h.push_str(&format!(
+            "<p>Thành viên Ban Kiểm phiếu: {}.</p>\n",
+            esc(&m.board.join(", "))
+        ));
     }
-    h.push_str(&format!("<p>1. Tổng số ủy viên ban chấp hành (đại biểu): <b>{}</b> đồng chí.<br>\n", r.total));
-    h.push_str(&format!("- Số có mặt dự hội nghị (kỳ họp): <b>{}</b> đồng chí.<br>\n", r.present));
+    h.push_str(&format!(
+        "<p>1. Tổng số ủy viên ban chấp hành (đại biểu): <b>{}</b> đồng chí.<br>\n",
+        r.total
+    ));
+    h.push_str(&format!(
+        "- Số có mặt dự hội nghị (kỳ họp): <b>{}</b> đồng chí.<br>\n",
+        r.present
+    ));
     h.push_str(&format!("- Số vắng mặt từ đầu hội nghị (kỳ họp) đến trước thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n", r.absent_from_start));
-    h.push_str(&format!("- Số có mặt tại thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n", r.present_at_vote));
-    h.push_str(&format!("- Số phiếu phát ra: <b>{}</b> phiếu.<br>\n", r.issued));
-    h.push_str(&format!("- Số phiếu thu về: <b>{}</b> phiếu.</p>\n", r.collected));
+    h.push_str(&format!(
+        "- Số có mặt tại thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n",
+        r.present_at_vote
+    ));
+    h.push_str(&format!(
+        "- Số phiếu phát ra: <b>{}</b> phiếu.<br>\n",
+        r.issued
+    ));
+    h.push_str(&format!(
+        "- Số phiếu thu về: <b>{}</b> phiếu.</p>\n",
+        r.collected
+    ));
     h.push_str("<p>2. Kết quả kiểm phiếu</p>\n<table><thead><tr><th rowspan=\"3\">STT</th><th rowspan=\"3\">Họ và tên</th><th rowspan=\"3\">Chức vụ, đơn vị công tác</th><th rowspan=\"3\">Số phiếu hợp lệ</th>");
-    h.push_str(&format!("<th colspan=\"{}\">Mức độ tín nhiệm</th></tr><tr>", levels.len() * 2));
+    h.push_str(&format!(
+        "<th colspan=\"{}\">Mức độ tín nhiệm</th></tr><tr>",
+        levels.len() * 2
+    ));
     for l in levels {
         h.push_str(&format!("<th colspan=\"2\">{}</th>", short(l.title())));
     }
@@ -105,20 +142,43 @@ pub(crate) fn html(s: &Session, r: &SessionResult, unit_name: Option<&str>, seal
     }
     h.push_str("</tr></thead><tbody>\n");
     for (i, x) in r.subjects.iter().enumerate() {
-        let pos = if x.unit.is_empty() { esc(&x.position) } else { format!("{}, {}", esc(&x.position), esc(&x.unit)) };
-        h.push_str(&format!("<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>", i + 1, esc(&x.name), pos, x.valid));
+        let pos = if x.unit.is_empty() {
+            esc(&x.position)
+        } else {
+            format!("{}, {}", esc(&x.position), esc(&x.unit))
+        };
+        h.push_str(&format!(
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>",
+            i + 1,
+            esc(&x.name),
+            pos,
+            x.valid
+        ));
         for (c, p) in x.counts.iter().zip(&x.percent) {
-            h.push_str(&format!("<td class=\"n\">{c}</td><td class=\"n\">{}</td>", p.comma()));
+            h.push_str(&format!(
+                "<td class=\"n\">{c}</td><td class=\"n\">{}</td>",
+                p.comma()
+            ));
         }
         h.push_str("</tr>\n");
     }
     h.push_str("</tbody></table>\n<p class=\"note\">Ghi chú: Tỉ lệ % tính trên tổng số phiếu thu về.</p>\n");
-    let flagged: Vec<_> = r.subjects.iter().filter(|x| x.flag.consequence(m.profile).is_some()).collect();
+    let flagged: Vec<_> = r
+        .subjects
+        .iter()
+        .filter(|x| x.flag.consequence(m.profile).is_some())
+        .collect();
     if !flagged.is_empty() {
         h.push_str("<p><b>Trường hợp vượt ngưỡng:</b></p><ul>\n");
         for x in flagged {
             if let Some(c) = x.flag.consequence(m.profile) {
-                h.push_str(&format!("<li class=\"flag\">{}: {} — {} ({}).</li>\n", esc(&x.name), x.flag.title(), esc(c.what), esc(c.source)));
+                h.push_str(&format!(
+                    "<li class=\"flag\">{}: {} — {} ({}).</li>\n",
+                    esc(&x.name),
+                    x.flag.title(),
+                    esc(c.what),
+                    esc(c.source)
+                ));
             }
         }
         h.push_str("</ul>\n");
@@ -126,7 +186,11 @@ pub(crate) fn html(s: &Session, r: &SessionResult, unit_name: Option<&str>, seal
     if !r.excluded.is_empty() {
         h.push_str("<p>Không lấy phiếu:</p><ul>\n");
         for e in &r.excluded {
-            h.push_str(&format!("<li>{} — {}</li>\n", esc(&e.name), e.reason.title()));
+            h.push_str(&format!(
+                "<li>{} — {}</li>\n",
+                esc(&e.name),
+                e.reason.title()
+            ));
         }
         h.push_str("</ul>\n");
     }

@@ -27,7 +27,9 @@ use crate::domain::{
     Profile, Session, SessionId, Subject, SubjectId, Tally, UnitId,
 };
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+};
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -137,7 +139,14 @@ impl MetaField {
     }
 }
 
-const ROOT_OBJECTS: [&str; 6] = ["meta", "attendance", "ballots", "subjects", "tallies", "entries"];
+const ROOT_OBJECTS: [&str; 6] = [
+    "meta",
+    "attendance",
+    "ballots",
+    "subjects",
+    "tallies",
+    "entries",
+];
 
 fn skeleton_actor(unit: &UnitId, session: &SessionId) -> ActorId {
     let mut h = Sha256::new();
@@ -162,7 +171,11 @@ impl SessionDoc {
         let meta = obj(&doc, "meta")?;
         doc.put(&meta, "unit", unit.as_str())?;
         doc.put(&meta, "session", session.as_str())?;
-        doc.commit_with(CommitOptions::default().with_time(0).with_message("tạo phiên"));
+        doc.commit_with(
+            CommitOptions::default()
+                .with_time(0)
+                .with_message("tạo phiên"),
+        );
         doc.set_actor(ActorId::from(device));
         Ok(SessionDoc { doc })
     }
@@ -179,8 +192,14 @@ impl SessionDoc {
             (MetaField::CountFrom, m.count_from.clone()),
             (MetaField::CountTo, m.count_to.clone()),
             (MetaField::Chair, m.chair.clone()),
-            (MetaField::Board, (!m.board.is_empty()).then(|| m.board.join("\n"))),
-            (MetaField::ResolutionDate, m.resolution_date.map(|d| d.to_string())),
+            (
+                MetaField::Board,
+                (!m.board.is_empty()).then(|| m.board.join("\n")),
+            ),
+            (
+                MetaField::ResolutionDate,
+                m.resolution_date.map(|d| d.to_string()),
+            ),
         ];
         for (f, v) in texts {
             if let Some(v) = v {
@@ -243,11 +262,13 @@ impl SessionDoc {
     /// The (unit, session) the document belongs to.
     pub fn identity(&self) -> Result<(UnitId, SessionId), DocError> {
         let meta = obj(&self.doc, "meta")?;
-        let unit = str_at(&self.doc, &meta, "unit").ok_or_else(|| DocError::Shape("meta.unit".into()))?;
-        let session =
-            str_at(&self.doc, &meta, "session").ok_or_else(|| DocError::Shape("meta.session".into()))?;
+        let unit =
+            str_at(&self.doc, &meta, "unit").ok_or_else(|| DocError::Shape("meta.unit".into()))?;
+        let session = str_at(&self.doc, &meta, "session")
+            .ok_or_else(|| DocError::Shape("meta.session".into()))?;
         let unit = UnitId::new(unit).map_err(|e| DocError::Shape(format!("meta.unit: {e}")))?;
-        let session = SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
+        let session =
+            SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
         Ok((unit, session))
     }
 
@@ -273,7 +294,9 @@ impl SessionDoc {
     /// The document as it was at `heads`.
     pub fn at(&mut self, heads: &[Head]) -> Result<SessionDoc, DocError> {
         let hs: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
-        Ok(SessionDoc { doc: self.doc.fork_at(&hs)? })
+        Ok(SessionDoc {
+            doc: self.doc.fork_at(&hs)?,
+        })
     }
 
     /// Merges another copy of the same session into this one.
@@ -296,7 +319,11 @@ impl SessionDoc {
 
     /// Commits pending writes as one change, stamped `now` (unix seconds).
     pub fn commit(&mut self, now: i64, message: &str) {
-        self.doc.commit_with(CommitOptions::default().with_time(now).with_message(message));
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_time(now)
+                .with_message(message),
+        );
     }
 
     /// Sets profile, procedure, mode and date.
@@ -338,9 +365,11 @@ impl SessionDoc {
     pub fn put_subject(&mut self, s: &Subject) -> Result<(), DocError> {
         let o = obj(&self.doc, "subjects")?;
         let id = s.id.as_str();
-        self.doc.put(&o, format!("{id}/person_id"), s.person_id.as_str())?;
+        self.doc
+            .put(&o, format!("{id}/person_id"), s.person_id.as_str())?;
         self.doc.put(&o, format!("{id}/name"), s.name.as_str())?;
-        self.doc.put(&o, format!("{id}/position"), s.position.as_str())?;
+        self.doc
+            .put(&o, format!("{id}/position"), s.position.as_str())?;
         self.doc.put(&o, format!("{id}/unit"), s.unit.as_str())?;
         self.doc.put(&o, format!("{id}/order"), s.order)?;
         match s.excluded {
@@ -351,7 +380,12 @@ impl SessionDoc {
     }
 
     /// Sets a subject's tally (tallies mode).
-    pub fn set_tally(&mut self, sid: &SubjectId, procedure: Procedure, t: &Tally) -> Result<(), DocError> {
+    pub fn set_tally(
+        &mut self,
+        sid: &SubjectId,
+        procedure: Procedure,
+        t: &Tally,
+    ) -> Result<(), DocError> {
         let levels = procedure.levels();
         if t.levels.len() != levels.len() {
             return Err(DocError::Invalid(format!(
@@ -391,7 +425,12 @@ impl SessionDoc {
 
     /// Reads the whole session, with every unresolved conflict.
     pub fn read(&self) -> Result<Session, DocError> {
-        Reader { doc: &self.doc, conflicts: Vec::new(), anomalies: Vec::new() }.session()
+        Reader {
+            doc: &self.doc,
+            conflicts: Vec::new(),
+            anomalies: Vec::new(),
+        }
+        .session()
     }
 }
 
@@ -442,13 +481,18 @@ impl Reader<'_> {
                         values.push(s.as_ref().clone());
                     }
                 }
-                Value::Object(_) => self.anomalies.push(format!("{path}.{key} là đối tượng, không phải giá trị")),
+                Value::Object(_) => self
+                    .anomalies
+                    .push(format!("{path}.{key} là đối tượng, không phải giá trị")),
             }
         }
         if values.len() > 1 {
             let mut shown: Vec<String> = values.iter().map(show).collect();
             shown.sort();
-            self.conflicts.push(Conflict { field: format!("{path}.{key}"), values: shown });
+            self.conflicts.push(Conflict {
+                field: format!("{path}.{key}"),
+                values: shown,
+            });
         }
         // The winner Automerge picks is deterministic on every replica.
         match self.doc.get(o, key).ok().flatten() {
@@ -462,7 +506,8 @@ impl Reader<'_> {
             ScalarValue::Str(s) => Some(s.to_string()),
             ScalarValue::Null => None,
             other => {
-                self.anomalies.push(format!("{path}.{key}: cần chữ, gặp {other}"));
+                self.anomalies
+                    .push(format!("{path}.{key}: cần chữ, gặp {other}"));
                 None
             }
         }
@@ -473,7 +518,8 @@ impl Reader<'_> {
             ScalarValue::Uint(n) => Some(n),
             ScalarValue::Int(n) if n >= 0 => u64::try_from(n).ok(),
             other => {
-                self.anomalies.push(format!("{path}.{key}: cần số không âm, gặp {other}"));
+                self.anomalies
+                    .push(format!("{path}.{key}: cần số không âm, gặp {other}"));
                 None
             }
         }
@@ -482,11 +528,15 @@ impl Reader<'_> {
     fn session(mut self) -> Result<Session, DocError> {
         let doc = self.doc;
         let meta_o = obj(doc, "meta")?;
-        let unit = self.text("meta", &meta_o, "unit").ok_or_else(|| DocError::Shape("meta.unit".into()))?;
-        let session =
-            self.text("meta", &meta_o, "session").ok_or_else(|| DocError::Shape("meta.session".into()))?;
+        let unit = self
+            .text("meta", &meta_o, "unit")
+            .ok_or_else(|| DocError::Shape("meta.unit".into()))?;
+        let session = self
+            .text("meta", &meta_o, "session")
+            .ok_or_else(|| DocError::Shape("meta.session".into()))?;
         let unit = UnitId::new(unit).map_err(|e| DocError::Shape(format!("meta.unit: {e}")))?;
-        let session = SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
+        let session =
+            SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
         let profile = self.text("meta", &meta_o, "profile");
         let profile = profile
             .as_deref()
@@ -498,7 +548,10 @@ impl Reader<'_> {
             .and_then(Procedure::parse)
             .ok_or_else(|| DocError::Shape("meta.procedure".into()))?;
         let mode = self.text("meta", &meta_o, "mode");
-        let mode = mode.as_deref().and_then(Mode::parse).ok_or_else(|| DocError::Shape("meta.mode".into()))?;
+        let mode = mode
+            .as_deref()
+            .and_then(Mode::parse)
+            .ok_or_else(|| DocError::Shape("meta.mode".into()))?;
         let date = self.text("meta", &meta_o, "date");
         let date = date
             .as_deref()
@@ -522,7 +575,12 @@ impl Reader<'_> {
             chair: self.text("meta", &meta_o, "chair"),
             board: self
                 .text("meta", &meta_o, "board")
-                .map(|b| b.lines().map(str::to_owned).filter(|l| !l.trim().is_empty()).collect())
+                .map(|b| {
+                    b.lines()
+                        .map(str::to_owned)
+                        .filter(|l| !l.trim().is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             resolution_date,
         };
@@ -550,12 +608,14 @@ impl Reader<'_> {
         let mut subjects = Vec::new();
         for id in ids {
             let Ok(sid) = SubjectId::new(&id) else {
-                self.anomalies.push(format!("subjects: mã «{id}» không hợp lệ"));
+                self.anomalies
+                    .push(format!("subjects: mã «{id}» không hợp lệ"));
                 continue;
             };
             let person = self.text("subjects", &so, &format!("{id}/person_id"));
             let Some(person_id) = person.and_then(|p| PersonId::new(p).ok()) else {
-                self.anomalies.push(format!("subjects.{id}: thiếu mã cá nhân"));
+                self.anomalies
+                    .push(format!("subjects.{id}: thiếu mã cá nhân"));
                 continue;
             };
             let excluded = self.text("subjects", &so, &format!("{id}/excluded"));
@@ -563,17 +623,26 @@ impl Reader<'_> {
                 None => None,
                 Some(Some(e)) => Some(e),
                 Some(None) => {
-                    self.anomalies.push(format!("subjects.{id}.excluded không hợp lệ"));
+                    self.anomalies
+                        .push(format!("subjects.{id}.excluded không hợp lệ"));
                     None
                 }
             };
             subjects.push(Subject {
                 id: sid,
                 person_id,
-                name: self.text("subjects", &so, &format!("{id}/name")).unwrap_or_default(),
-                position: self.text("subjects", &so, &format!("{id}/position")).unwrap_or_default(),
-                unit: self.text("subjects", &so, &format!("{id}/unit")).unwrap_or_default(),
-                order: self.count("subjects", &so, &format!("{id}/order")).unwrap_or(u64::MAX),
+                name: self
+                    .text("subjects", &so, &format!("{id}/name"))
+                    .unwrap_or_default(),
+                position: self
+                    .text("subjects", &so, &format!("{id}/position"))
+                    .unwrap_or_default(),
+                unit: self
+                    .text("subjects", &so, &format!("{id}/unit"))
+                    .unwrap_or_default(),
+                order: self
+                    .count("subjects", &so, &format!("{id}/order"))
+                    .unwrap_or(u64::MAX),
                 excluded,
             });
         }
@@ -589,10 +658,14 @@ impl Reader<'_> {
             .collect();
         for id in tids {
             let Ok(sid) = SubjectId::new(&id) else {
-                self.anomalies.push(format!("tallies: mã «{id}» không hợp lệ"));
+                self.anomalies
+                    .push(format!("tallies: mã «{id}» không hợp lệ"));
                 continue;
             };
-            let mut t = Tally { levels: Vec::new(), invalid: 0 };
+            let mut t = Tally {
+                levels: Vec::new(),
+                invalid: 0,
+            };
             let mut complete = true;
             for l in levels {
                 match self.count("tallies", &to, &format!("{id}/{}", l.key())) {
@@ -600,7 +673,9 @@ impl Reader<'_> {
                     None => complete = false,
                 }
             }
-            t.invalid = self.count("tallies", &to, &format!("{id}/invalid")).unwrap_or(0);
+            t.invalid = self
+                .count("tallies", &to, &format!("{id}/invalid"))
+                .unwrap_or(0);
             if complete {
                 tallies.insert(sid, t);
             } else {
@@ -622,7 +697,8 @@ impl Reader<'_> {
                     }
                 },
                 _ => {
-                    self.anomalies.push(format!("entries.{eid}: không phải phiếu"));
+                    self.anomalies
+                        .push(format!("entries.{eid}: không phải phiếu"));
                     continue;
                 }
             };
@@ -634,7 +710,9 @@ impl Reader<'_> {
                     (Ok(s), Some(m)) => {
                         marks.insert(s, m);
                     }
-                    _ => self.anomalies.push(format!("entries.{eid}.marks.{sid} không hợp lệ")),
+                    _ => self
+                        .anomalies
+                        .push(format!("entries.{eid}.marks.{sid} không hợp lệ")),
                 }
             }
             entries.push(Entry { id: eid, marks });

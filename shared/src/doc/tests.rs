@@ -14,8 +14,10 @@ fn fresh(device: &[u8]) -> SessionDoc {
     let session = SessionId::new("ky-hop-15").expect("session");
     let mut d = SessionDoc::new(&unit(), &session, device).expect("new");
     let date = NaiveDate::from_ymd_opt(2023, 12, 8).expect("date");
-    d.set_setup(Profile::Nq96_2023, Procedure::Poll, Mode::Entries, date).expect("setup");
-    d.set_meta(MetaField::Body, "HĐND huyện Phong Thổ").expect("body");
+    d.set_setup(Profile::Nq96_2023, Procedure::Poll, Mode::Entries, date)
+        .expect("setup");
+    d.set_meta(MetaField::Body, "HĐND huyện Phong Thổ")
+        .expect("body");
     for (i, id) in ["s01", "s02"].iter().enumerate() {
         d.put_subject(&Subject {
             id: sid(id),
@@ -36,7 +38,10 @@ fn ballot(n: u32, a: Mark, b: Mark) -> Entry {
     let mut marks = BTreeMap::new();
     marks.insert(sid("s01"), a);
     marks.insert(sid("s02"), b);
-    Entry { id: format!("{n:08x}"), marks }
+    Entry {
+        id: format!("{n:08x}"),
+        marks,
+    }
 }
 
 #[test]
@@ -61,7 +66,8 @@ fn a_concurrent_conflict_on_one_number_is_reported() {
     let mut a = fresh(b"laptop-a");
     let heads = a.heads();
     let mut b = a.at(&heads).expect("fork");
-    b.automerge().set_actor(ActorId::from(b"laptop-b".as_slice()));
+    b.automerge()
+        .set_actor(ActorId::from(b"laptop-b".as_slice()));
     a.set_count(CountField::Collected, 49).expect("a");
     b.set_count(CountField::Collected, 48).expect("b");
     a.commit(3, "a");
@@ -70,7 +76,10 @@ fn a_concurrent_conflict_on_one_number_is_reported() {
     let s = a.read().expect("read");
     assert_eq!(
         s.conflicts,
-        vec![Conflict { field: "ballots.collected".into(), values: vec!["48".into(), "49".into()] }]
+        vec![Conflict {
+            field: "ballots.collected".into(),
+            values: vec!["48".into(), "49".into()]
+        }]
     );
     let r = compute(&s);
     assert!(!r.consistent);
@@ -86,7 +95,8 @@ fn the_same_value_typed_twice_is_no_conflict() {
     let mut a = fresh(b"laptop-a");
     let heads = a.heads();
     let mut b = a.at(&heads).expect("fork");
-    b.automerge().set_actor(ActorId::from(b"laptop-b".as_slice()));
+    b.automerge()
+        .set_actor(ActorId::from(b"laptop-b".as_slice()));
     a.set_count(CountField::Collected, 49).expect("a");
     b.set_count(CountField::Collected, 49).expect("b");
     a.commit(3, "a");
@@ -98,10 +108,12 @@ fn the_same_value_typed_twice_is_no_conflict() {
 #[test]
 fn save_load_round_trip_and_result_at_heads() {
     let mut a = fresh(b"laptop-a");
-    a.add_entry(&ballot(1, Mark::High, Mark::Low), "a").expect("entry");
+    a.add_entry(&ballot(1, Mark::High, Mark::Low), "a")
+        .expect("entry");
     a.commit(5, "e1");
     let sealed_heads = a.heads();
-    a.add_entry(&ballot(2, Mark::Low, Mark::Low), "a").expect("entry");
+    a.add_entry(&ballot(2, Mark::Low, Mark::Low), "a")
+        .expect("entry");
     a.commit(6, "e2");
     let bytes = a.save();
     let mut back = SessionDoc::load(&bytes, b"other").expect("load");
@@ -119,18 +131,29 @@ fn loading_garbage_is_an_error_not_a_panic() {
     // A valid Automerge document that is not a session.
     let mut other = AutoCommit::new();
     other.put(ROOT, "hello", "world").expect("put");
-    assert!(matches!(SessionDoc::load(&other.save(), b"x"), Err(DocError::Shape(_))));
+    assert!(matches!(
+        SessionDoc::load(&other.save(), b"x"),
+        Err(DocError::Shape(_))
+    ));
 }
 
 #[test]
 fn merging_another_session_is_refused() {
     let mut a = fresh(b"a");
     let mut b = SessionDoc::new(&unit(), &SessionId::new("khac").expect("id"), b"b").expect("new");
-    assert!(matches!(a.merge(&mut b), Err(DocError::OtherSession { .. })));
+    assert!(matches!(
+        a.merge(&mut b),
+        Err(DocError::OtherSession { .. })
+    ));
 }
 
 fn any_mark() -> impl Strategy<Value = Mark> {
-    prop_oneof![Just(Mark::High), Just(Mark::Confidence), Just(Mark::Low), Just(Mark::Invalid)]
+    prop_oneof![
+        Just(Mark::High),
+        Just(Mark::Confidence),
+        Just(Mark::Low),
+        Just(Mark::Invalid)
+    ]
 }
 
 proptest! {

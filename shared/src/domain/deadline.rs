@@ -39,7 +39,11 @@ pub fn deadlines(meta: &Meta) -> Vec<Deadline> {
 }
 
 /// [`deadlines`] from the bare inputs.
-pub fn deadlines_for(profile: Profile, day: NaiveDate, resolution: Option<NaiveDate>) -> Vec<Deadline> {
+pub fn deadlines_for(
+    profile: Profile,
+    day: NaiveDate,
+    resolution: Option<NaiveDate>,
+) -> Vec<Deadline> {
     let rules = profile.rules();
     let mut out: Vec<Deadline> = rules
         .before
@@ -116,7 +120,11 @@ mod tests {
             ]
         );
         let nq = deadlines_for(Profile::Nq96_2023, d("2024-12-30"), Some(d("2025-01-02")));
-        assert!(nq.iter().any(|x| x.key == "publication" && x.due == d("2025-01-05")));
-        assert!(nq.iter().any(|x| x.key == "provincial_report" && x.due == d("2025-01-15")));
+        assert!(nq
+            .iter()
+            .any(|x| x.key == "publication" && x.due == d("2025-01-05")));
+        assert!(nq
+            .iter()
+            .any(|x| x.key == "provincial_report" && x.due == d("2025-01-15")));
     }
 }

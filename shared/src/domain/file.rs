@@ -4,8 +4,8 @@
 //! once, so a clerk can fix a file in one pass.
 
 use super::{
-    Attendance, Ballots, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure, Profile,
-    Session, SessionId, Subject, SubjectId, Tally, UnitId,
+    Attendance, Ballots, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure, Profile, Session,
+    SessionId, Subject, SubjectId, Tally, UnitId,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -32,7 +32,10 @@ impl fmt::Display for FileError {
 }
 
 fn err(at: impl Into<String>, message: impl Into<String>) -> FileError {
-    FileError { at: at.into(), message: message.into() }
+    FileError {
+        at: at.into(),
+        message: message.into(),
+    }
 }
 
 /// Attendance as written in a file.
@@ -125,7 +128,7 @@ impl SessionFile {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let at = if path == "." { String::new() } else { path };
-            err(at, format!("{inner} (dòng {}, cột {})", inner.line(), inner.column()))
+            err(at, format!("{inner}"))
         })
     }
 
@@ -137,7 +140,9 @@ impl SessionFile {
         mut entry_id: impl FnMut() -> String,
     ) -> Result<Session, Vec<FileError>> {
         let mut errs = Vec::new();
-        let session = SessionId::new(&self.id).map_err(|e| errs.push(err("id", e.to_string()))).ok();
+        let session = SessionId::new(&self.id)
+            .map_err(|e| errs.push(err("id", e.to_string())))
+            .ok();
         if let Some(u) = &self.unit {
             if u != unit.as_str() {
                 errs.push(err(
@@ -150,14 +155,20 @@ impl SessionFile {
         if profile.is_none() {
             errs.push(err(
                 "profile",
-                format!("không biết quy định «{}»; dùng nq96-2023 hoặc qd96-2023", self.profile),
+                format!(
+                    "không biết quy định «{}»; dùng nq96-2023 hoặc qd96-2023",
+                    self.profile
+                ),
             ));
         }
         let procedure = Procedure::parse(&self.procedure);
         if procedure.is_none() {
             errs.push(err(
                 "procedure",
-                format!("không biết hình thức «{}»; dùng poll hoặc binding", self.procedure),
+                format!(
+                    "không biết hình thức «{}»; dùng poll hoặc binding",
+                    self.procedure
+                ),
             ));
         }
         let date = parse_date("date", &self.date, &mut errs);
@@ -165,7 +176,10 @@ impl SessionFile {
             .resolution_date
             .as_deref()
             .and_then(|s| parse_date("resolution_date", s, &mut errs));
-        for (field, v) in [("count_from", &self.count_from), ("count_to", &self.count_to)] {
+        for (field, v) in [
+            ("count_from", &self.count_from),
+            ("count_to", &self.count_to),
+        ] {
             if let Some(v) = v {
                 if !is_hhmm(v) {
                     errs.push(err(field, format!("giờ «{v}» phải có dạng HH:MM")));
@@ -177,7 +191,10 @@ impl SessionFile {
         }
         let mode = match (&self.mode, &self.tallies, &self.entries) {
             (_, Some(_), Some(_)) => {
-                errs.push(err("", "tệp có cả «tallies» và «entries»: mỗi phiên chỉ dùng một cách nhập"));
+                errs.push(err(
+                    "",
+                    "tệp có cả «tallies» và «entries»: mỗi phiên chỉ dùng một cách nhập",
+                ));
                 None
             }
             (Some(m), t, e) => match Mode::parse(m) {
@@ -191,7 +208,10 @@ impl SessionFile {
                 }
                 Some(m) => Some(m),
                 None => {
-                    errs.push(err("mode", format!("không biết cách nhập «{m}»; dùng entries hoặc tallies")));
+                    errs.push(err(
+                        "mode",
+                        format!("không biết cách nhập «{m}»; dùng entries hoặc tallies"),
+                    ));
                     None
                 }
             },
@@ -212,7 +232,10 @@ impl SessionFile {
             for (sid, t) in self.tallies.iter().flatten() {
                 let at = format!("tallies.{sid}");
                 if !known.contains(sid.as_str()) {
-                    errs.push(err(&at, format!("«{sid}» không có trong danh sách lấy phiếu (subjects)")));
+                    errs.push(err(
+                        &at,
+                        format!("«{sid}» không có trong danh sách lấy phiếu (subjects)"),
+                    ));
                     continue;
                 }
                 match tally_from_map(procedure, t) {
@@ -229,7 +252,10 @@ impl SessionFile {
                 for (sid, m) in e {
                     let at = format!("entries[{i}].{sid}");
                     if !known.contains(sid.as_str()) {
-                        errs.push(err(&at, format!("«{sid}» không có trong danh sách lấy phiếu")));
+                        errs.push(err(
+                            &at,
+                            format!("«{sid}» không có trong danh sách lấy phiếu"),
+                        ));
                         continue;
                     }
                     match Mark::parse(m).filter(|m| m.fits(procedure)) {
@@ -241,7 +267,10 @@ impl SessionFile {
                         None => errs.push(err(at, bad_mark(procedure, m))),
                     }
                 }
-                entries.push(Entry { id: entry_id(), marks });
+                entries.push(Entry {
+                    id: entry_id(),
+                    marks,
+                });
             }
         }
 
@@ -294,8 +323,16 @@ impl SessionFile {
 
 /// The message for a mark that does not fit the procedure.
 pub(crate) fn bad_mark(procedure: Procedure, m: &str) -> String {
-    let allowed: Vec<_> = procedure.levels().iter().map(|l| l.key()).chain(["invalid"]).collect();
-    format!("mức «{m}» không hợp lệ với hình thức {procedure}; dùng {}", allowed.join(", "))
+    let allowed: Vec<_> = procedure
+        .levels()
+        .iter()
+        .map(|l| l.key())
+        .chain(["invalid"])
+        .collect();
+    format!(
+        "mức «{m}» không hợp lệ với hình thức {procedure}; dùng {}",
+        allowed.join(", ")
+    )
 }
 
 /// Builds a tally from `level → count`; `invalid` may be left out (zero).
@@ -315,7 +352,10 @@ pub fn tally_from_map(procedure: Procedure, t: &TallyFile) -> Result<Tally, Stri
         }
     }
     if problems.is_empty() {
-        Ok(Tally { levels: out, invalid: t.get("invalid").copied().unwrap_or(0) })
+        Ok(Tally {
+            levels: out,
+            invalid: t.get("invalid").copied().unwrap_or(0),
+        })
     } else {
         Err(problems.join("; "))
     }
@@ -342,13 +382,19 @@ fn subjects_from_rows(
     for (i, r) in rows.iter().enumerate() {
         let here = at(i);
         let before = errs.len();
-        let id = SubjectId::new(r.id.trim()).map_err(|e| errs.push(err(format!("{here}.id"), e.to_string())));
+        let id = SubjectId::new(r.id.trim())
+            .map_err(|e| errs.push(err(format!("{here}.id"), e.to_string())));
         let person = PersonId::new(r.person_id.trim())
             .map_err(|e| errs.push(err(format!("{here}.person_id"), e.to_string())));
         if r.name.trim().is_empty() {
             errs.push(err(format!("{here}.name"), "họ tên trống"));
         }
-        let excluded = match r.excluded.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let excluded = match r
+            .excluded
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => None,
             Some(x) => match Exclusion::parse(x) {
                 Some(e) => Some(e),
@@ -387,21 +433,31 @@ fn subjects_from_rows(
 /// unit` and optionally `excluded` (Vietnamese headers `ma, ma_ca_nhan, ho_ten,
 /// chuc_vu, don_vi, loai_tru` also work), then one subject per row.
 pub fn subjects_from_csv(text: &str) -> Result<Vec<Subject>, Vec<FileError>> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
         .map_err(|e| vec![err("dòng 1", format!("không đọc được tiêu đề CSV: {e}"))])?
         .clone();
     let canon = |h: &str| -> Option<&'static str> {
-        Some(match h.trim().trim_start_matches('\u{feff}').to_lowercase().as_str() {
-            "id" | "ma" | "mã" | "stt" => "id",
-            "person_id" | "ma_ca_nhan" | "mã cá nhân" => "person_id",
-            "name" | "ho_ten" | "họ và tên" | "họ tên" => "name",
-            "position" | "chuc_vu" | "chức vụ" => "position",
-            "unit" | "don_vi" | "đơn vị" => "unit",
-            "excluded" | "loai_tru" | "loại trừ" => "excluded",
-            _ => return None,
-        })
+        Some(
+            match h
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_lowercase()
+                .as_str()
+            {
+                "id" | "ma" | "mã" | "stt" => "id",
+                "person_id" | "ma_ca_nhan" | "mã cá nhân" => "person_id",
+                "name" | "ho_ten" | "họ và tên" | "họ tên" => "name",
+                "position" | "chuc_vu" | "chức vụ" => "position",
+                "unit" | "don_vi" | "đơn vị" => "unit",
+                "excluded" | "loai_tru" | "loại trừ" => "excluded",
+                _ => return None,
+            },
+        )
     };
     let mut cols: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut errs = Vec::new();
@@ -442,7 +498,11 @@ pub fn subjects_from_csv(text: &str) -> Result<Vec<Subject>, Vec<FileError>> {
             Err(e) => errs.push(err(format!("dòng {line}"), e.to_string())),
         }
     }
-    let subjects = subjects_from_rows(&rows, |i| format!("dòng {}", lines.get(i).copied().unwrap_or(0)), &mut errs);
+    let subjects = subjects_from_rows(
+        &rows,
+        |i| format!("dòng {}", lines.get(i).copied().unwrap_or(0)),
+        &mut errs,
+    );
     if errs.is_empty() {
         Ok(subjects)
     } else {

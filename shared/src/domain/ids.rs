@@ -25,7 +25,9 @@ pub enum IdError {
         value: String,
     },
     /// The text has a character outside `[A-Za-z0-9._-]` or starts with `.`.
-    #[error("mã {kind} «{value}» chỉ được dùng chữ không dấu, số, '-', '_', '.' (invalid character)")]
+    #[error(
+        "mã {kind} «{value}» chỉ được dùng chữ không dấu, số, '-', '_', '.' (invalid character)"
+    )]
     BadChar {
         /// Which kind of id.
         kind: &'static str,
@@ -39,14 +41,20 @@ fn check(kind: &'static str, s: &str) -> Result<(), IdError> {
         return Err(IdError::Empty { kind });
     }
     if s.len() > 64 {
-        return Err(IdError::TooLong { kind, value: s.to_owned() });
+        return Err(IdError::TooLong {
+            kind,
+            value: s.to_owned(),
+        });
     }
     let ok = s
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && !s.starts_with('.');
     if !ok {
-        return Err(IdError::BadChar { kind, value: s.to_owned() });
+        return Err(IdError::BadChar {
+            kind,
+            value: s.to_owned(),
+        });
     }
     Ok(())
 }
@@ -127,8 +135,14 @@ mod tests {
         assert!(matches!(UnitId::new(""), Err(IdError::Empty { .. })));
         assert!(matches!(UnitId::new("a/b"), Err(IdError::BadChar { .. })));
         assert!(matches!(UnitId::new("../x"), Err(IdError::BadChar { .. })));
-        assert!(matches!(UnitId::new("Lai Châu"), Err(IdError::BadChar { .. })));
-        assert!(matches!(UnitId::new("x".repeat(65)), Err(IdError::TooLong { .. })));
+        assert!(matches!(
+            UnitId::new("Lai Châu"),
+            Err(IdError::BadChar { .. })
+        ));
+        assert!(matches!(
+            UnitId::new("x".repeat(65)),
+            Err(IdError::TooLong { .. })
+        ));
         let j: Result<SubjectId, _> = serde_json::from_str("\"s 1\"");
         assert!(j.is_err());
     }

@@ -1,8 +1,8 @@
 //! The result of a session: a pure function of the session and its profile.
 
 use super::{
-    Denominator, Exclusion, Mark, Mode, Percent, PersonId, Procedure, Profile, Session,
-    SessionId, SubjectId, UnitId,
+    Denominator, Exclusion, Mark, Mode, Percent, PersonId, Procedure, Profile, Session, SessionId,
+    SubjectId, UnitId,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -399,7 +399,10 @@ pub fn compute(session: &Session) -> SessionResult {
     let mut problems = Vec::new();
 
     for c in &session.conflicts {
-        problems.push(Problem::Conflict { field: c.field.clone(), values: c.values.clone() });
+        problems.push(Problem::Conflict {
+            field: c.field.clone(),
+            values: c.values.clone(),
+        });
     }
     for a in &session.anomalies {
         problems.push(Problem::Malformed { what: a.clone() });
@@ -424,21 +427,50 @@ pub fn compute(session: &Session) -> SessionResult {
     let mut le = |field, value: Option<u64>, limit_field, limit: Option<u64>| {
         if let (Some(value), Some(limit)) = (value, limit) {
             if value > limit {
-                problems.push(Problem::Exceeds { field, value, limit_field, limit });
+                problems.push(Problem::Exceeds {
+                    field,
+                    value,
+                    limit_field,
+                    limit,
+                });
             }
         }
     };
     le("attendance.present", a.present, "attendance.total", a.total);
-    le("attendance.absent_from_start", a.absent_from_start, "attendance.total", a.total);
-    le("attendance.present_at_vote", a.present_at_vote, "attendance.total", a.total);
-    le("ballots.issued", b.issued, "attendance.present_at_vote", a.present_at_vote);
+    le(
+        "attendance.absent_from_start",
+        a.absent_from_start,
+        "attendance.total",
+        a.total,
+    );
+    le(
+        "attendance.present_at_vote",
+        a.present_at_vote,
+        "attendance.total",
+        a.total,
+    );
+    le(
+        "ballots.issued",
+        b.issued,
+        "attendance.present_at_vote",
+        a.present_at_vote,
+    );
     le("ballots.collected", b.collected, "ballots.issued", b.issued);
-    le("ballots.wholly_invalid", b.wholly_invalid, "ballots.collected", b.collected);
+    le(
+        "ballots.wholly_invalid",
+        b.wholly_invalid,
+        "ballots.collected",
+        b.collected,
+    );
 
     let counted = collected.saturating_sub(wholly_invalid);
 
     // Subjects: polled ones in ballot order, excluded ones aside, one person once.
-    let polled: Vec<_> = session.subjects.iter().filter(|s| s.excluded.is_none()).collect();
+    let polled: Vec<_> = session
+        .subjects
+        .iter()
+        .filter(|s| s.excluded.is_none())
+        .collect();
     let excluded = session
         .subjects
         .iter()
@@ -460,7 +492,9 @@ pub fn compute(session: &Session) -> SessionResult {
     }
     for (person, n) in seen {
         if n > 1 {
-            problems.push(Problem::PersonTwice { person: person.clone() });
+            problems.push(Problem::PersonTwice {
+                person: person.clone(),
+            });
         }
     }
     let on_ballot = |id: &SubjectId| polled.iter().any(|s| &s.id == id);
@@ -470,7 +504,9 @@ pub fn compute(session: &Session) -> SessionResult {
     match meta.mode {
         Mode::Entries => {
             if !session.tallies.is_empty() {
-                problems.push(Problem::MixedModes { mode: Mode::Entries });
+                problems.push(Problem::MixedModes {
+                    mode: Mode::Entries,
+                });
             }
             for s in &polled {
                 counts.insert(&s.id, (vec![0; levels.len()], 0));
@@ -488,8 +524,14 @@ pub fn compute(session: &Session) -> SessionResult {
                     }
                 }
                 for s in &polled {
-                    let slot = counts.entry(&s.id).or_insert_with(|| (vec![0; levels.len()], 0));
-                    match e.marks.get(&s.id).and_then(|m| levels.iter().position(|l| l == m)) {
+                    let slot = counts
+                        .entry(&s.id)
+                        .or_insert_with(|| (vec![0; levels.len()], 0));
+                    match e
+                        .marks
+                        .get(&s.id)
+                        .and_then(|m| levels.iter().position(|l| l == m))
+                    {
                         Some(i) => slot.0[i] += 1,
                         None => slot.1 += 1,
                     }
@@ -500,16 +542,23 @@ pub fn compute(session: &Session) -> SessionResult {
             }
             let entered = session.entries.len() as u64;
             if b.collected.is_some() && entered != counted {
-                problems.push(Problem::EntryCount { entered, expected: counted });
+                problems.push(Problem::EntryCount {
+                    entered,
+                    expected: counted,
+                });
             }
         }
         Mode::Tallies => {
             if !session.entries.is_empty() {
-                problems.push(Problem::MixedModes { mode: Mode::Tallies });
+                problems.push(Problem::MixedModes {
+                    mode: Mode::Tallies,
+                });
             }
             for sid in session.tallies.keys() {
                 if !on_ballot(sid) {
-                    problems.push(Problem::NotOnBallot { subject: sid.to_string() });
+                    problems.push(Problem::NotOnBallot {
+                        subject: sid.to_string(),
+                    });
                 }
             }
             for s in &polled {
@@ -520,7 +569,9 @@ pub fn compute(session: &Session) -> SessionResult {
                     Some(_) => problems.push(Problem::Malformed {
                         what: format!("kết quả của {} không đúng số mức", s.id),
                     }),
-                    None => problems.push(Problem::MissingTally { subject: s.id.clone() }),
+                    None => problems.push(Problem::MissingTally {
+                        subject: s.id.clone(),
+                    }),
                 }
             }
         }
@@ -542,7 +593,11 @@ pub fn compute(session: &Session) -> SessionResult {
         let has_tally = recorded.is_some();
         let (c, invalid) = recorded.unwrap_or_else(|| (vec![0; levels.len()], 0));
         let valid: u64 = c.iter().sum();
-        if has_tally && b.collected.is_some() && valid + invalid != counted && meta.mode == Mode::Tallies {
+        if has_tally
+            && b.collected.is_some()
+            && valid + invalid != counted
+            && meta.mode == Mode::Tallies
+        {
             problems.push(Problem::SubjectSum {
                 subject: s.id.clone(),
                 sum: valid + invalid,
@@ -573,7 +628,9 @@ pub fn compute(session: &Session) -> SessionResult {
             needed: (2 * total).div_ceil(3),
         });
     }
-    let consistent = problems.iter().all(|p| matches!(p, Problem::QuorumNotMet { .. }));
+    let consistent = problems
+        .iter()
+        .all(|p| matches!(p, Problem::QuorumNotMet { .. }));
 
     SessionResult {
         unit: meta.unit.clone(),
@@ -603,7 +660,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn check(procedure: Procedure, count: u64, n: u64, expect: Flag) {
-        assert_eq!(Flag::of(procedure, count, n), expect, "{procedure} {count}/{n}");
+        assert_eq!(
+            Flag::of(procedure, count, n),
+            expect,
+            "{procedure} {count}/{n}"
+        );
     }
 
     #[test]
@@ -672,7 +733,14 @@ mod tests {
         }
     }
 
-    fn session(profile: Profile, total: u64, collected: u64, wholly: u64, levels: Vec<u64>, invalid: u64) -> Session {
+    fn session(
+        profile: Profile,
+        total: u64,
+        collected: u64,
+        wholly: u64,
+        levels: Vec<u64>,
+        invalid: u64,
+    ) -> Session {
         Session {
             meta: Meta {
                 unit: UnitId::new("u").expect("id"),
@@ -696,7 +764,11 @@ mod tests {
                 absent_from_start: Some(0),
                 present_at_vote: Some(collected),
             },
-            ballots: Ballots { issued: Some(collected), collected: Some(collected), wholly_invalid: Some(wholly) },
+            ballots: Ballots {
+                issued: Some(collected),
+                collected: Some(collected),
+                wholly_invalid: Some(wholly),
+            },
             subjects: vec![Subject {
                 id: SubjectId::new("s01").expect("id"),
                 person_id: PersonId::new("p1").expect("id"),
@@ -707,7 +779,12 @@ mod tests {
                 excluded: None,
             }],
             entries: vec![],
-            tallies: [(SubjectId::new("s01").expect("id"), Tally { levels, invalid })].into_iter().collect(),
+            tallies: [(
+                SubjectId::new("s01").expect("id"),
+                Tally { levels, invalid },
+            )]
+            .into_iter()
+            .collect(),
             conflicts: vec![],
             anomalies: vec![],
         }
@@ -718,7 +795,13 @@ mod tests {
         let mut s = session(Profile::Nq96_2023, 50, 49, 0, vec![40, 8, 1], 0);
         s.attendance.present_at_vote = Some(60);
         s.ballots.issued = Some(48);
-        s.tallies.insert(SubjectId::new("s09").expect("id"), Tally { levels: vec![1, 1, 1], invalid: 0 });
+        s.tallies.insert(
+            SubjectId::new("s09").expect("id"),
+            Tally {
+                levels: vec![1, 1, 1],
+                invalid: 0,
+            },
+        );
         let mut twin = s.subjects[0].clone();
         twin.id = SubjectId::new("s02").expect("id");
         s.subjects.push(twin);
@@ -726,9 +809,18 @@ mod tests {
         let codes: Vec<_> = r.problems.iter().map(Problem::code).collect();
         assert_eq!(
             codes,
-            vec!["exceeds", "exceeds", "person_twice", "not_on_ballot", "missing_tally"],
+            vec![
+                "exceeds",
+                "exceeds",
+                "person_twice",
+                "not_on_ballot",
+                "missing_tally"
+            ],
             "{:?}",
-            r.problems.iter().map(ToString::to_string).collect::<Vec<_>>()
+            r.problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
         );
         assert!(!r.consistent);
         let text = r.problems[0].to_string();

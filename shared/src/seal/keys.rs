@@ -27,15 +27,20 @@ pub enum KeyError {
 }
 
 /// A unit's public key.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
     /// Parses 64 hex characters.
     pub fn from_hex(s: &str) -> Result<PublicKey, KeyError> {
         let b = hex::decode(s.trim()).map_err(|e| KeyError::Format(e.to_string()))?;
-        let a: [u8; 32] = b.try_into().map_err(|_| KeyError::Format("độ dài".into()))?;
-        ed25519_dalek::VerifyingKey::from_bytes(&a).map_err(|_| KeyError::Format("không phải điểm ed25519".into()))?;
+        let a: [u8; 32] = b
+            .try_into()
+            .map_err(|_| KeyError::Format("độ dài".into()))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&a)
+            .map_err(|_| KeyError::Format("không phải điểm ed25519".into()))?;
         Ok(PublicKey(a))
     }
     /// 64 lowercase hex characters.
@@ -91,7 +96,10 @@ impl UnitKey {
     /// overwrite an existing one.
     pub fn create_file(&self, path: &Path) -> Result<(), KeyError> {
         use std::io::Write;
-        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -106,17 +114,22 @@ impl UnitKey {
                 io(e)
             }
         })?;
-        f.write_all(format!("{}\n", hex::encode(self.0.to_bytes())).as_bytes()).map_err(io)?;
+        f.write_all(format!("{}\n", hex::encode(self.0.to_bytes())).as_bytes())
+            .map_err(io)?;
         f.sync_all().map_err(io)?;
         Ok(())
     }
 
     /// Reads a key file written by [`UnitKey::create_file`].
     pub fn load_file(path: &Path) -> Result<UnitKey, KeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| KeyError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let b = hex::decode(text.trim()).map_err(|e| KeyError::Format(e.to_string()))?;
-        let seed: [u8; 32] = b.try_into().map_err(|_| KeyError::Format("độ dài".into()))?;
+        let seed: [u8; 32] = b
+            .try_into()
+            .map_err(|_| KeyError::Format("độ dài".into()))?;
         Ok(UnitKey(SigningKey::from_bytes(&seed)))
     }
 }

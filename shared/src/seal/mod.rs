@@ -12,8 +12,8 @@ mod keys;
 
 pub use keys::{KeyError, PublicKey, UnitKey};
 
-use crate::domain::{Mode, SessionResult};
 use crate::doc::Head;
+use crate::domain::{Mode, SessionResult};
 use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -87,8 +87,13 @@ impl Seal {
     /// Checks the signature against the body's signer key (not whether that key is
     /// allowed to sign for the unit: that is the registry's job).
     pub fn verify_signature(&self) -> Result<(), SealError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.body.signer).map_err(|_| SealError::BadKey)?;
-        let sig: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| SealError::BadSignature)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.body.signer)
+            .map_err(|_| SealError::BadKey)?;
+        let sig: [u8; 64] = self
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| SealError::BadSignature)?;
         key.verify(&signed_bytes(&self.body), &Signature::from_bytes(&sig))
             .map_err(|_| SealError::BadSignature)
     }
@@ -147,7 +152,12 @@ struct CanonicalSubject<'a> {
 }
 
 /// The canonical bytes of a result, as signed (through its digest).
-pub fn canonical_result(r: &SessionResult, mode: Mode, body: &str, date: chrono::NaiveDate) -> Vec<u8> {
+pub fn canonical_result(
+    r: &SessionResult,
+    mode: Mode,
+    body: &str,
+    date: chrono::NaiveDate,
+) -> Vec<u8> {
     let c = CanonicalResult {
         unit: r.unit.as_str(),
         session: r.session.as_str(),
@@ -211,7 +221,9 @@ pub fn check(seal: &Seal, doc: &mut crate::doc::SessionDoc) -> Result<SessionRes
     if seal.body.heads.is_empty() || !doc.has_heads(&seal.body.heads) {
         return Err(SealError::HeadsMissing);
     }
-    let at = doc.at(&seal.body.heads).map_err(|_| SealError::HeadsMissing)?;
+    let at = doc
+        .at(&seal.body.heads)
+        .map_err(|_| SealError::HeadsMissing)?;
     let s = at.read().map_err(|_| SealError::ResultMismatch)?;
     let r = crate::domain::compute(&s);
     let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
@@ -229,7 +241,11 @@ pub fn seal_doc(
     seq: u32,
     now: i64,
 ) -> Result<(Seal, SessionResult), Vec<crate::domain::Problem>> {
-    let s = doc.read().map_err(|e| vec![crate::domain::Problem::Malformed { what: e.to_string() }])?;
+    let s = doc.read().map_err(|e| {
+        vec![crate::domain::Problem::Malformed {
+            what: e.to_string(),
+        }]
+    })?;
     let r = crate::domain::compute(&s);
     if !r.sealable() {
         return Err(r.problems);

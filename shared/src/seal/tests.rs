@@ -13,7 +13,10 @@ const FILE: &str = r#"{
 
 fn doc() -> SessionDoc {
     let unit = UnitId::new("lai-chau").expect("unit");
-    let s = SessionFile::from_json(FILE).expect("json").into_session(&unit, || "e".into()).expect("valid");
+    let s = SessionFile::from_json(FILE)
+        .expect("json")
+        .into_session(&unit, || "e".into())
+        .expect("valid");
     SessionDoc::from_session(&s, b"dev", 1_700_000_000).expect("doc")
 }
 
@@ -52,17 +55,26 @@ fn tampering_is_detected() {
     // by recomputation.
     let mut body = seal.body.clone();
     body.result_digest[0] ^= 1;
-    assert_eq!(check(&Seal::sign(&key(), body), &mut d), Err(SealError::ResultMismatch));
+    assert_eq!(
+        check(&Seal::sign(&key(), body), &mut d),
+        Err(SealError::ResultMismatch)
+    );
 
     // Heads the document does not have.
     let mut body = seal.body.clone();
     body.heads = vec![[9; 32]];
-    assert_eq!(check(&Seal::sign(&key(), body), &mut d), Err(SealError::HeadsMissing));
+    assert_eq!(
+        check(&Seal::sign(&key(), body), &mut d),
+        Err(SealError::HeadsMissing)
+    );
 
     // Another session's seal on this document.
     let mut body = seal.body.clone();
     body.session = "khac".into();
-    assert_eq!(check(&Seal::sign(&key(), body), &mut d), Err(SealError::WrongDocument));
+    assert_eq!(
+        check(&Seal::sign(&key(), body), &mut d),
+        Err(SealError::WrongDocument)
+    );
 
     assert!(Seal::from_bytes(&[1, 2, 3]).is_err());
 }

@@ -1,24 +1,28 @@
-//! The sled store both binaries use. Every sled call of the project is in this module.
+//! The store both binaries use. Every call into a storage engine is in this module.
 //!
-//! Trees: `meta` (store version, device actor), `docs` (session → saved Automerge
+//! Tables: `meta` (store version, device actor), `docs` (session → saved Automerge
 //! bytes), `seals` (session ‖ 0 ‖ seq big-endian → seal bytes), `audit` (time-ordered
 //! log of who did what).
 //!
-//! Durability: every public write that a caller reports as done is followed by
-//! [`Store::flush`] inside the same call, so an acknowledged write survives `kill -9`
-//! and power loss (sled's flush is an fsync of its log). A seal and the document bytes
-//! it names are written in one transaction: after a crash either both are there or
-//! neither is.
+//! Durability: every public write is one atomic batch that is on disk when the call
+//! returns, so an acknowledged write survives `kill -9` and power loss. A seal and the
+//! document bytes it names are written in one batch: after a crash either both are
+//! there or neither is.
+
+mod backend;
+
+pub use backend::BackendKind;
 
 use crate::domain::SessionId;
 use crate::seal::Seal;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
+use backend::{Backend, KeyValue, Op};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The on-disk format this build writes. Bumped with a migration in [`Store::open`].
 pub const STORE_VERSION: u64 = 1;
+
+const TABLES: [&str; 4] = ["meta", "docs", "seals", "audit"];
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +30,12 @@ pub enum StoreError {
     /// Another process holds the store open.
     #[error("kho dữ liệu {0} đang được một tiến trình khác dùng (ví dụ `sync --daemon` hoặc `serve`); hãy dừng tiến trình đó hoặc thử lại")]
     Locked(PathBuf),
-    /// sled reports corruption or an unreadable file.
+    /// The engine reports corruption or an unreadable file.
     #[error("kho dữ liệu {path} bị hỏng hoặc không đọc được: {detail}. Không ghi gì thêm; hãy khôi phục từ bản sao lưu gần nhất (các biên bản đã niêm phong còn ở thư mục sealed/)")]
     Corrupt {
         /// Which store.
         path: PathBuf,
-        /// sled's words.
+        /// The engine's words.
         detail: String,
     },
     /// Written by a newer version of tinnhiem.
@@ -51,34 +55,16 @@ pub enum StoreError {
         /// Why.
         detail: String,
     },
-    /// The session already exists (on create).
-    #[error("phiên «{0}» đã có")]
+    /// The key already exists (on create).
+    #[error("«{0}» đã có")]
     Exists(String),
-}
-
-fn from_sled(path: &Path, e: sled::Error) -> StoreError {
-    match e {
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
-        {
-            StoreError::Locked(path.to_owned())
-        }
-        sled::Error::Io(io) => StoreError::Io(io.to_string()),
-        sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => {
-            StoreError::Corrupt { path: path.to_owned(), detail: e.to_string() }
-        }
-        sled::Error::CollectionNotFound(_) => StoreError::Io(e.to_string()),
-    }
 }
 
 /// An open store.
 pub struct Store {
     path: PathBuf,
-    db: sled::Db,
-    meta: sled::Tree,
-    docs: sled::Tree,
-    seals: sled::Tree,
-    audit: sled::Tree,
+    kind: BackendKind,
+    backend: Backend,
 }
 
 fn seal_key(session: &SessionId, seq: u32) -> Vec<u8> {
@@ -89,75 +75,83 @@ fn seal_key(session: &SessionId, seq: u32) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`. When another process holds it, waits up to
-    /// `wait` for it to be released before reporting [`StoreError::Locked`].
-    pub fn open(dir: &Path, wait: Duration) -> Result<Store, StoreError> {
+    /// Opens the store in `dir`, or creates one with engine `new_kind`. When another
+    /// process holds it, waits up to `wait` for it to be released before reporting
+    /// [`StoreError::Locked`].
+    pub fn open(dir: &Path, new_kind: BackendKind, wait: Duration) -> Result<Store, StoreError> {
+        let kind = BackendKind::detect(dir).unwrap_or(new_kind);
         let start = std::time::Instant::now();
-        let db = loop {
-            match sled::Config::new().path(dir).mode(sled::Mode::LowSpace).open() {
-                Ok(db) => break db,
-                Err(e) => match from_sled(dir, e) {
-                    StoreError::Locked(_) if start.elapsed() < wait => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    other => return Err(other),
-                },
+        let backend = loop {
+            match Backend::open(dir, kind, &TABLES) {
+                Ok(b) => break b,
+                Err(StoreError::Locked(_)) if start.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
             }
         };
-        let e = |err| from_sled(dir, err);
         let store = Store {
-            path: dir.to_owned(),
-            meta: db.open_tree("meta").map_err(e)?,
-            docs: db.open_tree("docs").map_err(e)?,
-            seals: db.open_tree("seals").map_err(e)?,
-            audit: db.open_tree("audit").map_err(e)?,
-            db,
+            path: backend::describe(dir, kind),
+            kind,
+            backend,
         };
         store.migrate()?;
         Ok(store)
     }
 
-    fn err(&self, e: sled::Error) -> StoreError {
-        from_sled(&self.path, e)
+    /// The engine in use.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(&self.path, table, key)
+    }
+
+    fn scan(
+        &self,
+        table: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        self.backend.scan(&self.path, table, prefix)
+    }
+
+    fn write(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
+        self.backend.write(&self.path, ops)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        match self.meta.get("store_version").map_err(|e| self.err(e))? {
-            None => {
-                self.meta
-                    .insert("store_version", &STORE_VERSION.to_be_bytes())
-                    .map_err(|e| self.err(e))?;
-                self.flush()
-            }
+        match self.get("meta", b"store_version")? {
+            None => self.write(&[Op::Put(
+                "meta",
+                b"store_version",
+                &STORE_VERSION.to_be_bytes(),
+            )]),
             Some(v) => {
-                let found = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::BadRecord {
-                    key: "meta/store_version".into(),
-                    detail: "độ dài".into(),
+                let found = u64::from_be_bytes(v.as_slice().try_into().map_err(|_| {
+                    StoreError::BadRecord {
+                        key: "meta/store_version".into(),
+                        detail: "độ dài".into(),
+                    }
                 })?);
                 if found > STORE_VERSION {
                     return Err(StoreError::NewerVersion { found });
                 }
                 // Version 1 is the first: nothing to migrate yet. A future version
-                // rewrites records here, in one transaction, before bumping the number.
+                // rewrites records here, in one batch, together with the new number.
                 Ok(())
             }
         }
     }
 
-    /// Makes every write so far durable (fsync).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
-    }
-
-    /// A value from the `meta` tree.
+    /// A value from the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.meta.get(key).map_err(|e| self.err(e))?.map(|v| v.to_vec()))
+        self.get("meta", key.as_bytes())
     }
 
-    /// Sets a value in the `meta` tree, durably.
+    /// Sets a value in the `meta` table, durably.
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.meta.insert(key, value).map_err(|e| self.err(e))?;
-        self.flush()
+        self.write(&[Op::Put("meta", key.as_bytes(), value)])
     }
 
     /// The device actor of this home, made on first use.
@@ -173,93 +167,135 @@ impl Store {
 
     /// Every session id in the store.
     pub fn sessions(&self) -> Result<Vec<SessionId>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.docs.iter() {
-            let (k, _) = kv.map_err(|e| self.err(e))?;
-            let s = String::from_utf8_lossy(&k).into_owned();
-            out.push(SessionId::new(s.clone()).map_err(|e| StoreError::BadRecord {
-                key: format!("docs/{s}"),
-                detail: e.to_string(),
-            })?);
-        }
-        Ok(out)
+        self.scan("docs", b"")?
+            .into_iter()
+            .map(|(k, _)| {
+                let s = String::from_utf8_lossy(&k).into_owned();
+                SessionId::new(s.clone()).map_err(|e| StoreError::BadRecord {
+                    key: format!("docs/{s}"),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// The saved document of a session.
     pub fn doc(&self, session: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.docs.get(session.as_str()).map_err(|e| self.err(e))?.map(|v| v.to_vec()))
+        self.get("docs", session.as_str().as_bytes())
     }
 
-    /// Stores a new session's document; refuses when the session exists.
-    pub fn create_doc(&self, session: &SessionId, bytes: &[u8]) -> Result<(), StoreError> {
-        let r = self
-            .docs
-            .compare_and_swap(session.as_str(), None as Option<&[u8]>, Some(bytes))
-            .map_err(|e| self.err(e))?;
-        if r.is_err() {
-            return Err(StoreError::Exists(session.to_string()));
-        }
-        self.flush()
+    /// Stores a new session's document with its audit line; refuses when the session
+    /// exists.
+    pub fn create_doc(
+        &self,
+        session: &SessionId,
+        bytes: &[u8],
+        audit: &AuditLine,
+    ) -> Result<(), StoreError> {
+        let (k, v) = audit.encode()?;
+        self.write(&[
+            Op::PutNew("docs", session.as_str().as_bytes(), bytes),
+            Op::Put("audit", &k, &v),
+        ])
+        .map_err(|e| match e {
+            StoreError::Exists(_) => StoreError::Exists(session.to_string()),
+            other => other,
+        })
     }
 
-    /// Replaces a session's document, durably.
-    pub fn put_doc(&self, session: &SessionId, bytes: &[u8]) -> Result<(), StoreError> {
-        self.docs.insert(session.as_str(), bytes).map_err(|e| self.err(e))?;
-        self.flush()
+    /// Replaces a session's document, with its audit line, durably.
+    pub fn put_doc(
+        &self,
+        session: &SessionId,
+        bytes: &[u8],
+        audit: &AuditLine,
+    ) -> Result<(), StoreError> {
+        let (k, v) = audit.encode()?;
+        self.write(&[
+            Op::Put("docs", session.as_str().as_bytes(), bytes),
+            Op::Put("audit", &k, &v),
+        ])
     }
 
     /// Every seal of a session, by `seq`.
     pub fn seals(&self, session: &SessionId) -> Result<Vec<Seal>, StoreError> {
         let mut prefix = session.as_str().as_bytes().to_vec();
         prefix.push(0);
-        let mut out = Vec::new();
-        for kv in self.seals.scan_prefix(&prefix) {
-            let (k, v) = kv.map_err(|e| self.err(e))?;
-            out.push(Seal::from_bytes(&v).map_err(|e| StoreError::BadRecord {
-                key: format!("seals/{}", String::from_utf8_lossy(&k)),
-                detail: e.to_string(),
-            })?);
-        }
-        Ok(out)
+        self.scan("seals", &prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                Seal::from_bytes(&v).map_err(|e| StoreError::BadRecord {
+                    key: format!("seals/{}", String::from_utf8_lossy(&k)),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
     }
 
-    /// Stores a seal together with the document bytes it was made on, in one
-    /// transaction, then flushes. Only after this returns may anyone be told.
-    pub fn put_seal(&self, session: &SessionId, seal: &Seal, doc: &[u8]) -> Result<(), StoreError> {
+    /// Stores a seal together with the document bytes it was made on and its audit
+    /// line, in one durable batch. Only after this returns may anyone be told.
+    pub fn put_seal(
+        &self,
+        session: &SessionId,
+        seal: &Seal,
+        doc: &[u8],
+        audit: &AuditLine,
+    ) -> Result<(), StoreError> {
         let key = seal_key(session, seal.body.seq);
         let sb = seal.to_bytes();
-        let r: Result<(), TransactionError<()>> = (&self.docs, &self.seals).transaction(|(docs, seals)| {
-            docs.insert(session.as_str().as_bytes(), doc)?;
-            seals.insert(key.as_slice(), sb.as_slice())?;
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match r {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(self.err(e)),
-            Err(TransactionError::Abort(())) => return Err(StoreError::Io("giao dịch bị hủy".into())),
-        }
-        self.flush()
+        let (ak, av) = audit.encode()?;
+        self.write(&[
+            Op::Put("docs", session.as_str().as_bytes(), doc),
+            Op::PutNew("seals", &key, &sb),
+            Op::Put("audit", &ak, &av),
+        ])
     }
 
-    /// Appends to the audit log: `(unix seconds, who, what)`. Not flushed on its own:
-    /// it rides on the flush of the change it describes.
-    pub fn audit(&self, now: i64, who: &str, what: &str) -> Result<(), StoreError> {
-        let id = self.db.generate_id().map_err(|e| self.err(e))?;
-        let mut k = now.to_be_bytes().to_vec();
-        k.extend(id.to_be_bytes());
-        let v = serde_json::json!({"at": now, "who": who, "what": what}).to_string();
-        self.audit.insert(k, v.as_bytes()).map_err(|e| self.err(e))?;
-        Ok(())
+    /// Appends a line to the audit log on its own.
+    pub fn audit(&self, line: &AuditLine) -> Result<(), StoreError> {
+        let (k, v) = line.encode()?;
+        self.write(&[Op::Put("audit", &k, &v)])
     }
 
     /// The audit log, oldest first, as JSON lines.
     pub fn audit_log(&self) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.audit.iter() {
-            let (_, v) = kv.map_err(|e| self.err(e))?;
-            out.push(String::from_utf8_lossy(&v).into_owned());
+        Ok(self
+            .scan("audit", b"")?
+            .into_iter()
+            .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+            .collect())
+    }
+}
+
+/// One line of the audit log: who did what, when. Written in the same batch as the
+/// change it describes.
+#[derive(Debug, Clone)]
+pub struct AuditLine {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who (an OS user, a web login).
+    pub who: String,
+    /// What, in words.
+    pub what: String,
+}
+
+impl AuditLine {
+    /// A line stamped `at`.
+    pub fn new(at: i64, who: impl Into<String>, what: impl Into<String>) -> AuditLine {
+        AuditLine {
+            at,
+            who: who.into(),
+            what: what.into(),
         }
-        Ok(out)
+    }
+
+    fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let mut k = self.at.to_be_bytes().to_vec();
+        let mut r = [0u8; 8];
+        getrandom::getrandom(&mut r).map_err(|e| StoreError::Io(e.to_string()))?;
+        k.extend(r);
+        let v = serde_json::json!({"at": self.at, "who": self.who, "what": self.what}).to_string();
+        Ok((k, v.into_bytes()))
     }
 }
 
@@ -268,14 +304,28 @@ mod tests {
     use super::*;
     use crate::seal::{Seal, SealBody, UnitKey};
 
+    fn line() -> AuditLine {
+        AuditLine::new(5, "clerk", "test")
+    }
+
     #[test]
     fn docs_and_seals_round_trip_and_survive_reopen() {
+        for kind in [BackendKind::Redb, BackendKind::Sled] {
+            round_trip(kind);
+        }
+    }
+
+    fn round_trip(kind: BackendKind) {
         let dir = tempfile::tempdir().expect("tmp");
         let s = SessionId::new("ky-hop-1").expect("id");
         {
-            let st = Store::open(dir.path(), Duration::ZERO).expect("open");
-            st.create_doc(&s, b"doc-1").expect("create");
-            assert!(matches!(st.create_doc(&s, b"doc-2"), Err(StoreError::Exists(_))));
+            let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
+            st.create_doc(&s, b"doc-1", &line()).expect("create");
+            assert!(matches!(
+                st.create_doc(&s, b"doc-2", &line()),
+                Err(StoreError::Exists(_))
+            ));
+            assert_eq!(st.kind(), kind);
             let body = SealBody {
                 unit: "u".into(),
                 session: s.to_string(),
@@ -286,28 +336,42 @@ mod tests {
                 signer: UnitKey::from_seed([1; 32]).public().0,
             };
             let seal = Seal::sign(&UnitKey::from_seed([1; 32]), body);
-            st.put_seal(&s, &seal, b"doc-sealed").expect("seal");
-            st.audit(5, "clerk", "seal").expect("audit");
+            st.put_seal(&s, &seal, b"doc-sealed", &line())
+                .expect("seal");
+            assert!(
+                st.put_seal(&s, &seal, b"other", &line()).is_err(),
+                "a seq is written once"
+            );
         }
-        let st = Store::open(dir.path(), Duration::ZERO).expect("reopen");
-        assert_eq!(st.doc(&s).expect("doc").as_deref(), Some(&b"doc-sealed"[..]));
+        let st = Store::open(dir.path(), kind, Duration::ZERO).expect("reopen");
+        assert_eq!(
+            st.doc(&s).expect("doc").as_deref(),
+            Some(&b"doc-sealed"[..])
+        );
         let seals = st.seals(&s).expect("seals");
         assert_eq!(seals.len(), 1);
         seals[0].verify_signature().expect("sig");
-        assert_eq!(st.sessions().expect("list"), vec![s]);
-        assert_eq!(st.audit_log().expect("audit").len(), 1);
+        assert_eq!(st.sessions().expect("list"), vec![s.clone()]);
+        assert_eq!(st.audit_log().expect("audit").len(), 2);
+        assert_eq!(
+            st.doc(&s).expect("doc").as_deref(),
+            Some(&b"doc-sealed"[..]),
+            "a refused batch writes nothing"
+        );
         assert_eq!(st.device().expect("dev"), st.device().expect("dev"));
     }
 
     #[test]
     fn a_newer_store_is_refused() {
+        let kind = BackendKind::Redb;
         let dir = tempfile::tempdir().expect("tmp");
         {
-            let st = Store::open(dir.path(), Duration::ZERO).expect("open");
-            st.set_meta("store_version", &99u64.to_be_bytes()).expect("set");
+            let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
+            st.set_meta("store_version", &99u64.to_be_bytes())
+                .expect("set");
         }
         assert!(matches!(
-            Store::open(dir.path(), Duration::ZERO),
+            Store::open(dir.path(), kind, Duration::ZERO),
             Err(StoreError::NewerVersion { found: 99 })
         ));
     }
