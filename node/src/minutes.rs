@@ -37,6 +37,7 @@ table { border-collapse: collapse; width: 100%; font-size: 11.5pt; margin: 0.5em
 th, td { border: 1px solid #000; padding: 3px 4px; vertical-align: middle; }
 th { text-align: center; font-weight: bold; }
 td.n { text-align: right; white-space: nowrap; }
+td.name { min-width: 9em; }
 .flag { font-weight: bold; }
 .note { font-style: italic; }
 .sign { margin-left: 55%; text-align: center; margin-top: 1.5em; }
@@ -148,7 +149,7 @@ pub(crate) fn html(
             format!("{}, {}", esc(&x.position), esc(&x.unit))
         };
         h.push_str(&format!(
-            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>",
+            "<tr><td class=\"n\">{}</td><td class=\"name\">{}</td><td>{}</td><td class=\"n\">{}</td>",
             i + 1,
             esc(&x.name),
             pos,

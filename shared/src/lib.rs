@@ -12,5 +12,6 @@
 
 pub mod doc;
 pub mod domain;
+pub mod proto;
 pub mod seal;
 pub mod store;

@@ -243,6 +243,13 @@ impl SessionDoc {
         Ok(d)
     }
 
+    /// Wraps a raw Automerge document (received by sync) after checking its shape.
+    pub fn from_automerge(doc: AutoCommit) -> Result<SessionDoc, DocError> {
+        let d = SessionDoc { doc };
+        d.check_shape()?;
+        Ok(d)
+    }
+
     fn check_shape(&self) -> Result<(), DocError> {
         let schema = match self.doc.get(ROOT, "schema")? {
             Some((Value::Scalar(v), _)) => v.as_u64(),

@@ -9,8 +9,10 @@
 //! postcard encoding is fixed (no maps with unordered keys, no floats).
 
 mod keys;
+mod receipt;
 
 pub use keys::{KeyError, PublicKey, UnitKey};
+pub use receipt::{Receipt, ReceiptBody, RECEIPT_CONTEXT};
 
 use crate::doc::Head;
 use crate::domain::{Mode, SessionResult};

@@ -1,0 +1,267 @@
+//! The hub's end: answer the Hello, sync documents into the unit's own namespace,
+//! hand seals to the environment for verification and durable storage, answer with its
+//! receipt or a typed rejection.
+//!
+//! Storage and policy (the registry, verification, the store) come in through
+//! [`HubEnv`], a synchronous trait: the machine itself does no IO and reads no clock.
+
+use super::wire::{Channel, DocHeads, Msg, RejectReason, Welcome, PROTOCOL_VERSION};
+use crate::doc::SessionDoc;
+use crate::domain::SessionId;
+use crate::seal::{Receipt, Seal};
+use automerge::sync::{self, SyncDoc};
+use automerge::AutoCommit;
+use std::collections::{BTreeMap, VecDeque};
+
+/// What the hub machine needs from its host.
+pub trait HubEnv {
+    /// The saved document and sync state of (unit, session), if any.
+    fn load(&mut self, unit: &str, session: &str) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String>;
+    /// Persists a document after new changes arrived, with the sync state.
+    fn save(&mut self, unit: &str, session: &str, doc: &[u8], sync_state: &[u8]) -> Result<(), String>;
+    /// Verifies `seal` against `doc` and the registry and stores both durably; returns
+    /// the receipt (the same one for the same seal) or a rejection.
+    fn ingest(&mut self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)>;
+}
+
+/// Limits a hub applies to one peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most documents one Hello may name.
+    pub max_docs_per_hello: usize,
+    /// The largest saved document accepted, in bytes.
+    pub max_doc_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_docs_per_hello: 1000, max_doc_bytes: 16 << 20 }
+    }
+}
+
+struct Held {
+    doc: AutoCommit,
+    sync: sync::State,
+}
+
+/// The hub side of one connection from an authenticated unit.
+pub struct HubSession {
+    peer: String,
+    hub: String,
+    limits: Limits,
+    docs: BTreeMap<String, Held>,
+    out: VecDeque<(Channel, Msg)>,
+    greeted: bool,
+    closed: Option<(RejectReason, String)>,
+}
+
+impl HubSession {
+    /// A conversation with `peer`, whose key the transport has already matched to that
+    /// unit in the registry.
+    pub fn new(hub: &str, peer: &str, limits: Limits) -> HubSession {
+        HubSession {
+            peer: peer.to_owned(),
+            hub: hub.to_owned(),
+            limits,
+            docs: BTreeMap::new(),
+            out: VecDeque::new(),
+            greeted: false,
+            closed: None,
+        }
+    }
+
+    fn reject(&mut self, ch: Channel, session: &str, seal_id: [u8; 32], reason: RejectReason, detail: String) {
+        self.out.push_back((ch, Msg::Reject { session: session.to_owned(), seal_id, reason, detail }));
+    }
+
+    fn close(&mut self, reason: RejectReason, detail: String) {
+        self.reject(Channel::Control, "", [0; 32], reason, detail.clone());
+        self.closed = Some((reason, detail));
+    }
+
+    /// Why the connection must be closed, once it must.
+    pub fn closed(&self) -> Option<&(RejectReason, String)> {
+        self.closed.as_ref()
+    }
+
+    fn held(&mut self, env: &mut impl HubEnv, session: &str) -> Result<&mut Held, (RejectReason, String)> {
+        if !self.docs.contains_key(session) {
+            let (doc, state) = env.load(&self.peer, session).map_err(|e| (RejectReason::Unavailable, e))?;
+            let doc = match doc {
+                Some(b) => AutoCommit::load(&b).map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?,
+                None => AutoCommit::new(),
+            };
+            let sync = state.and_then(|b| sync::State::decode(&b).ok()).unwrap_or_default();
+            self.docs.insert(session.to_owned(), Held { doc, sync });
+        }
+        self.docs.get_mut(session).ok_or((RejectReason::Unavailable, "document".into()))
+    }
+
+    /// Handles one message from the peer.
+    pub fn handle(&mut self, env: &mut impl HubEnv, ch: Channel, msg: Msg) {
+        if self.closed.is_some() {
+            return;
+        }
+        match (ch, msg) {
+            (Channel::Control, Msg::Hello(h)) => {
+                if h.version != PROTOCOL_VERSION {
+                    return self.close(RejectReason::Version, format!("hub speaks version {PROTOCOL_VERSION}, peer {}", h.version));
+                }
+                if h.unit != self.peer {
+                    return self.close(RejectReason::OtherUnit, format!("key belongs to {}, Hello says {}", self.peer, h.unit));
+                }
+                if h.docs.len() > self.limits.max_docs_per_hello {
+                    return self.close(RejectReason::TooLarge, format!("{} documents in one Hello", h.docs.len()));
+                }
+                let mut docs = Vec::new();
+                for d in h.docs {
+                    if SessionId::new(&d.session).is_err() {
+                        return self.close(RejectReason::Malformed, format!("session id {:?}", d.session));
+                    }
+                    let heads = match self.held(env, &d.session) {
+                        Ok(held) => {
+                            let mut h: Vec<[u8; 32]> = held.doc.get_heads().into_iter().map(|c| c.0).collect();
+                            h.sort_unstable();
+                            h
+                        }
+                        Err((reason, detail)) => return self.close(reason, detail),
+                    };
+                    docs.push(DocHeads { session: d.session, heads });
+                }
+                self.greeted = true;
+                self.out.push_back((
+                    Channel::Control,
+                    Msg::Welcome(Welcome { version: PROTOCOL_VERSION, hub: self.hub.clone(), docs }),
+                ));
+            }
+            (_, _) if !self.greeted => self.close(RejectReason::Malformed, "a message before Hello".into()),
+            (Channel::Doc(s), Msg::Sync { session, data }) if s == session => self.on_sync(env, &s, &data),
+            (Channel::Doc(s), Msg::Seal { session, seal }) if s == session => self.on_seal(env, &s, &seal),
+            (ch, _) => self.close(RejectReason::Malformed, format!("unexpected message on {ch:?}")),
+        }
+    }
+
+    fn on_sync(&mut self, env: &mut impl HubEnv, s: &str, data: &[u8]) {
+        let ch = Channel::Doc(s.to_owned());
+        if SessionId::new(s).is_err() {
+            return self.reject(ch, s, [0; 32], RejectReason::Malformed, "session id".into());
+        }
+        let msg = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => return self.reject(ch, s, [0; 32], RejectReason::Malformed, format!("sync message: {e}")),
+        };
+        let peer = self.peer.clone();
+        let limit = self.limits.max_doc_bytes;
+        let held = match self.held(env, s) {
+            Ok(h) => h,
+            Err((reason, detail)) => return self.reject(ch, s, [0; 32], reason, detail),
+        };
+        // Apply the message; any failure forgets the document (nothing of it is stored).
+        let outcome: Result<(), (RejectReason, String)> = (|| {
+            let before = held.doc.get_heads();
+            held.doc
+                .sync()
+                .receive_sync_message(&mut held.sync, msg)
+                .map_err(|e| (RejectReason::Malformed, format!("sync: {e}")))?;
+            if held.doc.get_heads() == before {
+                return Ok(());
+            }
+            // The document must be this unit's and this session's: a peer writes only
+            // its own namespace, and nothing else is ever stored.
+            if let Some((u, sess)) = identity(&held.doc) {
+                if u != peer || sess != s {
+                    return Err((RejectReason::OtherUnit, format!("document of {u}/{sess}")));
+                }
+            }
+            let bytes = held.doc.save();
+            if bytes.len() > limit {
+                return Err((RejectReason::TooLarge, format!("document of {} bytes", bytes.len())));
+            }
+            env.save(&peer, s, &bytes, &held.sync.encode()).map_err(|e| (RejectReason::Unavailable, e))
+        })();
+        if let Err((reason, detail)) = outcome {
+            self.docs.remove(s);
+            return self.reject(ch, s, [0; 32], reason, detail);
+        }
+        let Some(held) = self.docs.get_mut(s) else { return };
+        if let Some(m) = held.doc.sync().generate_sync_message(&mut held.sync) {
+            self.out.push_back((ch, Msg::Sync { session: s.to_owned(), data: m.encode() }));
+        }
+    }
+
+    fn on_seal(&mut self, env: &mut impl HubEnv, s: &str, bytes: &[u8]) {
+        let ch = Channel::Doc(s.to_owned());
+        let seal = match Seal::from_bytes(bytes) {
+            Ok(x) => x,
+            Err(e) => return self.reject(ch, s, [0; 32], RejectReason::Malformed, e.to_string()),
+        };
+        let id = seal.id();
+        if seal.body.unit != self.peer || seal.body.session != s {
+            return self.reject(ch, s, id, RejectReason::OtherUnit, format!("seal of {}/{}", seal.body.unit, seal.body.session));
+        }
+        let peer = self.peer.clone();
+        let held = match self.held(env, s) {
+            Ok(h) => h,
+            Err((reason, detail)) => return self.reject(ch, s, id, reason, detail),
+        };
+        let bytes = held.doc.save();
+        let mut doc = match AutoCommit::load(&bytes).map_err(|e| e.to_string()).and_then(|d| SessionDoc::from_automerge(d).map_err(|e| e.to_string())) {
+            Ok(d) => d,
+            Err(_) => return self.reject(ch, s, id, RejectReason::HeadsMissing, "hub has no such document yet".into()),
+        };
+        match env.ingest(&peer, &seal, &mut doc) {
+            Ok(r) => self.out.push_back((ch, Msg::Receipt { session: s.to_owned(), receipt: r.to_bytes() })),
+            Err((reason, detail)) => self.reject(ch, s, id, reason, detail),
+        }
+    }
+
+    /// The next message to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<(Channel, Msg)> {
+        self.out.pop_front()
+    }
+}
+
+fn identity(doc: &AutoCommit) -> Option<(String, String)> {
+    use automerge::{ReadDoc, Value, ROOT};
+    let meta = match doc.get(ROOT, "meta").ok()?? {
+        (Value::Object(_), id) => id,
+        _ => return None,
+    };
+    let text = |k: &str| match doc.get(&meta, k).ok()?? {
+        (Value::Scalar(v), _) => v.as_str().map(str::to_owned),
+        _ => None,
+    };
+    Some((text("unit")?, text("session")?))
+}
+
+/// The checks a hub makes on a seal before storing it, in order: the key is the unit's
+/// registered key, the signature verifies, the seal and document are the unit's, the
+/// document holds the sealed heads, the result recomputed there matches the digest, and
+/// the quorum and consistency rules hold.
+pub fn verify_seal(
+    unit: &str,
+    registered: &crate::seal::PublicKey,
+    seal: &Seal,
+    doc: &mut SessionDoc,
+) -> Result<crate::domain::SessionResult, (RejectReason, String)> {
+    use crate::seal::SealError;
+    if seal.body.signer != registered.0 {
+        return Err((RejectReason::WrongKey, format!("signed by {}", hex::encode(seal.body.signer))));
+    }
+    if seal.body.unit != unit {
+        return Err((RejectReason::OtherUnit, format!("seal of {}", seal.body.unit)));
+    }
+    match crate::seal::check(seal, doc) {
+        Ok(r) if r.sealable() => Ok(r),
+        Ok(r) => Err((
+            RejectReason::Inconsistent,
+            r.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        )),
+        Err(SealError::BadSignature) | Err(SealError::BadKey) => Err((RejectReason::BadSignature, String::new())),
+        Err(SealError::WrongDocument) => Err((RejectReason::OtherUnit, "document of another unit or session".into())),
+        Err(SealError::HeadsMissing) => Err((RejectReason::HeadsMissing, String::new())),
+        Err(SealError::ResultMismatch) => Err((RejectReason::ResultMismatch, String::new())),
+        Err(SealError::Decode(e)) => Err((RejectReason::Malformed, e)),
+    }
+}

@@ -1,0 +1,39 @@
+//! The sync protocol between a node (or a lower hub) and a hub: wire messages and the
+//! sans-IO state machines of both ends.
+//!
+//! No networking, no clock: time comes in as `now` (milliseconds from any origin), bytes
+//! come in as [`wire::Msg`] values on a [`Channel`], and the machines hand back messages
+//! to send, events and the next deadline. A driver (`shared::net`, or the in-memory
+//! pair of the tests) moves them:
+//!
+//! 1. feed input: `handle(channel, msg, now)` and, when the deadline passed,
+//!    `handle_timeout(now)`;
+//! 2. drain `poll_transmit()` until `None` and send each message on its channel;
+//! 3. drain `poll_event()` and act on it (persist, report);
+//! 4. sleep until `poll_timeout()` or the next input.
+//!
+//! The conversation, per connection:
+//!
+//! ```text
+//! node                                   hub
+//! Hello{version, unit, docs+heads}  ──▶
+//!                                   ◀──  Welcome{version, hub, docs+heads}
+//! per document, on its own channel (a QUIC bi-stream):
+//!   if heads differ: Sync{automerge sync message} ◀──▶ Sync … until the hub has ours
+//! Seal{seal}                        ──▶  verify, store durably
+//!                                   ◀──  Receipt{receipt}  or  Reject{reason}
+//! ```
+//!
+//! A document already in sync costs the Hello/Welcome round trip and one Seal/Receipt
+//! round trip for an undelivered seal, nothing for a delivered one. Automerge sync state
+//! per (peer, document) is handed out as an event so the driver persists it, and a
+//! reconnect resumes from it.
+
+pub mod hub;
+pub mod node;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use wire::{Channel, DocHeads, FrameError, Framer, Msg, RejectReason, PROTOCOL_VERSION};

@@ -1,0 +1,392 @@
+//! The node's end: deliver seals, syncing each sealed document first.
+
+use super::wire::{Channel, DocHeads, Hello, Msg, RejectReason, PROTOCOL_VERSION};
+use crate::doc::SessionDoc;
+use crate::seal::{PublicKey, Receipt, Seal};
+use automerge::sync::{self, SyncDoc};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One document with the seals still to deliver.
+pub struct Job {
+    /// The document.
+    pub doc: SessionDoc,
+    /// The persisted sync state with this hub, if any.
+    pub sync_state: Option<Vec<u8>>,
+    /// Undelivered seals, any order (sent by ascending `seq`).
+    pub seals: Vec<Seal>,
+}
+
+/// What the driver must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A seal went out (mark it "sent").
+    SealSent {
+        /// Session.
+        session: String,
+        /// Seq.
+        seq: u32,
+    },
+    /// A verified receipt: the delivery is done.
+    Receipt {
+        /// Session.
+        session: String,
+        /// Seq.
+        seq: u32,
+        /// The receipt, verified against the hub key and the seal.
+        receipt: Receipt,
+    },
+    /// The hub refused a seal.
+    Rejected {
+        /// Session.
+        session: String,
+        /// Seq (0 when the whole connection was refused).
+        seq: u32,
+        /// Why.
+        reason: RejectReason,
+        /// Details.
+        detail: String,
+    },
+    /// New sync state to persist for (hub, session).
+    SyncState {
+        /// Session.
+        session: String,
+        /// `sync::State::encode()`.
+        state: Vec<u8>,
+    },
+    /// The peer broke the protocol (bad message, forged receipt): drop the connection.
+    ProtocolError(String),
+    /// Every job is finished (received or rejected).
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for Welcome.
+    Hello,
+    /// Syncing the document.
+    Syncing,
+    /// Seals sent, waiting for answers.
+    Sealing,
+    /// Every seal answered.
+    Finished,
+}
+
+struct DocState {
+    doc: SessionDoc,
+    sync: sync::State,
+    /// Seals by seq, with their outcome once known.
+    seals: BTreeMap<u32, (Seal, Option<bool>)>,
+    phase: Phase,
+    last_activity: u64,
+}
+
+/// The node side of one connection.
+pub struct NodeSession {
+    unit: String,
+    hub_key: PublicKey,
+    docs: BTreeMap<String, DocState>,
+    out: VecDeque<(Channel, Msg)>,
+    events: VecDeque<Event>,
+    welcomed: bool,
+    hello_sent_at: u64,
+    retry_ms: u64,
+    done_reported: bool,
+}
+
+impl NodeSession {
+    /// Starts a conversation delivering `jobs` to the hub whose key is `hub_key`.
+    /// `retry_ms` is how long to wait for an answer before sending again.
+    pub fn new(unit: &str, hub_key: PublicKey, jobs: Vec<Job>, now: u64, retry_ms: u64) -> NodeSession {
+        let mut docs = BTreeMap::new();
+        for mut j in jobs {
+            let Ok((_, session)) = j.doc.identity() else { continue };
+            let sync = j
+                .sync_state
+                .as_deref()
+                .and_then(|b| sync::State::decode(b).ok())
+                .unwrap_or_default();
+            let seals = j.seals.drain(..).map(|s| (s.body.seq, (s, None))).collect();
+            docs.insert(
+                session.to_string(),
+                DocState { doc: j.doc, sync, seals, phase: Phase::Hello, last_activity: now },
+            );
+        }
+        let mut s = NodeSession {
+            unit: unit.to_owned(),
+            hub_key,
+            docs,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            welcomed: false,
+            hello_sent_at: now,
+            retry_ms,
+            done_reported: false,
+        };
+        s.send_hello(now);
+        s.check_done();
+        s
+    }
+
+    fn send_hello(&mut self, now: u64) {
+        let docs = self
+            .docs
+            .iter_mut()
+            .map(|(session, d)| DocHeads { session: session.clone(), heads: d.doc.heads() })
+            .collect();
+        self.out.push_back((
+            Channel::Control,
+            Msg::Hello(Hello { version: PROTOCOL_VERSION, unit: self.unit.clone(), docs }),
+        ));
+        self.hello_sent_at = now;
+    }
+
+    /// Handles a message from the hub.
+    pub fn handle(&mut self, ch: Channel, msg: Msg, now: u64) {
+        match (ch, msg) {
+            (Channel::Control, Msg::Welcome(w)) => {
+                if self.welcomed {
+                    return; // a duplicate
+                }
+                if w.version != PROTOCOL_VERSION {
+                    self.fail_all(RejectReason::Version, format!("hub speaks version {}", w.version));
+                    return;
+                }
+                self.welcomed = true;
+                let theirs: BTreeMap<_, _> = w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
+                let sessions: Vec<String> = self.docs.keys().cloned().collect();
+                for s in sessions {
+                    let in_sync = {
+                        let Some(d) = self.docs.get_mut(&s) else { continue };
+                        let ours = d.doc.heads();
+                        theirs.get(&s).is_some_and(|h| *h == ours)
+                    };
+                    if in_sync {
+                        self.send_seals(&s, now);
+                    } else {
+                        self.start_sync(&s, now);
+                    }
+                }
+            }
+            (Channel::Control, Msg::Reject { reason, detail, .. }) => {
+                self.fail_all(reason, detail);
+            }
+            (Channel::Doc(s), Msg::Sync { session, data }) if s == session => self.on_sync(&s, &data, now),
+            (Channel::Doc(s), Msg::Receipt { session, receipt }) if s == session => {
+                self.on_receipt(&s, &receipt, now)
+            }
+            (Channel::Doc(s), Msg::Reject { session, seal_id, reason, detail }) if s == session => {
+                self.on_reject(&s, seal_id, reason, detail, now)
+            }
+            (ch, m) => self
+                .events
+                .push_back(Event::ProtocolError(format!("unexpected {} on {ch:?}", kind(&m)))),
+        }
+        self.check_done();
+    }
+
+    fn fail_all(&mut self, reason: RejectReason, detail: String) {
+        for (session, d) in self.docs.iter_mut() {
+            for (seq, (_, outcome)) in d.seals.iter_mut() {
+                if outcome.is_none() {
+                    *outcome = Some(false);
+                    self.events.push_back(Event::Rejected {
+                        session: session.clone(),
+                        seq: *seq,
+                        reason,
+                        detail: detail.clone(),
+                    });
+                }
+            }
+            d.phase = Phase::Finished;
+        }
+    }
+
+    fn start_sync(&mut self, s: &str, now: u64) {
+        let Some(d) = self.docs.get_mut(s) else { return };
+        d.phase = Phase::Syncing;
+        d.last_activity = now;
+        self.pump(s, now);
+    }
+
+    /// Sends what Automerge wants to send, and the seals once the hub has our heads.
+    fn pump(&mut self, s: &str, now: u64) {
+        let Some(d) = self.docs.get_mut(s) else { return };
+        if let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) {
+            self.out.push_back((Channel::Doc(s.to_owned()), Msg::Sync { session: s.to_owned(), data: m.encode() }));
+            d.last_activity = now;
+        }
+        let ours = d.doc.heads();
+        let hub_has_ours = d
+            .sync
+            .their_heads
+            .as_ref()
+            .is_some_and(|theirs| ours.iter().all(|h| theirs.iter().any(|t| t.0 == *h)));
+        if d.phase == Phase::Syncing && hub_has_ours {
+            self.send_seals(s, now);
+        }
+    }
+
+    fn send_seals(&mut self, s: &str, now: u64) {
+        let Some(d) = self.docs.get_mut(s) else { return };
+        d.phase = Phase::Sealing;
+        d.last_activity = now;
+        for (seq, (seal, outcome)) in &d.seals {
+            if outcome.is_none() {
+                self.out.push_back((
+                    Channel::Doc(s.to_owned()),
+                    Msg::Seal { session: s.to_owned(), seal: seal.to_bytes() },
+                ));
+                self.events.push_back(Event::SealSent { session: s.to_owned(), seq: *seq });
+            }
+        }
+    }
+
+    fn on_sync(&mut self, s: &str, data: &[u8], now: u64) {
+        let Some(d) = self.docs.get_mut(s) else { return };
+        let msg = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.events.push_back(Event::ProtocolError(format!("bad sync message: {e}")));
+                return;
+            }
+        };
+        if let Err(e) = d.doc.automerge().sync().receive_sync_message(&mut d.sync, msg) {
+            self.events.push_back(Event::ProtocolError(format!("sync message refused: {e}")));
+            return;
+        }
+        d.last_activity = now;
+        self.events.push_back(Event::SyncState { session: s.to_owned(), state: d.sync.encode() });
+        if d.phase == Phase::Syncing {
+            self.pump(s, now);
+        }
+    }
+
+    fn on_receipt(&mut self, s: &str, bytes: &[u8], now: u64) {
+        let hub = self.hub_key;
+        let Some(d) = self.docs.get_mut(s) else { return };
+        let receipt = match Receipt::from_bytes(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.events.push_back(Event::ProtocolError(format!("bad receipt: {e}")));
+                return;
+            }
+        };
+        let Some((seal, outcome)) = d.seals.get_mut(&receipt.body.seq) else {
+            return; // a receipt for a seal we did not send (a duplicate after restart)
+        };
+        if let Err(e) = receipt.verify(&hub, seal) {
+            self.events.push_back(Event::ProtocolError(format!("receipt does not verify: {e}")));
+            return;
+        }
+        d.last_activity = now;
+        if outcome.is_none() {
+            *outcome = Some(true);
+            self.events.push_back(Event::Receipt { session: s.to_owned(), seq: receipt.body.seq, receipt });
+        }
+    }
+
+    fn on_reject(&mut self, s: &str, seal_id: [u8; 32], reason: RejectReason, detail: String, now: u64) {
+        let Some(d) = self.docs.get_mut(s) else { return };
+        d.last_activity = now;
+        if reason == RejectReason::HeadsMissing && d.phase == Phase::Sealing {
+            // The hub lost part of the document (a crash, a stale sync state): sync again
+            // from scratch, then resend.
+            d.sync = sync::State::new();
+            self.start_sync(s, now);
+            return;
+        }
+        for (seq, (seal, outcome)) in d.seals.iter_mut() {
+            if outcome.is_none() && (seal.id() == seal_id || seal_id == [0; 32]) {
+                *outcome = Some(false);
+                self.events.push_back(Event::Rejected { session: s.to_owned(), seq: *seq, reason, detail: detail.clone() });
+            }
+        }
+    }
+
+    /// Re-sends whatever has waited longer than the retry interval: the Hello, a stalled
+    /// sync (restarted from the persisted state), unanswered seals. The hub answers
+    /// duplicates idempotently.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if !self.welcomed {
+            if now >= self.hello_sent_at + self.retry_ms {
+                self.send_hello(now);
+            }
+            return;
+        }
+        let stalled: Vec<(String, Phase)> = self
+            .docs
+            .iter()
+            .filter(|(_, d)| matches!(d.phase, Phase::Syncing | Phase::Sealing) && now >= d.last_activity + self.retry_ms)
+            .map(|(s, d)| (s.clone(), d.phase))
+            .collect();
+        for (s, phase) in stalled {
+            match phase {
+                Phase::Syncing => {
+                    if let Some(d) = self.docs.get_mut(&s) {
+                        // Forget in-flight bookkeeping; keep what both sides surely share.
+                        d.sync = sync::State::decode(&d.sync.encode()).unwrap_or_default();
+                    }
+                    self.start_sync(&s, now);
+                }
+                Phase::Sealing => self.send_seals(&s, now),
+                _ => {}
+            }
+        }
+    }
+
+    fn check_done(&mut self) {
+        for d in self.docs.values_mut() {
+            if d.seals.values().all(|(_, o)| o.is_some()) {
+                d.phase = Phase::Finished;
+            }
+        }
+        if !self.done_reported && self.docs.values().all(|d| d.phase == Phase::Finished) {
+            self.done_reported = true;
+            self.events.push_back(Event::Done);
+        }
+    }
+
+    /// The next message to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<(Channel, Msg)> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`NodeSession::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.done_reported {
+            return None;
+        }
+        if !self.welcomed {
+            return Some(self.hello_sent_at + self.retry_ms);
+        }
+        self.docs
+            .values()
+            .filter(|d| matches!(d.phase, Phase::Syncing | Phase::Sealing))
+            .map(|d| d.last_activity + self.retry_ms)
+            .min()
+    }
+
+    /// Whether every seal has an answer.
+    pub fn is_done(&self) -> bool {
+        self.done_reported
+    }
+}
+
+fn kind(m: &Msg) -> &'static str {
+    match m {
+        Msg::Hello(_) => "Hello",
+        Msg::Welcome(_) => "Welcome",
+        Msg::Sync { .. } => "Sync",
+        Msg::Seal { .. } => "Seal",
+        Msg::Receipt { .. } => "Receipt",
+        Msg::Reject { .. } => "Reject",
+    }
+}

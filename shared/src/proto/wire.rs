@@ -1,0 +1,246 @@
+//! Wire messages: postcard-encoded, each framed by a 4-byte big-endian length, with a
+//! maximum size checked before anything is allocated.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Where a message travels: the connection's control channel, or one document's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    /// Hello / Welcome and connection-level errors.
+    Control,
+    /// One document's sync, seals and receipts.
+    Doc(String),
+}
+
+/// A document and its heads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocHeads {
+    /// The session id.
+    pub session: String,
+    /// Sorted change hashes; empty when the sender has no such document.
+    pub heads: Vec<[u8; 32]>,
+}
+
+/// Why a hub refuses something. Stable codes: nodes show them to clerks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// The peer speaks another protocol version.
+    Version,
+    /// The unit is not in the hub's registry.
+    UnknownUnit,
+    /// The seal is signed by a key that is not the unit's registered key.
+    WrongKey,
+    /// The seal's signature does not verify.
+    BadSignature,
+    /// The document or seal belongs to another unit than the authenticated peer.
+    OtherUnit,
+    /// The hub does not hold the document at the sealed heads.
+    HeadsMissing,
+    /// The result recomputed at the sealed heads differs from the seal's digest.
+    ResultMismatch,
+    /// The sealed result breaks a consistency rule or the quorum.
+    Inconsistent,
+    /// Bytes that do not decode, or a message out of place.
+    Malformed,
+    /// A message or document over the configured limit.
+    TooLarge,
+    /// The hub could not store it (disk); retry later.
+    Unavailable,
+}
+
+impl RejectReason {
+    /// A stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Version => "version",
+            RejectReason::UnknownUnit => "unknown_unit",
+            RejectReason::WrongKey => "wrong_key",
+            RejectReason::BadSignature => "bad_signature",
+            RejectReason::OtherUnit => "other_unit",
+            RejectReason::HeadsMissing => "heads_missing",
+            RejectReason::ResultMismatch => "result_mismatch",
+            RejectReason::Inconsistent => "inconsistent",
+            RejectReason::Malformed => "malformed",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::Unavailable => "unavailable",
+        }
+    }
+
+    /// What it means, in Vietnamese.
+    pub fn title(self) -> &'static str {
+        match self {
+            RejectReason::Version => "phiên bản giao thức khác nhau",
+            RejectReason::UnknownUnit => "đơn vị chưa được đăng ký ở máy chủ",
+            RejectReason::WrongKey => "khóa ký không phải khóa đã đăng ký của đơn vị",
+            RejectReason::BadSignature => "chữ ký niêm phong không hợp lệ",
+            RejectReason::OtherUnit => "tài liệu của đơn vị khác",
+            RejectReason::HeadsMissing => "máy chủ chưa có tài liệu đúng trạng thái niêm phong",
+            RejectReason::ResultMismatch => "kết quả tính lại khác kết quả niêm phong",
+            RejectReason::Inconsistent => "số liệu không khớp hoặc không đủ 2/3",
+            RejectReason::Malformed => "dữ liệu không đúng dạng",
+            RejectReason::TooLarge => "dữ liệu quá lớn",
+            RejectReason::Unavailable => "máy chủ tạm thời không lưu được",
+        }
+    }
+
+    /// Whether trying again later may succeed without a change on the node.
+    pub fn transient(self) -> bool {
+        matches!(self, RejectReason::Unavailable | RejectReason::HeadsMissing | RejectReason::UnknownUnit)
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The node's opening message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// The unit the node speaks for (must match its authenticated key).
+    pub unit: String,
+    /// The documents it wants to deliver seals of, with its heads.
+    pub docs: Vec<DocHeads>,
+}
+
+/// The hub's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// [`PROTOCOL_VERSION`].
+    pub version: u16,
+    /// The hub's unit.
+    pub hub: String,
+    /// The hub's heads of each document named in the Hello.
+    pub docs: Vec<DocHeads>,
+}
+
+/// Every message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Node → hub, control.
+    Hello(Hello),
+    /// Hub → node, control.
+    Welcome(Welcome),
+    /// An Automerge sync message for one document.
+    Sync {
+        /// The session.
+        session: String,
+        /// `automerge::sync::Message::encode()`.
+        data: Vec<u8>,
+    },
+    /// A seal to deliver.
+    Seal {
+        /// The session.
+        session: String,
+        /// `Seal::to_bytes()`.
+        seal: Vec<u8>,
+    },
+    /// The hub holds the seal durably.
+    Receipt {
+        /// The session.
+        session: String,
+        /// `Receipt::to_bytes()`.
+        receipt: Vec<u8>,
+    },
+    /// The hub refuses a seal (or, with an all-zero id, the connection).
+    Reject {
+        /// The session ("" for the connection).
+        session: String,
+        /// The refused seal's id.
+        seal_id: [u8; 32],
+        /// Why.
+        reason: RejectReason,
+        /// Details for the log.
+        detail: String,
+    },
+}
+
+/// Why bytes could not be turned into messages.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// A frame announces more than the limit: the peer is cut off.
+    #[error("message of {size} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// Announced size.
+        size: usize,
+        /// Configured limit.
+        limit: usize,
+    },
+    /// A complete frame that does not decode.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+impl Msg {
+    /// The framed bytes: 4-byte big-endian length, then postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = postcard::to_stdvec(self).unwrap_or_default();
+        let mut out = Vec::with_capacity(body.len() + 4);
+        out.extend((body.len() as u32).to_be_bytes());
+        out.extend(body);
+        out
+    }
+
+    /// Decodes one unframed message body.
+    pub fn decode_body(body: &[u8]) -> Result<Msg, FrameError> {
+        postcard::from_bytes(body).map_err(|e| FrameError::Malformed(e.to_string()))
+    }
+}
+
+/// Accumulates bytes from a stream and yields whole messages. `Ok(None)` means "read
+/// more", not an error.
+#[derive(Debug)]
+pub struct Framer {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl Framer {
+    /// A framer refusing messages over `limit` bytes.
+    pub fn new(limit: usize) -> Framer {
+        Framer { buf: Vec::new(), limit }
+    }
+
+    /// Adds received bytes; fails as soon as a frame header announces too much.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        self.buf.extend_from_slice(bytes);
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), FrameError> {
+        if self.buf.len() >= 4 {
+            let size = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+            if size > self.limit {
+                return Err(FrameError::TooLarge { size, limit: self.limit });
+            }
+        }
+        Ok(())
+    }
+
+    /// The next whole message, if one has arrived.
+    pub fn next_msg(&mut self) -> Result<Option<Msg>, FrameError> {
+        self.check()?;
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let size = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if self.buf.len() < 4 + size {
+            return Ok(None);
+        }
+        let msg = Msg::decode_body(&self.buf[4..4 + size]);
+        self.buf.drain(..4 + size);
+        msg.map(Some)
+    }
+
+    /// Bytes received but not yet part of a whole message.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+}

@@ -1,0 +1,86 @@
+//! Receipts: the hub's signed word that it holds a seal durably.
+
+use super::{PublicKey, Seal, SealError, UnitKey};
+use ed25519_dalek::{Signature, Verifier};
+use serde::{Deserialize, Serialize};
+
+/// Domain separation of a receipt signature.
+pub const RECEIPT_CONTEXT: &[u8] = b"tinnhiem/receipt/v1";
+
+/// The signed part of a receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptBody {
+    /// The hub's public key.
+    pub hub: [u8; 32],
+    /// The unit whose seal this is.
+    pub unit: String,
+    /// The session.
+    pub session: String,
+    /// The seal's sequence number.
+    pub seq: u32,
+    /// The seal's id ([`Seal::id`]).
+    pub seal_id: [u8; 32],
+    /// Unix seconds when the hub stored it.
+    pub received_at: i64,
+    /// Position of the seal among everything the hub accepted (its log index).
+    pub log_index: u64,
+}
+
+/// A receipt: body and hub signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// What is signed.
+    pub body: ReceiptBody,
+    /// ed25519 over [`RECEIPT_CONTEXT`] ‖ postcard(body).
+    pub signature: Vec<u8>,
+}
+
+fn signed(body: &ReceiptBody) -> Vec<u8> {
+    let mut m = RECEIPT_CONTEXT.to_vec();
+    m.extend(postcard::to_stdvec(body).unwrap_or_default());
+    m
+}
+
+impl Receipt {
+    /// The hub signs a receipt for `seal`.
+    pub fn sign(hub: &UnitKey, seal: &Seal, received_at: i64, log_index: u64) -> Receipt {
+        let body = ReceiptBody {
+            hub: hub.public().0,
+            unit: seal.body.unit.clone(),
+            session: seal.body.session.clone(),
+            seq: seal.body.seq,
+            seal_id: seal.id(),
+            received_at,
+            log_index,
+        };
+        let signature = hub.sign(&signed(&body)).to_bytes().to_vec();
+        Receipt { body, signature }
+    }
+
+    /// Checks that the receipt is signed by `hub` and names exactly `seal`.
+    pub fn verify(&self, hub: &PublicKey, seal: &Seal) -> Result<(), SealError> {
+        if self.body.hub != hub.0 {
+            return Err(SealError::BadKey);
+        }
+        if self.body.seal_id != seal.id()
+            || self.body.unit != seal.body.unit
+            || self.body.session != seal.body.session
+            || self.body.seq != seal.body.seq
+        {
+            return Err(SealError::WrongDocument);
+        }
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&hub.0).map_err(|_| SealError::BadKey)?;
+        let sig: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| SealError::BadSignature)?;
+        key.verify(&signed(&self.body), &Signature::from_bytes(&sig)).map_err(|_| SealError::BadSignature)
+    }
+
+    /// Storage and wire encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Decodes [`Receipt::to_bytes`].
+    pub fn from_bytes(b: &[u8]) -> Result<Receipt, SealError> {
+        postcard::from_bytes(b).map_err(|e| SealError::Decode(e.to_string()))
+    }
+}
