@@ -99,6 +99,47 @@ pub enum Command {
     },
     /// The audit log of this home (who changed what, when).
     Audit,
+    /// The hub this node reports to.
+    #[command(subcommand)]
+    Hub(HubCmd),
+    /// Deliver sealed minutes to the hub: `--once` (exit 0 only when every seal has a
+    /// verified receipt) or `--daemon` (keep trying, with backoff, until stopped).
+    Sync {
+        /// Sync everything, wait for receipts or give up after --timeout.
+        #[arg(long, conflicts_with = "daemon")]
+        once: bool,
+        /// Keep trying forever.
+        #[arg(long)]
+        daemon: bool,
+        /// With --once: give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// With --once: print a JSON summary instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delivery of every seal to the hub: pending, sent, received or rejected.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the stored receipts offline against the hub's key.
+    VerifyReceipt,
+}
+
+/// `hub` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HubCmd {
+    /// Set the hub: its QUIC address and its public key (`tinnhiem-hub key show`).
+    Set {
+        /// `HOST:PORT`.
+        #[arg(long)]
+        addr: String,
+        /// 64 hex characters.
+        #[arg(long)]
+        key: String,
+    },
 }
 
 /// `key` subcommands.

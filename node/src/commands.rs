@@ -57,10 +57,44 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
-    let home = Home::open(&dir)?;
+    let mut home = Home::open(&dir)?;
+    // Commands that open the store only for short moments (so that they and the
+    // others can run side by side) come first.
+    match cli.command {
+        Command::Hub(HubCmd::Set { addr, key }) => {
+            let k = tinnhiem_shared::seal::PublicKey::from_hex(&key).map_err(|e| anyhow!("--key: {e}"))?;
+            let target = crate::sync::HubTarget { addr: addr.clone(), key: k.to_hex() };
+            target.resolve().with_context(|| format!("--addr «{addr}»: cần dạng HOST:PORT"))?;
+            home.config.hub = Some(target);
+            home.save_config()?;
+            println!("Đã đặt máy chủ {addr} (khóa {})", k.to_hex());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Sync { once, daemon, timeout, json } => {
+            if daemon {
+                crate::sync::daemon(&home)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !once {
+                bail!("cần --once hoặc --daemon");
+            }
+            let ok = crate::sync::once(&home, std::time::Duration::from_secs(timeout), json)?;
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        Command::Status { json } => {
+            crate::sync::status(&home, json)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::VerifyReceipt => {
+            let n = crate::sync::verify_receipts(&home)?;
+            println!("{n} biên nhận hợp lệ (chữ ký của máy chủ, đúng biên bản)");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let cx = Cx::new(&home)?;
     match cli.command {
-        Command::Init { .. } => unreachable_init(),
+        Command::Init { .. } => handled_above(),
         Command::Key(KeyCmd::Show) => {
             println!("{}", home.key()?.public());
             Ok(ExitCode::SUCCESS)
@@ -123,6 +157,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             csv,
         } => cx.export(&session, minutes.as_deref(), csv.as_deref()),
         Command::Deadlines { session, json } => cx.deadlines(&session, json),
+        Command::Hub(_) | Command::Sync { .. } | Command::Status { .. } | Command::VerifyReceipt => handled_above(),
         Command::Audit => {
             for line in cx.store.audit_log()? {
                 println!("{line}");
@@ -132,8 +167,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn unreachable_init() -> Result<ExitCode> {
-    bail!("init đã được xử lý")
+fn handled_above() -> Result<ExitCode> {
+    bail!("lệnh này đã được xử lý ở trên")
 }
 
 /// What every command after `init` needs.

@@ -28,6 +28,9 @@ pub struct NodeConfig {
     /// The storage engine of a new store (an existing store keeps its own).
     #[serde(default = "default_store")]
     pub store: BackendKind,
+    /// The hub this node reports to.
+    #[serde(default)]
+    pub hub: Option<crate::sync::HubTarget>,
 }
 
 fn default_store() -> BackendKind {
@@ -68,7 +71,7 @@ impl Home {
             .with_context(|| format!("không tạo được {}", dir.display()))?;
         let key = UnitKey::generate()?;
         key.create_file(&dir.join("unit.key"))?;
-        let config = NodeConfig { unit, name, store };
+        let config = NodeConfig { unit, name, store, hub: None };
         write_atomic(&config_path, toml::to_string(&config)?.as_bytes())?;
         Ok(Home {
             dir: dir.to_owned(),
@@ -92,6 +95,11 @@ impl Home {
             dir: dir.to_owned(),
             config,
         })
+    }
+
+    /// Rewrites node.toml.
+    pub fn save_config(&self) -> Result<()> {
+        write_atomic(&self.dir.join("node.toml"), toml::to_string(&self.config)?.as_bytes())
     }
 
     /// The unit's signing key.

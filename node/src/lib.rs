@@ -8,6 +8,7 @@ mod commands;
 pub mod home;
 mod minutes;
 mod report;
+mod sync;
 
 use clap::Parser;
 use std::process::ExitCode;

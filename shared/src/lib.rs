@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod doc;
+pub mod net;
 pub mod domain;
 pub mod proto;
 pub mod seal;

@@ -22,7 +22,55 @@ use std::time::Duration;
 /// The on-disk format this build writes. Bumped with a migration in [`Store::open`].
 pub const STORE_VERSION: u64 = 1;
 
-const TABLES: [&str; 4] = ["meta", "docs", "seals", "audit"];
+/// Every table, for the binaries' own records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Store version, device id, counters.
+    Meta,
+    /// Saved Automerge documents.
+    Docs,
+    /// Seals by document key and seq.
+    Seals,
+    /// Who did what, when.
+    Audit,
+    /// Receipts by seal id (hub: given; node: received).
+    Receipts,
+    /// Automerge sync state per (peer, document).
+    SyncState,
+    /// The hub's registry of units.
+    Registry,
+    /// Deliveries per (destination, seal).
+    Outbox,
+    /// Rejected seals (hub).
+    Rejects,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Docs => "docs",
+            Table::Seals => "seals",
+            Table::Audit => "audit",
+            Table::Receipts => "receipts",
+            Table::SyncState => "sync_state",
+            Table::Registry => "registry",
+            Table::Outbox => "outbox",
+            Table::Rejects => "rejects",
+        }
+    }
+}
+
+const TABLES: [&str; 9] = ["meta", "docs", "seals", "audit", "receipts", "sync_state", "registry", "outbox", "rejects"];
+
+/// One write of an atomic batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert or replace.
+    Put(Table, Vec<u8>, Vec<u8>),
+    /// Insert; the whole batch fails with [`StoreError::Exists`] when the key is there.
+    PutNew(Table, Vec<u8>, Vec<u8>),
+}
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +190,28 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    /// A value of any table.
+    pub fn read(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(table.name(), key)
+    }
+
+    /// Every entry of a table whose key starts with `prefix`, in key order.
+    pub fn scan_table(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.scan(table.name(), prefix)
+    }
+
+    /// Applies every write or none; durable when it returns.
+    pub fn batch(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let ops: Vec<Op<'_>> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Put(t, k, v) => Op::Put(t.name(), k, v),
+                Write::PutNew(t, k, v) => Op::PutNew(t.name(), k, v),
+            })
+            .collect();
+        self.write(&ops)
     }
 
     /// A value from the `meta` table.

@@ -1,0 +1,81 @@
+//! The admin socket: a running `serve` answers `status`, `result` and `registry`
+//! commands of the same machine, since the store is locked to the server's process.
+//! One JSON request per line, one JSON answer per line. The socket file is mode 0600
+//! in the hub's home: only the hub's OS user can use it.
+
+use crate::registry;
+use crate::state::{self, HubState};
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::Arc;
+use tinnhiem_shared::store::Store;
+
+/// Answers one request against a store.
+pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
+    match req["cmd"].as_str().unwrap_or("") {
+        "status" => state::status(store, hub),
+        "result" => state::results(store),
+        "registry_list" => Ok(serde_json::to_value(registry::list(store)?)?),
+        "registry_add" => {
+            let entries: Vec<registry::Entry> = serde_json::from_value(req["entries"].clone())?;
+            registry::add(store, &entries)?;
+            Ok(json!({"added": entries.len()}))
+        }
+        other => Err(anyhow!("unknown admin command {other:?}")),
+    }
+}
+
+/// Serves the admin socket until the task is dropped.
+pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("admin socket {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+            let (r, mut w) = stream.into_split();
+            let mut lines = tokio::io::BufReader::new(r).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply = match serde_json::from_str::<Value>(&line) {
+                    Ok(req) => {
+                        let st = state.clone();
+                        let res = tokio::task::spawn_blocking(move || answer(&st.store, &st.unit, &req)).await;
+                        match res {
+                            Ok(Ok(v)) => json!({"ok": true, "data": v}),
+                            Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),
+                            Err(e) => json!({"ok": false, "error": e.to_string()}),
+                        }
+                    }
+                    Err(e) => json!({"ok": false, "error": format!("bad request: {e}")}),
+                };
+                if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Sends a request to a running server; `Ok(None)` when none listens.
+pub(crate) fn request(path: &Path, req: &Value) -> Result<Option<Value>> {
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else {
+        return Ok(None);
+    };
+    s.write_all(format!("{req}\n").as_bytes())?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line)?;
+    let v: Value = serde_json::from_str(&line).context("admin answer")?;
+    if v["ok"] == true {
+        Ok(Some(v["data"].clone()))
+    } else {
+        Err(anyhow!("{}", v["error"].as_str().unwrap_or("admin error")))
+    }
+}

@@ -1,0 +1,99 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A provincial (or upper) hub: receives, verifies and receipts sealed minutes.
+#[derive(Debug, Parser)]
+#[command(name = "tinnhiem-hub", version, about)]
+pub(crate) struct Cli {
+    /// The hub's home directory. Default: the platform data directory, or
+    /// $TINNHIEM_HUB_HOME.
+    #[arg(long, global = true, env = "TINNHIEM_HUB_HOME")]
+    pub(crate) home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the home: the hub's key pair (mode 0600) and config.
+    Init {
+        /// The hub's unit id (e.g. `lai-chau`).
+        #[arg(long)]
+        unit: String,
+        /// Its name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The hub's key.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// The registry of units that report to this hub.
+    #[command(subcommand)]
+    Registry(RegistryCmd),
+    /// Run the QUIC server (and the admin socket for the other commands).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0:4433")]
+        listen: SocketAddr,
+        /// At most this many connections at once.
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
+        /// The largest message a peer may send, in bytes.
+        #[arg(long, default_value_t = 8 << 20)]
+        max_message: usize,
+        /// The largest document the hub keeps, in bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_doc: usize,
+    },
+    /// Units expected and reported, seals accepted and rejected.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every accepted session with its results and flags.
+    Result {
+        /// As JSON (the node's `result --json` shape, one per session).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCmd {
+    /// Print the public key as 64 hex characters.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistryCmd {
+    /// Enroll one unit (takes effect at once, also while `serve` runs).
+    Add {
+        /// The unit's id.
+        #[arg(long)]
+        unit: String,
+        /// Its public key (`tinnhiem-node key show`).
+        #[arg(long)]
+        key: String,
+        /// The unit it reports to.
+        #[arg(long)]
+        parent: String,
+        /// Its name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Enroll every `[[unit]]` of a TOML file (id, key, parent, name).
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+    /// List the registry.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

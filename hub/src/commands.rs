@@ -1,0 +1,169 @@
+//! One function per command.
+
+use crate::cli::*;
+use crate::home::{default_dir, Home};
+use crate::state::HubState;
+use crate::{admin, registry};
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tinnhiem_shared::domain::UnitId;
+use tinnhiem_shared::net::{self, NetConfig};
+use tinnhiem_shared::proto::hub::Limits;
+
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = match &cli.home {
+        Some(d) => d.clone(),
+        None => default_dir()?,
+    };
+    if let Command::Init { unit, name } = cli.command {
+        let unit = UnitId::new(unit).context("--unit")?;
+        let home = Home::init(&dir, unit, name)?;
+        println!("Đã khởi tạo máy chủ «{}» tại {}", home.config.unit, dir.display());
+        println!("Khóa công khai: {}", home.key()?.public());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let home = Home::open(&dir)?;
+    match cli.command {
+        Command::Init { .. } => Err(anyhow!("init đã được xử lý")),
+        Command::Key(KeyCmd::Show) => {
+            println!("{}", home.key()?.public());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registry(RegistryCmd::Add { unit, key, parent, name }) => {
+            let e = registry::Entry { id: unit, key, parent, name };
+            e.validate()?;
+            ask(&home, &json!({"cmd": "registry_add", "entries": [e]}))?;
+            println!("Đã đăng ký đơn vị «{}»", e.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registry(RegistryCmd::Import { file }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("không đọc được {}", file.display()))?;
+            let entries = registry::parse_file(&text).with_context(|| format!("tệp {}", file.display()))?;
+            ask(&home, &json!({"cmd": "registry_add", "entries": entries}))?;
+            println!("Đã đăng ký {} đơn vị từ {}", entries.len(), file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registry(RegistryCmd::List { json }) => {
+            let v = ask(&home, &json!({"cmd": "registry_list"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for e in v.as_array().into_iter().flatten() {
+                    println!("{}\t{}\t{}\t{}", e["id"].as_str().unwrap_or(""), e["parent"].as_str().unwrap_or(""), e["key"].as_str().unwrap_or(""), e["name"].as_str().unwrap_or(""));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let v = ask(&home, &json!({"cmd": "status"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_status(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Result { json } => {
+            let v = ask(&home, &json!({"cmd": "result"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_results(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { listen, max_connections, max_message, max_doc } => {
+            serve(&home, listen, max_connections, max_message, max_doc)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Asks the running server, or answers from the store when no server runs.
+fn ask(home: &Home, req: &Value) -> Result<Value> {
+    if let Some(v) = admin::request(&home.admin_socket(), req)? {
+        return Ok(v);
+    }
+    let store = home.store(Duration::from_secs(2)).context("máy chủ không chạy và kho dữ liệu không mở được")?;
+    admin::answer(&store, home.config.unit.as_str(), req)
+}
+
+fn print_status(v: &Value) {
+    println!("Máy chủ: {}", v["hub"].as_str().unwrap_or(""));
+    println!("Đơn vị đã báo cáo: {}/{}", v["units_reported"], v["units_expected"]);
+    println!("Biên bản đã nhận: {}   bị từ chối: {}", v["seals_accepted"], v["seals_rejected"]);
+    for u in v["units"].as_array().into_iter().flatten() {
+        let state = if u["reported"] == true { "đã nhận" } else { "CHƯA NHẬN" };
+        println!("  {:<28} {:<10} phiên: {}  {}", u["unit"].as_str().unwrap_or(""), state, u["sessions"], u["name"].as_str().unwrap_or(""));
+    }
+    for r in v["recent_rejections"].as_array().into_iter().flatten() {
+        println!("  từ chối: {} {} lần {}: {} {}", r["unit"].as_str().unwrap_or(""), r["session"].as_str().unwrap_or(""), r["seq"], r["reason"].as_str().unwrap_or(""), r["detail"].as_str().unwrap_or(""));
+    }
+}
+
+fn print_results(v: &Value) {
+    for r in v.as_array().into_iter().flatten() {
+        println!("{} / {} (lần {}): thu về {}, đủ 2/3: {}", r["unit"].as_str().unwrap_or(""), r["session"].as_str().unwrap_or(""), r["seal"]["seq"], r["collected"], if r["quorum_met"] == true { "có" } else { "không" });
+        for s in r["subjects"].as_array().into_iter().flatten() {
+            let flag = s["flag"].as_str().unwrap_or("none");
+            let pct = s["percent"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k} {}%", v.as_str().unwrap_or("").replace('.', ","))).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+            println!("    {:<24} {pct}{}", s["name"].as_str().unwrap_or(""), if flag == "none" { String::new() } else { format!("  [{flag}]") });
+        }
+    }
+}
+
+fn serve(home: &Home, listen: std::net::SocketAddr, max_connections: usize, max_message: usize, max_doc: usize) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let store = home.store(Duration::ZERO)?;
+    let key = home.key()?;
+    let state = Arc::new(HubState::new(home.config.unit.to_string(), key, store));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let cfg = NetConfig { max_message, ..NetConfig::default() };
+        let st = state.clone();
+        let allow: net::KeyCheck = Arc::new(move |k| st.key_allowed(k));
+        let ep = net::server_endpoint(&state.key, listen, allow, &cfg).map_err(|e| anyhow!(e))?;
+        let addr = ep.local_addr()?;
+        tracing::info!(%addr, hub = %state.unit, key = %state.key.public(), "listening (QUIC)");
+        println!("tinnhiem-hub «{}» đang nghe ở {addr}", state.unit);
+        let sock = home.admin_socket();
+        let admin = tokio::spawn({
+            let st = state.clone();
+            let sock = sock.clone();
+            async move {
+                if let Err(e) = admin::serve(&sock, st).await {
+                    tracing::error!("admin socket: {e:#}");
+                }
+            }
+        });
+        let limits = Limits { max_doc_bytes: max_doc, ..Limits::default() };
+        let server = tokio::spawn(net::server::serve(ep.clone(), state.clone(), cfg, limits, max_connections));
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        ep.close(0u32.into(), b"shutdown");
+        admin.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+        let _ = std::fs::remove_file(&sock);
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

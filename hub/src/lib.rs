@@ -1,0 +1,30 @@
+//! `tinnhiem-hub`: receives sealed minutes over QUIC, verifies them, stores them durably,
+//! answers with signed receipts, and reports what arrived.
+//!
+//! `serve` owns the store; every other command talks to a running server through its
+//! admin socket (`HOME/admin.sock`), or opens the store itself when none runs.
+
+mod admin;
+mod cli;
+mod commands;
+mod home;
+mod registry;
+mod state;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Runs the command line; 0 done, 1 failed, 2 bad usage.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Lỗi: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  do: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

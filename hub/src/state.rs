@@ -1,0 +1,212 @@
+//! The hub's state behind the server: ingest (verify, store, receipt) and the queries
+//! `status` and `result` answer from.
+
+use crate::registry;
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tinnhiem_shared::doc::SessionDoc;
+use tinnhiem_shared::net::server::Host;
+use tinnhiem_shared::proto::hub::{verify_seal, HubEnv};
+use tinnhiem_shared::proto::RejectReason;
+use tinnhiem_shared::seal::{PublicKey, Receipt, Seal, UnitKey};
+use tinnhiem_shared::store::{Store, Table, Write};
+
+/// `unit/session`: the hub's key of a document (ids never contain `/`).
+pub(crate) fn doc_key(unit: &str, session: &str) -> Vec<u8> {
+    format!("{unit}/{session}").into_bytes()
+}
+
+fn seal_key(unit: &str, session: &str, seq: u32) -> Vec<u8> {
+    let mut k = doc_key(unit, session);
+    k.push(0);
+    k.extend(seq.to_be_bytes());
+    k
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub(crate) struct HubState {
+    pub(crate) unit: String,
+    pub(crate) key: UnitKey,
+    pub(crate) store: Store,
+    /// Serializes ingest so that log indices are dense and a seal is stored once.
+    ingest: Mutex<()>,
+}
+
+impl HubState {
+    pub(crate) fn new(unit: String, key: UnitKey, store: Store) -> HubState {
+        HubState { unit, key, store, ingest: Mutex::new(()) }
+    }
+
+    fn registered_key(&self, unit: &str) -> Option<PublicKey> {
+        let e: registry::Entry = serde_json::from_slice(&self.store.read(Table::Registry, unit.as_bytes()).ok()??).ok()?;
+        PublicKey::from_hex(&e.key).ok()
+    }
+
+    pub(crate) fn key_allowed(&self, key: &PublicKey) -> bool {
+        self.unit_of(key).is_some()
+    }
+
+    fn record_reject(&self, unit: &str, seal: &Seal, reason: RejectReason, detail: &str) {
+        let mut k = now().to_be_bytes().to_vec();
+        k.extend(seal.id());
+        let v = json!({"at": now(), "unit": unit, "session": seal.body.session, "seq": seal.body.seq,
+                       "reason": reason.code(), "detail": detail});
+        if let Err(e) = self.store.batch(&[Write::Put(Table::Rejects, k, v.to_string().into_bytes())]) {
+            tracing::error!("could not record a rejection: {e}");
+        }
+        tracing::warn!(unit, session = %seal.body.session, seq = seal.body.seq, reason = reason.code(), "seal rejected: {detail}");
+    }
+
+    fn ingest(&self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)> {
+        let _guard = self.ingest.lock().map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
+        let id = seal.id();
+        let unavailable = |e: tinnhiem_shared::store::StoreError| (RejectReason::Unavailable, e.to_string());
+        // The same seal again gets the same receipt.
+        if let Some(r) = self.store.read(Table::Receipts, &id).map_err(unavailable)? {
+            return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
+        }
+        let Some(registered) = self.registered_key(unit) else {
+            self.record_reject(unit, seal, RejectReason::UnknownUnit, unit);
+            return Err((RejectReason::UnknownUnit, unit.to_owned()));
+        };
+        if let Err((reason, detail)) = verify_seal(unit, &registered, seal, doc) {
+            self.record_reject(unit, seal, reason, &detail);
+            return Err((reason, detail));
+        }
+        let index = self
+            .store
+            .read(Table::Meta, b"log_len")
+            .map_err(unavailable)?
+            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        let receipt = Receipt::sign(&self.key, seal, now(), index);
+        let s = &seal.body.session;
+        self.store
+            .batch(&[
+                Write::Put(Table::Docs, doc_key(unit, s), doc.save()),
+                Write::Put(Table::Seals, seal_key(unit, s, seal.body.seq), seal.to_bytes()),
+                Write::PutNew(Table::Receipts, id.to_vec(), receipt.to_bytes()),
+                Write::Put(Table::Meta, b"log_len".to_vec(), (index + 1).to_be_bytes().to_vec()),
+            ])
+            .map_err(unavailable)?;
+        tracing::info!(unit, session = %s, seq = seal.body.seq, index, "seal accepted");
+        Ok(receipt)
+    }
+}
+
+impl Host for HubState {
+    type Env = Conn;
+    fn hub_unit(&self) -> String {
+        self.unit.clone()
+    }
+    fn unit_of(&self, key: &PublicKey) -> Option<String> {
+        let hex = key.to_hex();
+        registry::list(&self.store).ok()?.into_iter().find(|e| e.key == hex).map(|e| e.id)
+    }
+    fn env(self: &Arc<Self>, _unit: &str) -> Conn {
+        Conn(Arc::clone(self))
+    }
+    fn connection_closed(&self, unit: &str, bytes: u64, messages: u64) {
+        tracing::debug!(unit, bytes, messages, "connection closed");
+    }
+}
+
+/// One connection's environment.
+pub(crate) struct Conn(Arc<HubState>);
+
+impl HubEnv for Conn {
+    fn load(&mut self, unit: &str, session: &str) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String> {
+        let k = doc_key(unit, session);
+        let d = self.0.store.read(Table::Docs, &k).map_err(|e| e.to_string())?;
+        let s = self.0.store.read(Table::SyncState, &k).map_err(|e| e.to_string())?;
+        Ok((d, s))
+    }
+    fn save(&mut self, unit: &str, session: &str, doc: &[u8], state: &[u8]) -> Result<(), String> {
+        let k = doc_key(unit, session);
+        self.0
+            .store
+            .batch(&[Write::Put(Table::Docs, k.clone(), doc.to_vec()), Write::Put(Table::SyncState, k, state.to_vec())])
+            .map_err(|e| e.to_string())
+    }
+    fn ingest(&mut self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)> {
+        self.0.ingest(unit, seal, doc)
+    }
+}
+
+/// Every accepted seal: (unit, session, seal, receipt).
+fn accepted(store: &Store) -> Result<Vec<(String, String, Seal, Option<Receipt>)>> {
+    let mut out = Vec::new();
+    for (k, v) in store.scan_table(Table::Seals, b"")? {
+        let seal = Seal::from_bytes(&v)?;
+        let Some(name) = k.split(|b| *b == 0).next() else { continue };
+        let name = String::from_utf8_lossy(name).into_owned();
+        let Some((unit, session)) = name.split_once('/') else { continue };
+        let receipt = store.read(Table::Receipts, &seal.id())?.and_then(|r| Receipt::from_bytes(&r).ok());
+        out.push((unit.to_owned(), session.to_owned(), seal, receipt));
+    }
+    Ok(out)
+}
+
+/// `status --json`.
+pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
+    let reg = registry::list(store)?;
+    let seals = accepted(store)?;
+    let rejects = store.scan_table(Table::Rejects, b"")?;
+    let units: Vec<Value> = reg
+        .iter()
+        .filter(|e| e.id != hub)
+        .map(|e| {
+            let mine: Vec<_> = seals.iter().filter(|s| s.0 == e.id).collect();
+            let sessions: std::collections::BTreeSet<_> = mine.iter().map(|s| s.1.clone()).collect();
+            let last = mine.iter().filter_map(|s| s.3.as_ref().map(|r| r.body.received_at)).max();
+            json!({"unit": e.id, "name": e.name, "parent": e.parent, "reported": !mine.is_empty(),
+                   "sessions": sessions.len(), "seals": mine.len(), "last_received_at": last})
+        })
+        .collect();
+    let reported = units.iter().filter(|u| u["reported"] == true).count();
+    let last_rejects: Vec<Value> = rejects
+        .iter()
+        .rev()
+        .take(20)
+        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+        .collect();
+    Ok(json!({
+        "hub": hub,
+        "units_expected": units.len(),
+        "units_reported": reported,
+        "seals_accepted": seals.len(),
+        "seals_rejected": rejects.len(),
+        "units": units,
+        "recent_rejections": last_rejects,
+    }))
+}
+
+/// `result --json`: the latest accepted seal of every session, recomputed at its heads.
+pub(crate) fn results(store: &Store) -> Result<Value> {
+    let mut latest: std::collections::BTreeMap<(String, String), (Seal, Option<Receipt>)> = Default::default();
+    for (unit, session, seal, receipt) in accepted(store)? {
+        latest.insert((unit, session), (seal, receipt)); // scan order is by seq
+    }
+    let mut out = Vec::new();
+    for ((unit, session), (seal, receipt)) in latest {
+        let Some(bytes) = store.read(Table::Docs, &doc_key(&unit, &session))? else { continue };
+        let mut doc = SessionDoc::load(&bytes, b"hub")?;
+        let r = tinnhiem_shared::seal::check(&seal, &mut doc)?;
+        let mut j = r.to_json();
+        if let Some(o) = j.as_object_mut() {
+            o.insert("seal".into(), json!({
+                "seq": seal.body.seq,
+                "seal_id": hex::encode(seal.id()),
+                "sealed_at": seal.body.sealed_at,
+                "received_at": receipt.as_ref().map(|r| r.body.received_at),
+                "log_index": receipt.as_ref().map(|r| r.body.log_index),
+            }));
+        }
+        out.push(j);
+    }
+    Ok(Value::Array(out))
+}

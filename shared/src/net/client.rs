@@ -1,0 +1,167 @@
+//! The node-side driver: one connection, one [`NodeSession`], bytes moved by tokio.
+
+use super::{read_msg, write_msg, NetConfig};
+use crate::proto::node::{Event, NodeSession};
+use crate::proto::{Channel, Framer, Msg};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// What one connection achieved.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// UDP bytes sent and received on the connection (handshake included).
+    pub wire_bytes: u64,
+    /// Payload bytes of protocol messages, both ways.
+    pub payload_bytes: u64,
+    /// Protocol messages sent and received.
+    pub messages: u64,
+}
+
+/// Why a connection ended before its work was done.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// No connection could be made.
+    #[error("không kết nối được máy chủ {addr}: {detail}")]
+    Connect {
+        /// The hub's address.
+        addr: SocketAddr,
+        /// Why.
+        detail: String,
+    },
+    /// The connection dropped (link down, idle timeout).
+    #[error("mất kết nối: {0}")]
+    Lost(String),
+    /// The peer broke the protocol.
+    #[error("máy chủ vi phạm giao thức: {0}")]
+    Protocol(String),
+    /// The deadline passed.
+    #[error("hết thời gian chờ")]
+    Timeout,
+}
+
+/// Runs `machine` over a new connection to `addr` until it is done, the connection drops
+/// or `deadline` passes. Every event is handed to `on_event` as it happens, so the caller
+/// persists receipts one by one.
+pub async fn deliver(
+    ep: &quinn::Endpoint,
+    addr: SocketAddr,
+    mut machine: NodeSession,
+    cfg: &NetConfig,
+    deadline: Instant,
+    mut on_event: impl FnMut(Event),
+) -> Result<Stats, DeliverError> {
+    let start = Instant::now();
+    let now_ms = || start.elapsed().as_millis() as u64;
+    let connecting = ep
+        .connect(addr, "tinnhiem")
+        .map_err(|e| DeliverError::Connect { addr, detail: e.to_string() })?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let conn = match tokio::time::timeout(left, connecting).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(DeliverError::Connect { addr, detail: e.to_string() }),
+        Err(_) => return Err(DeliverError::Timeout),
+    };
+    let (tx, mut rx) = mpsc::channel::<Result<(Channel, Msg, usize), String>>(64);
+    let mut sends: BTreeMap<Channel, quinn::SendStream> = BTreeMap::new();
+    let mut stats = Stats::default();
+    let result = loop {
+        // Outputs first: messages, then events.
+        let mut failed = None;
+        while let Some((ch, msg)) = machine.poll_transmit() {
+            if !sends.contains_key(&ch) {
+                match conn.open_bi().await {
+                    Ok((send, recv)) => {
+                        sends.insert(ch.clone(), send);
+                        spawn_reader(recv, ch.clone(), cfg.max_message, tx.clone());
+                    }
+                    Err(e) => {
+                        failed = Some(DeliverError::Lost(e.to_string()));
+                        break;
+                    }
+                }
+            }
+            if let Some(send) = sends.get_mut(&ch) {
+                match write_msg(send, &msg).await {
+                    Ok(n) => {
+                        stats.payload_bytes += n as u64;
+                        stats.messages += 1;
+                    }
+                    Err(e) => {
+                        failed = Some(DeliverError::Lost(e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed {
+            break Err(e);
+        }
+        let mut protocol_error = None;
+        while let Some(ev) = machine.poll_event() {
+            if let Event::ProtocolError(p) = &ev {
+                protocol_error = Some(p.clone());
+            }
+            on_event(ev);
+        }
+        if let Some(p) = protocol_error {
+            break Err(DeliverError::Protocol(p));
+        }
+        if machine.is_done() {
+            break Ok(());
+        }
+        let timer = machine.poll_timeout().map(|t| start + std::time::Duration::from_millis(t));
+        let wake = timer.map_or(deadline, |t| t.min(deadline));
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(Ok((ch, msg, n))) => {
+                    stats.payload_bytes += n as u64;
+                    stats.messages += 1;
+                    machine.handle(ch, msg, now_ms());
+                }
+                Some(Err(e)) => break Err(DeliverError::Lost(e)),
+                None => break Err(DeliverError::Lost("streams closed".into())),
+            },
+            e = conn.closed() => break Err(DeliverError::Lost(e.to_string())),
+            _ = tokio::time::sleep_until(wake.into()) => {
+                if Instant::now() >= deadline {
+                    break Err(DeliverError::Timeout);
+                }
+                machine.handle_timeout(now_ms());
+            }
+        }
+    };
+    for (_, mut s) in sends {
+        let _ = s.finish();
+    }
+    let st = conn.stats();
+    stats.wire_bytes = st.udp_tx.bytes + st.udp_rx.bytes;
+    conn.close(0u32.into(), b"done");
+    result.map(|()| stats)
+}
+
+fn spawn_reader(
+    mut recv: quinn::RecvStream,
+    ch: Channel,
+    limit: usize,
+    tx: mpsc::Sender<Result<(Channel, Msg, usize), String>>,
+) {
+    tokio::spawn(async move {
+        let mut framer = Framer::new(limit);
+        loop {
+            match read_msg(&mut recv, &mut framer).await {
+                Ok(Some((m, n))) => {
+                    if tx.send(Ok((ch.clone(), m, n))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string())).await;
+                    return;
+                }
+            }
+        }
+    });
+}

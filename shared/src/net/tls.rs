@@ -1,0 +1,199 @@
+//! rustls configured for pinned ed25519 keys, and quinn endpoints built on it.
+
+use crate::seal::{PublicKey, UnitKey};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The ALPN of protocol version 1.
+pub const ALPN: &[u8] = b"tinnhiem/1";
+
+/// Transport settings, tuned for links that come and go.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// A connection with no traffic for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Keep-alive pings, well under the idle timeout and under NAT timeouts.
+    pub keep_alive: Duration,
+    /// Concurrent bi-streams a peer may open (one per document).
+    pub max_streams: u32,
+    /// The largest message accepted; a peer that sends more is cut off.
+    pub max_message: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            max_streams: 64,
+            max_message: 8 << 20,
+        }
+    }
+}
+
+/// Decides whether a peer key may connect (the hub's registry).
+pub type KeyCheck = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+
+const PKCS8_ED25519_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const SPKI_ED25519_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The self-signed certificate and private key of a unit key.
+fn identity(key: &UnitKey) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
+    let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
+    pkcs8.extend(key.seed());
+    let der = PrivatePkcs8KeyDer::from(pkcs8);
+    let kp = rcgen::KeyPair::try_from(&der).map_err(|e| format!("key: {e}"))?;
+    let params = rcgen::CertificateParams::new(vec!["tinnhiem".to_string()]).map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&kp).map_err(|e| format!("certificate: {e}"))?;
+    Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(der)))
+}
+
+/// The ed25519 public key a certificate carries.
+///
+/// We look for the one ed25519 SubjectPublicKeyInfo in the DER. Where we find it does
+/// not matter for safety: the handshake signature is then verified against exactly this
+/// key, so only a holder of its private key gets through.
+pub fn cert_key(cert: &[u8]) -> Option<PublicKey> {
+    let at = cert.windows(SPKI_ED25519_PREFIX.len()).position(|w| w == SPKI_ED25519_PREFIX)?;
+    let k: [u8; 32] = cert.get(at + 12..at + 44)?.try_into().ok()?;
+    Some(PublicKey(k))
+}
+
+fn verify_with_key(cert: &CertificateDer<'_>, message: &[u8], dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let key = cert_key(cert).ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let mut spki = SPKI_ED25519_PREFIX.to_vec();
+    spki.extend(key.0);
+    rustls::crypto::verify_tls13_signature_with_raw_key(
+        message,
+        &SubjectPublicKeyInfoDer::from(spki),
+        dss,
+        &provider().signature_verification_algorithms,
+    )
+}
+
+#[derive(Debug)]
+struct PinnedServer(PublicKey);
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(&self, end: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        match cert_key(end) {
+            Some(k) if k == self.0 => Ok(ServerCertVerified::assertion()),
+            _ => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+        }
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    }
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_with_key(cert, message, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+struct AllowedClients(KeyCheck);
+
+impl std::fmt::Debug for AllowedClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AllowedClients")
+    }
+}
+
+impl ClientCertVerifier for AllowedClients {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(&self, end: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+        match cert_key(end) {
+            Some(k) if (self.0)(&k) => Ok(ClientCertVerified::assertion()),
+            _ => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+        }
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    }
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_with_key(cert, message, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+fn transport(cfg: &NetConfig) -> Result<quinn::TransportConfig, String> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(Some(quinn::IdleTimeout::try_from(cfg.idle_timeout).map_err(|e| e.to_string())?));
+    t.keep_alive_interval(Some(cfg.keep_alive));
+    t.max_concurrent_bidi_streams(cfg.max_streams.into());
+    t.max_concurrent_uni_streams(0u32.into());
+    // Links here are slow and lossy, not long and fat: start from a small RTT guess that
+    // the estimator corrects, and keep the defaults for windows.
+    t.initial_rtt(Duration::from_millis(300));
+    Ok(t)
+}
+
+/// A server endpoint (the hub) on `listen`, accepting clients whose key passes `allow`.
+pub fn server_endpoint(key: &UnitKey, listen: SocketAddr, allow: KeyCheck, cfg: &NetConfig) -> Result<quinn::Endpoint, String> {
+    let (cert, pk) = identity(key)?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(Arc::new(AllowedClients(allow)))
+        .with_single_cert(vec![cert], pk)
+        .map_err(|e| e.to_string())?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    sc.transport_config(Arc::new(transport(cfg)?));
+    quinn::Endpoint::server(sc, listen).map_err(|e| format!("listen on {listen}: {e}"))
+}
+
+/// A client endpoint (a node) that will accept only a server holding `hub`.
+pub fn client_endpoint(key: &UnitKey, hub: PublicKey, cfg: &NetConfig) -> Result<quinn::Endpoint, String> {
+    let (cert, pk) = identity(key)?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedServer(hub)))
+        .with_client_auth_cert(vec![cert], pk)
+        .map_err(|e| e.to_string())?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
+    cc.transport_config(Arc::new(transport(cfg)?));
+    let bind: SocketAddr = "0.0.0.0:0".parse().map_err(|e: std::net::AddrParseError| e.to_string())?;
+    let mut ep = quinn::Endpoint::client(bind).map_err(|e| format!("client socket: {e}"))?;
+    ep.set_default_client_config(cc);
+    Ok(ep)
+}
+
+/// The authenticated key of the peer of a connection.
+pub fn peer_key(conn: &quinn::Connection) -> Option<PublicKey> {
+    let any = conn.peer_identity()?;
+    let certs = any.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    cert_key(certs.first()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_certificate_carries_the_unit_key() {
+        let k = UnitKey::from_seed([5; 32]);
+        let (cert, _) = identity(&k).expect("cert");
+        assert_eq!(cert_key(&cert), Some(k.public()));
+        assert_eq!(cert_key(b"garbage"), None);
+    }
+}
