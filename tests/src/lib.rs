@@ -5,6 +5,8 @@
 //! always tests the current code (an integration test of this crate cannot depend on
 //! another crate's binary otherwise).
 
+pub mod netsim;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

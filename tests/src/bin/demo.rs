@@ -1,8 +1,11 @@
-//! The main job on the embedded default: many district offices, each on its own home,
-//! run their poll offline, seal their minutes and verify them.
+//! The main job on the embedded default: a provincial hub and many district offices,
+//! each on its own home, that seal their minutes offline and deliver them through a
+//! simulated flaky link (loss, delay, jitter, duplication, reordering, a bandwidth cap
+//! and partitions), each receiving a signed receipt.
 //!
 //! Run with `cargo run --release -p tinnhiem-tests --bin tinnhiem-demo`. Options:
-//! `--districts N` (default 20), `--seed S`, `--keep DIR` (keep the homes there).
+//! `--districts N` (default 20), `--seed S`, `--keep DIR` (keep the homes there),
+//! `--clean` (no impairment) or the link settings of `tinnhiem-netsim`.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -90,103 +93,172 @@ fn session_json(rng: &mut Rng, district: usize) -> serde_json::Value {
     })
 }
 
-fn main() -> Result<()> {
-    let mut districts = 20usize;
-    let mut seed = 2023u64;
-    let mut keep: Option<PathBuf> = None;
+struct Options {
+    districts: usize,
+    seed: u64,
+    keep: Option<PathBuf>,
+    link: Vec<String>,
+    timeout: u64,
+}
+
+fn options() -> Result<Option<Options>> {
+    let mut o = Options {
+        districts: 20,
+        seed: 2023,
+        keep: None,
+        link: vec![
+            "--loss".into(), "20".into(), "--delay-ms".into(), "60".into(), "--jitter-ms".into(), "40".into(),
+            "--dup".into(), "2".into(), "--reorder".into(), "5".into(), "--rate-kbps".into(), "512".into(),
+            "--up-secs".into(), "4".into(), "--down-secs".into(), "2".into(),
+        ],
+        timeout: 300,
+    };
     let mut args = std::env::args().skip(1);
+    let mut custom_link = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--districts" => districts = args.next().context("--districts N")?.parse()?,
-            "--seed" => seed = args.next().context("--seed S")?.parse()?,
-            "--keep" => keep = Some(args.next().context("--keep DIR")?.into()),
-            "-h" | "--help" => {
-                println!("tinnhiem-demo [--districts N] [--seed S] [--keep DIR]");
-                return Ok(());
+            "--districts" => o.districts = args.next().context("--districts N")?.parse()?,
+            "--seed" => o.seed = args.next().context("--seed S")?.parse()?,
+            "--keep" => o.keep = Some(args.next().context("--keep DIR")?.into()),
+            "--timeout" => o.timeout = args.next().context("--timeout SECS")?.parse()?,
+            "--clean" => custom_link.push("--loss".into()),
+            "--loss" | "--delay-ms" | "--jitter-ms" | "--dup" | "--reorder" | "--rate-kbps" | "--up-secs" | "--down-secs" => {
+                custom_link.push(a.clone());
+                custom_link.push(args.next().context("a value")?);
             }
-            other => bail!("unknown argument {other}"),
+            "-h" | "--help" => {
+                println!("tinnhiem-demo [--districts N] [--seed S] [--keep DIR] [--timeout SECS]");
+                println!("              [--clean | --loss PCT --delay-ms MS --jitter-ms MS --dup PCT --reorder PCT");
+                println!("               --rate-kbps KBPS --up-secs S --down-secs S]");
+                println!("Default link: 20% loss, 60±40 ms, 2% duplicated, 5% reordered, 512 kbit/s, up 4 s / down 2 s.");
+                return Ok(None);
+            }
+            other => bail!("unknown argument {other} (try --help)"),
         }
     }
+    if custom_link == ["--loss"] {
+        o.link = vec!["--loss".into(), "0".into()];
+    } else if !custom_link.is_empty() {
+        o.link = custom_link;
+    }
+    Ok(Some(o))
+}
+
+fn hub(home: &Path, args: &[&str]) -> Result<String> {
+    let o = Command::new(bin("tinnhiem-hub")).arg("--home").arg(home).args(args).output()?;
+    if !o.status.success() {
+        bail!("tinnhiem-hub {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn main() -> Result<()> {
+    let Some(o) = options()? else { return Ok(()) };
     let tmp = tempfile::tempdir()?;
-    let root = keep.clone().unwrap_or_else(|| tmp.path().to_owned());
-    let mut rng = Rng::new(seed);
-    println!("tinnhiem demo: {districts} district offices, offline, seed {seed}");
-    let start = Instant::now();
-    let mut rows = Vec::new();
-    for d in 1..=districts {
+    let root = o.keep.clone().unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&root)?;
+    let mut rng = Rng::new(o.seed);
+    println!("tinnhiem demo: a provincial hub and {} district nodes over a simulated flaky link", o.districts);
+    println!("link: {}", o.link.join(" "));
+
+    // The hub.
+    let hub_home = root.join("tinh-lai-chau");
+    hub(&hub_home, &["init", "--unit", "lai-chau", "--name", "Thường trực HĐND tỉnh Lai Châu"])?;
+    let hub_key = hub(&hub_home, &["key", "show"])?.trim().to_string();
+    let hub_port = free_udp_port()?;
+    let hub_log = std::fs::File::create(root.join("hub.log"))?;
+    let _hub = Child(
+        Command::new(bin("tinnhiem-hub"))
+            .arg("--home").arg(&hub_home)
+            .args(["serve", "--listen", &format!("127.0.0.1:{hub_port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(hub_log)
+            .spawn()?,
+    );
+    // The flaky link.
+    let sim_port = free_udp_port()?;
+    let sim_log = std::fs::File::create(root.join("netsim.log"))?;
+    let mut sim_args = vec!["--listen".to_string(), format!("127.0.0.1:{sim_port}"), "--to".into(), format!("127.0.0.1:{hub_port}"), "--seed".into(), o.seed.to_string()];
+    sim_args.extend(o.link.iter().cloned());
+    let _sim = Child(Command::new(bin("tinnhiem-netsim")).args(&sim_args).stdout(sim_log).spawn()?);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    // The districts: each seals its session offline, then enrolls with the hub.
+    let mut homes = Vec::new();
+    for d in 1..=o.districts {
         let home = root.join(format!("huyen-{d:02}"));
         let unit = format!("lai-chau.huyen-{d:02}");
-        node(
-            &home,
-            &[
-                "init",
-                "--unit",
-                &unit,
-                "--name",
-                &format!("Thường trực HĐND huyện số {d:02}"),
-            ],
-        )?;
+        node(&home, &["init", "--unit", &unit, "--name", &format!("Thường trực HĐND huyện số {d:02}")])?;
         let file = home.join("session.json");
-        std::fs::write(
-            &file,
-            serde_json::to_string_pretty(&session_json(&mut rng, d))?,
-        )?;
-        node(
-            &home,
-            &["session", "import", file.to_str().context("path")?],
-        )?;
-        let sealed = node(&home, &["seal", "ky-hop-2023"])?;
-        let verified = node(&home, &["verify", "ky-hop-2023"]).is_ok();
-        let j: serde_json::Value =
-            serde_json::from_str(&node(&home, &["result", "ky-hop-2023", "--json"])?)?;
-        let flagged = j["subjects"]
-            .as_array()
-            .map_or(0, |a| a.iter().filter(|s| s["flag"] != "none").count());
-        let seal_id = sealed
-            .lines()
-            .find_map(|l| l.strip_prefix("Mã niêm phong (seal id): "))
-            .unwrap_or("")
-            .to_string();
-        let minutes = home.join("bien-ban.html");
-        node(
-            &home,
-            &[
-                "export",
-                "ky-hop-2023",
-                "--minutes",
-                minutes.to_str().context("path")?,
-            ],
-        )?;
-        println!(
-            "  {unit:<22} sealed {}…  verified: {}  over threshold: {flagged}",
-            &seal_id[..12.min(seal_id.len())],
-            if verified { "yes" } else { "NO" }
-        );
-        rows.push((unit, verified, flagged));
+        std::fs::write(&file, serde_json::to_string_pretty(&session_json(&mut rng, d))?)?;
+        node(&home, &["session", "import", file.to_str().context("path")?])?;
+        node(&home, &["seal", "ky-hop-2023"])?;
+        let key = node(&home, &["key", "show"])?.trim().to_string();
+        hub(&hub_home, &["registry", "add", "--unit", &unit, "--key", &key, "--parent", "lai-chau", "--name", &format!("HĐND huyện số {d:02}")])?;
+        node(&home, &["hub", "set", "--addr", &format!("127.0.0.1:{sim_port}"), "--key", &hub_key])?;
+        homes.push((unit, home));
     }
-    let ok = rows.iter().filter(|r| r.1).count();
+    println!("{} sessions sealed offline; syncing through the link…", homes.len());
+
+    let start = Instant::now();
+    let mut running: Vec<(String, std::process::Child)> = Vec::new();
+    for (unit, home) in &homes {
+        let child = Command::new(bin("tinnhiem-node"))
+            .arg("--home").arg(home)
+            .args(["sync", "--once", "--json", "--timeout", &o.timeout.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        running.push((unit.clone(), child));
+    }
+    let mut rows: Vec<(String, u64, u64, u64, f64)> = Vec::new();
+    while !running.is_empty() {
+        let mut i = 0;
+        while i < running.len() {
+            if running[i].1.try_wait()?.is_some() {
+                let (unit, child) = running.remove(i);
+                let out = child.wait_with_output()?;
+                let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                let (sealed, received, bytes) = (j["sealed"].as_u64().unwrap_or(0), j["received"].as_u64().unwrap_or(0), j["wire_bytes"].as_u64().unwrap_or(0));
+                let t = start.elapsed().as_secs_f64();
+                println!("  [{t:6.1}s] {unit:<22} received {received}/{sealed}  {bytes:>7} bytes  {} connection(s)", j["connections"].as_u64().unwrap_or(0));
+                rows.push((unit, sealed, received, bytes, t));
+            } else {
+                i += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let total = start.elapsed().as_secs_f64();
+    let status: serde_json::Value = serde_json::from_str(&hub(&hub_home, &["status", "--json"])?)?;
+    let sealed: u64 = rows.iter().map(|r| r.1).sum();
+    let received: u64 = rows.iter().map(|r| r.2).sum();
+    let bytes: u64 = rows.iter().map(|r| r.3).sum();
     println!();
+    println!("{:>6} {:>7} {:>9} {:>12} {:>9}", "units", "sealed", "received", "wire bytes", "time");
+    println!("{:>6} {:>7} {:>9} {:>12} {:>8.1}s", rows.len(), sealed, received, bytes, total);
     println!(
-        "{:<24}{:>8}{:>10}{:>16}",
-        "units", "sealed", "verified", "over threshold"
+        "hub: {}/{} units reported, {} seals accepted, {} rejected",
+        status["units_reported"], status["units_expected"], status["seals_accepted"], status["seals_rejected"]
     );
-    println!(
-        "{:<24}{:>8}{:>10}{:>16}",
-        districts,
-        rows.len(),
-        ok,
-        rows.iter().map(|r| r.2).sum::<usize>()
-    );
-    println!("time: {:.1} s", start.elapsed().as_secs_f64());
-    if let Some(k) = keep {
-        println!(
-            "homes kept in {} (open huyen-01/bien-ban.html in a browser)",
-            k.display()
-        );
+    if let Some(k) = &o.keep {
+        println!("homes kept in {} (hub: tinnhiem-hub --home {}/tinh-lai-chau status)", k.display(), k.display());
     }
-    println!("Sync to a provincial hub over QUIC is not built yet (issue 4): this demo stops at sealed, verified minutes.");
-    if ok != districts {
-        bail!("{} of {districts} sessions did not verify", districts - ok);
+    if received != sealed || status["seals_accepted"].as_u64() != Some(sealed) {
+        bail!("{} of {sealed} seals did not arrive", sealed - received);
     }
     Ok(())
 }
