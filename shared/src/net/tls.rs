@@ -139,6 +139,9 @@ fn transport(cfg: &NetConfig) -> Result<quinn::TransportConfig, String> {
     // Links here are slow and lossy, not long and fat: start from a small RTT guess that
     // the estimator corrects, and keep the defaults for windows.
     t.initial_rtt(Duration::from_millis(300));
+    // Path MTU probes cost bytes on every connection and buy little for documents of a
+    // few kilobytes; stay at the safe 1200-byte datagrams.
+    t.mtu_discovery_config(None);
     Ok(t)
 }
 
