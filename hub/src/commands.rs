@@ -100,7 +100,7 @@ fn print_status(v: &Value) {
         println!("  {:<28} {:<10} phiên: {}  {}", u["unit"].as_str().unwrap_or(""), state, u["sessions"], u["name"].as_str().unwrap_or(""));
     }
     for r in v["recent_rejections"].as_array().into_iter().flatten() {
-        println!("  từ chối: {} {} lần {}: {} {}", r["unit"].as_str().unwrap_or(""), r["session"].as_str().unwrap_or(""), r["seq"], r["reason"].as_str().unwrap_or(""), r["detail"].as_str().unwrap_or(""));
+        println!("  từ chối: {} {}: {} {}", r["unit"].as_str().unwrap_or(""), r["session"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or(""), r["detail"].as_str().unwrap_or(""));
     }
 }
 

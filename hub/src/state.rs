@@ -24,6 +24,10 @@ fn seal_key(unit: &str, session: &str, seq: u32) -> Vec<u8> {
     k
 }
 
+fn getrandom_bytes(b: &mut [u8]) -> Result<(), String> {
+    getrandom::getrandom(b).map_err(|e| e.to_string())
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -50,15 +54,17 @@ impl HubState {
         self.unit_of(key).is_some()
     }
 
-    fn record_reject(&self, unit: &str, seal: &Seal, reason: RejectReason, detail: &str) {
+    fn record_reject(&self, unit: &str, session: &str, seal_id: &[u8; 32], reason: RejectReason, detail: &str) {
         let mut k = now().to_be_bytes().to_vec();
-        k.extend(seal.id());
-        let v = json!({"at": now(), "unit": unit, "session": seal.body.session, "seq": seal.body.seq,
+        let mut r = [0u8; 8];
+        let _ = getrandom_bytes(&mut r);
+        k.extend(r);
+        let v = json!({"at": now(), "unit": unit, "session": session, "seal_id": hex::encode(seal_id),
                        "reason": reason.code(), "detail": detail});
         if let Err(e) = self.store.batch(&[Write::Put(Table::Rejects, k, v.to_string().into_bytes())]) {
             tracing::error!("could not record a rejection: {e}");
         }
-        tracing::warn!(unit, session = %seal.body.session, seq = seal.body.seq, reason = reason.code(), "seal rejected: {detail}");
+        tracing::warn!(unit, session, reason = reason.code(), "rejected: {detail}");
     }
 
     fn ingest(&self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)> {
@@ -70,13 +76,9 @@ impl HubState {
             return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
         }
         let Some(registered) = self.registered_key(unit) else {
-            self.record_reject(unit, seal, RejectReason::UnknownUnit, unit);
             return Err((RejectReason::UnknownUnit, unit.to_owned()));
         };
-        if let Err((reason, detail)) = verify_seal(unit, &registered, seal, doc) {
-            self.record_reject(unit, seal, reason, &detail);
-            return Err((reason, detail));
-        }
+        verify_seal(unit, &registered, seal, doc)?;
         let index = self
             .store
             .read(Table::Meta, b"log_len")
@@ -109,6 +111,9 @@ impl Host for HubState {
     }
     fn env(self: &Arc<Self>, _unit: &str) -> Conn {
         Conn(Arc::clone(self))
+    }
+    fn rejected(&self, unit: &str, session: &str, seal_id: &[u8; 32], reason: RejectReason, detail: &str) {
+        self.record_reject(unit, session, seal_id, reason, detail);
     }
     fn connection_closed(&self, unit: &str, bytes: u64, messages: u64) {
         tracing::debug!(unit, bytes, messages, "connection closed");

@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The directory of the built binaries (`target/debug`), built on first use.
+/// The directory of the built binaries (`target/debug`), built when missing or older
+/// than the sources.
+///
+/// `cargo test --workspace` builds them itself (the node and hub crates have
+/// integration tests, so cargo builds their binaries with the test run's features);
+/// running `cargo build` again from here would resolve features differently and rebuild
+/// the world, so it happens only when a binary is missing or stale.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -21,24 +27,44 @@ pub fn bin_dir() -> &'static Path {
         if dir.ends_with("deps") {
             dir.pop();
         }
-        let release = dir.ends_with("release");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "tinnhiem-node",
-            "--bin",
-            "tinnhiem-node",
-        ]);
-        if release {
-            cmd.arg("--release");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+        let newest_source = ["shared", "node", "hub", "tests"]
+            .iter()
+            .flat_map(|c| [workspace.join(c).join("src"), workspace.join(c).join("Cargo.toml")])
+            .chain([workspace.join("Cargo.toml")])
+            .filter_map(|p| newest(&p))
+            .max();
+        let stale = ["tinnhiem-node", "tinnhiem-hub", "tinnhiem-netsim"].iter().any(|b| {
+            let built = std::fs::metadata(dir.join(b)).and_then(|m| m.modified()).ok();
+            match (built, newest_source) {
+                (Some(b), Some(s)) => b < s,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+        });
+        if stale {
+            let release = dir.ends_with("release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(&workspace);
+            cmd.args(["build", "--quiet", "-p", "tinnhiem-node", "-p", "tinnhiem-hub", "-p", "tinnhiem-tests", "--bins"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("run cargo build");
+            assert!(st.success(), "cargo build of the binaries failed");
         }
-        let st = cmd.status().expect("run cargo build");
-        assert!(st.success(), "cargo build of the binaries failed");
         dir
     })
+}
+
+/// The newest modification time of a file or of any file under a directory.
+fn newest(p: &Path) -> Option<std::time::SystemTime> {
+    let m = std::fs::metadata(p).ok()?;
+    if m.is_file() {
+        return m.modified().ok();
+    }
+    std::fs::read_dir(p).ok()?.filter_map(|e| e.ok()).filter_map(|e| newest(&e.path())).max()
 }
 
 /// The path of a tinnhiem binary.
@@ -164,4 +190,139 @@ pub fn seed(test: &str) -> u64 {
         .unwrap_or(20231208);
     eprintln!("{test}: seed {s} (TINNHIEM_SEED={s} to replay)");
     s
+}
+
+/// A child process that is killed when dropped.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A hub home with a running `tinnhiem-hub serve` on a loopback port.
+pub struct Hub {
+    dir: tempfile::TempDir,
+    /// The QUIC address it listens on.
+    pub addr: std::net::SocketAddr,
+    /// Its public key, hex.
+    pub key: String,
+    proc: Option<Proc>,
+    _stdout: Option<std::process::ChildStdout>,
+}
+
+impl Hub {
+    /// `init` a hub for `unit` and start serving.
+    pub fn start(unit: &str) -> Hub {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut h = Hub { dir, addr: "127.0.0.1:1".parse().expect("addr"), key: String::new(), proc: None, _stdout: None };
+        h.ok(&["init", "--unit", unit]);
+        h.key = h.ok(&["key", "show"]).trim().to_string();
+        h.serve(&[]);
+        h
+    }
+
+    /// (Re)starts `serve` with extra arguments, on the same port when it had one.
+    pub fn serve(&mut self, extra: &[&str]) {
+        use std::io::BufRead;
+        self.proc = None;
+        let listen = if self.addr.port() == 1 { "127.0.0.1:0".to_string() } else { self.addr.to_string() };
+        let mut child = Command::new(bin("tinnhiem-hub"))
+            .arg("--home")
+            .arg(self.dir.path())
+            .args(["serve", "--listen", &listen])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(self.dir.path().join("serve.log")).expect("log"))
+            .spawn()
+            .expect("spawn hub");
+        let out = child.stdout.take().expect("stdout");
+        let mut r = std::io::BufReader::new(out);
+        let mut line = String::new();
+        r.read_line(&mut line).expect("hub prints its address");
+        let addr = line.rsplit(' ').next().unwrap_or("").trim();
+        self.addr = addr.parse().unwrap_or_else(|_| panic!("hub address in {line:?}"));
+        self._stdout = Some(r.into_inner());
+        self.proc = Some(Proc(child));
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    /// The home directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `tinnhiem-hub --home HOME args...`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = Command::new(bin("tinnhiem-hub")).arg("--home").arg(self.dir.path()).args(args).output().expect("run hub");
+        assert!(
+            o.status.success(),
+            "tinnhiem-hub {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("json")
+    }
+
+    /// Enrolls a node home.
+    pub fn enroll(&self, node: &NodeHome, unit: &str) {
+        let key = node.ok(&["key", "show"]);
+        self.ok(&["registry", "add", "--unit", unit, "--key", key.trim(), "--parent", "lai-chau"]);
+    }
+}
+
+/// A running `tinnhiem-netsim` in front of `to`; returns the proxy and its address.
+pub fn netsim(to: std::net::SocketAddr, link: &[&str]) -> (Proc, std::net::SocketAddr) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp").local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(bin("tinnhiem-netsim"))
+        .args(["--listen", &listen, "--to", &to.to_string()])
+        .args(link)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn netsim");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    (Proc(child), listen.parse().expect("addr"))
+}
+
+/// A session file for unit tests of the sync: consistent tallies, one subject.
+pub fn session_file(id: &str, high: u64) -> String {
+    format!(
+        r#"{{"id": "{id}", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
+  "attendance": {{"total": 30, "present": 30, "absent_from_start": 0, "present_at_vote": 30}},
+  "ballots": {{"issued": 30, "collected": 30, "wholly_invalid": 0}},
+  "subjects": [{{"id": "s01", "person_id": "p-1", "name": "Nguyễn Văn A", "position": "Chủ tịch", "unit": "UBND"}}],
+  "tallies": {{"s01": {{"high": {high}, "confidence": {}, "low": 0, "invalid": 0}}}}}}"#,
+        30 - high
+    )
+}
+
+impl NodeHome {
+    /// Imports and seals a session, and points the node at `addr` with `hub_key`.
+    pub fn seal_session(&self, id: &str, high: u64) {
+        let f = self.file(&format!("{id}.json"), &session_file(id, high));
+        self.ok(&["session", "import", f.to_str().expect("path")]);
+        self.ok(&["seal", id]);
+    }
+
+    /// `hub set`.
+    pub fn point_at(&self, addr: std::net::SocketAddr, key: &str) {
+        self.ok(&["hub", "set", "--addr", &addr.to_string(), "--key", key]);
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("json")
+    }
 }

@@ -19,6 +19,8 @@ pub trait Host: Send + Sync + 'static {
     fn unit_of(&self, key: &PublicKey) -> Option<String>;
     /// A fresh environment for a connection from `unit`.
     fn env(self: &Arc<Self>, unit: &str) -> Self::Env;
+    /// Called for every rejection sent to a peer (to count and log them).
+    fn rejected(&self, _unit: &str, _session: &str, _seal_id: &[u8; 32], _reason: crate::proto::RejectReason, _detail: &str) {}
     /// Called with traffic counts when a connection ends.
     fn connection_closed(&self, _unit: &str, _bytes: u64, _messages: u64) {}
 }
@@ -108,6 +110,9 @@ async fn connection<H: Host>(conn: quinn::Connection, host: &Arc<H>, unit: &str,
                 channel_of.entry(ch.clone()).or_insert(id);
                 tokio::task::block_in_place(|| machine.handle(&mut env, ch, msg));
                 while let Some((ch, out)) = machine.poll_transmit() {
+                    if let Msg::Reject { session, seal_id, reason, detail } = &out {
+                        host.rejected(unit, session, seal_id, *reason, detail);
+                    }
                     let target = channel_of.get(&ch).copied().unwrap_or(id);
                     if let Some(send) = streams.get_mut(&target) {
                         if write_msg(send, &out).await.is_ok() {

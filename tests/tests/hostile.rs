@@ -1,0 +1,109 @@
+//! Hostile and broken peers against a real hub process over real QUIC: each gets a
+//! typed rejection or is cut off, and honest nodes keep syncing.
+
+use std::time::{Duration, Instant};
+use tinnhiem_shared::doc::SessionDoc;
+use tinnhiem_shared::domain::{SessionFile, UnitId};
+use tinnhiem_shared::net::client::{deliver, DeliverError};
+use tinnhiem_shared::net::{self, NetConfig};
+use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
+use tinnhiem_shared::proto::RejectReason;
+use tinnhiem_shared::seal::{seal_doc, PublicKey, Seal, UnitKey};
+use tinnhiem_tests::{session_file, Hub, NodeHome};
+
+fn doc_of(unit: &str, session: &str) -> SessionDoc {
+    let s = SessionFile::from_json(&session_file(session, 20))
+        .expect("json")
+        .into_session(&UnitId::new(unit).expect("unit"), || "e".into())
+        .expect("valid");
+    SessionDoc::from_session(&s, b"attacker", 1).expect("doc")
+}
+
+/// Delivers `seal` of `doc` as `key` (authenticated as that key's unit) and returns what
+/// the hub answered.
+async fn push(hub: &Hub, unit: &str, key: &UnitKey, doc: SessionDoc, seal: Seal) -> Result<Vec<Event>, DeliverError> {
+    let hub_key = PublicKey::from_hex(&hub.key).expect("hub key");
+    let ep = net::client_endpoint(key, hub_key, &NetConfig::default()).expect("endpoint");
+    let machine = NodeSession::new(unit, hub_key, vec![Job { doc, sync_state: None, seals: vec![seal] }], 0, 1000);
+    let mut events = Vec::new();
+    let r = deliver(&ep, hub.addr, machine, &NetConfig::default(), Instant::now() + Duration::from_secs(10), |e| events.push(e)).await;
+    r.map(|_| events)
+}
+
+fn rejection(events: &[Event]) -> Option<RejectReason> {
+    events.iter().find_map(|e| match e {
+        Event::Rejected { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
+    let hub = Hub::start("lai-chau");
+    let honest = NodeHome::init("lai-chau.honest");
+    let attacker = NodeHome::init("lai-chau.attacker");
+    hub.enroll(&honest, "lai-chau.honest");
+    hub.enroll(&attacker, "lai-chau.attacker");
+    let akey = UnitKey::load_file(&attacker.path().join("unit.key")).expect("attacker key");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+
+    rt.block_on(async {
+        // A forged seal: the unit's own key, but a digest that is not the document's result.
+        let mut d = doc_of("lai-chau.attacker", "gia-mao");
+        let (seal, _) = seal_doc(&mut d, &akey, 1, 1).expect("seal");
+        let mut body = seal.body.clone();
+        body.result_digest = [7; 32];
+        let ev = push(&hub, "lai-chau.attacker", &akey, d, Seal::sign(&akey, body)).await.expect("connects");
+        assert_eq!(rejection(&ev), Some(RejectReason::ResultMismatch), "{ev:?}");
+        // A seal signed by a key that is not the unit's registered key.
+        let other = UnitKey::from_seed([42; 32]);
+        let mut d = doc_of("lai-chau.attacker", "khoa-la");
+        let (seal, _) = seal_doc(&mut d, &other, 1, 1).expect("seal");
+        let ev = push(&hub, "lai-chau.attacker", &akey, d, seal).await.expect("connects");
+        assert_eq!(rejection(&ev), Some(RejectReason::WrongKey), "{ev:?}");
+        // Another unit's document, pushed over the attacker's connection.
+        let mut d = doc_of("lai-chau.honest", "cua-nguoi-khac");
+        let (seal, _) = seal_doc(&mut d, &akey, 1, 1).expect("seal");
+        let ev = push(&hub, "lai-chau.attacker", &akey, d, seal).await.expect("connects");
+        assert_eq!(rejection(&ev), Some(RejectReason::OtherUnit), "{ev:?}");
+        // A key the registry does not know cannot even connect.
+        let stranger = UnitKey::from_seed([43; 32]);
+        let mut d = doc_of("lai-chau.stranger", "la");
+        let (seal, _) = seal_doc(&mut d, &stranger, 1, 1).expect("seal");
+        assert!(push(&hub, "lai-chau.stranger", &stranger, d, seal).await.is_err());
+        // An oversized message: a frame header announcing 100 MB. The hub cuts the
+        // connection off without reading it.
+        let hub_key = PublicKey::from_hex(&hub.key).expect("key");
+        let ep = net::client_endpoint(&akey, hub_key, &NetConfig::default()).expect("endpoint");
+        let conn = ep.connect(hub.addr, "tinnhiem").expect("connect").await.expect("handshake");
+        let (mut send, _recv) = conn.open_bi().await.expect("stream");
+        send.write_all(&(100u32 << 20).to_be_bytes()).await.expect("write");
+        send.write_all(&[0u8; 1000]).await.expect("write");
+        let closed = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await;
+        assert!(closed.is_ok(), "the hub closes a connection that sends an oversized message");
+        // A flood of streams from one peer: cut off, the hub survives.
+        let conn = ep.connect(hub.addr, "tinnhiem").expect("connect").await.expect("handshake");
+        let mut opened = 0;
+        for _ in 0..500 {
+            match tokio::time::timeout(Duration::from_millis(200), conn.open_bi()).await {
+                Ok(Ok((mut s, _))) => {
+                    let _ = s.write_all(b"\0\0\0\x01").await;
+                    opened += 1;
+                }
+                _ => break,
+            }
+        }
+        assert!(opened <= 200, "stream limit enforced ({opened} opened)");
+    });
+    // The honest node still delivers.
+    honest.seal_session("ky-hop-14", 21);
+    honest.point_at(hub.addr, &hub.key);
+    honest.ok(&["sync", "--once", "--timeout", "30"]);
+    let st = hub.status();
+    assert_eq!(st["seals_accepted"], 1, "{st}");
+    assert!(st["seals_rejected"].as_u64().unwrap_or(0) >= 3, "{st}");
+    let reasons: Vec<_> = st["recent_rejections"].as_array().expect("arr").iter().map(|r| r["reason"].as_str().unwrap_or("").to_string()).collect();
+    for want in ["result_mismatch", "wrong_key", "other_unit"] {
+        assert!(reasons.iter().any(|r| r == want), "{want} in {reasons:?}");
+    }
+}
