@@ -30,7 +30,8 @@ pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
 /// Serves the admin socket until the task is dropped.
 pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
     let _ = std::fs::remove_file(path);
-    let listener = tokio::net::UnixListener::bind(path).with_context(|| format!("admin socket {}", path.display()))?;
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("admin socket {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -47,7 +48,9 @@ pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
                 let reply = match serde_json::from_str::<Value>(&line) {
                     Ok(req) => {
                         let st = state.clone();
-                        let res = tokio::task::spawn_blocking(move || answer(&st.store, &st.unit, &req)).await;
+                        let res =
+                            tokio::task::spawn_blocking(move || answer(&st.store, &st.unit, &req))
+                                .await;
                         match res {
                             Ok(Ok(v)) => json!({"ok": true, "data": v}),
                             Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),

@@ -21,7 +21,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Init { unit, name } = cli.command {
         let unit = UnitId::new(unit).context("--unit")?;
         let home = Home::init(&dir, unit, name)?;
-        println!("Đã khởi tạo máy chủ «{}» tại {}", home.config.unit, dir.display());
+        println!(
+            "Đã khởi tạo máy chủ «{}» tại {}",
+            home.config.unit,
+            dir.display()
+        );
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
@@ -32,16 +36,28 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", home.key()?.public());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Registry(RegistryCmd::Add { unit, key, parent, name }) => {
-            let e = registry::Entry { id: unit, key, parent, name };
+        Command::Registry(RegistryCmd::Add {
+            unit,
+            key,
+            parent,
+            name,
+        }) => {
+            let e = registry::Entry {
+                id: unit,
+                key,
+                parent,
+                name,
+            };
             e.validate()?;
             ask(&home, &json!({"cmd": "registry_add", "entries": [e]}))?;
             println!("Đã đăng ký đơn vị «{}»", e.id);
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry(RegistryCmd::Import { file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("không đọc được {}", file.display()))?;
-            let entries = registry::parse_file(&text).with_context(|| format!("tệp {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("không đọc được {}", file.display()))?;
+            let entries =
+                registry::parse_file(&text).with_context(|| format!("tệp {}", file.display()))?;
             ask(&home, &json!({"cmd": "registry_add", "entries": entries}))?;
             println!("Đã đăng ký {} đơn vị từ {}", entries.len(), file.display());
             Ok(ExitCode::SUCCESS)
@@ -52,7 +68,13 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for e in v.as_array().into_iter().flatten() {
-                    println!("{}\t{}\t{}\t{}", e["id"].as_str().unwrap_or(""), e["parent"].as_str().unwrap_or(""), e["key"].as_str().unwrap_or(""), e["name"].as_str().unwrap_or(""));
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        e["id"].as_str().unwrap_or(""),
+                        e["parent"].as_str().unwrap_or(""),
+                        e["key"].as_str().unwrap_or(""),
+                        e["name"].as_str().unwrap_or("")
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -75,7 +97,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen, max_connections, max_message, max_doc } => {
+        Command::Serve {
+            listen,
+            max_connections,
+            max_message,
+            max_doc,
+        } => {
             serve(&home, listen, max_connections, max_message, max_doc)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -87,46 +114,113 @@ fn ask(home: &Home, req: &Value) -> Result<Value> {
     if let Some(v) = admin::request(&home.admin_socket(), req)? {
         return Ok(v);
     }
-    let store = home.store(Duration::from_secs(2)).context("máy chủ không chạy và kho dữ liệu không mở được")?;
+    let store = home
+        .store(Duration::from_secs(2))
+        .context("máy chủ không chạy và kho dữ liệu không mở được")?;
     admin::answer(&store, home.config.unit.as_str(), req)
 }
 
 fn print_status(v: &Value) {
     println!("Máy chủ: {}", v["hub"].as_str().unwrap_or(""));
-    println!("Đơn vị đã báo cáo: {}/{}", v["units_reported"], v["units_expected"]);
-    println!("Biên bản đã nhận: {}   bị từ chối: {}", v["seals_accepted"], v["seals_rejected"]);
+    println!(
+        "Đơn vị đã báo cáo: {}/{}",
+        v["units_reported"], v["units_expected"]
+    );
+    println!(
+        "Biên bản đã nhận: {}   bị từ chối: {}",
+        v["seals_accepted"], v["seals_rejected"]
+    );
     for u in v["units"].as_array().into_iter().flatten() {
-        let state = if u["reported"] == true { "đã nhận" } else { "CHƯA NHẬN" };
-        println!("  {:<28} {:<10} phiên: {}  {}", u["unit"].as_str().unwrap_or(""), state, u["sessions"], u["name"].as_str().unwrap_or(""));
+        let state = if u["reported"] == true {
+            "đã nhận"
+        } else {
+            "CHƯA NHẬN"
+        };
+        println!(
+            "  {:<28} {:<10} phiên: {}  {}",
+            u["unit"].as_str().unwrap_or(""),
+            state,
+            u["sessions"],
+            u["name"].as_str().unwrap_or("")
+        );
     }
     for r in v["recent_rejections"].as_array().into_iter().flatten() {
-        println!("  từ chối: {} {}: {} {}", r["unit"].as_str().unwrap_or(""), r["session"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or(""), r["detail"].as_str().unwrap_or(""));
+        println!(
+            "  từ chối: {} {}: {} {}",
+            r["unit"].as_str().unwrap_or(""),
+            r["session"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or(""),
+            r["detail"].as_str().unwrap_or("")
+        );
     }
 }
 
 fn print_results(v: &Value) {
     for r in v.as_array().into_iter().flatten() {
-        println!("{} / {} (lần {}): thu về {}, đủ 2/3: {}", r["unit"].as_str().unwrap_or(""), r["session"].as_str().unwrap_or(""), r["seal"]["seq"], r["collected"], if r["quorum_met"] == true { "có" } else { "không" });
+        println!(
+            "{} / {} (lần {}): thu về {}, đủ 2/3: {}",
+            r["unit"].as_str().unwrap_or(""),
+            r["session"].as_str().unwrap_or(""),
+            r["seal"]["seq"],
+            r["collected"],
+            if r["quorum_met"] == true {
+                "có"
+            } else {
+                "không"
+            }
+        );
         for s in r["subjects"].as_array().into_iter().flatten() {
             let flag = s["flag"].as_str().unwrap_or("none");
-            let pct = s["percent"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k} {}%", v.as_str().unwrap_or("").replace('.', ","))).collect::<Vec<_>>().join(", ")).unwrap_or_default();
-            println!("    {:<24} {pct}{}", s["name"].as_str().unwrap_or(""), if flag == "none" { String::new() } else { format!("  [{flag}]") });
+            let pct = s["percent"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            format!("{k} {}%", v.as_str().unwrap_or("").replace('.', ","))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            println!(
+                "    {:<24} {pct}{}",
+                s["name"].as_str().unwrap_or(""),
+                if flag == "none" {
+                    String::new()
+                } else {
+                    format!("  [{flag}]")
+                }
+            );
         }
     }
 }
 
-fn serve(home: &Home, listen: std::net::SocketAddr, max_connections: usize, max_message: usize, max_doc: usize) -> Result<()> {
+fn serve(
+    home: &Home,
+    listen: std::net::SocketAddr,
+    max_connections: usize,
+    max_message: usize,
+    max_doc: usize,
+) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let store = home.store(Duration::ZERO)?;
     let key = home.key()?;
     let state = Arc::new(HubState::new(home.config.unit.to_string(), key, store));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
-        let cfg = NetConfig { max_message, ..NetConfig::default() };
+        let cfg = NetConfig {
+            max_message,
+            ..NetConfig::default()
+        };
         let st = state.clone();
         let allow: net::KeyCheck = Arc::new(move |k| st.key_allowed(k));
         let ep = net::server_endpoint(&state.key, listen, allow, &cfg).map_err(|e| anyhow!(e))?;
@@ -143,8 +237,17 @@ fn serve(home: &Home, listen: std::net::SocketAddr, max_connections: usize, max_
                 }
             }
         });
-        let limits = Limits { max_doc_bytes: max_doc, ..Limits::default() };
-        let server = tokio::spawn(net::server::serve(ep.clone(), state.clone(), cfg, limits, max_connections));
+        let limits = Limits {
+            max_doc_bytes: max_doc,
+            ..Limits::default()
+        };
+        let server = tokio::spawn(net::server::serve(
+            ep.clone(),
+            state.clone(),
+            cfg,
+            limits,
+            max_connections,
+        ));
         shutdown_signal().await;
         tracing::info!("shutting down");
         ep.close(0u32.into(), b"shutdown");

@@ -32,22 +32,38 @@ impl Home {
     pub(crate) fn init(dir: &Path, unit: UnitId, name: Option<String>) -> Result<Home> {
         let path = dir.join("hub.toml");
         if path.exists() {
-            bail!("{} đã được khởi tạo (có hub.toml); không ghi đè", dir.display());
+            bail!(
+                "{} đã được khởi tạo (có hub.toml); không ghi đè",
+                dir.display()
+            );
         }
-        std::fs::create_dir_all(dir).with_context(|| format!("không tạo được {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("không tạo được {}", dir.display()))?;
         UnitKey::generate()?.create_file(&dir.join("unit.key"))?;
         let config = HubConfig { unit, name };
-        std::fs::write(&path, toml::to_string(&config)?).with_context(|| format!("không ghi được {}", path.display()))?;
-        Ok(Home { dir: dir.to_owned(), config })
+        std::fs::write(&path, toml::to_string(&config)?)
+            .with_context(|| format!("không ghi được {}", path.display()))?;
+        Ok(Home {
+            dir: dir.to_owned(),
+            config,
+        })
     }
 
     pub(crate) fn open(dir: &Path) -> Result<Home> {
         let path = dir.join("hub.toml");
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("chưa khởi tạo {}: hãy chạy `tinnhiem-hub --home {} init --unit MÃ_ĐƠN_VỊ`", dir.display(), dir.display())
+            format!(
+                "chưa khởi tạo {}: hãy chạy `tinnhiem-hub --home {} init --unit MÃ_ĐƠN_VỊ`",
+                dir.display(),
+                dir.display()
+            )
         })?;
-        let config = toml::from_str(&text).with_context(|| format!("{} không hợp lệ", path.display()))?;
-        Ok(Home { dir: dir.to_owned(), config })
+        let config =
+            toml::from_str(&text).with_context(|| format!("{} không hợp lệ", path.display()))?;
+        Ok(Home {
+            dir: dir.to_owned(),
+            config,
+        })
     }
 
     pub(crate) fn key(&self) -> Result<UnitKey> {
@@ -55,7 +71,11 @@ impl Home {
     }
 
     pub(crate) fn store(&self, wait: Duration) -> Result<Store> {
-        Ok(Store::open(&self.dir.join("store"), BackendKind::Redb, wait)?)
+        Ok(Store::open(
+            &self.dir.join("store"),
+            BackendKind::Redb,
+            wait,
+        )?)
     }
 
     pub(crate) fn admin_socket(&self) -> PathBuf {

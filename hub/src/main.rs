@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { tinnhiem_hub::main() }
+fn main() -> std::process::ExitCode {
+    tinnhiem_hub::main()
+}

@@ -36,7 +36,8 @@ impl Entry {
 
 /// Parses a registry TOML file, reporting every bad entry.
 pub(crate) fn parse_file(text: &str) -> Result<Vec<Entry>> {
-    let f: RegistryFile = toml::from_str(text).map_err(|e| anyhow!("tệp danh sách đơn vị không hợp lệ: {e}"))?;
+    let f: RegistryFile =
+        toml::from_str(text).map_err(|e| anyhow!("tệp danh sách đơn vị không hợp lệ: {e}"))?;
     let mut problems = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for e in &f.unit {
@@ -48,7 +49,11 @@ pub(crate) fn parse_file(text: &str) -> Result<Vec<Entry>> {
         }
     }
     if !problems.is_empty() {
-        bail!("{} lỗi, không ghi gì:\n  - {}", problems.len(), problems.join("\n  - "));
+        bail!(
+            "{} lỗi, không ghi gì:\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        );
     }
     Ok(f.unit)
 }
@@ -58,7 +63,11 @@ pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
     let mut writes = Vec::new();
     for e in entries {
         e.validate()?;
-        writes.push(Write::Put(Table::Registry, e.id.as_bytes().to_vec(), serde_json::to_vec(e)?));
+        writes.push(Write::Put(
+            Table::Registry,
+            e.id.as_bytes().to_vec(),
+            serde_json::to_vec(e)?,
+        ));
     }
     store.batch(&writes)?;
     Ok(())

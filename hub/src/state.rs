@@ -42,11 +42,18 @@ pub(crate) struct HubState {
 
 impl HubState {
     pub(crate) fn new(unit: String, key: UnitKey, store: Store) -> HubState {
-        HubState { unit, key, store, ingest: Mutex::new(()) }
+        HubState {
+            unit,
+            key,
+            store,
+            ingest: Mutex::new(()),
+        }
     }
 
     fn registered_key(&self, unit: &str) -> Option<PublicKey> {
-        let e: registry::Entry = serde_json::from_slice(&self.store.read(Table::Registry, unit.as_bytes()).ok()??).ok()?;
+        let e: registry::Entry =
+            serde_json::from_slice(&self.store.read(Table::Registry, unit.as_bytes()).ok()??)
+                .ok()?;
         PublicKey::from_hex(&e.key).ok()
     }
 
@@ -54,23 +61,42 @@ impl HubState {
         self.unit_of(key).is_some()
     }
 
-    fn record_reject(&self, unit: &str, session: &str, seal_id: &[u8; 32], reason: RejectReason, detail: &str) {
+    fn record_reject(
+        &self,
+        unit: &str,
+        session: &str,
+        seal_id: &[u8; 32],
+        reason: RejectReason,
+        detail: &str,
+    ) {
         let mut k = now().to_be_bytes().to_vec();
         let mut r = [0u8; 8];
         let _ = getrandom_bytes(&mut r);
         k.extend(r);
         let v = json!({"at": now(), "unit": unit, "session": session, "seal_id": hex::encode(seal_id),
                        "reason": reason.code(), "detail": detail});
-        if let Err(e) = self.store.batch(&[Write::Put(Table::Rejects, k, v.to_string().into_bytes())]) {
+        if let Err(e) =
+            self.store
+                .batch(&[Write::Put(Table::Rejects, k, v.to_string().into_bytes())])
+        {
             tracing::error!("could not record a rejection: {e}");
         }
         tracing::warn!(unit, session, reason = reason.code(), "rejected: {detail}");
     }
 
-    fn ingest(&self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)> {
-        let _guard = self.ingest.lock().map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
+    fn ingest(
+        &self,
+        unit: &str,
+        seal: &Seal,
+        doc: &mut SessionDoc,
+    ) -> Result<Receipt, (RejectReason, String)> {
+        let _guard = self
+            .ingest
+            .lock()
+            .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
         let id = seal.id();
-        let unavailable = |e: tinnhiem_shared::store::StoreError| (RejectReason::Unavailable, e.to_string());
+        let unavailable =
+            |e: tinnhiem_shared::store::StoreError| (RejectReason::Unavailable, e.to_string());
         // The same seal again gets the same receipt.
         if let Some(r) = self.store.read(Table::Receipts, &id).map_err(unavailable)? {
             return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
@@ -90,9 +116,17 @@ impl HubState {
         self.store
             .batch(&[
                 Write::Put(Table::Docs, doc_key(unit, s), doc.save()),
-                Write::Put(Table::Seals, seal_key(unit, s, seal.body.seq), seal.to_bytes()),
+                Write::Put(
+                    Table::Seals,
+                    seal_key(unit, s, seal.body.seq),
+                    seal.to_bytes(),
+                ),
                 Write::PutNew(Table::Receipts, id.to_vec(), receipt.to_bytes()),
-                Write::Put(Table::Meta, b"log_len".to_vec(), (index + 1).to_be_bytes().to_vec()),
+                Write::Put(
+                    Table::Meta,
+                    b"log_len".to_vec(),
+                    (index + 1).to_be_bytes().to_vec(),
+                ),
             ])
             .map_err(unavailable)?;
         tracing::info!(unit, session = %s, seq = seal.body.seq, index, "seal accepted");
@@ -107,12 +141,23 @@ impl Host for HubState {
     }
     fn unit_of(&self, key: &PublicKey) -> Option<String> {
         let hex = key.to_hex();
-        registry::list(&self.store).ok()?.into_iter().find(|e| e.key == hex).map(|e| e.id)
+        registry::list(&self.store)
+            .ok()?
+            .into_iter()
+            .find(|e| e.key == hex)
+            .map(|e| e.id)
     }
     fn env(self: &Arc<Self>, _unit: &str) -> Conn {
         Conn(Arc::clone(self))
     }
-    fn rejected(&self, unit: &str, session: &str, seal_id: &[u8; 32], reason: RejectReason, detail: &str) {
+    fn rejected(
+        &self,
+        unit: &str,
+        session: &str,
+        seal_id: &[u8; 32],
+        reason: RejectReason,
+        detail: &str,
+    ) {
         self.record_reject(unit, session, seal_id, reason, detail);
     }
     fn connection_closed(&self, unit: &str, bytes: u64, messages: u64) {
@@ -124,33 +169,62 @@ impl Host for HubState {
 pub(crate) struct Conn(Arc<HubState>);
 
 impl HubEnv for Conn {
-    fn load(&mut self, unit: &str, session: &str) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String> {
+    fn load(
+        &mut self,
+        unit: &str,
+        session: &str,
+    ) -> Result<tinnhiem_shared::proto::hub::Saved, String> {
         let k = doc_key(unit, session);
-        let d = self.0.store.read(Table::Docs, &k).map_err(|e| e.to_string())?;
-        let s = self.0.store.read(Table::SyncState, &k).map_err(|e| e.to_string())?;
+        let d = self
+            .0
+            .store
+            .read(Table::Docs, &k)
+            .map_err(|e| e.to_string())?;
+        let s = self
+            .0
+            .store
+            .read(Table::SyncState, &k)
+            .map_err(|e| e.to_string())?;
         Ok((d, s))
     }
     fn save(&mut self, unit: &str, session: &str, doc: &[u8], state: &[u8]) -> Result<(), String> {
         let k = doc_key(unit, session);
         self.0
             .store
-            .batch(&[Write::Put(Table::Docs, k.clone(), doc.to_vec()), Write::Put(Table::SyncState, k, state.to_vec())])
+            .batch(&[
+                Write::Put(Table::Docs, k.clone(), doc.to_vec()),
+                Write::Put(Table::SyncState, k, state.to_vec()),
+            ])
             .map_err(|e| e.to_string())
     }
-    fn ingest(&mut self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)> {
+    fn ingest(
+        &mut self,
+        unit: &str,
+        seal: &Seal,
+        doc: &mut SessionDoc,
+    ) -> Result<Receipt, (RejectReason, String)> {
         self.0.ingest(unit, seal, doc)
     }
 }
 
-/// Every accepted seal: (unit, session, seal, receipt).
-fn accepted(store: &Store) -> Result<Vec<(String, String, Seal, Option<Receipt>)>> {
+/// An accepted seal: (unit, session, seal, its receipt).
+type Accepted = (String, String, Seal, Option<Receipt>);
+
+/// Every accepted seal, by document and seq.
+fn accepted(store: &Store) -> Result<Vec<Accepted>> {
     let mut out = Vec::new();
     for (k, v) in store.scan_table(Table::Seals, b"")? {
         let seal = Seal::from_bytes(&v)?;
-        let Some(name) = k.split(|b| *b == 0).next() else { continue };
+        let Some(name) = k.split(|b| *b == 0).next() else {
+            continue;
+        };
         let name = String::from_utf8_lossy(name).into_owned();
-        let Some((unit, session)) = name.split_once('/') else { continue };
-        let receipt = store.read(Table::Receipts, &seal.id())?.and_then(|r| Receipt::from_bytes(&r).ok());
+        let Some((unit, session)) = name.split_once('/') else {
+            continue;
+        };
+        let receipt = store
+            .read(Table::Receipts, &seal.id())?
+            .and_then(|r| Receipt::from_bytes(&r).ok());
         out.push((unit.to_owned(), session.to_owned(), seal, receipt));
     }
     Ok(out)
@@ -166,8 +240,12 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         .filter(|e| e.id != hub)
         .map(|e| {
             let mine: Vec<_> = seals.iter().filter(|s| s.0 == e.id).collect();
-            let sessions: std::collections::BTreeSet<_> = mine.iter().map(|s| s.1.clone()).collect();
-            let last = mine.iter().filter_map(|s| s.3.as_ref().map(|r| r.body.received_at)).max();
+            let sessions: std::collections::BTreeSet<_> =
+                mine.iter().map(|s| s.1.clone()).collect();
+            let last = mine
+                .iter()
+                .filter_map(|s| s.3.as_ref().map(|r| r.body.received_at))
+                .max();
             json!({"unit": e.id, "name": e.name, "parent": e.parent, "reported": !mine.is_empty(),
                    "sessions": sessions.len(), "seals": mine.len(), "last_received_at": last})
         })
@@ -192,24 +270,30 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
 
 /// `result --json`: the latest accepted seal of every session, recomputed at its heads.
 pub(crate) fn results(store: &Store) -> Result<Value> {
-    let mut latest: std::collections::BTreeMap<(String, String), (Seal, Option<Receipt>)> = Default::default();
+    let mut latest: std::collections::BTreeMap<(String, String), (Seal, Option<Receipt>)> =
+        Default::default();
     for (unit, session, seal, receipt) in accepted(store)? {
         latest.insert((unit, session), (seal, receipt)); // scan order is by seq
     }
     let mut out = Vec::new();
     for ((unit, session), (seal, receipt)) in latest {
-        let Some(bytes) = store.read(Table::Docs, &doc_key(&unit, &session))? else { continue };
+        let Some(bytes) = store.read(Table::Docs, &doc_key(&unit, &session))? else {
+            continue;
+        };
         let mut doc = SessionDoc::load(&bytes, b"hub")?;
         let r = tinnhiem_shared::seal::check(&seal, &mut doc)?;
         let mut j = r.to_json();
         if let Some(o) = j.as_object_mut() {
-            o.insert("seal".into(), json!({
-                "seq": seal.body.seq,
-                "seal_id": hex::encode(seal.id()),
-                "sealed_at": seal.body.sealed_at,
-                "received_at": receipt.as_ref().map(|r| r.body.received_at),
-                "log_index": receipt.as_ref().map(|r| r.body.log_index),
-            }));
+            o.insert(
+                "seal".into(),
+                json!({
+                    "seq": seal.body.seq,
+                    "seal_id": hex::encode(seal.id()),
+                    "sealed_at": seal.body.sealed_at,
+                    "received_at": receipt.as_ref().map(|r| r.body.received_at),
+                    "log_index": receipt.as_ref().map(|r| r.body.log_index),
+                }),
+            );
         }
         out.push(j);
     }

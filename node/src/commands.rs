@@ -62,15 +62,26 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     // others can run side by side) come first.
     match cli.command {
         Command::Hub(HubCmd::Set { addr, key }) => {
-            let k = tinnhiem_shared::seal::PublicKey::from_hex(&key).map_err(|e| anyhow!("--key: {e}"))?;
-            let target = crate::sync::HubTarget { addr: addr.clone(), key: k.to_hex() };
-            target.resolve().with_context(|| format!("--addr «{addr}»: cần dạng HOST:PORT"))?;
+            let k = tinnhiem_shared::seal::PublicKey::from_hex(&key)
+                .map_err(|e| anyhow!("--key: {e}"))?;
+            let target = crate::sync::HubTarget {
+                addr: addr.clone(),
+                key: k.to_hex(),
+            };
+            target
+                .resolve()
+                .with_context(|| format!("--addr «{addr}»: cần dạng HOST:PORT"))?;
             home.config.hub = Some(target);
             home.save_config()?;
             println!("Đã đặt máy chủ {addr} (khóa {})", k.to_hex());
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Sync { once, daemon, timeout, json } => {
+        Command::Sync {
+            once,
+            daemon,
+            timeout,
+            json,
+        } => {
             if daemon {
                 crate::sync::daemon(&home)?;
                 return Ok(ExitCode::SUCCESS);
@@ -79,7 +90,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("cần --once hoặc --daemon");
             }
             let ok = crate::sync::once(&home, std::time::Duration::from_secs(timeout), json)?;
-            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         Command::Status { json } => {
             crate::sync::status(&home, json)?;
@@ -157,7 +172,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             csv,
         } => cx.export(&session, minutes.as_deref(), csv.as_deref()),
         Command::Deadlines { session, json } => cx.deadlines(&session, json),
-        Command::Hub(_) | Command::Sync { .. } | Command::Status { .. } | Command::VerifyReceipt => handled_above(),
+        Command::Hub(_)
+        | Command::Sync { .. }
+        | Command::Status { .. }
+        | Command::VerifyReceipt => handled_above(),
         Command::Audit => {
             for line in cx.store.audit_log()? {
                 println!("{line}");

@@ -71,7 +71,12 @@ impl Home {
             .with_context(|| format!("không tạo được {}", dir.display()))?;
         let key = UnitKey::generate()?;
         key.create_file(&dir.join("unit.key"))?;
-        let config = NodeConfig { unit, name, store, hub: None };
+        let config = NodeConfig {
+            unit,
+            name,
+            store,
+            hub: None,
+        };
         write_atomic(&config_path, toml::to_string(&config)?.as_bytes())?;
         Ok(Home {
             dir: dir.to_owned(),
@@ -99,7 +104,10 @@ impl Home {
 
     /// Rewrites node.toml.
     pub fn save_config(&self) -> Result<()> {
-        write_atomic(&self.dir.join("node.toml"), toml::to_string(&self.config)?.as_bytes())
+        write_atomic(
+            &self.dir.join("node.toml"),
+            toml::to_string(&self.config)?.as_bytes(),
+        )
     }
 
     /// The unit's signing key.

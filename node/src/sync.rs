@@ -116,9 +116,17 @@ pub(crate) fn deliveries(store: &Store, dest: &PublicKey) -> Result<Vec<(Seal, D
     Ok(out)
 }
 
-fn update(store: &Store, dest: &PublicKey, session: &str, seq: u32, f: impl FnOnce(&mut Delivery)) -> Result<()> {
+fn update(
+    store: &Store,
+    dest: &PublicKey,
+    session: &str,
+    seq: u32,
+    f: impl FnOnce(&mut Delivery),
+) -> Result<()> {
     let k = outbox_key(dest, session, seq);
-    let Some(v) = store.read(Table::Outbox, &k)? else { return Ok(()) };
+    let Some(v) = store.read(Table::Outbox, &k)? else {
+        return Ok(());
+    };
     let mut d: Delivery = serde_json::from_slice(&v)?;
     if d.state == "received" {
         return Ok(()); // a receipt is final
@@ -137,20 +145,33 @@ fn record(home: &Home, dest: &PublicKey, ev: &Event) -> Result<()> {
             d.state = "sent".into();
             d.attempts += 1;
         }),
-        Event::Receipt { session, seq, receipt } => update(&store, dest, session, *seq, |d| {
+        Event::Receipt {
+            session,
+            seq,
+            receipt,
+        } => update(&store, dest, session, *seq, |d| {
             d.state = "received".into();
             d.receipt = Some(hex::encode(receipt.to_bytes()));
             d.received_at = Some(receipt.body.received_at);
             d.log_index = Some(receipt.body.log_index);
             d.last_error = None;
         }),
-        Event::Rejected { session, seq, reason, detail } => update(&store, dest, session, *seq, |d| {
+        Event::Rejected {
+            session,
+            seq,
+            reason,
+            detail,
+        } => update(&store, dest, session, *seq, |d| {
             d.state = "rejected".into();
             d.reject_reason = Some(reason.code().into());
             d.reject_detail = Some(detail.clone());
         }),
         Event::SyncState { session, state } => {
-            store.batch(&[Write::Put(Table::SyncState, sync_key(dest, session), state.clone())])?;
+            store.batch(&[Write::Put(
+                Table::SyncState,
+                sync_key(dest, session),
+                state.clone(),
+            )])?;
             Ok(())
         }
         Event::ProtocolError(_) | Event::Done => Ok(()),
@@ -160,15 +181,24 @@ fn record(home: &Home, dest: &PublicKey, ev: &Event) -> Result<()> {
 fn transient(d: &Delivery) -> bool {
     match d.reject_reason.as_deref() {
         None => true,
-        Some(code) => [RejectReason::Unavailable, RejectReason::HeadsMissing, RejectReason::UnknownUnit]
-            .iter()
-            .any(|r| r.code() == code),
+        Some(code) => [
+            RejectReason::Unavailable,
+            RejectReason::HeadsMissing,
+            RejectReason::UnknownUnit,
+        ]
+        .iter()
+        .any(|r| r.code() == code),
     }
 }
 
 /// The jobs still to deliver: seals not received (and not refused for good, unless
 /// `retry_rejected`).
-fn load_jobs(home: &Home, dest: &PublicKey, device: &[u8], retry_rejected: bool) -> Result<(Vec<Job>, usize)> {
+fn load_jobs(
+    home: &Home,
+    dest: &PublicKey,
+    device: &[u8],
+    retry_rejected: bool,
+) -> Result<(Vec<Job>, usize)> {
     let store = home.store()?;
     let all = deliveries(&store, dest)?;
     let mut by_session: std::collections::BTreeMap<String, Vec<Seal>> = Default::default();
@@ -179,16 +209,25 @@ fn load_jobs(home: &Home, dest: &PublicKey, device: &[u8], retry_rejected: bool)
             _ => true,
         };
         if wanted {
-            by_session.entry(d.session.clone()).or_default().push(seal.clone());
+            by_session
+                .entry(d.session.clone())
+                .or_default()
+                .push(seal.clone());
         }
     }
     let mut jobs = Vec::new();
     for (session, seals) in by_session {
         let sid = tinnhiem_shared::domain::SessionId::new(&session).map_err(|e| anyhow!("{e}"))?;
-        let Some(bytes) = store.doc(&sid)? else { continue };
+        let Some(bytes) = store.doc(&sid)? else {
+            continue;
+        };
         let doc = SessionDoc::load(&bytes, device)?;
         let sync_state = store.read(Table::SyncState, &sync_key(dest, &session))?;
-        jobs.push(Job { doc, sync_state, seals });
+        jobs.push(Job {
+            doc,
+            sync_state,
+            seals,
+        });
     }
     Ok((jobs, all.len()))
 }
@@ -197,7 +236,9 @@ fn mark_error(home: &Home, dest: &PublicKey, msg: &str) -> Result<()> {
     let store = home.store()?;
     for (_, d) in deliveries(&store, dest)? {
         if d.state != "received" {
-            update(&store, dest, &d.session, d.seq, |x| x.last_error = Some(msg.to_owned()))?;
+            update(&store, dest, &d.session, d.seq, |x| {
+                x.last_error = Some(msg.to_owned())
+            })?;
         }
     }
     Ok(())
@@ -213,14 +254,25 @@ pub(crate) struct RunStats {
 
 /// One pass: connect and deliver until every seal is answered, `deadline` passes, or
 /// (when `give_up_on_final` is set) only final rejections remain.
-async fn run_until(home: &Home, target: &HubTarget, deadline: Instant, retry_rejected: bool, quiet: bool) -> Result<RunStats> {
+async fn run_until(
+    home: &Home,
+    target: &HubTarget,
+    deadline: Instant,
+    retry_rejected: bool,
+    quiet: bool,
+) -> Result<RunStats> {
     let dest = target.key()?;
     let key = home.key()?;
     let device = home.store()?.device()?;
     let cfg = NetConfig::default();
     let ep = net::client_endpoint(&key, dest, &cfg).map_err(|e| anyhow!(e))?;
-    let seed = u64::from_le_bytes(device.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([7; 8]));
-    let mut backoff = Backoff::new(Duration::from_millis(300), Duration::from_secs(30), seed);
+    let seed = u64::from_le_bytes(
+        device
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([7; 8]),
+    );
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(20), seed);
     let mut stats = RunStats::default();
     let mut retry_rejected = retry_rejected;
     loop {
@@ -279,12 +331,24 @@ fn describe(e: &DeliverError) -> String {
 
 fn print_event(ev: &Event) {
     match ev {
-        Event::Receipt { session, seq, receipt } => println!(
+        Event::Receipt {
+            session,
+            seq,
+            receipt,
+        } => println!(
             "Đã nhận biên nhận: phiên «{session}» lần {seq} (số thứ tự ở máy chủ {})",
             receipt.body.log_index
         ),
-        Event::Rejected { session, seq, reason, detail } => {
-            println!("BỊ TỪ CHỐI: phiên «{session}» lần {seq}: {} [{reason}] {detail}", reason.title())
+        Event::Rejected {
+            session,
+            seq,
+            reason,
+            detail,
+        } => {
+            println!(
+                "BỊ TỪ CHỐI: phiên «{session}» lần {seq}: {} [{reason}] {detail}",
+                reason.title()
+            )
         }
         _ => {}
     }
@@ -292,9 +356,14 @@ fn print_event(ev: &Event) {
 
 /// `sync --once`: exit status 0 only when every seal has a verified receipt.
 pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
-    let target = home.config.hub.clone().ok_or_else(|| anyhow!("chưa đặt máy chủ: chạy `tinnhiem-node hub set --addr HOST:PORT --key KHÓA`"))?;
+    let target = home.config.hub.clone().ok_or_else(|| {
+        anyhow!("chưa đặt máy chủ: chạy `tinnhiem-node hub set --addr HOST:PORT --key KHÓA`")
+    })?;
     let start = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let stats = rt.block_on(run_until(home, &target, start + timeout, true, json))?;
     let dest = target.key()?;
     let all = deliveries(&home.store()?, &dest)?;
@@ -322,7 +391,11 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
                     d.session,
                     d.seq,
                     state_vi(&d.state),
-                    d.reject_reason.as_deref().or(d.last_error.as_deref()).map(|x| format!(" — {x}")).unwrap_or_default()
+                    d.reject_reason
+                        .as_deref()
+                        .or(d.last_error.as_deref())
+                        .map(|x| format!(" — {x}"))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -333,11 +406,17 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
 /// `sync --daemon`: keep delivering until SIGTERM or Ctrl-C.
 pub(crate) fn daemon(home: &Home) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let stop = async {
             use tokio::signal::unix::{signal, SignalKind};
@@ -360,10 +439,22 @@ pub(crate) fn daemon(home: &Home) -> Result<()> {
             };
             let pause = match target {
                 None => Duration::from_secs(5),
-                Some(t) => match run_until(home, &t, Instant::now() + Duration::from_secs(120), false, false).await {
+                Some(t) => match run_until(
+                    home,
+                    &t,
+                    Instant::now() + Duration::from_secs(120),
+                    false,
+                    false,
+                )
+                .await
+                {
                     Ok(s) => {
                         if s.connections > 0 {
-                            tracing::info!(connections = s.connections, bytes = s.wire_bytes, "sync round done");
+                            tracing::info!(
+                                connections = s.connections,
+                                bytes = s.wire_bytes,
+                                "sync round done"
+                            );
                         }
                         Duration::from_secs(3)
                     }
@@ -398,7 +489,10 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
     let store = home.store()?;
     let Some(target) = &home.config.hub else {
         if json_out {
-            println!("{}", json!({"unit": home.config.unit, "hub": null, "deliveries": []}));
+            println!(
+                "{}",
+                json!({"unit": home.config.unit, "hub": null, "deliveries": []})
+            );
         } else {
             println!("Chưa đặt máy chủ (tinnhiem-node hub set --addr HOST:PORT --key KHÓA).");
         }
@@ -417,31 +511,62 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
                 v
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"unit": home.config.unit, "hub": target.addr, "hub_key": target.key, "deliveries": list}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"unit": home.config.unit, "hub": target.addr, "hub_key": target.key, "deliveries": list})
+            )?
+        );
         return Ok(());
     }
-    println!("Máy chủ: {} (khóa {}…)", target.addr, &target.key[..16.min(target.key.len())]);
+    println!(
+        "Máy chủ: {} (khóa {}…)",
+        target.addr,
+        &target.key[..16.min(target.key.len())]
+    );
     if all.is_empty() {
         println!("Chưa có biên bản nào được niêm phong.");
     }
     for (_, d) in &all {
         let extra = match d.state.as_str() {
-            "received" => format!("biên nhận #{} lúc {}", d.log_index.unwrap_or(0), when(d.received_at)),
-            "rejected" => format!("{} — {}", d.reject_reason.as_deref().unwrap_or(""), d.reject_detail.as_deref().unwrap_or("")),
-            _ => d.last_error.clone().map(|e| format!("lỗi gần nhất: {e}")).unwrap_or_default(),
+            "received" => format!(
+                "biên nhận #{} lúc {}",
+                d.log_index.unwrap_or(0),
+                when(d.received_at)
+            ),
+            "rejected" => format!(
+                "{} — {}",
+                d.reject_reason.as_deref().unwrap_or(""),
+                d.reject_detail.as_deref().unwrap_or("")
+            ),
+            _ => d
+                .last_error
+                .clone()
+                .map(|e| format!("lỗi gần nhất: {e}"))
+                .unwrap_or_default(),
         };
-        println!("  {:<28} lần {:<3} {:<24} lượt gửi {:<3} {extra}", d.session, d.seq, state_vi(&d.state), d.attempts);
+        println!(
+            "  {:<28} lần {:<3} {:<24} lượt gửi {:<3} {extra}",
+            d.session,
+            d.seq,
+            state_vi(&d.state),
+            d.attempts
+        );
     }
     Ok(())
 }
 
 fn when(t: Option<i64>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string()).unwrap_or_default()
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// Checks a stored receipt offline against the hub key and the seal.
 pub(crate) fn verify_receipts(home: &Home) -> Result<usize> {
-    let Some(target) = &home.config.hub else { bail!("chưa đặt máy chủ") };
+    let Some(target) = &home.config.hub else {
+        bail!("chưa đặt máy chủ")
+    };
     let dest = target.key()?;
     let store = home.store()?;
     let mut n = 0;

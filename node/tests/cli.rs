@@ -11,7 +11,12 @@ fn help_and_a_missing_home() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("seal"));
     let dir = tempfile::tempdir().expect("tmp");
-    let o = Command::new(bin).arg("--home").arg(dir.path().join("none")).args(["result", "x"]).output().expect("run");
+    let o = Command::new(bin)
+        .arg("--home")
+        .arg(dir.path().join("none"))
+        .args(["result", "x"])
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("chưa khởi tạo"));
 }

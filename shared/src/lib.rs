@@ -11,8 +11,8 @@
 #![warn(missing_docs)]
 
 pub mod doc;
-pub mod net;
 pub mod domain;
+pub mod net;
 pub mod proto;
 pub mod seal;
 pub mod store;

@@ -27,27 +27,49 @@ pub fn bin_dir() -> &'static Path {
         if dir.ends_with("deps") {
             dir.pop();
         }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("workspace")
+            .to_path_buf();
         let newest_source = ["shared", "node", "hub", "tests"]
             .iter()
-            .flat_map(|c| [workspace.join(c).join("src"), workspace.join(c).join("Cargo.toml")])
+            .flat_map(|c| {
+                [
+                    workspace.join(c).join("src"),
+                    workspace.join(c).join("Cargo.toml"),
+                ]
+            })
             .chain([workspace.join("Cargo.toml")])
             .filter_map(|p| newest(&p))
             .max();
-        let stale = ["tinnhiem-node", "tinnhiem-hub", "tinnhiem-netsim"].iter().any(|b| {
-            let built = std::fs::metadata(dir.join(b)).and_then(|m| m.modified()).ok();
-            match (built, newest_source) {
-                (Some(b), Some(s)) => b < s,
-                (Some(_), None) => false,
-                (None, _) => true,
-            }
-        });
+        let stale = ["tinnhiem-node", "tinnhiem-hub", "tinnhiem-netsim"]
+            .iter()
+            .any(|b| {
+                let built = std::fs::metadata(dir.join(b))
+                    .and_then(|m| m.modified())
+                    .ok();
+                match (built, newest_source) {
+                    (Some(b), Some(s)) => b < s,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                }
+            });
         if stale {
             let release = dir.ends_with("release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
             cmd.current_dir(&workspace);
-            cmd.args(["build", "--quiet", "-p", "tinnhiem-node", "-p", "tinnhiem-hub", "-p", "tinnhiem-tests", "--bins"]);
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "tinnhiem-node",
+                "-p",
+                "tinnhiem-hub",
+                "-p",
+                "tinnhiem-tests",
+                "--bins",
+            ]);
             if release {
                 cmd.arg("--release");
             }
@@ -64,7 +86,11 @@ fn newest(p: &Path) -> Option<std::time::SystemTime> {
     if m.is_file() {
         return m.modified().ok();
     }
-    std::fs::read_dir(p).ok()?.filter_map(|e| e.ok()).filter_map(|e| newest(&e.path())).max()
+    std::fs::read_dir(p)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| newest(&e.path()))
+        .max()
 }
 
 /// The path of a tinnhiem binary.
@@ -217,7 +243,13 @@ impl Hub {
     /// `init` a hub for `unit` and start serving.
     pub fn start(unit: &str) -> Hub {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut h = Hub { dir, addr: "127.0.0.1:1".parse().expect("addr"), key: String::new(), proc: None, _stdout: None };
+        let mut h = Hub {
+            dir,
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            key: String::new(),
+            proc: None,
+            _stdout: None,
+        };
         h.ok(&["init", "--unit", unit]);
         h.key = h.ok(&["key", "show"]).trim().to_string();
         h.serve(&[]);
@@ -228,7 +260,11 @@ impl Hub {
     pub fn serve(&mut self, extra: &[&str]) {
         use std::io::BufRead;
         self.proc = None;
-        let listen = if self.addr.port() == 1 { "127.0.0.1:0".to_string() } else { self.addr.to_string() };
+        let listen = if self.addr.port() == 1 {
+            "127.0.0.1:0".to_string()
+        } else {
+            self.addr.to_string()
+        };
         let mut child = Command::new(bin("tinnhiem-hub"))
             .arg("--home")
             .arg(self.dir.path())
@@ -243,7 +279,9 @@ impl Hub {
         let mut line = String::new();
         r.read_line(&mut line).expect("hub prints its address");
         let addr = line.rsplit(' ').next().unwrap_or("").trim();
-        self.addr = addr.parse().unwrap_or_else(|_| panic!("hub address in {line:?}"));
+        self.addr = addr
+            .parse()
+            .unwrap_or_else(|_| panic!("hub address in {line:?}"));
         self._stdout = Some(r.into_inner());
         self.proc = Some(Proc(child));
     }
@@ -260,7 +298,12 @@ impl Hub {
 
     /// Runs `tinnhiem-hub --home HOME args...`, asserting success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = Command::new(bin("tinnhiem-hub")).arg("--home").arg(self.dir.path()).args(args).output().expect("run hub");
+        let o = Command::new(bin("tinnhiem-hub"))
+            .arg("--home")
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .expect("run hub");
         assert!(
             o.status.success(),
             "tinnhiem-hub {args:?} failed:\n{}\n{}",
@@ -278,13 +321,26 @@ impl Hub {
     /// Enrolls a node home.
     pub fn enroll(&self, node: &NodeHome, unit: &str) {
         let key = node.ok(&["key", "show"]);
-        self.ok(&["registry", "add", "--unit", unit, "--key", key.trim(), "--parent", "lai-chau"]);
+        self.ok(&[
+            "registry",
+            "add",
+            "--unit",
+            unit,
+            "--key",
+            key.trim(),
+            "--parent",
+            "lai-chau",
+        ]);
     }
 }
 
 /// A running `tinnhiem-netsim` in front of `to`; returns the proxy and its address.
 pub fn netsim(to: std::net::SocketAddr, link: &[&str]) -> (Proc, std::net::SocketAddr) {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp").local_addr().expect("addr").port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("udp")
+        .local_addr()
+        .expect("addr")
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new(bin("tinnhiem-netsim"))
         .args(["--listen", &listen, "--to", &to.to_string()])

@@ -74,7 +74,13 @@ impl Link {
         let period = (cfg.up_secs + cfg.down_secs).max(1) * 1000;
         let phase = rng % period;
         let now = Instant::now();
-        Link { cfg, rng, phase, start: now, free_at: [now, now] }
+        Link {
+            cfg,
+            rng,
+            phase,
+            start: now,
+            free_at: [now, now],
+        }
     }
 
     fn roll(&mut self, pct: u32) -> bool {
@@ -111,7 +117,11 @@ impl Link {
         let mut out = Vec::new();
         for _ in 0..copies {
             self.rng = xorshift(self.rng);
-            let jitter = if self.cfg.jitter_ms > 0 { self.rng % (self.cfg.jitter_ms + 1) } else { 0 };
+            let jitter = if self.cfg.jitter_ms > 0 {
+                self.rng % (self.cfg.jitter_ms + 1)
+            } else {
+                0
+            };
             let mut d = self.cfg.delay_ms + jitter;
             if self.roll(self.cfg.reorder) {
                 d += self.cfg.delay_ms.max(20);
@@ -130,7 +140,12 @@ fn xorshift(mut x: u64) -> u64 {
 }
 
 /// Runs the proxy from `listen` to `upstream` until the task is dropped.
-pub async fn run(listen: SocketAddr, upstream: SocketAddr, cfg: LinkConfig, counters: Arc<Counters>) -> std::io::Result<()> {
+pub async fn run(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    cfg: LinkConfig,
+    counters: Arc<Counters>,
+) -> std::io::Result<()> {
     let front = Arc::new(UdpSocket::bind(listen).await?);
     let mut clients: HashMap<SocketAddr, (Arc<UdpSocket>, Arc<Mutex<Link>>)> = HashMap::new();
     let mut buf = vec![0u8; 65536];
@@ -145,7 +160,8 @@ pub async fn run(listen: SocketAddr, upstream: SocketAddr, cfg: LinkConfig, coun
                 let link = Arc::new(Mutex::new(Link::new(cfg.clone(), u64::from(from.port()))));
                 counters.clients.fetch_add(1, Ordering::Relaxed);
                 // Hub → client direction.
-                let (s2, f2, l2, c2) = (sock.clone(), front.clone(), link.clone(), counters.clone());
+                let (s2, f2, l2, c2) =
+                    (sock.clone(), front.clone(), link.clone(), counters.clone());
                 tokio::spawn(async move {
                     let mut b = vec![0u8; 65536];
                     while let Ok(n) = s2.recv(&mut b).await {

@@ -21,12 +21,36 @@ fn doc_of(unit: &str, session: &str) -> SessionDoc {
 
 /// Delivers `seal` of `doc` as `key` (authenticated as that key's unit) and returns what
 /// the hub answered.
-async fn push(hub: &Hub, unit: &str, key: &UnitKey, doc: SessionDoc, seal: Seal) -> Result<Vec<Event>, DeliverError> {
+async fn push(
+    hub: &Hub,
+    unit: &str,
+    key: &UnitKey,
+    doc: SessionDoc,
+    seal: Seal,
+) -> Result<Vec<Event>, DeliverError> {
     let hub_key = PublicKey::from_hex(&hub.key).expect("hub key");
     let ep = net::client_endpoint(key, hub_key, &NetConfig::default()).expect("endpoint");
-    let machine = NodeSession::new(unit, hub_key, vec![Job { doc, sync_state: None, seals: vec![seal] }], 0, 1000);
+    let machine = NodeSession::new(
+        unit,
+        hub_key,
+        vec![Job {
+            doc,
+            sync_state: None,
+            seals: vec![seal],
+        }],
+        0,
+        1000,
+    );
     let mut events = Vec::new();
-    let r = deliver(&ep, hub.addr, machine, &NetConfig::default(), Instant::now() + Duration::from_secs(10), |e| events.push(e)).await;
+    let r = deliver(
+        &ep,
+        hub.addr,
+        machine,
+        &NetConfig::default(),
+        Instant::now() + Duration::from_secs(10),
+        |e| events.push(e),
+    )
+    .await;
     r.map(|_| events)
 }
 
@@ -45,7 +69,11 @@ fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
     hub.enroll(&honest, "lai-chau.honest");
     hub.enroll(&attacker, "lai-chau.attacker");
     let akey = UnitKey::load_file(&attacker.path().join("unit.key")).expect("attacker key");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
 
     rt.block_on(async {
         // A forged seal: the unit's own key, but a digest that is not the document's result.
@@ -53,36 +81,57 @@ fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
         let (seal, _) = seal_doc(&mut d, &akey, 1, 1).expect("seal");
         let mut body = seal.body.clone();
         body.result_digest = [7; 32];
-        let ev = push(&hub, "lai-chau.attacker", &akey, d, Seal::sign(&akey, body)).await.expect("connects");
+        let ev = push(&hub, "lai-chau.attacker", &akey, d, Seal::sign(&akey, body))
+            .await
+            .expect("connects");
         assert_eq!(rejection(&ev), Some(RejectReason::ResultMismatch), "{ev:?}");
         // A seal signed by a key that is not the unit's registered key.
         let other = UnitKey::from_seed([42; 32]);
         let mut d = doc_of("lai-chau.attacker", "khoa-la");
         let (seal, _) = seal_doc(&mut d, &other, 1, 1).expect("seal");
-        let ev = push(&hub, "lai-chau.attacker", &akey, d, seal).await.expect("connects");
+        let ev = push(&hub, "lai-chau.attacker", &akey, d, seal)
+            .await
+            .expect("connects");
         assert_eq!(rejection(&ev), Some(RejectReason::WrongKey), "{ev:?}");
         // Another unit's document, pushed over the attacker's connection.
         let mut d = doc_of("lai-chau.honest", "cua-nguoi-khac");
         let (seal, _) = seal_doc(&mut d, &akey, 1, 1).expect("seal");
-        let ev = push(&hub, "lai-chau.attacker", &akey, d, seal).await.expect("connects");
+        let ev = push(&hub, "lai-chau.attacker", &akey, d, seal)
+            .await
+            .expect("connects");
         assert_eq!(rejection(&ev), Some(RejectReason::OtherUnit), "{ev:?}");
         // A key the registry does not know cannot even connect.
         let stranger = UnitKey::from_seed([43; 32]);
         let mut d = doc_of("lai-chau.stranger", "la");
         let (seal, _) = seal_doc(&mut d, &stranger, 1, 1).expect("seal");
-        assert!(push(&hub, "lai-chau.stranger", &stranger, d, seal).await.is_err());
+        assert!(push(&hub, "lai-chau.stranger", &stranger, d, seal)
+            .await
+            .is_err());
         // An oversized message: a frame header announcing 100 MB. The hub cuts the
         // connection off without reading it.
         let hub_key = PublicKey::from_hex(&hub.key).expect("key");
         let ep = net::client_endpoint(&akey, hub_key, &NetConfig::default()).expect("endpoint");
-        let conn = ep.connect(hub.addr, "tinnhiem").expect("connect").await.expect("handshake");
+        let conn = ep
+            .connect(hub.addr, "tinnhiem")
+            .expect("connect")
+            .await
+            .expect("handshake");
         let (mut send, _recv) = conn.open_bi().await.expect("stream");
-        send.write_all(&(100u32 << 20).to_be_bytes()).await.expect("write");
+        send.write_all(&(100u32 << 20).to_be_bytes())
+            .await
+            .expect("write");
         send.write_all(&[0u8; 1000]).await.expect("write");
         let closed = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await;
-        assert!(closed.is_ok(), "the hub closes a connection that sends an oversized message");
+        assert!(
+            closed.is_ok(),
+            "the hub closes a connection that sends an oversized message"
+        );
         // A flood of streams from one peer: cut off, the hub survives.
-        let conn = ep.connect(hub.addr, "tinnhiem").expect("connect").await.expect("handshake");
+        let conn = ep
+            .connect(hub.addr, "tinnhiem")
+            .expect("connect")
+            .await
+            .expect("handshake");
         let mut opened = 0;
         for _ in 0..500 {
             match tokio::time::timeout(Duration::from_millis(200), conn.open_bi()).await {
@@ -102,7 +151,12 @@ fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
     let st = hub.status();
     assert_eq!(st["seals_accepted"], 1, "{st}");
     assert!(st["seals_rejected"].as_u64().unwrap_or(0) >= 3, "{st}");
-    let reasons: Vec<_> = st["recent_rejections"].as_array().expect("arr").iter().map(|r| r["reason"].as_str().unwrap_or("").to_string()).collect();
+    let reasons: Vec<_> = st["recent_rejections"]
+        .as_array()
+        .expect("arr")
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap_or("").to_string())
+        .collect();
     for want in ["result_mismatch", "wrong_key", "other_unit"] {
         assert!(reasons.iter().any(|r| r == want), "{want} in {reasons:?}");
     }

@@ -10,7 +10,24 @@ fn twenty_nodes_through_thirty_percent_loss_and_partitions_all_deliver_once() {
     let s = seed("twenty_nodes").to_string();
     let (_sim, sim_addr) = netsim(
         hub.addr,
-        &["--loss", "30", "--delay-ms", "30", "--jitter-ms", "20", "--dup", "2", "--reorder", "5", "--up-secs", "3", "--down-secs", "2", "--seed", &s],
+        &[
+            "--loss",
+            "30",
+            "--delay-ms",
+            "30",
+            "--jitter-ms",
+            "20",
+            "--dup",
+            "2",
+            "--reorder",
+            "5",
+            "--up-secs",
+            "3",
+            "--down-secs",
+            "2",
+            "--seed",
+            &s,
+        ],
     );
     let nodes: Vec<(String, NodeHome)> = (1..=20)
         .map(|i| {
@@ -49,12 +66,18 @@ fn twenty_nodes_through_thirty_percent_loss_and_partitions_all_deliver_once() {
     assert_eq!(st["units_reported"], 20, "{st}");
     assert_eq!(st["seals_accepted"], 20, "each seal is held once: {st}");
     assert_eq!(st["seals_rejected"], 0, "{st}");
-    let results: serde_json::Value = serde_json::from_str(&hub.ok(&["result", "--json"])).expect("json");
+    let results: serde_json::Value =
+        serde_json::from_str(&hub.ok(&["result", "--json"])).expect("json");
     assert_eq!(results.as_array().map(Vec::len), Some(20));
     // The hub recomputed the same result as the node.
     let (_, n1) = &nodes[0];
     let local = n1.result_json("ky-hop-2023");
-    let remote = results.as_array().expect("arr").iter().find(|r| r["unit"] == "lai-chau.huyen-01").expect("huyen-01");
+    let remote = results
+        .as_array()
+        .expect("arr")
+        .iter()
+        .find(|r| r["unit"] == "lai-chau.huyen-01")
+        .expect("huyen-01");
     assert_eq!(local["subjects"], remote["subjects"]);
 }
 
@@ -70,14 +93,34 @@ fn a_correction_is_sealed_again_and_delivered_as_seq_two() {
     let again = n.ok(&["sync", "--once", "--timeout", "30", "--json"]);
     let j: serde_json::Value = serde_json::from_str(&again).expect("json");
     assert_eq!(j["connections"], 0, "{j}");
-    n.ok(&["tally", "set", "ky-hop-9", "s01", "--high", "24", "--confidence", "6", "--low", "0"]);
+    n.ok(&[
+        "tally",
+        "set",
+        "ky-hop-9",
+        "s01",
+        "--high",
+        "24",
+        "--confidence",
+        "6",
+        "--low",
+        "0",
+    ]);
     n.ok(&["seal", "ky-hop-9"]);
     let out = n.ok(&["sync", "--once", "--timeout", "30"]);
     assert!(out.contains("lần 2"), "{out}");
     let st = n.status();
-    let states: Vec<_> = st["deliveries"].as_array().expect("arr").iter().map(|d| (d["seq"].as_u64(), d["state"].clone())).collect();
-    assert_eq!(states, vec![(Some(1), "received".into()), (Some(2), "received".into())]);
-    let results: serde_json::Value = serde_json::from_str(&hub.ok(&["result", "--json"])).expect("json");
+    let states: Vec<_> = st["deliveries"]
+        .as_array()
+        .expect("arr")
+        .iter()
+        .map(|d| (d["seq"].as_u64(), d["state"].clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(Some(1), "received".into()), (Some(2), "received".into())]
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&hub.ok(&["result", "--json"])).expect("json");
     assert_eq!(results[0]["seal"]["seq"], 2);
     assert_eq!(results[0]["subjects"][0]["counts"]["high"], 24);
     assert_eq!(hub.status()["seals_accepted"], 2);
@@ -126,7 +169,10 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
         if st["deliveries"][0]["state"] == "received" {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(90), "not delivered after the hub came back: {st}");
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "not delivered after the hub came back: {st}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert_eq!(hub.status()["seals_accepted"], 1);

@@ -16,12 +16,19 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `base`, capped at `max`, jittered from `seed`.
     pub fn new(base: Duration, max: Duration, seed: u64) -> Backoff {
-        Backoff { base, max, attempt: 0, rng: seed | 1 }
+        Backoff {
+            base,
+            max,
+            attempt: 0,
+            rng: seed | 1,
+        }
     }
 
     /// The next delay.
     pub fn next_delay(&mut self) -> Duration {
-        let exp = self.base.saturating_mul(1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX));
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX));
         let d = exp.min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         self.rng ^= self.rng << 13;

@@ -56,16 +56,25 @@ pub async fn deliver(
     let now_ms = || start.elapsed().as_millis() as u64;
     let connecting = ep
         .connect(addr, "tinnhiem")
-        .map_err(|e| DeliverError::Connect { addr, detail: e.to_string() })?;
+        .map_err(|e| DeliverError::Connect {
+            addr,
+            detail: e.to_string(),
+        })?;
     let left = deadline.saturating_duration_since(Instant::now());
     let conn = match tokio::time::timeout(left, connecting).await {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(DeliverError::Connect { addr, detail: e.to_string() }),
+        Ok(Err(e)) => {
+            return Err(DeliverError::Connect {
+                addr,
+                detail: e.to_string(),
+            })
+        }
         Err(_) => return Err(DeliverError::Timeout),
     };
     let (tx, mut rx) = mpsc::channel::<Result<(Channel, Msg, usize), String>>(64);
     let mut sends: BTreeMap<Channel, quinn::SendStream> = BTreeMap::new();
     let mut stats = Stats::default();
+    let mut last_heard = Instant::now();
     let result = loop {
         // Outputs first: messages, then events.
         let mut failed = None;
@@ -111,11 +120,15 @@ pub async fn deliver(
         if machine.is_done() {
             break Ok(());
         }
-        let timer = machine.poll_timeout().map(|t| start + std::time::Duration::from_millis(t));
-        let wake = timer.map_or(deadline, |t| t.min(deadline));
+        let timer = machine
+            .poll_timeout()
+            .map(|t| start + std::time::Duration::from_millis(t));
+        let stall = last_heard + cfg.stall_after;
+        let wake = timer.map_or(deadline, |t| t.min(deadline)).min(stall);
         tokio::select! {
             m = rx.recv() => match m {
                 Some(Ok((ch, msg, n))) => {
+                    last_heard = Instant::now();
                     stats.payload_bytes += n as u64;
                     stats.messages += 1;
                     machine.handle(ch, msg, now_ms());
@@ -127,6 +140,9 @@ pub async fn deliver(
             _ = tokio::time::sleep_until(wake.into()) => {
                 if Instant::now() >= deadline {
                     break Err(DeliverError::Timeout);
+                }
+                if Instant::now() >= stall {
+                    break Err(DeliverError::Lost(format!("nothing heard for {:?}", cfg.stall_after)));
                 }
                 machine.handle_timeout(now_ms());
             }

@@ -30,19 +30,28 @@ pub enum StreamError {
 /// Writes one framed message.
 pub async fn write_msg(send: &mut quinn::SendStream, msg: &Msg) -> Result<usize, StreamError> {
     let b = msg.encode();
-    send.write_all(&b).await.map_err(|e| StreamError::Io(e.to_string()))?;
+    send.write_all(&b)
+        .await
+        .map_err(|e| StreamError::Io(e.to_string()))?;
     Ok(b.len())
 }
 
 /// Reads the next whole message; `Ok(None)` when the peer finished the stream cleanly.
 /// A message over the framer's limit fails before it is buffered.
-pub async fn read_msg(recv: &mut quinn::RecvStream, framer: &mut Framer) -> Result<Option<(Msg, usize)>, StreamError> {
+pub async fn read_msg(
+    recv: &mut quinn::RecvStream,
+    framer: &mut Framer,
+) -> Result<Option<(Msg, usize)>, StreamError> {
     loop {
         if let Some(m) = framer.next_msg()? {
             let n = m.encode().len();
             return Ok(Some((m, n)));
         }
-        match recv.read_chunk(64 * 1024, true).await.map_err(|e| StreamError::Io(e.to_string()))? {
+        match recv
+            .read_chunk(64 * 1024, true)
+            .await
+            .map_err(|e| StreamError::Io(e.to_string()))?
+        {
             Some(chunk) => framer.push(&chunk.bytes)?,
             None => {
                 if framer.pending() > 0 {

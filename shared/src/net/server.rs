@@ -20,13 +20,27 @@ pub trait Host: Send + Sync + 'static {
     /// A fresh environment for a connection from `unit`.
     fn env(self: &Arc<Self>, unit: &str) -> Self::Env;
     /// Called for every rejection sent to a peer (to count and log them).
-    fn rejected(&self, _unit: &str, _session: &str, _seal_id: &[u8; 32], _reason: crate::proto::RejectReason, _detail: &str) {}
+    fn rejected(
+        &self,
+        _unit: &str,
+        _session: &str,
+        _seal_id: &[u8; 32],
+        _reason: crate::proto::RejectReason,
+        _detail: &str,
+    ) {
+    }
     /// Called with traffic counts when a connection ends.
     fn connection_closed(&self, _unit: &str, _bytes: u64, _messages: u64) {}
 }
 
 /// Accepts connections until the endpoint closes, at most `max_connections` at once.
-pub async fn serve<H: Host>(ep: quinn::Endpoint, host: Arc<H>, cfg: NetConfig, limits: Limits, max_connections: usize) {
+pub async fn serve<H: Host>(
+    ep: quinn::Endpoint,
+    host: Arc<H>,
+    cfg: NetConfig,
+    limits: Limits,
+    max_connections: usize,
+) {
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     while let Some(incoming) = ep.accept().await {
         let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -53,7 +67,13 @@ pub async fn serve<H: Host>(ep: quinn::Endpoint, host: Arc<H>, cfg: NetConfig, l
     }
 }
 
-async fn connection<H: Host>(conn: quinn::Connection, host: &Arc<H>, unit: &str, cfg: &NetConfig, limits: Limits) -> (u64, u64) {
+async fn connection<H: Host>(
+    conn: quinn::Connection,
+    host: &Arc<H>,
+    unit: &str,
+    cfg: &NetConfig,
+    limits: Limits,
+) -> (u64, u64) {
     let mut machine = HubSession::new(&host.hub_unit(), unit, limits);
     let mut env = host.env(unit);
     let (tx, mut rx) = mpsc::channel::<(u64, Result<Msg, String>)>(64);

@@ -2,7 +2,10 @@
 
 use crate::seal::{PublicKey, UnitKey};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer,
+    UnixTime,
+};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::net::SocketAddr;
@@ -23,15 +26,20 @@ pub struct NetConfig {
     pub max_streams: u32,
     /// The largest message accepted; a peer that sends more is cut off.
     pub max_message: usize,
+    /// A client that hears nothing for this long drops the connection and reconnects:
+    /// on a lossy link QUIC's probe timeout doubles with each loss, and a fresh
+    /// connection often gets through sooner than the backed-off old one.
+    pub stall_after: Duration,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             idle_timeout: Duration::from_secs(30),
-            keep_alive: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(1),
             max_streams: 64,
             max_message: 8 << 20,
+            stall_after: Duration::from_secs(6),
         }
     }
 }
@@ -39,8 +47,12 @@ impl Default for NetConfig {
 /// Decides whether a peer key may connect (the hub's registry).
 pub type KeyCheck = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
 
-const PKCS8_ED25519_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-const SPKI_ED25519_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+const SPKI_ED25519_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -52,8 +64,11 @@ fn identity(key: &UnitKey) -> Result<(CertificateDer<'static>, PrivateKeyDer<'st
     pkcs8.extend(key.seed());
     let der = PrivatePkcs8KeyDer::from(pkcs8);
     let kp = rcgen::KeyPair::try_from(&der).map_err(|e| format!("key: {e}"))?;
-    let params = rcgen::CertificateParams::new(vec!["tinnhiem".to_string()]).map_err(|e| e.to_string())?;
-    let cert = params.self_signed(&kp).map_err(|e| format!("certificate: {e}"))?;
+    let params =
+        rcgen::CertificateParams::new(vec!["tinnhiem".to_string()]).map_err(|e| e.to_string())?;
+    let cert = params
+        .self_signed(&kp)
+        .map_err(|e| format!("certificate: {e}"))?;
     Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(der)))
 }
 
@@ -63,13 +78,21 @@ fn identity(key: &UnitKey) -> Result<(CertificateDer<'static>, PrivateKeyDer<'st
 /// not matter for safety: the handshake signature is then verified against exactly this
 /// key, so only a holder of its private key gets through.
 pub fn cert_key(cert: &[u8]) -> Option<PublicKey> {
-    let at = cert.windows(SPKI_ED25519_PREFIX.len()).position(|w| w == SPKI_ED25519_PREFIX)?;
+    let at = cert
+        .windows(SPKI_ED25519_PREFIX.len())
+        .position(|w| w == SPKI_ED25519_PREFIX)?;
     let k: [u8; 32] = cert.get(at + 12..at + 44)?.try_into().ok()?;
     Some(PublicKey(k))
 }
 
-fn verify_with_key(cert: &CertificateDer<'_>, message: &[u8], dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-    let key = cert_key(cert).ok_or(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+fn verify_with_key(
+    cert: &CertificateDer<'_>,
+    message: &[u8],
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let key = cert_key(cert).ok_or(rustls::Error::InvalidCertificate(
+        rustls::CertificateError::BadEncoding,
+    ))?;
     let mut spki = SPKI_ED25519_PREFIX.to_vec();
     spki.extend(key.0);
     rustls::crypto::verify_tls13_signature_with_raw_key(
@@ -84,16 +107,37 @@ fn verify_with_key(cert: &CertificateDer<'_>, message: &[u8], dss: &DigitallySig
 struct PinnedServer(PublicKey);
 
 impl ServerCertVerifier for PinnedServer {
-    fn verify_server_cert(&self, end: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        end: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         match cert_key(end) {
             Some(k) if k == self.0 => Ok(ServerCertVerified::assertion()),
-            _ => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
         }
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
     }
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_with_key(cert, message, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -113,16 +157,35 @@ impl ClientCertVerifier for AllowedClients {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
-    fn verify_client_cert(&self, end: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        end: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         match cert_key(end) {
             Some(k) if (self.0)(&k) => Ok(ClientCertVerified::assertion()),
-            _ => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)),
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
         }
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
     }
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_with_key(cert, message, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -132,7 +195,9 @@ impl ClientCertVerifier for AllowedClients {
 
 fn transport(cfg: &NetConfig) -> Result<quinn::TransportConfig, String> {
     let mut t = quinn::TransportConfig::default();
-    t.max_idle_timeout(Some(quinn::IdleTimeout::try_from(cfg.idle_timeout).map_err(|e| e.to_string())?));
+    t.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(cfg.idle_timeout).map_err(|e| e.to_string())?,
+    ));
     t.keep_alive_interval(Some(cfg.keep_alive));
     t.max_concurrent_bidi_streams(cfg.max_streams.into());
     t.max_concurrent_uni_streams(0u32.into());
@@ -146,7 +211,12 @@ fn transport(cfg: &NetConfig) -> Result<quinn::TransportConfig, String> {
 }
 
 /// A server endpoint (the hub) on `listen`, accepting clients whose key passes `allow`.
-pub fn server_endpoint(key: &UnitKey, listen: SocketAddr, allow: KeyCheck, cfg: &NetConfig) -> Result<quinn::Endpoint, String> {
+pub fn server_endpoint(
+    key: &UnitKey,
+    listen: SocketAddr,
+    allow: KeyCheck,
+    cfg: &NetConfig,
+) -> Result<quinn::Endpoint, String> {
     let (cert, pk) = identity(key)?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -155,14 +225,19 @@ pub fn server_endpoint(key: &UnitKey, listen: SocketAddr, allow: KeyCheck, cfg: 
         .with_single_cert(vec![cert], pk)
         .map_err(|e| e.to_string())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let crypto =
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
     let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     sc.transport_config(Arc::new(transport(cfg)?));
     quinn::Endpoint::server(sc, listen).map_err(|e| format!("listen on {listen}: {e}"))
 }
 
 /// A client endpoint (a node) that will accept only a server holding `hub`.
-pub fn client_endpoint(key: &UnitKey, hub: PublicKey, cfg: &NetConfig) -> Result<quinn::Endpoint, String> {
+pub fn client_endpoint(
+    key: &UnitKey,
+    hub: PublicKey,
+    cfg: &NetConfig,
+) -> Result<quinn::Endpoint, String> {
     let (cert, pk) = identity(key)?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -172,10 +247,13 @@ pub fn client_endpoint(key: &UnitKey, hub: PublicKey, cfg: &NetConfig) -> Result
         .with_client_auth_cert(vec![cert], pk)
         .map_err(|e| e.to_string())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
     let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
     cc.transport_config(Arc::new(transport(cfg)?));
-    let bind: SocketAddr = "0.0.0.0:0".parse().map_err(|e: std::net::AddrParseError| e.to_string())?;
+    let bind: SocketAddr = "0.0.0.0:0"
+        .parse()
+        .map_err(|e: std::net::AddrParseError| e.to_string())?;
     let mut ep = quinn::Endpoint::client(bind).map_err(|e| format!("client socket: {e}"))?;
     ep.set_default_client_config(cc);
     Ok(ep)

@@ -13,15 +13,29 @@ use automerge::sync::{self, SyncDoc};
 use automerge::AutoCommit;
 use std::collections::{BTreeMap, VecDeque};
 
+/// A saved document and its sync state with this peer, either possibly absent.
+pub type Saved = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// What the hub machine needs from its host.
 pub trait HubEnv {
     /// The saved document and sync state of (unit, session), if any.
-    fn load(&mut self, unit: &str, session: &str) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String>;
+    fn load(&mut self, unit: &str, session: &str) -> Result<Saved, String>;
     /// Persists a document after new changes arrived, with the sync state.
-    fn save(&mut self, unit: &str, session: &str, doc: &[u8], sync_state: &[u8]) -> Result<(), String>;
+    fn save(
+        &mut self,
+        unit: &str,
+        session: &str,
+        doc: &[u8],
+        sync_state: &[u8],
+    ) -> Result<(), String>;
     /// Verifies `seal` against `doc` and the registry and stores both durably; returns
     /// the receipt (the same one for the same seal) or a rejection.
-    fn ingest(&mut self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)>;
+    fn ingest(
+        &mut self,
+        unit: &str,
+        seal: &Seal,
+        doc: &mut SessionDoc,
+    ) -> Result<Receipt, (RejectReason, String)>;
 }
 
 /// Limits a hub applies to one peer.
@@ -35,7 +49,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_docs_per_hello: 1000, max_doc_bytes: 16 << 20 }
+        Limits {
+            max_docs_per_hello: 1000,
+            max_doc_bytes: 16 << 20,
+        }
     }
 }
 
@@ -70,8 +87,23 @@ impl HubSession {
         }
     }
 
-    fn reject(&mut self, ch: Channel, session: &str, seal_id: [u8; 32], reason: RejectReason, detail: String) {
-        self.out.push_back((ch, Msg::Reject { session: session.to_owned(), seal_id, reason, detail }));
+    fn reject(
+        &mut self,
+        ch: Channel,
+        session: &str,
+        seal_id: [u8; 32],
+        reason: RejectReason,
+        detail: String,
+    ) {
+        self.out.push_back((
+            ch,
+            Msg::Reject {
+                session: session.to_owned(),
+                seal_id,
+                reason,
+                detail,
+            },
+        ));
     }
 
     fn close(&mut self, reason: RejectReason, detail: String) {
@@ -84,17 +116,28 @@ impl HubSession {
         self.closed.as_ref()
     }
 
-    fn held(&mut self, env: &mut impl HubEnv, session: &str) -> Result<&mut Held, (RejectReason, String)> {
+    fn held(
+        &mut self,
+        env: &mut impl HubEnv,
+        session: &str,
+    ) -> Result<&mut Held, (RejectReason, String)> {
         if !self.docs.contains_key(session) {
-            let (doc, state) = env.load(&self.peer, session).map_err(|e| (RejectReason::Unavailable, e))?;
+            let (doc, state) = env
+                .load(&self.peer, session)
+                .map_err(|e| (RejectReason::Unavailable, e))?;
             let doc = match doc {
-                Some(b) => AutoCommit::load(&b).map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?,
+                Some(b) => AutoCommit::load(&b)
+                    .map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?,
                 None => AutoCommit::new(),
             };
-            let sync = state.and_then(|b| sync::State::decode(&b).ok()).unwrap_or_default();
+            let sync = state
+                .and_then(|b| sync::State::decode(&b).ok())
+                .unwrap_or_default();
             self.docs.insert(session.to_owned(), Held { doc, sync });
         }
-        self.docs.get_mut(session).ok_or((RejectReason::Unavailable, "document".into()))
+        self.docs
+            .get_mut(session)
+            .ok_or((RejectReason::Unavailable, "document".into()))
     }
 
     /// Handles one message from the peer.
@@ -105,39 +148,68 @@ impl HubSession {
         match (ch, msg) {
             (Channel::Control, Msg::Hello(h)) => {
                 if h.version != PROTOCOL_VERSION {
-                    return self.close(RejectReason::Version, format!("hub speaks version {PROTOCOL_VERSION}, peer {}", h.version));
+                    return self.close(
+                        RejectReason::Version,
+                        format!("hub speaks version {PROTOCOL_VERSION}, peer {}", h.version),
+                    );
                 }
                 if h.unit != self.peer {
-                    return self.close(RejectReason::OtherUnit, format!("key belongs to {}, Hello says {}", self.peer, h.unit));
+                    return self.close(
+                        RejectReason::OtherUnit,
+                        format!("key belongs to {}, Hello says {}", self.peer, h.unit),
+                    );
                 }
                 if h.docs.len() > self.limits.max_docs_per_hello {
-                    return self.close(RejectReason::TooLarge, format!("{} documents in one Hello", h.docs.len()));
+                    return self.close(
+                        RejectReason::TooLarge,
+                        format!("{} documents in one Hello", h.docs.len()),
+                    );
                 }
                 let mut docs = Vec::new();
                 for d in h.docs {
                     if SessionId::new(&d.session).is_err() {
-                        return self.close(RejectReason::Malformed, format!("session id {:?}", d.session));
+                        return self.close(
+                            RejectReason::Malformed,
+                            format!("session id {:?}", d.session),
+                        );
                     }
                     let heads = match self.held(env, &d.session) {
                         Ok(held) => {
-                            let mut h: Vec<[u8; 32]> = held.doc.get_heads().into_iter().map(|c| c.0).collect();
+                            let mut h: Vec<[u8; 32]> =
+                                held.doc.get_heads().into_iter().map(|c| c.0).collect();
                             h.sort_unstable();
                             h
                         }
                         Err((reason, detail)) => return self.close(reason, detail),
                     };
-                    docs.push(DocHeads { session: d.session, heads });
+                    docs.push(DocHeads {
+                        session: d.session,
+                        heads,
+                    });
                 }
                 self.greeted = true;
                 self.out.push_back((
                     Channel::Control,
-                    Msg::Welcome(Welcome { version: PROTOCOL_VERSION, hub: self.hub.clone(), docs }),
+                    Msg::Welcome(Welcome {
+                        version: PROTOCOL_VERSION,
+                        hub: self.hub.clone(),
+                        docs,
+                    }),
                 ));
             }
-            (_, _) if !self.greeted => self.close(RejectReason::Malformed, "a message before Hello".into()),
-            (Channel::Doc(s), Msg::Sync { session, data }) if s == session => self.on_sync(env, &s, &data),
-            (Channel::Doc(s), Msg::Seal { session, seal }) if s == session => self.on_seal(env, &s, &seal),
-            (ch, _) => self.close(RejectReason::Malformed, format!("unexpected message on {ch:?}")),
+            (_, _) if !self.greeted => {
+                self.close(RejectReason::Malformed, "a message before Hello".into())
+            }
+            (Channel::Doc(s), Msg::Sync { session, data }) if s == session => {
+                self.on_sync(env, &s, &data)
+            }
+            (Channel::Doc(s), Msg::Seal { session, seal }) if s == session => {
+                self.on_seal(env, &s, &seal)
+            }
+            (ch, _) => self.close(
+                RejectReason::Malformed,
+                format!("unexpected message on {ch:?}"),
+            ),
         }
     }
 
@@ -148,7 +220,15 @@ impl HubSession {
         }
         let msg = match sync::Message::decode(data) {
             Ok(m) => m,
-            Err(e) => return self.reject(ch, s, [0; 32], RejectReason::Malformed, format!("sync message: {e}")),
+            Err(e) => {
+                return self.reject(
+                    ch,
+                    s,
+                    [0; 32],
+                    RejectReason::Malformed,
+                    format!("sync message: {e}"),
+                )
+            }
         };
         let peer = self.peer.clone();
         let limit = self.limits.max_doc_bytes;
@@ -175,17 +255,29 @@ impl HubSession {
             }
             let bytes = held.doc.save();
             if bytes.len() > limit {
-                return Err((RejectReason::TooLarge, format!("document of {} bytes", bytes.len())));
+                return Err((
+                    RejectReason::TooLarge,
+                    format!("document of {} bytes", bytes.len()),
+                ));
             }
-            env.save(&peer, s, &bytes, &held.sync.encode()).map_err(|e| (RejectReason::Unavailable, e))
+            env.save(&peer, s, &bytes, &held.sync.encode())
+                .map_err(|e| (RejectReason::Unavailable, e))
         })();
         if let Err((reason, detail)) = outcome {
             self.docs.remove(s);
             return self.reject(ch, s, [0; 32], reason, detail);
         }
-        let Some(held) = self.docs.get_mut(s) else { return };
+        let Some(held) = self.docs.get_mut(s) else {
+            return;
+        };
         if let Some(m) = held.doc.sync().generate_sync_message(&mut held.sync) {
-            self.out.push_back((ch, Msg::Sync { session: s.to_owned(), data: m.encode() }));
+            self.out.push_back((
+                ch,
+                Msg::Sync {
+                    session: s.to_owned(),
+                    data: m.encode(),
+                },
+            ));
         }
     }
 
@@ -197,7 +289,13 @@ impl HubSession {
         };
         let id = seal.id();
         if seal.body.unit != self.peer || seal.body.session != s {
-            return self.reject(ch, s, id, RejectReason::OtherUnit, format!("seal of {}/{}", seal.body.unit, seal.body.session));
+            return self.reject(
+                ch,
+                s,
+                id,
+                RejectReason::OtherUnit,
+                format!("seal of {}/{}", seal.body.unit, seal.body.session),
+            );
         }
         let peer = self.peer.clone();
         let held = match self.held(env, s) {
@@ -205,12 +303,29 @@ impl HubSession {
             Err((reason, detail)) => return self.reject(ch, s, id, reason, detail),
         };
         let bytes = held.doc.save();
-        let mut doc = match AutoCommit::load(&bytes).map_err(|e| e.to_string()).and_then(|d| SessionDoc::from_automerge(d).map_err(|e| e.to_string())) {
+        let mut doc = match AutoCommit::load(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|d| SessionDoc::from_automerge(d).map_err(|e| e.to_string()))
+        {
             Ok(d) => d,
-            Err(_) => return self.reject(ch, s, id, RejectReason::HeadsMissing, "hub has no such document yet".into()),
+            Err(_) => {
+                return self.reject(
+                    ch,
+                    s,
+                    id,
+                    RejectReason::HeadsMissing,
+                    "hub has no such document yet".into(),
+                )
+            }
         };
         match env.ingest(&peer, &seal, &mut doc) {
-            Ok(r) => self.out.push_back((ch, Msg::Receipt { session: s.to_owned(), receipt: r.to_bytes() })),
+            Ok(r) => self.out.push_back((
+                ch,
+                Msg::Receipt {
+                    session: s.to_owned(),
+                    receipt: r.to_bytes(),
+                },
+            )),
             Err((reason, detail)) => self.reject(ch, s, id, reason, detail),
         }
     }
@@ -247,19 +362,34 @@ pub fn verify_seal(
 ) -> Result<crate::domain::SessionResult, (RejectReason, String)> {
     use crate::seal::SealError;
     if seal.body.signer != registered.0 {
-        return Err((RejectReason::WrongKey, format!("signed by {}", hex::encode(seal.body.signer))));
+        return Err((
+            RejectReason::WrongKey,
+            format!("signed by {}", hex::encode(seal.body.signer)),
+        ));
     }
     if seal.body.unit != unit {
-        return Err((RejectReason::OtherUnit, format!("seal of {}", seal.body.unit)));
+        return Err((
+            RejectReason::OtherUnit,
+            format!("seal of {}", seal.body.unit),
+        ));
     }
     match crate::seal::check(seal, doc) {
         Ok(r) if r.sealable() => Ok(r),
         Ok(r) => Err((
             RejectReason::Inconsistent,
-            r.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            r.problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         )),
-        Err(SealError::BadSignature) | Err(SealError::BadKey) => Err((RejectReason::BadSignature, String::new())),
-        Err(SealError::WrongDocument) => Err((RejectReason::OtherUnit, "document of another unit or session".into())),
+        Err(SealError::BadSignature) | Err(SealError::BadKey) => {
+            Err((RejectReason::BadSignature, String::new()))
+        }
+        Err(SealError::WrongDocument) => Err((
+            RejectReason::OtherUnit,
+            "document of another unit or session".into(),
+        )),
         Err(SealError::HeadsMissing) => Err((RejectReason::HeadsMissing, String::new())),
         Err(SealError::ResultMismatch) => Err((RejectReason::ResultMismatch, String::new())),
         Err(SealError::Decode(e)) => Err((RejectReason::Malformed, e)),

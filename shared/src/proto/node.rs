@@ -96,10 +96,18 @@ pub struct NodeSession {
 impl NodeSession {
     /// Starts a conversation delivering `jobs` to the hub whose key is `hub_key`.
     /// `retry_ms` is how long to wait for an answer before sending again.
-    pub fn new(unit: &str, hub_key: PublicKey, jobs: Vec<Job>, now: u64, retry_ms: u64) -> NodeSession {
+    pub fn new(
+        unit: &str,
+        hub_key: PublicKey,
+        jobs: Vec<Job>,
+        now: u64,
+        retry_ms: u64,
+    ) -> NodeSession {
         let mut docs = BTreeMap::new();
         for mut j in jobs {
-            let Ok((_, session)) = j.doc.identity() else { continue };
+            let Ok((_, session)) = j.doc.identity() else {
+                continue;
+            };
             let sync = j
                 .sync_state
                 .as_deref()
@@ -108,7 +116,13 @@ impl NodeSession {
             let seals = j.seals.drain(..).map(|s| (s.body.seq, (s, None))).collect();
             docs.insert(
                 session.to_string(),
-                DocState { doc: j.doc, sync, seals, phase: Phase::Hello, last_activity: now },
+                DocState {
+                    doc: j.doc,
+                    sync,
+                    seals,
+                    phase: Phase::Hello,
+                    last_activity: now,
+                },
             );
         }
         let mut s = NodeSession {
@@ -131,11 +145,18 @@ impl NodeSession {
         let docs = self
             .docs
             .iter_mut()
-            .map(|(session, d)| DocHeads { session: session.clone(), heads: d.doc.heads() })
+            .map(|(session, d)| DocHeads {
+                session: session.clone(),
+                heads: d.doc.heads(),
+            })
             .collect();
         self.out.push_back((
             Channel::Control,
-            Msg::Hello(Hello { version: PROTOCOL_VERSION, unit: self.unit.clone(), docs }),
+            Msg::Hello(Hello {
+                version: PROTOCOL_VERSION,
+                unit: self.unit.clone(),
+                docs,
+            }),
         ));
         self.hello_sent_at = now;
     }
@@ -148,15 +169,21 @@ impl NodeSession {
                     return; // a duplicate
                 }
                 if w.version != PROTOCOL_VERSION {
-                    self.fail_all(RejectReason::Version, format!("hub speaks version {}", w.version));
+                    self.fail_all(
+                        RejectReason::Version,
+                        format!("hub speaks version {}", w.version),
+                    );
                     return;
                 }
                 self.welcomed = true;
-                let theirs: BTreeMap<_, _> = w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
+                let theirs: BTreeMap<_, _> =
+                    w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
                 let sessions: Vec<String> = self.docs.keys().cloned().collect();
                 for s in sessions {
                     let in_sync = {
-                        let Some(d) = self.docs.get_mut(&s) else { continue };
+                        let Some(d) = self.docs.get_mut(&s) else {
+                            continue;
+                        };
                         let ours = d.doc.heads();
                         theirs.get(&s).is_some_and(|h| *h == ours)
                     };
@@ -170,16 +197,25 @@ impl NodeSession {
             (Channel::Control, Msg::Reject { reason, detail, .. }) => {
                 self.fail_all(reason, detail);
             }
-            (Channel::Doc(s), Msg::Sync { session, data }) if s == session => self.on_sync(&s, &data, now),
+            (Channel::Doc(s), Msg::Sync { session, data }) if s == session => {
+                self.on_sync(&s, &data, now)
+            }
             (Channel::Doc(s), Msg::Receipt { session, receipt }) if s == session => {
                 self.on_receipt(&s, &receipt, now)
             }
-            (Channel::Doc(s), Msg::Reject { session, seal_id, reason, detail }) if s == session => {
-                self.on_reject(&s, seal_id, reason, detail, now)
-            }
-            (ch, m) => self
-                .events
-                .push_back(Event::ProtocolError(format!("unexpected {} on {ch:?}", kind(&m)))),
+            (
+                Channel::Doc(s),
+                Msg::Reject {
+                    session,
+                    seal_id,
+                    reason,
+                    detail,
+                },
+            ) if s == session => self.on_reject(&s, seal_id, reason, detail, now),
+            (ch, m) => self.events.push_back(Event::ProtocolError(format!(
+                "unexpected {} on {ch:?}",
+                kind(&m)
+            ))),
         }
         self.check_done();
     }
@@ -202,7 +238,9 @@ impl NodeSession {
     }
 
     fn start_sync(&mut self, s: &str, now: u64) {
-        let Some(d) = self.docs.get_mut(s) else { return };
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
         d.phase = Phase::Syncing;
         d.last_activity = now;
         self.pump(s, now);
@@ -210,9 +248,17 @@ impl NodeSession {
 
     /// Sends what Automerge wants to send, and the seals once the hub has our heads.
     fn pump(&mut self, s: &str, now: u64) {
-        let Some(d) = self.docs.get_mut(s) else { return };
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
         if let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) {
-            self.out.push_back((Channel::Doc(s.to_owned()), Msg::Sync { session: s.to_owned(), data: m.encode() }));
+            self.out.push_back((
+                Channel::Doc(s.to_owned()),
+                Msg::Sync {
+                    session: s.to_owned(),
+                    data: m.encode(),
+                },
+            ));
             d.last_activity = now;
         }
         let ours = d.doc.heads();
@@ -227,35 +273,55 @@ impl NodeSession {
     }
 
     fn send_seals(&mut self, s: &str, now: u64) {
-        let Some(d) = self.docs.get_mut(s) else { return };
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
         d.phase = Phase::Sealing;
         d.last_activity = now;
         for (seq, (seal, outcome)) in &d.seals {
             if outcome.is_none() {
                 self.out.push_back((
                     Channel::Doc(s.to_owned()),
-                    Msg::Seal { session: s.to_owned(), seal: seal.to_bytes() },
+                    Msg::Seal {
+                        session: s.to_owned(),
+                        seal: seal.to_bytes(),
+                    },
                 ));
-                self.events.push_back(Event::SealSent { session: s.to_owned(), seq: *seq });
+                self.events.push_back(Event::SealSent {
+                    session: s.to_owned(),
+                    seq: *seq,
+                });
             }
         }
     }
 
     fn on_sync(&mut self, s: &str, data: &[u8], now: u64) {
-        let Some(d) = self.docs.get_mut(s) else { return };
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
         let msg = match sync::Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
-                self.events.push_back(Event::ProtocolError(format!("bad sync message: {e}")));
+                self.events
+                    .push_back(Event::ProtocolError(format!("bad sync message: {e}")));
                 return;
             }
         };
-        if let Err(e) = d.doc.automerge().sync().receive_sync_message(&mut d.sync, msg) {
-            self.events.push_back(Event::ProtocolError(format!("sync message refused: {e}")));
+        if let Err(e) = d
+            .doc
+            .automerge()
+            .sync()
+            .receive_sync_message(&mut d.sync, msg)
+        {
+            self.events
+                .push_back(Event::ProtocolError(format!("sync message refused: {e}")));
             return;
         }
         d.last_activity = now;
-        self.events.push_back(Event::SyncState { session: s.to_owned(), state: d.sync.encode() });
+        self.events.push_back(Event::SyncState {
+            session: s.to_owned(),
+            state: d.sync.encode(),
+        });
         if d.phase == Phase::Syncing {
             self.pump(s, now);
         }
@@ -263,11 +329,14 @@ impl NodeSession {
 
     fn on_receipt(&mut self, s: &str, bytes: &[u8], now: u64) {
         let hub = self.hub_key;
-        let Some(d) = self.docs.get_mut(s) else { return };
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
         let receipt = match Receipt::from_bytes(bytes) {
             Ok(r) => r,
             Err(e) => {
-                self.events.push_back(Event::ProtocolError(format!("bad receipt: {e}")));
+                self.events
+                    .push_back(Event::ProtocolError(format!("bad receipt: {e}")));
                 return;
             }
         };
@@ -275,18 +344,33 @@ impl NodeSession {
             return; // a receipt for a seal we did not send (a duplicate after restart)
         };
         if let Err(e) = receipt.verify(&hub, seal) {
-            self.events.push_back(Event::ProtocolError(format!("receipt does not verify: {e}")));
+            self.events.push_back(Event::ProtocolError(format!(
+                "receipt does not verify: {e}"
+            )));
             return;
         }
         d.last_activity = now;
         if outcome.is_none() {
             *outcome = Some(true);
-            self.events.push_back(Event::Receipt { session: s.to_owned(), seq: receipt.body.seq, receipt });
+            self.events.push_back(Event::Receipt {
+                session: s.to_owned(),
+                seq: receipt.body.seq,
+                receipt,
+            });
         }
     }
 
-    fn on_reject(&mut self, s: &str, seal_id: [u8; 32], reason: RejectReason, detail: String, now: u64) {
-        let Some(d) = self.docs.get_mut(s) else { return };
+    fn on_reject(
+        &mut self,
+        s: &str,
+        seal_id: [u8; 32],
+        reason: RejectReason,
+        detail: String,
+        now: u64,
+    ) {
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
         d.last_activity = now;
         if reason == RejectReason::HeadsMissing && d.phase == Phase::Sealing {
             // The hub lost part of the document (a crash, a stale sync state): sync again
@@ -298,7 +382,12 @@ impl NodeSession {
         for (seq, (seal, outcome)) in d.seals.iter_mut() {
             if outcome.is_none() && (seal.id() == seal_id || seal_id == [0; 32]) {
                 *outcome = Some(false);
-                self.events.push_back(Event::Rejected { session: s.to_owned(), seq: *seq, reason, detail: detail.clone() });
+                self.events.push_back(Event::Rejected {
+                    session: s.to_owned(),
+                    seq: *seq,
+                    reason,
+                    detail: detail.clone(),
+                });
             }
         }
     }
@@ -316,7 +405,10 @@ impl NodeSession {
         let stalled: Vec<(String, Phase)> = self
             .docs
             .iter()
-            .filter(|(_, d)| matches!(d.phase, Phase::Syncing | Phase::Sealing) && now >= d.last_activity + self.retry_ms)
+            .filter(|(_, d)| {
+                matches!(d.phase, Phase::Syncing | Phase::Sealing)
+                    && now >= d.last_activity + self.retry_ms
+            })
             .map(|(s, d)| (s.clone(), d.phase))
             .collect();
         for (s, phase) in stalled {

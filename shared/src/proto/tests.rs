@@ -35,14 +35,25 @@ fn sealed(unit: &str, session: &str, n: u64, key: &UnitKey) -> (SessionDoc, Seal
     let mut d = SessionDoc::from_session(&s, b"laptop", 1).expect("doc");
     for i in 0..n {
         let mut marks = BTreeMap::new();
-        marks.insert(crate::domain::SubjectId::new("s01").expect("sid"), crate::domain::Mark::High);
-        d.add_entry(&crate::domain::Entry { id: format!("{i:016x}"), marks }, "a").expect("entry");
+        marks.insert(
+            crate::domain::SubjectId::new("s01").expect("sid"),
+            crate::domain::Mark::High,
+        );
+        d.add_entry(
+            &crate::domain::Entry {
+                id: format!("{i:016x}"),
+                marks,
+            },
+            "a",
+        )
+        .expect("entry");
     }
     d.set_count(CountField::Issued, n).expect("c");
     d.set_count(CountField::Collected, n).expect("c");
     d.set_count(CountField::Total, n.max(50)).expect("c");
     d.set_count(CountField::Present, n.max(34)).expect("c");
-    d.set_count(CountField::PresentAtVote, n.max(34)).expect("c");
+    d.set_count(CountField::PresentAtVote, n.max(34))
+        .expect("c");
     d.commit(2, "ballots");
     let (seal, _) = seal_doc(&mut d, key, 1, 3).expect("sealable");
     (d, seal)
@@ -76,7 +87,7 @@ impl MemEnv {
 }
 
 impl HubEnv for MemEnv {
-    fn load(&mut self, unit: &str, session: &str) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), String> {
+    fn load(&mut self, unit: &str, session: &str) -> Result<super::hub::Saved, String> {
         let k = (unit.to_owned(), session.to_owned());
         Ok((self.docs.get(&k).cloned(), self.states.get(&k).cloned()))
     }
@@ -87,11 +98,19 @@ impl HubEnv for MemEnv {
         self.saves += 1;
         Ok(())
     }
-    fn ingest(&mut self, unit: &str, seal: &Seal, doc: &mut SessionDoc) -> Result<Receipt, (RejectReason, String)> {
+    fn ingest(
+        &mut self,
+        unit: &str,
+        seal: &Seal,
+        doc: &mut SessionDoc,
+    ) -> Result<Receipt, (RejectReason, String)> {
         if let Some(r) = self.receipts.get(&seal.id()) {
             return Ok(r.clone());
         }
-        let key = self.registry.get(unit).ok_or((RejectReason::UnknownUnit, unit.to_owned()))?;
+        let key = self
+            .registry
+            .get(unit)
+            .ok_or((RejectReason::UnknownUnit, unit.to_owned()))?;
         verify_seal(unit, key, seal, doc)?;
         let r = Receipt::sign(&self.key, seal, 10, self.accepted.len() as u64);
         self.accepted.push(seal.id());
@@ -120,27 +139,35 @@ impl Rng {
 
 /// Runs one connection to completion (or until `max_ms` of virtual time); returns the
 /// node's events and the bytes that crossed the link.
-fn run(node: &mut NodeSession, hub: &mut HubSession, env: &mut MemEnv, faults: Faults, seed: u64, max_ms: u64) -> (Vec<Event>, usize) {
+fn run(
+    node: &mut NodeSession,
+    hub: &mut HubSession,
+    env: &mut MemEnv,
+    faults: Faults,
+    seed: u64,
+    max_ms: u64,
+) -> (Vec<Event>, usize) {
     let mut rng = Rng(seed | 1);
     let mut now = 0u64;
     let mut to_hub: Vec<(Channel, Msg)> = Vec::new();
     let mut to_node: Vec<(Channel, Msg)> = Vec::new();
     let mut events = Vec::new();
     let mut bytes = 0;
-    let deliver = |q: &mut Vec<(Channel, Msg)>, m: (Channel, Msg), rng: &mut Rng, bytes: &mut usize| {
-        *bytes += m.1.encode().len();
-        if rng.pct(faults.loss_pct) {
-            return;
-        }
-        if rng.pct(faults.dup_pct) {
-            q.push(m.clone());
-        }
-        if rng.pct(faults.reorder_pct) && !q.is_empty() {
-            q.insert(0, m);
-        } else {
-            q.push(m);
-        }
-    };
+    let deliver =
+        |q: &mut Vec<(Channel, Msg)>, m: (Channel, Msg), rng: &mut Rng, bytes: &mut usize| {
+            *bytes += m.1.encode().len();
+            if rng.pct(faults.loss_pct) {
+                return;
+            }
+            if rng.pct(faults.dup_pct) {
+                q.push(m.clone());
+            }
+            if rng.pct(faults.reorder_pct) && !q.is_empty() {
+                q.insert(0, m);
+            } else {
+                q.push(m);
+            }
+        };
     loop {
         while let Some(m) = node.poll_transmit() {
             deliver(&mut to_hub, m, &mut rng, &mut bytes);
@@ -190,16 +217,37 @@ fn receipts(events: &[Event]) -> Vec<(String, u32)> {
 }
 
 fn job(doc: &mut SessionDoc, seal: &Seal, state: Option<Vec<u8>>) -> Job {
-    Job { doc: SessionDoc::load(&doc.save(), b"node").expect("load"), sync_state: state, seals: vec![seal.clone()] }
+    Job {
+        doc: SessionDoc::load(&doc.save(), b"node").expect("load"),
+        sync_state: state,
+        seals: vec![seal.clone()],
+    }
 }
 
 #[test]
 fn a_clean_link_delivers_and_the_receipt_verifies() {
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 20, &unit_key());
     let mut env = MemEnv::new();
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut doc, &seal, None)], 0, 1000);
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
-    let (events, _) = run(&mut node, &mut hub, &mut env, Faults { loss_pct: 0, dup_pct: 0, reorder_pct: 0 }, 1, 60_000);
+    let (events, _) = run(
+        &mut node,
+        &mut hub,
+        &mut env,
+        Faults {
+            loss_pct: 0,
+            dup_pct: 0,
+            reorder_pct: 0,
+        },
+        1,
+        60_000,
+    );
     assert_eq!(receipts(&events), vec![("ky-hop-14".to_string(), 1)]);
     assert!(events.contains(&Event::Done));
     assert_eq!(env.accepted, vec![seal.id()]);
@@ -218,7 +266,10 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
         let mut delivered: BTreeMap<String, bool> = BTreeMap::new();
         for attempt in 0..30 {
             let mut jobs = Vec::new();
-            for (d, s, name) in [(&mut a, &seal_a, "ky-hop-14"), (&mut b, &seal_b, "ky-hop-15")] {
+            for (d, s, name) in [
+                (&mut a, &seal_a, "ky-hop-14"),
+                (&mut b, &seal_b, "ky-hop-15"),
+            ] {
                 if !delivered.get(name).copied().unwrap_or(false) {
                     jobs.push(job(d, s, states.get(name).cloned()));
                 }
@@ -228,8 +279,19 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
             }
             let mut node = NodeSession::new("phong-tho", hub_key().public(), jobs, 0, 500);
             let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
-            let f = Faults { loss_pct: 30, dup_pct: 20, reorder_pct: 30 };
-            let (events, _) = run(&mut node, &mut hub, &mut env, f, seed * 1000 + attempt, 5_000);
+            let f = Faults {
+                loss_pct: 30,
+                dup_pct: 20,
+                reorder_pct: 30,
+            };
+            let (events, _) = run(
+                &mut node,
+                &mut hub,
+                &mut env,
+                f,
+                seed * 1000 + attempt,
+                5_000,
+            );
             for e in &events {
                 match e {
                     Event::SyncState { session, state } => {
@@ -246,7 +308,11 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
         }
         let mut got = receipts(&all);
         got.sort();
-        assert_eq!(got, vec![("ky-hop-14".into(), 1), ("ky-hop-15".into(), 1)], "seed {seed}");
+        assert_eq!(
+            got,
+            vec![("ky-hop-14".into(), 1), ("ky-hop-15".into(), 1)],
+            "seed {seed}"
+        );
         assert_eq!(env.accepted.len(), 2, "seed {seed}: each seal stored once");
     }
 }
@@ -255,34 +321,69 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
 fn an_unchanged_document_costs_one_small_round_trip() {
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 40, &unit_key());
     let mut env = MemEnv::new();
-    let clean = Faults { loss_pct: 0, dup_pct: 0, reorder_pct: 0 };
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut doc, &seal, None)], 0, 1000);
+    let clean = Faults {
+        loss_pct: 0,
+        dup_pct: 0,
+        reorder_pct: 0,
+    };
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (_, first) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
     let saves = env.saves;
     // Same seal again (the node lost its outbox record, say): Hello/Welcome show equal
     // heads, so no sync message is sent; the Seal gets the same receipt back.
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut doc, &seal, None)], 0, 1000);
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (events, second) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
     assert_eq!(receipts(&events).len(), 1);
     assert_eq!(env.saves, saves, "nothing written again");
     assert_eq!(env.accepted.len(), 1, "the same seal is stored once");
-    assert!(second < first, "resync {second} bytes vs first sync {first} bytes");
+    assert!(
+        second < first,
+        "resync {second} bytes vs first sync {first} bytes"
+    );
     eprintln!("first delivery {first} bytes, unchanged re-delivery {second} bytes");
 }
 
 #[test]
 fn hostile_peers_get_typed_rejections() {
     let mut env = MemEnv::new();
-    let clean = Faults { loss_pct: 0, dup_pct: 0, reorder_pct: 0 };
+    let clean = Faults {
+        loss_pct: 0,
+        dup_pct: 0,
+        reorder_pct: 0,
+    };
     let rejected = |events: &[Event]| -> Vec<RejectReason> {
-        events.iter().filter_map(|e| match e { Event::Rejected { reason, .. } => Some(*reason), _ => None }).collect()
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Rejected { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect()
     };
 
     // A seal signed by a key that is not the unit's.
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 10, &UnitKey::from_seed([9; 32]));
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut doc, &seal, None)], 0, 1000);
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert_eq!(rejected(&ev), vec![RejectReason::WrongKey]);
@@ -292,22 +393,43 @@ fn hostile_peers_get_typed_rejections() {
     let mut body = seal.body.clone();
     body.result_digest = [1; 32];
     let forged = Seal::sign(&unit_key(), body);
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut doc, &forged, None)], 0, 1000);
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut doc, &forged, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert_eq!(rejected(&ev), vec![RejectReason::ResultMismatch]);
 
     // Another unit's document pushed by phong-tho.
     let (mut other, other_seal) = sealed("muong-te", "ky-hop-21", 3, &unit_key());
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut other, &other_seal, None)], 0, 1000);
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut other, &other_seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert!(rejected(&ev).contains(&RejectReason::OtherUnit), "{ev:?}");
-    assert!(!env.docs.keys().any(|(_, s)| s == "ky-hop-21"), "nothing of it was stored");
+    assert!(
+        !env.docs.keys().any(|(_, s)| s == "ky-hop-21"),
+        "nothing of it was stored"
+    );
 
     // A Hello that claims another unit than the authenticated key.
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-22", 3, &unit_key());
-    let mut node = NodeSession::new("muong-te", hub_key().public(), vec![job(&mut doc, &seal, None)], 0, 1000);
+    let mut node = NodeSession::new(
+        "muong-te",
+        hub_key().public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert_eq!(rejected(&ev), vec![RejectReason::OtherUnit]);
@@ -315,14 +437,36 @@ fn hostile_peers_get_typed_rejections() {
 
     // A document over the hub's size limit.
     let (mut big, big_seal) = sealed("phong-tho", "ky-hop-23", 200, &unit_key());
-    let mut node = NodeSession::new("phong-tho", hub_key().public(), vec![job(&mut big, &big_seal, None)], 0, 1000);
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits { max_doc_bytes: 300, ..Limits::default() });
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut big, &big_seal, None)],
+        0,
+        1000,
+    );
+    let mut hub = HubSession::new(
+        "lai-chau",
+        "phong-tho",
+        Limits {
+            max_doc_bytes: 300,
+            ..Limits::default()
+        },
+    );
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 3_000);
-    assert!(!ev.iter().any(|e| matches!(e, Event::Receipt { .. })), "{ev:?}");
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Receipt { .. })),
+        "{ev:?}"
+    );
     assert!(!env.docs.keys().any(|(_, s)| s == "ky-hop-23"));
 
     // A receipt that is not the hub's is not accepted by the node.
-    let mut wrong_hub = NodeSession::new("phong-tho", UnitKey::from_seed([8; 32]).public(), vec![job(&mut doc, &seal, None)], 0, 1000);
+    let mut wrong_hub = NodeSession::new(
+        "phong-tho",
+        UnitKey::from_seed([8; 32]).public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
     let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
     let (ev, _) = run(&mut wrong_hub, &mut hub, &mut env, clean, 1, 3_000);
     assert!(ev.iter().any(|e| matches!(e, Event::ProtocolError(_))));
@@ -335,12 +479,18 @@ fn the_framer_cuts_off_oversized_and_garbage_messages() {
     assert!(f.push(&[0, 0, 0, 50]).is_ok());
     assert_eq!(f.next_msg(), Ok(None), "incomplete is 'read more'");
     let mut f = Framer::new(100);
-    assert!(matches!(f.push(&[0, 0, 1, 0]), Err(super::FrameError::TooLarge { size: 256, .. })));
+    assert!(matches!(
+        f.push(&[0, 0, 1, 0]),
+        Err(super::FrameError::TooLarge { size: 256, .. })
+    ));
     let mut f = Framer::new(100);
     f.push(&[0, 0, 0, 3, 250, 251, 252]).expect("size ok");
     assert!(matches!(f.next_msg(), Err(super::FrameError::Malformed(_))));
     // Two messages in one read, split across reads.
-    let m = Msg::Sync { session: "a".into(), data: vec![1, 2, 3] };
+    let m = Msg::Sync {
+        session: "a".into(),
+        data: vec![1, 2, 3],
+    };
     let mut bytes = m.encode();
     bytes.extend(m.encode());
     let mut f = Framer::new(100);

@@ -89,7 +89,10 @@ impl RejectReason {
 
     /// Whether trying again later may succeed without a change on the node.
     pub fn transient(self) -> bool {
-        matches!(self, RejectReason::Unavailable | RejectReason::HeadsMissing | RejectReason::UnknownUnit)
+        matches!(
+            self,
+            RejectReason::Unavailable | RejectReason::HeadsMissing | RejectReason::UnknownUnit
+        )
     }
 }
 
@@ -205,7 +208,10 @@ pub struct Framer {
 impl Framer {
     /// A framer refusing messages over `limit` bytes.
     pub fn new(limit: usize) -> Framer {
-        Framer { buf: Vec::new(), limit }
+        Framer {
+            buf: Vec::new(),
+            limit,
+        }
     }
 
     /// Adds received bytes; fails as soon as a frame header announces too much.
@@ -216,9 +222,13 @@ impl Framer {
 
     fn check(&self) -> Result<(), FrameError> {
         if self.buf.len() >= 4 {
-            let size = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+            let size =
+                u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
             if size > self.limit {
-                return Err(FrameError::TooLarge { size, limit: self.limit });
+                return Err(FrameError::TooLarge {
+                    size,
+                    limit: self.limit,
+                });
             }
         }
         Ok(())
@@ -230,7 +240,8 @@ impl Framer {
         if self.buf.len() < 4 {
             return Ok(None);
         }
-        let size = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        let size =
+            u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
         if self.buf.len() < 4 + size {
             return Ok(None);
         }

@@ -70,8 +70,13 @@ impl Receipt {
             return Err(SealError::WrongDocument);
         }
         let key = ed25519_dalek::VerifyingKey::from_bytes(&hub.0).map_err(|_| SealError::BadKey)?;
-        let sig: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| SealError::BadSignature)?;
-        key.verify(&signed(&self.body), &Signature::from_bytes(&sig)).map_err(|_| SealError::BadSignature)
+        let sig: [u8; 64] = self
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| SealError::BadSignature)?;
+        key.verify(&signed(&self.body), &Signature::from_bytes(&sig))
+            .map_err(|_| SealError::BadSignature)
     }
 
     /// Storage and wire encoding.

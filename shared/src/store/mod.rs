@@ -15,7 +15,8 @@ pub use backend::BackendKind;
 
 use crate::domain::SessionId;
 use crate::seal::Seal;
-use backend::{Backend, KeyValue, Op};
+pub use backend::KeyValue;
+use backend::{Backend, Op};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -61,7 +62,17 @@ impl Table {
     }
 }
 
-const TABLES: [&str; 9] = ["meta", "docs", "seals", "audit", "receipts", "sync_state", "registry", "outbox", "rejects"];
+const TABLES: [&str; 9] = [
+    "meta",
+    "docs",
+    "seals",
+    "audit",
+    "receipts",
+    "sync_state",
+    "registry",
+    "outbox",
+    "rejects",
+];
 
 /// One write of an atomic batch.
 #[derive(Debug, Clone)]
@@ -156,11 +167,7 @@ impl Store {
         self.backend.get(&self.path, table, key)
     }
 
-    fn scan(
-        &self,
-        table: &'static str,
-        prefix: &[u8],
-    ) -> Result<Vec<KeyValue>, StoreError> {
+    fn scan(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         self.backend.scan(&self.path, table, prefix)
     }
 
@@ -198,7 +205,7 @@ impl Store {
     }
 
     /// Every entry of a table whose key starts with `prefix`, in key order.
-    pub fn scan_table(&self, table: Table, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_table(&self, table: Table, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         self.scan(table.name(), prefix)
     }
 

@@ -107,9 +107,22 @@ fn options() -> Result<Option<Options>> {
         seed: 2023,
         keep: None,
         link: vec![
-            "--loss".into(), "20".into(), "--delay-ms".into(), "60".into(), "--jitter-ms".into(), "40".into(),
-            "--dup".into(), "2".into(), "--reorder".into(), "5".into(), "--rate-kbps".into(), "512".into(),
-            "--up-secs".into(), "4".into(), "--down-secs".into(), "2".into(),
+            "--loss".into(),
+            "20".into(),
+            "--delay-ms".into(),
+            "60".into(),
+            "--jitter-ms".into(),
+            "40".into(),
+            "--dup".into(),
+            "2".into(),
+            "--reorder".into(),
+            "5".into(),
+            "--rate-kbps".into(),
+            "512".into(),
+            "--up-secs".into(),
+            "4".into(),
+            "--down-secs".into(),
+            "2".into(),
         ],
         timeout: 300,
     };
@@ -122,7 +135,8 @@ fn options() -> Result<Option<Options>> {
             "--keep" => o.keep = Some(args.next().context("--keep DIR")?.into()),
             "--timeout" => o.timeout = args.next().context("--timeout SECS")?.parse()?,
             "--clean" => custom_link.push("--loss".into()),
-            "--loss" | "--delay-ms" | "--jitter-ms" | "--dup" | "--reorder" | "--rate-kbps" | "--up-secs" | "--down-secs" => {
+            "--loss" | "--delay-ms" | "--jitter-ms" | "--dup" | "--reorder" | "--rate-kbps"
+            | "--up-secs" | "--down-secs" => {
                 custom_link.push(a.clone());
                 custom_link.push(args.next().context("a value")?);
             }
@@ -145,9 +159,16 @@ fn options() -> Result<Option<Options>> {
 }
 
 fn hub(home: &Path, args: &[&str]) -> Result<String> {
-    let o = Command::new(bin("tinnhiem-hub")).arg("--home").arg(home).args(args).output()?;
+    let o = Command::new(bin("tinnhiem-hub"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()?;
     if !o.status.success() {
-        bail!("tinnhiem-hub {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        bail!(
+            "tinnhiem-hub {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
@@ -162,7 +183,9 @@ impl Drop for Child {
 }
 
 fn free_udp_port() -> Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn main() -> Result<()> {
@@ -171,18 +194,31 @@ fn main() -> Result<()> {
     let root = o.keep.clone().unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&root)?;
     let mut rng = Rng::new(o.seed);
-    println!("tinnhiem demo: a provincial hub and {} district nodes over a simulated flaky link", o.districts);
+    println!(
+        "tinnhiem demo: a provincial hub and {} district nodes over a simulated flaky link",
+        o.districts
+    );
     println!("link: {}", o.link.join(" "));
 
     // The hub.
     let hub_home = root.join("tinh-lai-chau");
-    hub(&hub_home, &["init", "--unit", "lai-chau", "--name", "Thường trực HĐND tỉnh Lai Châu"])?;
+    hub(
+        &hub_home,
+        &[
+            "init",
+            "--unit",
+            "lai-chau",
+            "--name",
+            "Thường trực HĐND tỉnh Lai Châu",
+        ],
+    )?;
     let hub_key = hub(&hub_home, &["key", "show"])?.trim().to_string();
     let hub_port = free_udp_port()?;
     let hub_log = std::fs::File::create(root.join("hub.log"))?;
     let _hub = Child(
         Command::new(bin("tinnhiem-hub"))
-            .arg("--home").arg(&hub_home)
+            .arg("--home")
+            .arg(&hub_home)
             .args(["serve", "--listen", &format!("127.0.0.1:{hub_port}")])
             .stdout(std::process::Stdio::null())
             .stderr(hub_log)
@@ -191,9 +227,21 @@ fn main() -> Result<()> {
     // The flaky link.
     let sim_port = free_udp_port()?;
     let sim_log = std::fs::File::create(root.join("netsim.log"))?;
-    let mut sim_args = vec!["--listen".to_string(), format!("127.0.0.1:{sim_port}"), "--to".into(), format!("127.0.0.1:{hub_port}"), "--seed".into(), o.seed.to_string()];
+    let mut sim_args = vec![
+        "--listen".to_string(),
+        format!("127.0.0.1:{sim_port}"),
+        "--to".into(),
+        format!("127.0.0.1:{hub_port}"),
+        "--seed".into(),
+        o.seed.to_string(),
+    ];
     sim_args.extend(o.link.iter().cloned());
-    let _sim = Child(Command::new(bin("tinnhiem-netsim")).args(&sim_args).stdout(sim_log).spawn()?);
+    let _sim = Child(
+        Command::new(bin("tinnhiem-netsim"))
+            .args(&sim_args)
+            .stdout(sim_log)
+            .spawn()?,
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
 
     // The districts: each seals its session offline, then enrolls with the hub.
@@ -201,24 +249,73 @@ fn main() -> Result<()> {
     for d in 1..=o.districts {
         let home = root.join(format!("huyen-{d:02}"));
         let unit = format!("lai-chau.huyen-{d:02}");
-        node(&home, &["init", "--unit", &unit, "--name", &format!("Thường trực HĐND huyện số {d:02}")])?;
+        node(
+            &home,
+            &[
+                "init",
+                "--unit",
+                &unit,
+                "--name",
+                &format!("Thường trực HĐND huyện số {d:02}"),
+            ],
+        )?;
         let file = home.join("session.json");
-        std::fs::write(&file, serde_json::to_string_pretty(&session_json(&mut rng, d))?)?;
-        node(&home, &["session", "import", file.to_str().context("path")?])?;
+        std::fs::write(
+            &file,
+            serde_json::to_string_pretty(&session_json(&mut rng, d))?,
+        )?;
+        node(
+            &home,
+            &["session", "import", file.to_str().context("path")?],
+        )?;
         node(&home, &["seal", "ky-hop-2023"])?;
         let key = node(&home, &["key", "show"])?.trim().to_string();
-        hub(&hub_home, &["registry", "add", "--unit", &unit, "--key", &key, "--parent", "lai-chau", "--name", &format!("HĐND huyện số {d:02}")])?;
-        node(&home, &["hub", "set", "--addr", &format!("127.0.0.1:{sim_port}"), "--key", &hub_key])?;
+        hub(
+            &hub_home,
+            &[
+                "registry",
+                "add",
+                "--unit",
+                &unit,
+                "--key",
+                &key,
+                "--parent",
+                "lai-chau",
+                "--name",
+                &format!("HĐND huyện số {d:02}"),
+            ],
+        )?;
+        node(
+            &home,
+            &[
+                "hub",
+                "set",
+                "--addr",
+                &format!("127.0.0.1:{sim_port}"),
+                "--key",
+                &hub_key,
+            ],
+        )?;
         homes.push((unit, home));
     }
-    println!("{} sessions sealed offline; syncing through the link…", homes.len());
+    println!(
+        "{} sessions sealed offline; syncing through the link…",
+        homes.len()
+    );
 
     let start = Instant::now();
     let mut running: Vec<(String, std::process::Child)> = Vec::new();
     for (unit, home) in &homes {
         let child = Command::new(bin("tinnhiem-node"))
-            .arg("--home").arg(home)
-            .args(["sync", "--once", "--json", "--timeout", &o.timeout.to_string()])
+            .arg("--home")
+            .arg(home)
+            .args([
+                "sync",
+                "--once",
+                "--json",
+                "--timeout",
+                &o.timeout.to_string(),
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()?;
@@ -232,7 +329,11 @@ fn main() -> Result<()> {
                 let (unit, child) = running.remove(i);
                 let out = child.wait_with_output()?;
                 let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-                let (sealed, received, bytes) = (j["sealed"].as_u64().unwrap_or(0), j["received"].as_u64().unwrap_or(0), j["wire_bytes"].as_u64().unwrap_or(0));
+                let (sealed, received, bytes) = (
+                    j["sealed"].as_u64().unwrap_or(0),
+                    j["received"].as_u64().unwrap_or(0),
+                    j["wire_bytes"].as_u64().unwrap_or(0),
+                );
                 let t = start.elapsed().as_secs_f64();
                 println!("  [{t:6.1}s] {unit:<22} received {received}/{sealed}  {bytes:>7} bytes  {} connection(s)", j["connections"].as_u64().unwrap_or(0));
                 rows.push((unit, sealed, received, bytes, t));
@@ -248,14 +349,31 @@ fn main() -> Result<()> {
     let received: u64 = rows.iter().map(|r| r.2).sum();
     let bytes: u64 = rows.iter().map(|r| r.3).sum();
     println!();
-    println!("{:>6} {:>7} {:>9} {:>12} {:>9}", "units", "sealed", "received", "wire bytes", "time");
-    println!("{:>6} {:>7} {:>9} {:>12} {:>8.1}s", rows.len(), sealed, received, bytes, total);
+    println!(
+        "{:>6} {:>7} {:>9} {:>12} {:>9}",
+        "units", "sealed", "received", "wire bytes", "time"
+    );
+    println!(
+        "{:>6} {:>7} {:>9} {:>12} {:>8.1}s",
+        rows.len(),
+        sealed,
+        received,
+        bytes,
+        total
+    );
     println!(
         "hub: {}/{} units reported, {} seals accepted, {} rejected",
-        status["units_reported"], status["units_expected"], status["seals_accepted"], status["seals_rejected"]
+        status["units_reported"],
+        status["units_expected"],
+        status["seals_accepted"],
+        status["seals_rejected"]
     );
     if let Some(k) = &o.keep {
-        println!("homes kept in {} (hub: tinnhiem-hub --home {}/tinh-lai-chau status)", k.display(), k.display());
+        println!(
+            "homes kept in {} (hub: tinnhiem-hub --home {}/tinh-lai-chau status)",
+            k.display(),
+            k.display()
+        );
     }
     if received != sealed || status["seals_accepted"].as_u64() != Some(sealed) {
         bail!("{} of {sealed} seals did not arrive", sealed - received);

@@ -33,7 +33,11 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("tinnhiem-netsim: {e}");
@@ -42,7 +46,10 @@ fn main() -> std::process::ExitCode {
     };
     let counters = Arc::new(Counters::default());
     let res = rt.block_on(async {
-        println!("tinnhiem-netsim {} -> {} ({:?})", cli.listen, cli.to, cli.link);
+        println!(
+            "tinnhiem-netsim {} -> {} ({:?})",
+            cli.listen, cli.to, cli.link
+        );
         let c = counters.clone();
         let every = cli.stats_secs;
         if every > 0 {
