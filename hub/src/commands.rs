@@ -202,14 +202,7 @@ fn serve(
     max_message: usize,
     max_doc: usize,
 ) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tinnhiem_shared::log::init();
     let store = home.store(Duration::ZERO)?;
     let key = home.key()?;
     let state = Arc::new(HubState::new(home.config.unit.to_string(), key, store));

@@ -405,14 +405,7 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
 
 /// `sync --daemon`: keep delivering until SIGTERM or Ctrl-C.
 pub(crate) fn daemon(home: &Home) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    tinnhiem_shared::log::init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

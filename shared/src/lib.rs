@@ -12,6 +12,7 @@
 
 pub mod doc;
 pub mod domain;
+pub mod log;
 pub mod net;
 pub mod proto;
 pub mod seal;

@@ -133,16 +133,7 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
     hub.enroll(&n, "lai-chau.muong-te");
     n.point_at(hub.addr, &hub.key);
     hub.kill();
-    let daemon = Proc(
-        Command::new(bin("tinnhiem-node"))
-            .arg("--home")
-            .arg(n.path())
-            .args(["sync", "--daemon"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("daemon"),
-    );
+    let first = daemon(&n);
     // The clerk seals while the daemon runs; the hub is down.
     n.seal_session("ky-hop-3", 22);
     std::thread::sleep(Duration::from_secs(2));
@@ -150,18 +141,9 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
     assert_ne!(st["deliveries"][0]["state"], "received", "{st}");
     n.ok(&["result", "ky-hop-3"]);
     // SIGKILL the daemon: the outbox survives; a new daemon picks it up when the hub is back.
-    drop(daemon);
+    drop(first);
     assert_ne!(n.status()["deliveries"][0]["state"], "received");
-    let _daemon = Proc(
-        Command::new(bin("tinnhiem-node"))
-            .arg("--home")
-            .arg(n.path())
-            .args(["sync", "--daemon"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("daemon"),
-    );
+    let _daemon = daemon(&n);
     hub.serve(&[]);
     let start = Instant::now();
     loop {
@@ -197,4 +179,18 @@ fn an_unregistered_node_is_refused_and_says_why() {
     let o = m.run(&["sync", "--once", "--timeout", "3"]);
     assert!(!o.status.success());
     assert_eq!(hub.status()["seals_accepted"], 0);
+}
+
+/// `sync --daemon` on a node home, killed (SIGKILL) when dropped.
+fn daemon(n: &NodeHome) -> Proc {
+    Proc(
+        Command::new(bin("tinnhiem-node"))
+            .arg("--home")
+            .arg(n.path())
+            .args(["sync", "--daemon"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("daemon"),
+    )
 }

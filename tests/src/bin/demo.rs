@@ -38,19 +38,25 @@ const POSITIONS: [&str; 8] = [
     "Trưởng Công an",
 ];
 
-fn node(home: &Path, args: &[&str]) -> Result<String> {
-    let o = Command::new(bin("tinnhiem-node"))
+/// Runs `program --home HOME args...` and returns its stdout, or its stderr as the error.
+fn run(program: &str, home: &Path, args: &[&str]) -> Result<String> {
+    let o = Command::new(bin(program))
         .arg("--home")
         .arg(home)
         .args(args)
         .output()?;
     if !o.status.success() {
-        bail!(
-            "tinnhiem-node {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        bail!("{program} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn node(home: &Path, args: &[&str]) -> Result<String> {
+    run("tinnhiem-node", home, args)
+}
+
+fn hub(home: &Path, args: &[&str]) -> Result<String> {
+    run("tinnhiem-hub", home, args)
 }
 
 /// A district's session file: random but consistent tallies, one subject now and then
@@ -156,21 +162,6 @@ fn options() -> Result<Option<Options>> {
         o.link = custom_link;
     }
     Ok(Some(o))
-}
-
-fn hub(home: &Path, args: &[&str]) -> Result<String> {
-    let o = Command::new(bin("tinnhiem-hub"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()?;
-    if !o.status.success() {
-        bail!(
-            "tinnhiem-hub {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// A child process killed when dropped.
