@@ -17,6 +17,8 @@ pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
     match req["cmd"].as_str().unwrap_or("") {
         "status" => state::status(store, hub),
         "result" => state::results(store),
+        "person" => state::person(store, req["query"].as_str().unwrap_or("")),
+        "flagged" => state::flagged(store),
         "registry_list" => Ok(serde_json::to_value(registry::list(store)?)?),
         "registry_add" => {
             let entries: Vec<registry::Entry> = serde_json::from_value(req["entries"].clone())?;

@@ -54,6 +54,22 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A reviewer's view of one person: every place they were polled, side by side.
+    /// QUERY is a person id or a name, with or without diacritics ("nguyen van a").
+    Person {
+        /// Person id or name.
+        query: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every subject over a threshold, with the consequence the profile prescribes and
+    /// the body that must act.
+    Flagged {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every accepted session with its results and flags.
     Result {
         /// As JSON (the node's `result --json` shape, one per session).

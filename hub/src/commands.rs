@@ -97,6 +97,29 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Person { query, json } => {
+            let v = ask(&home, &json!({"cmd": "person", "query": query}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_person(&v);
+            }
+            let found = v["people"].as_array().is_some_and(|a| !a.is_empty());
+            Ok(if found {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Flagged { json } => {
+            let v = ask(&home, &json!({"cmd": "flagged"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_flagged(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve {
             listen,
             max_connections,
@@ -152,6 +175,96 @@ fn print_status(v: &Value) {
             r["reason"].as_str().unwrap_or(""),
             r["detail"].as_str().unwrap_or("")
         );
+    }
+}
+
+fn percents(r: &Value) -> String {
+    r["percent"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{} {}%",
+                        level_vi(k),
+                        v.as_str().unwrap_or("").replace('.', ",")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn level_vi(k: &str) -> &str {
+    match k {
+        "high" => "cao",
+        "confidence" => "tín nhiệm",
+        "low" => "thấp",
+        "no_confidence" => "không tín nhiệm",
+        other => other,
+    }
+}
+
+fn print_person(v: &Value) {
+    let people = v["people"].as_array().cloned().unwrap_or_default();
+    if people.is_empty() {
+        println!("Không tìm thấy «{}».", v["query"].as_str().unwrap_or(""));
+    }
+    for p in people {
+        println!(
+            "{} ({}) — lấy phiếu ở {} nơi",
+            p["name"].as_str().unwrap_or(""),
+            p["person_id"].as_str().unwrap_or(""),
+            p["places"]
+        );
+        for r in p["results"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {} ({}, {}): {} — hợp lệ {}/{}: {}{}",
+                r["date"].as_str().unwrap_or(""),
+                r["body"].as_str().unwrap_or(""),
+                r["unit"].as_str().unwrap_or(""),
+                r["profile"].as_str().unwrap_or(""),
+                r["position"].as_str().unwrap_or(""),
+                r["valid"],
+                r["collected"],
+                percents(r),
+                if r["flag"] == "none" {
+                    String::new()
+                } else {
+                    format!("  [{}]", r["flag"].as_str().unwrap_or(""))
+                }
+            );
+        }
+        for pr in p["problems"].as_array().into_iter().flatten() {
+            println!("  CHÚ Ý: {}", pr.as_str().unwrap_or(""));
+        }
+    }
+}
+
+fn print_flagged(v: &Value) {
+    let list = v.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("Không có trường hợp nào vượt ngưỡng.");
+    }
+    for r in list {
+        println!(
+            "{} — {} ({}, {} {})",
+            r["name"].as_str().unwrap_or(""),
+            r["position"].as_str().unwrap_or(""),
+            r["unit"].as_str().unwrap_or(""),
+            r["body"].as_str().unwrap_or(""),
+            r["date"].as_str().unwrap_or("")
+        );
+        println!("  {}: {}", r["flag"].as_str().unwrap_or(""), percents(&r));
+        if let Some(c) = r["consequence"].as_object() {
+            println!(
+                "  Hậu quả: {} ({})",
+                c["what"].as_str().unwrap_or(""),
+                c["source"].as_str().unwrap_or("")
+            );
+            println!("  Cơ quan xử lý: {}", c["who"].as_str().unwrap_or(""));
+        }
     }
 }
 

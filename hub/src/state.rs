@@ -268,8 +268,17 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
     }))
 }
 
-/// `result --json`: the latest accepted seal of every session, recomputed at its heads.
-pub(crate) fn results(store: &Store) -> Result<Value> {
+/// The latest accepted seal of one session, recomputed at its heads.
+pub(crate) struct SessionOnHub {
+    pub(crate) unit: String,
+    pub(crate) seal: Seal,
+    pub(crate) receipt: Option<Receipt>,
+    pub(crate) meta: tinnhiem_shared::domain::Meta,
+    pub(crate) result: tinnhiem_shared::domain::SessionResult,
+}
+
+/// Every session with an accepted seal, at its latest accepted seal.
+pub(crate) fn sessions(store: &Store) -> Result<Vec<SessionOnHub>> {
     let mut latest: std::collections::BTreeMap<(String, String), (Seal, Option<Receipt>)> =
         Default::default();
     for (unit, session, seal, receipt) in accepted(store)? {
@@ -281,21 +290,140 @@ pub(crate) fn results(store: &Store) -> Result<Value> {
             continue;
         };
         let mut doc = SessionDoc::load(&bytes, b"hub")?;
-        let r = tinnhiem_shared::seal::check(&seal, &mut doc)?;
-        let mut j = r.to_json();
+        let result = tinnhiem_shared::seal::check(&seal, &mut doc)?;
+        let meta = doc.at(&seal.body.heads)?.read()?.meta;
+        out.push(SessionOnHub {
+            unit,
+            seal,
+            receipt,
+            meta,
+            result,
+        });
+    }
+    Ok(out)
+}
+
+/// `result --json`: the latest accepted seal of every session, recomputed at its heads.
+pub(crate) fn results(store: &Store) -> Result<Value> {
+    let mut out = Vec::new();
+    for s in sessions(store)? {
+        let mut j = s.result.to_json();
         if let Some(o) = j.as_object_mut() {
+            o.insert("body".into(), json!(s.meta.body));
+            o.insert("date".into(), json!(s.meta.date.to_string()));
             o.insert(
                 "seal".into(),
                 json!({
-                    "seq": seal.body.seq,
-                    "seal_id": hex::encode(seal.id()),
-                    "sealed_at": seal.body.sealed_at,
-                    "received_at": receipt.as_ref().map(|r| r.body.received_at),
-                    "log_index": receipt.as_ref().map(|r| r.body.log_index),
+                    "seq": s.seal.body.seq,
+                    "seal_id": hex::encode(s.seal.id()),
+                    "sealed_at": s.seal.body.sealed_at,
+                    "received_at": s.receipt.as_ref().map(|r| r.body.received_at),
+                    "log_index": s.receipt.as_ref().map(|r| r.body.log_index),
                 }),
             );
         }
         out.push(j);
     }
     Ok(Value::Array(out))
+}
+
+fn subject_json(s: &SessionOnHub, x: &tinnhiem_shared::domain::SubjectResult) -> Value {
+    let levels = s.result.procedure.levels();
+    let counts: serde_json::Map<String, Value> = levels
+        .iter()
+        .zip(&x.counts)
+        .map(|(l, c)| (l.key().to_string(), json!(c)))
+        .collect();
+    let percent: serde_json::Map<String, Value> = levels
+        .iter()
+        .zip(&x.percent)
+        .map(|(l, p)| (l.key().to_string(), json!(p.dot())))
+        .collect();
+    let consequence = x
+        .flag
+        .consequence(s.result.profile)
+        .map(|c| json!({"what": c.what, "who": c.who, "source": c.source}));
+    json!({
+        "unit": s.unit, "session": s.result.session, "body": s.meta.body, "date": s.meta.date.to_string(),
+        "profile": s.result.profile.key(), "procedure": s.result.procedure.key(),
+        "subject": x.id, "person_id": x.person_id, "name": x.name, "position": x.position,
+        "collected": s.result.collected, "total": s.result.total, "valid": x.valid,
+        "counts": counts, "percent": percent, "flag": x.flag.key(), "consequence": consequence,
+    })
+}
+
+/// `person QUERY`: every place a person was polled, by person id or by name (with or
+/// without diacritics), side by side, with data problems flagged.
+pub(crate) fn person(store: &Store, query: &str) -> Result<Value> {
+    let all = sessions(store)?;
+    let by_id: Vec<_> = all
+        .iter()
+        .flat_map(|s| {
+            s.result
+                .subjects
+                .iter()
+                .filter(|x| x.person_id.as_str() == query)
+                .map(move |x| (s, x))
+        })
+        .collect();
+    let hits = if by_id.is_empty() {
+        all.iter()
+            .flat_map(|s| {
+                s.result
+                    .subjects
+                    .iter()
+                    .filter(|x| tinnhiem_shared::domain::text::name_matches(&x.name, query))
+                    .map(move |x| (s, x))
+            })
+            .collect()
+    } else {
+        by_id
+    };
+    let mut people: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    let mut names: std::collections::BTreeMap<String, String> = Default::default();
+    let mut places: std::collections::BTreeMap<String, usize> = Default::default();
+    for (s, x) in &hits {
+        people
+            .entry(x.person_id.to_string())
+            .or_default()
+            .push(subject_json(s, x));
+        names
+            .entry(x.person_id.to_string())
+            .or_insert_with(|| x.name.clone());
+        if s.result.profile == tinnhiem_shared::domain::Profile::Qd96_2023 {
+            *places.entry(x.person_id.to_string()).or_default() += 1;
+        }
+    }
+    let people: Vec<Value> = people
+        .into_iter()
+        .map(|(id, results)| {
+            let mut problems = Vec::new();
+            let party = places.get(&id).copied().unwrap_or(0);
+            if let Some(max) = tinnhiem_shared::domain::Profile::Qd96_2023.rules().max_places_per_person {
+                if party > max {
+                    problems.push(format!(
+                        "lấy phiếu ở {party} nơi theo qd96-2023 (tối đa {max}): dữ liệu cần kiểm tra"
+                    ));
+                }
+            }
+            json!({"person_id": id, "name": names.get(&id), "places": results.len(), "results": results, "problems": problems})
+        })
+        .collect();
+    Ok(json!({"query": query, "people": people}))
+}
+
+/// `flagged`: every subject over a threshold, with the prescribed consequence and who acts.
+pub(crate) fn flagged(store: &Store) -> Result<Value> {
+    let all = sessions(store)?;
+    let list: Vec<Value> = all
+        .iter()
+        .flat_map(|s| {
+            s.result
+                .subjects
+                .iter()
+                .filter(|x| x.flag != tinnhiem_shared::domain::Flag::None)
+                .map(move |x| subject_json(s, x))
+        })
+        .collect();
+    Ok(Value::Array(list))
 }

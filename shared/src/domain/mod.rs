@@ -11,6 +11,7 @@ mod percent;
 mod profile;
 mod result;
 mod session;
+pub mod text;
 
 pub use deadline::{deadlines, deadlines_for, Deadline, DeadlineKind};
 pub use file::{
