@@ -25,6 +25,26 @@ pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
             registry::add(store, &entries)?;
             Ok(json!({"added": entries.len()}))
         }
+        "registry_rotate" => {
+            let id = req["unit"].as_str().unwrap_or("");
+            registry::rotate(
+                store,
+                id,
+                req["key"].as_str().unwrap_or(""),
+                req["at"].as_i64().unwrap_or(0),
+            )?;
+            Ok(json!({"rotated": id}))
+        }
+        "registry_revoke" => {
+            let id = req["unit"].as_str().unwrap_or("");
+            registry::revoke(
+                store,
+                id,
+                req["key"].as_str().unwrap_or(""),
+                req["at"].as_i64().unwrap_or(0),
+            )?;
+            Ok(json!({"revoked": id}))
+        }
         other => Err(anyhow!("unknown admin command {other:?}")),
     }
 }

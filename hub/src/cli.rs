@@ -100,8 +100,37 @@ pub(crate) enum RegistryCmd {
         /// Its name.
         #[arg(long)]
         name: Option<String>,
+        /// Its level (commune, district, province, national, party...).
+        #[arg(long)]
+        level: Option<String>,
     },
-    /// Enroll every `[[unit]]` of a TOML file (id, key, parent, name).
+    /// Replace a unit's key from a moment on (default: now): the new key is valid from
+    /// then, the old one revoked then; seals made before stay valid.
+    Rotate {
+        /// The unit.
+        #[arg(long)]
+        unit: String,
+        /// The new public key.
+        #[arg(long)]
+        key: String,
+        /// RFC 3339 time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Revoke one key of a unit from a moment on (default: now).
+    Revoke {
+        /// The unit.
+        #[arg(long)]
+        unit: String,
+        /// The key to revoke.
+        #[arg(long)]
+        key: String,
+        /// RFC 3339 time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Enroll every `[[unit]]` of a TOML file (id, key or [[unit.keys]], parent, name,
+    /// level).
     Import {
         /// The file.
         file: PathBuf,

@@ -36,17 +36,41 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", home.key()?.public());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Registry(RegistryCmd::Rotate { unit, key, at }) => {
+            let at = when(at.as_deref())?;
+            ask(
+                &home,
+                &json!({"cmd": "registry_rotate", "unit": unit, "key": key, "at": at}),
+            )?;
+            println!("Đã đổi khóa của «{unit}» từ {}", registry::rfc3339(at));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Registry(RegistryCmd::Revoke { unit, key, at }) => {
+            let at = when(at.as_deref())?;
+            ask(
+                &home,
+                &json!({"cmd": "registry_revoke", "unit": unit, "key": key, "at": at}),
+            )?;
+            println!(
+                "Đã thu hồi khóa {key} của «{unit}» từ {}",
+                registry::rfc3339(at)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Registry(RegistryCmd::Add {
             unit,
             key,
             parent,
             name,
+            level,
         }) => {
             let e = registry::Entry {
                 id: unit,
-                key,
+                key: Some(key),
+                keys: vec![],
                 parent,
                 name,
+                level,
             };
             e.validate()?;
             ask(&home, &json!({"cmd": "registry_add", "entries": [e]}))?;
@@ -68,12 +92,25 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for e in v.as_array().into_iter().flatten() {
+                    let keys: Vec<String> = e["keys"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|k| {
+                            let short: String =
+                                k["key"].as_str().unwrap_or("").chars().take(16).collect();
+                            match k["revoked_at"].as_str() {
+                                Some(r) => format!("{short}… (thu hồi {r})"),
+                                None => format!("{short}…"),
+                            }
+                        })
+                        .collect();
                     println!(
                         "{}\t{}\t{}\t{}",
                         e["id"].as_str().unwrap_or(""),
                         e["parent"].as_str().unwrap_or(""),
-                        e["key"].as_str().unwrap_or(""),
-                        e["name"].as_str().unwrap_or("")
+                        e["name"].as_str().unwrap_or(""),
+                        keys.join(", ")
                     );
                 }
             }
@@ -129,6 +166,15 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             serve(&home, listen, max_connections, max_message, max_doc)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn when(at: Option<&str>) -> Result<i64> {
+    match at {
+        None => Ok(chrono::Utc::now().timestamp()),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| d.timestamp())
+            .map_err(|_| anyhow!("--at «{t}»: cần dạng RFC 3339, ví dụ 2024-01-01T00:00:00+07:00")),
     }
 }
 

@@ -1,20 +1,40 @@
-//! The registry: which units report here, with which keys.
+//! The registry: which units report here, at which level, under which parent, with which
+//! keys over time. Units and levels are data: a province may list communes directly
+//! after the 2025 reform, or two merged provinces may report as one.
 
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use tinnhiem_shared::domain::UnitId;
-use tinnhiem_shared::seal::PublicKey;
+use tinnhiem_shared::seal::{KeyValidity, PublicKey};
 use tinnhiem_shared::store::{Store, Table, Write};
+
+/// A key of a unit, as written in files: hex and RFC 3339 times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyEntry {
+    pub(crate) key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) valid_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revoked_at: Option<String>,
+}
 
 /// One enrolled unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
     pub(crate) id: String,
-    pub(crate) key: String,
     pub(crate) parent: String,
     #[serde(default)]
     pub(crate) name: Option<String>,
+    /// Free text: `commune`, `district`, `province`, `national`, `party`...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) level: Option<String>,
+    /// Shorthand for one key valid from the beginning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) key: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) keys: Vec<KeyEntry>,
 }
 
 /// A registry file: `[[unit]]` tables.
@@ -25,12 +45,69 @@ pub(crate) struct RegistryFile {
     pub(crate) unit: Vec<Entry>,
 }
 
+fn time(field: &str, id: &str, s: &Option<String>) -> Result<Option<i64>> {
+    match s {
+        None => Ok(None),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| Some(d.timestamp()))
+            .map_err(|_| anyhow!("{field} của «{id}»: «{t}» phải có dạng RFC 3339, ví dụ 2024-01-01T00:00:00+07:00")),
+    }
+}
+
+/// RFC 3339 text of unix seconds.
+pub(crate) fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or_default()
+}
+
 impl Entry {
-    /// Checks the id, the parent and the key.
-    pub(crate) fn validate(&self) -> Result<PublicKey> {
+    /// Every key with its window, the shorthand `key` folded in.
+    pub(crate) fn keys(&self) -> Result<Vec<KeyValidity>> {
+        let mut out = Vec::new();
+        if let Some(k) = &self.key {
+            let key = PublicKey::from_hex(k).map_err(|e| anyhow!("key của «{}»: {e}", self.id))?;
+            out.push(KeyValidity {
+                key,
+                valid_from: None,
+                revoked_at: None,
+            });
+        }
+        for k in &self.keys {
+            let key =
+                PublicKey::from_hex(&k.key).map_err(|e| anyhow!("key của «{}»: {e}", self.id))?;
+            out.push(KeyValidity {
+                key,
+                valid_from: time("valid_from", &self.id, &k.valid_from)?,
+                revoked_at: time("revoked_at", &self.id, &k.revoked_at)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks the id, the parent and every key.
+    pub(crate) fn validate(&self) -> Result<()> {
         UnitId::new(&self.id).map_err(|e| anyhow!("unit «{}»: {e}", self.id))?;
         UnitId::new(&self.parent).map_err(|e| anyhow!("parent của «{}»: {e}", self.id))?;
-        PublicKey::from_hex(&self.key).map_err(|e| anyhow!("key của «{}»: {e}", self.id))
+        if self.keys()?.is_empty() {
+            bail!("«{}» không có khóa nào (key hoặc [[unit.keys]])", self.id);
+        }
+        Ok(())
+    }
+
+    /// Folds the shorthand into `keys`, so that rotation can append.
+    fn normalized(mut self) -> Entry {
+        if let Some(k) = self.key.take() {
+            self.keys.insert(
+                0,
+                KeyEntry {
+                    key: k,
+                    valid_from: None,
+                    revoked_at: None,
+                },
+            );
+        }
+        self
     }
 }
 
@@ -58,18 +135,88 @@ pub(crate) fn parse_file(text: &str) -> Result<Vec<Entry>> {
     Ok(f.unit)
 }
 
-/// Enrolls entries in one durable batch.
+/// Enrolls entries in one durable batch. An entry for a unit that exists replaces its
+/// name, level and parent and adds keys it did not have: a key once registered is
+/// never forgotten, so old seals stay verifiable.
 pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
     let mut writes = Vec::new();
     for e in entries {
         e.validate()?;
+        let new = e.clone().normalized();
+        let merged = match get(store, &e.id)? {
+            None => new,
+            Some(old) => {
+                let mut keys = old.keys.clone();
+                for k in new.keys {
+                    if !keys.iter().any(|o| o.key == k.key) {
+                        keys.push(k);
+                    }
+                }
+                Entry { keys, ..new }
+            }
+        };
         writes.push(Write::Put(
             Table::Registry,
             e.id.as_bytes().to_vec(),
-            serde_json::to_vec(e)?,
+            serde_json::to_vec(&merged)?,
         ));
     }
     store.batch(&writes)?;
+    Ok(())
+}
+
+/// One unit.
+pub(crate) fn get(store: &Store, id: &str) -> Result<Option<Entry>> {
+    match store.read(Table::Registry, id.as_bytes())? {
+        None => Ok(None),
+        Some(v) => Ok(Some(
+            serde_json::from_slice::<Entry>(&v)
+                .map_err(|e| anyhow!("bản ghi đăng ký hỏng: {e}"))?
+                .normalized(),
+        )),
+    }
+}
+
+/// Rotates a unit's key at `at`: the new key is valid from `at`, every open key is
+/// revoked at `at`.
+pub(crate) fn rotate(store: &Store, id: &str, new_key: &str, at: i64) -> Result<()> {
+    let mut e = get(store, id)?.ok_or_else(|| anyhow!("chưa có đơn vị «{id}» trong danh sách"))?;
+    PublicKey::from_hex(new_key).map_err(|err| anyhow!("--key: {err}"))?;
+    if e.keys.iter().any(|k| k.key == new_key) {
+        bail!("khóa này đã có trong danh sách của «{id}»");
+    }
+    for k in &mut e.keys {
+        if k.revoked_at.is_none() {
+            k.revoked_at = Some(rfc3339(at));
+        }
+    }
+    e.keys.push(KeyEntry {
+        key: new_key.to_owned(),
+        valid_from: Some(rfc3339(at)),
+        revoked_at: None,
+    });
+    store.batch(&[Write::Put(
+        Table::Registry,
+        id.as_bytes().to_vec(),
+        serde_json::to_vec(&e)?,
+    )])?;
+    Ok(())
+}
+
+/// Revokes one key of a unit at `at`.
+pub(crate) fn revoke(store: &Store, id: &str, key: &str, at: i64) -> Result<()> {
+    let mut e = get(store, id)?.ok_or_else(|| anyhow!("chưa có đơn vị «{id}» trong danh sách"))?;
+    let k = e
+        .keys
+        .iter_mut()
+        .find(|k| k.key == key)
+        .ok_or_else(|| anyhow!("«{id}» không có khóa {key}"))?;
+    k.revoked_at = Some(rfc3339(at));
+    store.batch(&[Write::Put(
+        Table::Registry,
+        id.as_bytes().to_vec(),
+        serde_json::to_vec(&e)?,
+    )])?;
     Ok(())
 }
 
@@ -78,6 +225,10 @@ pub(crate) fn list(store: &Store) -> Result<Vec<Entry>> {
     store
         .scan_table(Table::Registry, b"")?
         .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| anyhow!("bản ghi đăng ký hỏng: {e}")))
+        .map(|(_, v)| {
+            serde_json::from_slice::<Entry>(&v)
+                .map(Entry::normalized)
+                .map_err(|e| anyhow!("bản ghi đăng ký hỏng: {e}"))
+        })
         .collect()
 }

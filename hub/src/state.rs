@@ -50,11 +50,8 @@ impl HubState {
         }
     }
 
-    fn registered_key(&self, unit: &str) -> Option<PublicKey> {
-        let e: registry::Entry =
-            serde_json::from_slice(&self.store.read(Table::Registry, unit.as_bytes()).ok()??)
-                .ok()?;
-        PublicKey::from_hex(&e.key).ok()
+    fn registered_keys(&self, unit: &str) -> Option<Vec<tinnhiem_shared::seal::KeyValidity>> {
+        registry::get(&self.store, unit).ok()??.keys().ok()
     }
 
     pub(crate) fn key_allowed(&self, key: &PublicKey) -> bool {
@@ -101,10 +98,10 @@ impl HubState {
         if let Some(r) = self.store.read(Table::Receipts, &id).map_err(unavailable)? {
             return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
         }
-        let Some(registered) = self.registered_key(unit) else {
+        let Some(keys) = self.registered_keys(unit) else {
             return Err((RejectReason::UnknownUnit, unit.to_owned()));
         };
-        verify_seal(unit, &registered, seal, doc)?;
+        verify_seal(unit, &keys, seal, doc)?;
         let index = self
             .store
             .read(Table::Meta, b"log_len")
@@ -139,12 +136,17 @@ impl Host for HubState {
     fn hub_unit(&self) -> String {
         self.unit.clone()
     }
+    /// A key connects while it is valid now; seals it made earlier are judged by their
+    /// own time in `verify_seal`.
     fn unit_of(&self, key: &PublicKey) -> Option<String> {
-        let hex = key.to_hex();
+        let t = now();
         registry::list(&self.store)
             .ok()?
             .into_iter()
-            .find(|e| e.key == hex)
+            .find(|e| {
+                e.keys()
+                    .is_ok_and(|ks| ks.iter().any(|k| k.key == *key && k.valid_at(t)))
+            })
             .map(|e| e.id)
     }
     fn env(self: &Arc<Self>, _unit: &str) -> Conn {

@@ -147,6 +147,9 @@ pub enum HubCmd {
 pub enum KeyCmd {
     /// Print the public key as 64 hex characters.
     Show,
+    /// Make a new key pair; the old one is kept as unit.key.<time>.old. Then have the hub
+    /// register it (`tinnhiem-hub registry rotate`): seals made before stay valid.
+    Rotate,
 }
 
 /// `session` subcommands.

@@ -110,6 +110,27 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let cx = Cx::new(&home)?;
     match cli.command {
         Command::Init { .. } => handled_above(),
+        Command::Key(KeyCmd::Rotate) => {
+            let path = home.dir.join("unit.key");
+            let old = home.key()?.public();
+            let kept = home.dir.join(format!("unit.key.{}.old", now()));
+            std::fs::rename(&path, &kept)
+                .with_context(|| format!("không đổi tên được {}", path.display()))?;
+            let key = tinnhiem_shared::seal::UnitKey::generate()?;
+            if let Err(e) = key.create_file(&path) {
+                // Put the old key back rather than leave the home without one.
+                let _ = std::fs::rename(&kept, &path);
+                return Err(e.into());
+            }
+            println!("Khóa cũ: {old} (giữ ở {})", kept.display());
+            println!("Khóa mới: {}", key.public());
+            println!(
+                "Hãy báo khóa mới cho máy chủ: tinnhiem-hub registry rotate --unit {} --key {}",
+                home.config.unit,
+                key.public()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Key(KeyCmd::Show) => {
             println!("{}", home.key()?.public());
             Ok(ExitCode::SUCCESS)

@@ -161,3 +161,84 @@ fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
         assert!(reasons.iter().any(|r| r == want), "{want} in {reasons:?}");
     }
 }
+
+#[test]
+fn a_rotated_key_keeps_old_seals_valid_and_a_revoked_key_signs_nothing_new() {
+    let hub = Hub::start("lai-chau");
+    let n = NodeHome::init("lai-chau.than-uyen");
+    hub.enroll(&n, "lai-chau.than-uyen");
+    n.point_at(hub.addr, &hub.key);
+    n.seal_session("ky-hop-1", 20);
+    n.ok(&["sync", "--once", "--timeout", "30"]);
+    let old_key = UnitKey::load_file(&n.path().join("unit.key")).expect("old key");
+
+    // Mid-period rotation: new key on the laptop, registered at the hub.
+    let out = n.ok(&["key", "rotate"]);
+    let new_hex = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Khóa mới: "))
+        .expect("new key printed")
+        .trim()
+        .to_string();
+    hub.ok(&[
+        "registry",
+        "rotate",
+        "--unit",
+        "lai-chau.than-uyen",
+        "--key",
+        &new_hex,
+    ]);
+    let list = hub.ok(&["registry", "list"]);
+    assert!(list.contains("thu hồi"), "{list}");
+
+    // A correction sealed with the new key is accepted; the old seal still verifies.
+    n.ok(&[
+        "tally",
+        "set",
+        "ky-hop-1",
+        "s01",
+        "--high",
+        "21",
+        "--confidence",
+        "9",
+        "--low",
+        "0",
+    ]);
+    n.ok(&["seal", "ky-hop-1"]);
+    n.ok(&["sync", "--once", "--timeout", "30"]);
+    n.ok(&["verify", "ky-hop-1"]);
+    let st = hub.status();
+    assert_eq!(st["seals_accepted"], 2, "{st}");
+    hub.ok(&["result", "--json"]);
+
+    // A new seal made with the revoked key is refused, even over the new key's connection.
+    let new_key = UnitKey::load_file(&n.path().join("unit.key")).expect("new key");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let ev = rt.block_on(async {
+        std::thread::sleep(Duration::from_millis(1100));
+        let mut d = doc_of("lai-chau.than-uyen", "sau-thu-hoi");
+        let now = chrono_now();
+        let (seal, _) = seal_doc(&mut d, &old_key, 1, now).expect("seal");
+        push(&hub, "lai-chau.than-uyen", &new_key, d, seal)
+            .await
+            .expect("connects")
+    });
+    assert_eq!(rejection(&ev), Some(RejectReason::RevokedKey), "{ev:?}");
+    // The old key can no longer even connect.
+    let ev = rt.block_on(async {
+        let mut d = doc_of("lai-chau.than-uyen", "ket-noi-cu");
+        let (seal, _) = seal_doc(&mut d, &old_key, 1, chrono_now()).expect("seal");
+        push(&hub, "lai-chau.than-uyen", &old_key, d, seal).await
+    });
+    assert!(ev.is_err(), "{ev:?}");
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

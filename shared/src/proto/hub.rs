@@ -350,21 +350,31 @@ fn identity(doc: &AutoCommit) -> Option<(String, String)> {
     Some((text("unit")?, text("session")?))
 }
 
-/// The checks a hub makes on a seal before storing it, in order: the key is the unit's
-/// registered key, the signature verifies, the seal and document are the unit's, the
+/// The checks a hub makes on a seal before storing it, in order: the key is one of the
+/// unit's registered keys and was valid when the seal was made, the signature verifies, the seal and document are the unit's, the
 /// document holds the sealed heads, the result recomputed there matches the digest, and
 /// the quorum and consistency rules hold.
 pub fn verify_seal(
     unit: &str,
-    registered: &crate::seal::PublicKey,
+    keys: &[crate::seal::KeyValidity],
     seal: &Seal,
     doc: &mut SessionDoc,
 ) -> Result<crate::domain::SessionResult, (RejectReason, String)> {
     use crate::seal::SealError;
-    if seal.body.signer != registered.0 {
+    let Some(k) = keys.iter().find(|k| k.key.0 == seal.body.signer) else {
         return Err((
             RejectReason::WrongKey,
             format!("signed by {}", hex::encode(seal.body.signer)),
+        ));
+    };
+    if !k.valid_at(seal.body.sealed_at) {
+        return Err((
+            RejectReason::RevokedKey,
+            format!(
+                "key {} not valid at {}",
+                k.key.to_hex(),
+                seal.body.sealed_at
+            ),
         ));
     }
     if seal.body.unit != unit {

@@ -111,7 +111,12 @@ impl HubEnv for MemEnv {
             .registry
             .get(unit)
             .ok_or((RejectReason::UnknownUnit, unit.to_owned()))?;
-        verify_seal(unit, key, seal, doc)?;
+        let keys = [crate::seal::KeyValidity {
+            key: *key,
+            valid_from: None,
+            revoked_at: None,
+        }];
+        verify_seal(unit, &keys, seal, doc)?;
         let r = Receipt::sign(&self.key, seal, 10, self.accepted.len() as u64);
         self.accepted.push(seal.id());
         self.receipts.insert(seal.id(), r.clone());

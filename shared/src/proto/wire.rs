@@ -50,6 +50,8 @@ pub enum RejectReason {
     TooLarge,
     /// The hub could not store it (disk); retry later.
     Unavailable,
+    /// The seal is signed by a key of the unit that was revoked before it was made.
+    RevokedKey,
 }
 
 impl RejectReason {
@@ -67,6 +69,7 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::TooLarge => "too_large",
             RejectReason::Unavailable => "unavailable",
+            RejectReason::RevokedKey => "revoked_key",
         }
     }
 
@@ -84,6 +87,7 @@ impl RejectReason {
             RejectReason::Malformed => "dữ liệu không đúng dạng",
             RejectReason::TooLarge => "dữ liệu quá lớn",
             RejectReason::Unavailable => "máy chủ tạm thời không lưu được",
+            RejectReason::RevokedKey => "khóa ký đã bị thu hồi trước thời điểm niêm phong",
         }
     }
 

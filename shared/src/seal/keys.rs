@@ -133,3 +133,23 @@ impl UnitKey {
         Ok(UnitKey(SigningKey::from_bytes(&seed)))
     }
 }
+
+/// A unit key and the time window in which it may sign (unix seconds). Rotating a key
+/// adds a new one and closes the old one's window; seals made inside a window stay
+/// verifiable for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyValidity {
+    /// The key.
+    pub key: PublicKey,
+    /// Valid from (inclusive); `None`: from the beginning.
+    pub valid_from: Option<i64>,
+    /// Revoked at (exclusive); `None`: not revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl KeyValidity {
+    /// Whether the key may sign at `t`.
+    pub fn valid_at(&self, t: i64) -> bool {
+        self.valid_from.is_none_or(|f| f <= t) && self.revoked_at.is_none_or(|r| t < r)
+    }
+}

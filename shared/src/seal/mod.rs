@@ -11,7 +11,7 @@
 mod keys;
 mod receipt;
 
-pub use keys::{KeyError, PublicKey, UnitKey};
+pub use keys::{KeyError, KeyValidity, PublicKey, UnitKey};
 pub use receipt::{Receipt, ReceiptBody, RECEIPT_CONTEXT};
 
 use crate::doc::Head;
