@@ -19,6 +19,13 @@ pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
         "result" => state::results(store),
         "person" => state::person(store, req["query"].as_str().unwrap_or("")),
         "flagged" => state::flagged(store),
+        "deadlines" => {
+            let today = req["today"]
+                .as_str()
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .unwrap_or_else(|| chrono::Utc::now().date_naive());
+            state::deadlines(store, hub, today)
+        }
         "registry_list" => Ok(serde_json::to_value(registry::list(store)?)?),
         "registry_add" => {
             let entries: Vec<registry::Entry> = serde_json::from_value(req["entries"].clone())?;

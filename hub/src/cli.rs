@@ -70,6 +70,16 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Legal deadlines: every accepted session's calendar, and per period the report due
+    /// on 15 January with the units that have not reported yet.
+    Deadlines {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        /// Judge against this day instead of today (YYYY-MM-DD).
+        #[arg(long)]
+        today: Option<String>,
+    },
     /// Every accepted session with its results and flags.
     Result {
         /// As JSON (the node's `result --json` shape, one per session).

@@ -148,6 +148,19 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Deadlines { json, today } => {
+            if let Some(t) = &today {
+                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .map_err(|_| anyhow!("--today «{t}»: cần dạng YYYY-MM-DD"))?;
+            }
+            let v = ask(&home, &json!({"cmd": "deadlines", "today": today}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_deadlines(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Flagged { json } => {
             let v = ask(&home, &json!({"cmd": "flagged"}))?;
             if json {
@@ -285,6 +298,45 @@ fn print_person(v: &Value) {
         for pr in p["problems"].as_array().into_iter().flatten() {
             println!("  CHÚ Ý: {}", pr.as_str().unwrap_or(""));
         }
+    }
+}
+
+fn print_deadlines(v: &Value) {
+    for p in v["periods"].as_array().into_iter().flatten() {
+        let when = match p["state"].as_str().unwrap_or("") {
+            "overdue" => format!("QUÁ HẠN {} ngày", -p["days"].as_i64().unwrap_or(0)),
+            "due_today" => "HÔM NAY".to_string(),
+            _ => format!("còn {} ngày", p["days"]),
+        };
+        println!(
+            "Kỳ {}: báo cáo cấp trên hạn {} ({when}); đã báo cáo {}/{}",
+            p["period"],
+            p["report_due"].as_str().unwrap_or(""),
+            p["units_reported"],
+            p["units_expected"]
+        );
+        for m in p["missing"].as_array().into_iter().flatten() {
+            println!(
+                "  CHƯA BÁO CÁO: {} {}",
+                m["unit"].as_str().unwrap_or(""),
+                m["name"].as_str().unwrap_or("")
+            );
+        }
+    }
+    for d in v["sessions"].as_array().into_iter().flatten() {
+        let when = match d["state"].as_str().unwrap_or("") {
+            "passed" => "đã qua".to_string(),
+            "due_today" => "hôm nay".to_string(),
+            _ => format!("còn {} ngày", d["days"]),
+        };
+        println!(
+            "  {} {:<12} {} / {}: {}",
+            d["due"].as_str().unwrap_or(""),
+            when,
+            d["unit"].as_str().unwrap_or(""),
+            d["session"].as_str().unwrap_or(""),
+            d["what"].as_str().unwrap_or("")
+        );
     }
 }
 

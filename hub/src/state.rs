@@ -429,3 +429,61 @@ pub(crate) fn flagged(store: &Store) -> Result<Value> {
         .collect();
     Ok(Value::Array(list))
 }
+
+/// `deadlines`: every legal deadline of every accepted session, by date, with its state
+/// on `today`; and, per reporting period, the provincial report due on 15 January with
+/// the units that have not reported yet.
+pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> Result<Value> {
+    use chrono::Datelike;
+    let all = sessions(store)?;
+    let state = |due: chrono::NaiveDate| -> (String, i64) {
+        let days = (due - today).num_days();
+        match days {
+            d if d < 0 => ("passed".into(), d),
+            0 => ("due_today".into(), 0),
+            d => ("due".into(), d),
+        }
+    };
+    let mut list = Vec::new();
+    for s in &all {
+        for d in tinnhiem_shared::domain::deadlines(&s.meta) {
+            let (st, days) = state(d.due);
+            list.push(
+                json!({"unit": s.unit, "session": s.result.session, "key": d.key, "kind": d.kind,
+                             "due": d.due.to_string(), "what": d.what, "state": st, "days": days}),
+            );
+        }
+    }
+    list.sort_by(|a, b| a["due"].as_str().cmp(&b["due"].as_str()));
+    // Reporting periods: the years of the sessions received, or this year.
+    let mut years: std::collections::BTreeSet<i32> =
+        all.iter().map(|s| s.meta.date.year()).collect();
+    if years.is_empty() {
+        years.insert(today.year());
+    }
+    let reg = registry::list(store)?;
+    let expected: Vec<_> = reg.iter().filter(|e| e.id != hub).collect();
+    let mut periods = Vec::new();
+    for y in years {
+        let due = chrono::NaiveDate::from_ymd_opt(y + 1, 1, 15).unwrap_or(today);
+        let reported: std::collections::BTreeSet<&str> = all
+            .iter()
+            .filter(|s| s.meta.date.year() == y)
+            .map(|s| s.unit.as_str())
+            .collect();
+        let missing: Vec<Value> = expected
+            .iter()
+            .filter(|e| !reported.contains(e.id.as_str()))
+            .map(|e| json!({"unit": e.id, "name": e.name}))
+            .collect();
+        let (st, days) = state(due);
+        let st = if st == "passed" {
+            "overdue".to_string()
+        } else {
+            st
+        };
+        periods.push(json!({"period": y, "report_due": due.to_string(), "state": st, "days": days,
+                            "units_expected": expected.len(), "units_reported": reported.len(), "missing": missing}));
+    }
+    Ok(json!({"today": today.to_string(), "periods": periods, "sessions": list}))
+}

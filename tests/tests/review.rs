@@ -106,3 +106,56 @@ fn a_reviewer_finds_a_person_without_diacritics_and_sees_every_flag() {
     let text = hub.ok(&["flagged"]);
     assert!(text.contains("Cơ quan xử lý"), "{text}");
 }
+
+#[test]
+fn deadlines_show_the_report_due_and_who_has_not_reported() {
+    let hub = Hub::start("lai-chau");
+    let done = NodeHome::init("lai-chau.da-bao-cao");
+    let late = NodeHome::init("lai-chau.chua-bao-cao");
+    hub.enroll(&done, "lai-chau.da-bao-cao");
+    hub.enroll(&late, "lai-chau.chua-bao-cao");
+    let f = done.file(
+        "s.json",
+        &session("ky-2023", "nq96-2023", "HĐND huyện", "Chủ tịch", 1),
+    );
+    done.ok(&["session", "import", f.to_str().expect("p")]);
+    done.ok(&["seal", "ky-2023"]);
+    done.point_at(hub.addr, &hub.key);
+    done.ok(&["sync", "--once", "--timeout", "30"]);
+
+    let v: serde_json::Value =
+        serde_json::from_str(&hub.ok(&["deadlines", "--json", "--today", "2024-01-10"]))
+            .expect("json");
+    let p = &v["periods"][0];
+    assert_eq!(p["period"], 2023);
+    assert_eq!(p["report_due"], "2024-01-15");
+    assert_eq!(p["state"], "due");
+    assert_eq!(p["days"], 5);
+    assert_eq!(p["units_reported"], 1);
+    assert_eq!(p["missing"][0]["unit"], "lai-chau.chua-bao-cao");
+    let keys: Vec<_> = v["sessions"]
+        .as_array()
+        .expect("arr")
+        .iter()
+        .map(|d| d["key"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "list_and_reports",
+            "front_opinions",
+            "forward_opinions",
+            "publication",
+            "provincial_report"
+        ]
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&hub.ok(&["deadlines", "--json", "--today", "2024-01-20"]))
+            .expect("json");
+    assert_eq!(v["periods"][0]["state"], "overdue");
+    let text = hub.ok(&["deadlines", "--today", "2024-01-20"]);
+    assert!(
+        text.contains("QUÁ HẠN 5 ngày") && text.contains("CHƯA BÁO CÁO: lai-chau.chua-bao-cao"),
+        "{text}"
+    );
+}
