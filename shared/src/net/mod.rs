@@ -43,9 +43,10 @@ pub async fn read_msg(
     framer: &mut Framer,
 ) -> Result<Option<(Msg, usize)>, StreamError> {
     loop {
+        let before = framer.pending();
         if let Some(m) = framer.next_msg()? {
-            let n = m.encode().len();
-            return Ok(Some((m, n)));
+            // The frame's size, without encoding the message again.
+            return Ok(Some((m, before - framer.pending())));
         }
         match recv
             .read_chunk(64 * 1024, true)

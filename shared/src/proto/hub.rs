@@ -302,11 +302,8 @@ impl HubSession {
             Ok(h) => h,
             Err((reason, detail)) => return self.reject(ch, s, id, reason, detail),
         };
-        let bytes = held.doc.save();
-        let mut doc = match AutoCommit::load(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|d| SessionDoc::from_automerge(d).map_err(|e| e.to_string()))
-        {
+        // A fork shares nothing mutable with the held copy and costs no save and load.
+        let mut doc = match SessionDoc::from_automerge(held.doc.fork()).map_err(|e| e.to_string()) {
             Ok(d) => d,
             Err(_) => {
                 return self.reject(
