@@ -242,3 +242,39 @@ fn chrono_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+#[test]
+fn the_same_seal_twice_gets_the_same_receipt_and_is_stored_once() {
+    let hub = Hub::start("lai-chau");
+    let n = NodeHome::init("lai-chau.nam-nhun");
+    hub.enroll(&n, "lai-chau.nam-nhun");
+    let key = UnitKey::load_file(&n.path().join("unit.key")).expect("key");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let mut d = doc_of("lai-chau.nam-nhun", "ky-hop-2");
+    let (seal, _) = seal_doc(&mut d, &key, 1, 5).expect("seal");
+    let bytes = d.save();
+    let receipts: Vec<_> = (0..2)
+        .map(|_| {
+            let doc = SessionDoc::load(&bytes, b"again").expect("load");
+            let ev = rt
+                .block_on(push(&hub, "lai-chau.nam-nhun", &key, doc, seal.clone()))
+                .expect("connects");
+            ev.into_iter()
+                .find_map(|e| match e {
+                    Event::Receipt { receipt, .. } => Some(receipt),
+                    _ => None,
+                })
+                .expect("a receipt")
+        })
+        .collect();
+    assert_eq!(
+        receipts[0], receipts[1],
+        "a replayed seal gets the very same receipt"
+    );
+    let st = hub.status();
+    assert_eq!(st["seals_accepted"], 1, "{st}");
+    assert_eq!(st["seals_rejected"], 0, "{st}");
+}
