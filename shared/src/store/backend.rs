@@ -101,6 +101,23 @@ fn from_redb(path: &Path, e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
+/// Runs an engine call, turning a panic inside the engine into [`StoreError::Corrupt`]:
+/// redb 4 panics on some damaged files ("Malformed allocator state") instead of
+/// returning an error, and a damaged file must give the clerk a clear error, not a crash.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("engine panic");
+            Err(corrupt(path, what))
+        }
+    }
+}
+
 fn def(name: &str) -> redb::TableDefinition<'_, &'static [u8], &'static [u8]> {
     redb::TableDefinition::new(name)
 }
@@ -112,6 +129,14 @@ enum Refused {
 
 impl Backend {
     pub(crate) fn open(
+        dir: &Path,
+        kind: BackendKind,
+        tables: &[&'static str],
+    ) -> Result<Backend, StoreError> {
+        guarded(dir, || Backend::open_inner(dir, kind, tables))
+    }
+
+    fn open_inner(
         dir: &Path,
         kind: BackendKind,
         tables: &[&'static str],
@@ -150,6 +175,15 @@ impl Backend {
         table: &'static str,
         key: &[u8],
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        guarded(path, || self.get_inner(path, table, key))
+    }
+
+    fn get_inner(
+        &self,
+        path: &Path,
+        table: &'static str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             Backend::Sled { trees, index, .. } => {
                 let t = &trees[index[table]];
@@ -168,6 +202,15 @@ impl Backend {
     }
 
     pub(crate) fn scan(
+        &self,
+        path: &Path,
+        table: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        guarded(path, || self.scan_inner(path, table, prefix))
+    }
+
+    fn scan_inner(
         &self,
         path: &Path,
         table: &'static str,
@@ -202,6 +245,10 @@ impl Backend {
 
     /// Applies every op or none, and returns only once they are on disk.
     pub(crate) fn write(&self, path: &Path, ops: &[Op<'_>]) -> Result<(), StoreError> {
+        guarded(path, || self.write_inner(path, ops))
+    }
+
+    fn write_inner(&self, path: &Path, ops: &[Op<'_>]) -> Result<(), StoreError> {
         match self {
             Backend::Sled { db, trees, index } => {
                 use sled::transaction::{ConflictableTransactionError as C, TransactionError};

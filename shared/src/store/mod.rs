@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The on-disk format this build writes. Bumped with a migration in [`Store::open`].
-pub const STORE_VERSION: u64 = 1;
+pub const STORE_VERSION: u64 = 2;
 
 /// Every table, for the binaries' own records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,36 +164,95 @@ impl Store {
     }
 
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend.get(&self.path, table, key)
+        match self.backend.get(&self.path, table, key)? {
+            None => Ok(None),
+            Some(v) => unseal(table, key, v).map(Some),
+        }
     }
 
     fn scan(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.backend.scan(&self.path, table, prefix)
+        self.backend
+            .scan(&self.path, table, prefix)?
+            .into_iter()
+            .filter(|(k, _)| !(table == "meta" && k == VERSION_KEY))
+            .map(|(k, v)| {
+                let v = unseal(table, &k, v)?;
+                Ok((k, v))
+            })
+            .collect()
     }
 
+    /// Writes a batch; every value carries its check (see [`check_of`]).
     fn write(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
-        self.backend.write(&self.path, ops)
+        let sealed: Vec<(usize, Vec<u8>)> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let (t, k, v) = match op {
+                    Op::Put(t, k, v) | Op::PutNew(t, k, v) => (*t, *k, *v),
+                };
+                let mut out = v.to_vec();
+                out.extend(check_of(t, k, v));
+                (i, out)
+            })
+            .collect();
+        let ops: Vec<Op<'_>> = ops
+            .iter()
+            .zip(&sealed)
+            .map(|(op, (_, v))| match op {
+                Op::Put(t, k, _) => Op::Put(t, k, v),
+                Op::PutNew(t, k, _) => Op::PutNew(t, k, v),
+            })
+            .collect();
+        self.backend.write(&self.path, &ops)
+    }
+
+    fn version(&self) -> Result<Option<u64>, StoreError> {
+        match self.backend.get(&self.path, "meta", VERSION_KEY)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(u64::from_be_bytes(v.as_slice().try_into().map_err(
+                |_| StoreError::BadRecord {
+                    key: "meta/store_version".into(),
+                    detail: "độ dài".into(),
+                },
+            )?))),
+        }
+    }
+
+    fn set_version(&self, extra: &[Op<'_>]) -> Result<(), StoreError> {
+        let mut ops = vec![Op::Put("meta", VERSION_KEY, &STORE_VERSION_BYTES)];
+        ops.extend(extra.iter().map(|op| match op {
+            Op::Put(t, k, v) => Op::Put(t, k, v),
+            Op::PutNew(t, k, v) => Op::PutNew(t, k, v),
+        }));
+        self.backend.write(&self.path, &ops)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
-        match self.get("meta", b"store_version")? {
-            None => self.write(&[Op::Put(
-                "meta",
-                b"store_version",
-                &STORE_VERSION.to_be_bytes(),
-            )]),
-            Some(v) => {
-                let found = u64::from_be_bytes(v.as_slice().try_into().map_err(|_| {
-                    StoreError::BadRecord {
-                        key: "meta/store_version".into(),
-                        detail: "độ dài".into(),
+        match self.version()? {
+            None => self.set_version(&[]),
+            Some(1) => {
+                // Version 1 stored bare values; version 2 appends a check to each. Rewrite
+                // every record and the version number in one batch: a crash leaves
+                // either the old store or the new one.
+                let mut rewritten: Vec<(&'static str, Vec<u8>, Vec<u8>)> = Vec::new();
+                for t in TABLES {
+                    for (k, v) in self.backend.scan(&self.path, t, b"")? {
+                        if t == "meta" && k == VERSION_KEY {
+                            continue;
+                        }
+                        let mut nv = v.clone();
+                        nv.extend(check_of(t, &k, &v));
+                        rewritten.push((t, k, nv));
                     }
-                })?);
+                }
+                let ops: Vec<Op<'_>> = rewritten.iter().map(|(t, k, v)| Op::Put(t, k, v)).collect();
+                self.set_version(&ops)
+            }
+            Some(found) => {
                 if found > STORE_VERSION {
                     return Err(StoreError::NewerVersion { found });
                 }
-                // Version 1 is the first: nothing to migrate yet. A future version
-                // rewrites records here, in one batch, together with the new number.
                 Ok(())
             }
         }
@@ -344,6 +403,45 @@ impl Store {
     }
 }
 
+const VERSION_KEY: &[u8] = b"store_version";
+const STORE_VERSION_BYTES: [u8; 8] = STORE_VERSION.to_be_bytes();
+const CHECK_LEN: usize = 8;
+
+/// The check appended to every stored value: the first 8 bytes of SHA-256 over the
+/// table, the key and the value. Storage engines do not all verify what they read
+/// (redb checks its pages only when repairing), so a flipped bit on disk must be caught
+/// here: a damaged record is refused, never served. Including table and key also catches
+/// a value that landed under the wrong key.
+fn check_of(table: &str, key: &[u8], value: &[u8]) -> [u8; CHECK_LEN] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((table.len() as u32).to_be_bytes());
+    h.update(table.as_bytes());
+    h.update((key.len() as u32).to_be_bytes());
+    h.update(key);
+    h.update(value);
+    let d = h.finalize();
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&d[..CHECK_LEN]);
+    out
+}
+
+fn unseal(table: &str, key: &[u8], mut v: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    let bad = || StoreError::BadRecord {
+        key: format!("{table}/{}", String::from_utf8_lossy(key)),
+        detail: "mã kiểm tra không khớp: bản ghi bị hỏng trên đĩa".into(),
+    };
+    if v.len() < CHECK_LEN {
+        return Err(bad());
+    }
+    let at = v.len() - CHECK_LEN;
+    if v[at..] != check_of(table, key, &v[..at]) {
+        return Err(bad());
+    }
+    v.truncate(at);
+    Ok(v)
+}
+
 /// One line of the audit log: who did what, when. Written in the same batch as the
 /// change it describes.
 #[derive(Debug, Clone)]
@@ -444,12 +542,61 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
-            st.set_meta("store_version", &99u64.to_be_bytes())
+            st.backend
+                .write(
+                    &st.path,
+                    &[Op::Put("meta", VERSION_KEY, &99u64.to_be_bytes())],
+                )
                 .expect("set");
         }
         assert!(matches!(
             Store::open(dir.path(), kind, Duration::ZERO),
             Err(StoreError::NewerVersion { found: 99 })
         ));
+    }
+
+    #[test]
+    fn a_version_one_store_is_migrated_in_place() {
+        for kind in [BackendKind::Redb, BackendKind::Sled] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let s = SessionId::new("ky-hop-1").expect("id");
+            {
+                // What version 1 wrote: bare values.
+                let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
+                st.backend
+                    .write(
+                        &st.path,
+                        &[
+                            Op::Put("meta", VERSION_KEY, &1u64.to_be_bytes()),
+                            Op::Put("docs", s.as_str().as_bytes(), b"old document"),
+                        ],
+                    )
+                    .expect("v1");
+            }
+            let st = Store::open(dir.path(), kind, Duration::ZERO).expect("migrates");
+            assert_eq!(st.version().expect("v"), Some(STORE_VERSION));
+            assert_eq!(
+                st.doc(&s).expect("doc").as_deref(),
+                Some(&b"old document"[..])
+            );
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_is_refused_not_served() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let st = Store::open(dir.path(), BackendKind::Redb, Duration::ZERO).expect("open");
+        let s = SessionId::new("ky-hop-1").expect("id");
+        st.put_doc(&s, b"the document", &line()).expect("put");
+        let mut raw = st
+            .backend
+            .get(&st.path, "docs", s.as_str().as_bytes())
+            .expect("raw")
+            .expect("some");
+        raw[2] ^= 0x10;
+        st.backend
+            .write(&st.path, &[Op::Put("docs", s.as_str().as_bytes(), &raw)])
+            .expect("damage");
+        assert!(matches!(st.doc(&s), Err(StoreError::BadRecord { .. })));
     }
 }
