@@ -212,6 +212,28 @@ fn print_status(v: &Value) {
         "Biên bản đã nhận: {}   bị từ chối: {}",
         v["seals_accepted"], v["seals_rejected"]
     );
+    let next = &v["next_report"];
+    if let Some(days) = next["days"].as_i64() {
+        let missing: Vec<&str> = next["missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["unit"].as_str())
+            .collect();
+        let when = if days < 0 {
+            format!("QUÁ HẠN {} ngày", -days)
+        } else {
+            format!("còn {days} ngày")
+        };
+        println!(
+            "Hạn báo cáo kỳ {}: {} ({when})",
+            next["period"],
+            next["report_due"].as_str().unwrap_or("")
+        );
+        if !missing.is_empty() && days <= 30 {
+            println!("  SẮP ĐẾN HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
+        }
+    }
     for u in v["units"].as_array().into_iter().flatten() {
         let state = if u["reported"] == true {
             "đã nhận"

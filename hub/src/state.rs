@@ -259,8 +259,21 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         .take(20)
         .filter_map(|(_, v)| serde_json::from_slice(v).ok())
         .collect();
+    // The report due next (or the one overdue), with the units still missing.
+    let periods = deadlines(store, hub, chrono::Utc::now().date_naive())?["periods"].clone();
+    let next_report = periods
+        .as_array()
+        .and_then(|ps| {
+            ps.iter()
+                .rev()
+                .find(|p| p["state"] != "overdue")
+                .or(ps.last())
+                .cloned()
+        })
+        .unwrap_or(Value::Null);
     Ok(json!({
         "hub": hub,
+        "next_report": next_report,
         "units_expected": units.len(),
         "units_reported": reported,
         "seals_accepted": seals.len(),

@@ -153,6 +153,16 @@ fn deadlines_show_the_report_due_and_who_has_not_reported() {
         serde_json::from_str(&hub.ok(&["deadlines", "--json", "--today", "2024-01-20"]))
             .expect("json");
     assert_eq!(v["periods"][0]["state"], "overdue");
+    // `status` names the units missing as the report falls due (here long overdue).
+    let st = hub.status();
+    assert_eq!(st["next_report"]["period"], 2023, "{st}");
+    assert_eq!(
+        st["next_report"]["missing"][0]["unit"],
+        "lai-chau.chua-bao-cao"
+    );
+    assert!(hub
+        .ok(&["status"])
+        .contains("CHƯA BÁO CÁO: lai-chau.chua-bao-cao"));
     let text = hub.ok(&["deadlines", "--today", "2024-01-20"]);
     assert!(
         text.contains("QUÁ HẠN 5 ngày") && text.contains("CHƯA BÁO CÁO: lai-chau.chua-bao-cao"),
