@@ -11,6 +11,17 @@ mod home;
 mod registry;
 mod state;
 
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses and validates a registry TOML file; the number of units on success.
+    pub fn parse_registry(text: &str) -> Result<usize, String> {
+        crate::registry::parse_file(text)
+            .map(|v| v.len())
+            .map_err(|e| e.to_string())
+    }
+}
+
 use clap::Parser;
 use std::process::ExitCode;
 

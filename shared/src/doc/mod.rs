@@ -62,6 +62,19 @@ pub enum DocError {
     Invalid(String),
 }
 
+/// Runs an Automerge call on bytes that came from outside, turning a panic inside
+/// Automerge into an error. automerge 0.12 panics on some malformed documents (an
+/// `unwrap` in its column decoder, found by `fuzz/fuzz_targets/automerge_doc.rs`); a
+/// file on a USB stick or a message from a peer must give an error, not a crash.
+pub fn guard<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(DocError::from),
+        Err(_) => Err(DocError::Shape(
+            "dữ liệu automerge hỏng (bộ giải mã từ chối)".into(),
+        )),
+    }
+}
+
 /// A change hash: 32 bytes that commit to a change and its whole history.
 pub type Head = [u8; 32];
 
@@ -236,7 +249,7 @@ impl SessionDoc {
 
     /// Loads saved bytes.
     pub fn load(bytes: &[u8], device: &[u8]) -> Result<SessionDoc, DocError> {
-        let mut doc = AutoCommit::load(bytes)?;
+        let mut doc = guard(|| AutoCommit::load(bytes))?;
         doc.set_actor(ActorId::from(device));
         let d = SessionDoc { doc };
         d.check_shape()?;

@@ -126,6 +126,12 @@ fn save_load_round_trip_and_result_at_heads() {
 
 #[test]
 fn loading_garbage_is_an_error_not_a_panic() {
+    // Found by the fuzzer: automerge 0.12 panics inside its decoder on these 28 bytes.
+    let crash: [u8; 28] = [
+        0x85, 0x6f, 0x4a, 0x83, 0x7e, 0xf7, 0x4a, 0x86, 0x03, 0x0c, 0x00, 0x01, 0x00, 0x00, 0x02,
+        0x23, 0x02, 0x83, 0x15, 0x00, 0xfa, 0x30, 0xff, 0x1f, 0x00, 0x00, 0x00, 0x00,
+    ];
+    assert!(SessionDoc::load(&crash, b"x").is_err());
     assert!(SessionDoc::load(b"not automerge", b"x").is_err());
     assert!(SessionDoc::load(&[], b"x").is_err());
     // A valid Automerge document that is not a session.

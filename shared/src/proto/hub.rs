@@ -126,7 +126,7 @@ impl HubSession {
                 .load(&self.peer, session)
                 .map_err(|e| (RejectReason::Unavailable, e))?;
             let doc = match doc {
-                Some(b) => AutoCommit::load(&b)
+                Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
                     .map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?,
                 None => AutoCommit::new(),
             };
@@ -218,7 +218,9 @@ impl HubSession {
         if SessionId::new(s).is_err() {
             return self.reject(ch, s, [0; 32], RejectReason::Malformed, "session id".into());
         }
-        let msg = match sync::Message::decode(data) {
+        let msg = match std::panic::catch_unwind(|| sync::Message::decode(data))
+            .unwrap_or(Err(automerge::sync::ReadMessageError::NotEnoughInput))
+        {
             Ok(m) => m,
             Err(e) => {
                 return self.reject(
@@ -239,9 +241,8 @@ impl HubSession {
         // Apply the message; any failure forgets the document (nothing of it is stored).
         let outcome: Result<(), (RejectReason, String)> = (|| {
             let before = held.doc.get_heads();
-            held.doc
-                .sync()
-                .receive_sync_message(&mut held.sync, msg)
+            let (doc, state) = (&mut held.doc, &mut held.sync);
+            crate::doc::guard(|| doc.sync().receive_sync_message(state, msg))
                 .map_err(|e| (RejectReason::Malformed, format!("sync: {e}")))?;
             if held.doc.get_heads() == before {
                 return Ok(());

@@ -299,7 +299,9 @@ impl NodeSession {
         let Some(d) = self.docs.get_mut(s) else {
             return;
         };
-        let msg = match sync::Message::decode(data) {
+        let msg = match std::panic::catch_unwind(|| sync::Message::decode(data))
+            .unwrap_or(Err(automerge::sync::ReadMessageError::NotEnoughInput))
+        {
             Ok(m) => m,
             Err(e) => {
                 self.events
@@ -307,12 +309,8 @@ impl NodeSession {
                 return;
             }
         };
-        if let Err(e) = d
-            .doc
-            .automerge()
-            .sync()
-            .receive_sync_message(&mut d.sync, msg)
-        {
+        let (doc, state) = (d.doc.automerge(), &mut d.sync);
+        if let Err(e) = crate::doc::guard(|| doc.sync().receive_sync_message(state, msg)) {
             self.events
                 .push_back(Event::ProtocolError(format!("sync message refused: {e}")));
             return;
