@@ -174,7 +174,7 @@ fn record(home: &Home, dest: &PublicKey, ev: &Event) -> Result<()> {
             )])?;
             Ok(())
         }
-        Event::ProtocolError(_) | Event::Done => Ok(()),
+        Event::ProtocolError(_) | Event::DocFinished { .. } | Event::Done => Ok(()),
     }
 }
 

@@ -286,6 +286,11 @@ impl Hub {
         self.proc = Some(Proc(child));
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.0.id())
+    }
+
     /// Kills the server (SIGKILL).
     pub fn kill(&mut self) {
         self.proc = None;

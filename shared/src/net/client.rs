@@ -109,8 +109,15 @@ pub async fn deliver(
         }
         let mut protocol_error = None;
         while let Some(ev) = machine.poll_event() {
-            if let Event::ProtocolError(p) = &ev {
-                protocol_error = Some(p.clone());
+            match &ev {
+                Event::ProtocolError(p) => protocol_error = Some(p.clone()),
+                // Close a finished document's stream: the hub grants a limited number.
+                Event::DocFinished { session } => {
+                    if let Some(mut send) = sends.remove(&Channel::Doc(session.clone())) {
+                        let _ = send.finish();
+                    }
+                }
+                _ => {}
             }
             on_event(ev);
         }

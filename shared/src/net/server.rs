@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
+/// A reader's word that the peer finished a stream.
+const END: &str = "end of stream";
+
 /// What the server needs from the hub: who a key is, and an environment per connection.
 pub trait Host: Send + Sync + 'static {
     /// The environment one connection's machine uses.
@@ -99,7 +102,11 @@ async fn connection<H: Host>(
                         loop {
                             match read_msg(&mut recv, &mut framer).await {
                                 Ok(Some((m, _))) => if tx.send((id, Ok(m))).await.is_err() { return },
-                                Ok(None) => return,
+                                Ok(None) => {
+                                    // The peer finished its side: finish ours, free the stream.
+                                    let _ = tx.send((id, Err(END.into()))).await;
+                                    return;
+                                }
                                 Err(e) => { let _ = tx.send((id, Err(e.to_string()))).await; return; }
                             }
                         }
@@ -111,6 +118,13 @@ async fn connection<H: Host>(
                 let Some((id, m)) = m else { break };
                 let msg = match m {
                     Ok(m) => m,
+                    Err(e) if e == END => {
+                        if let Some(mut send) = streams.remove(&id) {
+                            let _ = send.finish();
+                        }
+                        channel_of.retain(|_, v| *v != id);
+                        continue;
+                    }
                     Err(e) if e.starts_with("stream:") => {
                         tracing::debug!(unit, "stream ended: {e}");
                         continue;
@@ -127,7 +141,7 @@ async fn connection<H: Host>(
                     Msg::Hello(_) | Msg::Welcome(_) => Channel::Control,
                     Msg::Sync { session, .. } | Msg::Seal { session, .. } | Msg::Receipt { session, .. } | Msg::Reject { session, .. } => Channel::Doc(session.clone()),
                 };
-                channel_of.entry(ch.clone()).or_insert(id);
+                channel_of.insert(ch.clone(), id);
                 tokio::task::block_in_place(|| machine.handle(&mut env, ch, msg));
                 while let Some((ch, out)) = machine.poll_transmit() {
                     if let Msg::Reject { session, seal_id, reason, detail } = &out {

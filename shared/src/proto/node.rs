@@ -55,6 +55,11 @@ pub enum Event {
     },
     /// The peer broke the protocol (bad message, forged receipt): drop the connection.
     ProtocolError(String),
+    /// One document's seals are all answered: its channel may be closed.
+    DocFinished {
+        /// Session.
+        session: String,
+    },
     /// Every job is finished (received or rejected).
     Done,
 }
@@ -91,7 +96,16 @@ pub struct NodeSession {
     hello_sent_at: u64,
     retry_ms: u64,
     done_reported: bool,
+    /// The hub's heads per document, from the Welcome.
+    theirs: BTreeMap<String, Vec<[u8; 32]>>,
+    /// Documents not started yet: at most `max_active` run at once, so that a node with
+    /// many sessions never needs more streams than the hub grants.
+    queue: VecDeque<String>,
+    max_active: usize,
 }
+
+/// Documents in flight at once on one connection (each holds a stream).
+pub const MAX_ACTIVE_DOCS: usize = 16;
 
 impl NodeSession {
     /// Starts a conversation delivering `jobs` to the hub whose key is `hub_key`.
@@ -135,9 +149,12 @@ impl NodeSession {
             hello_sent_at: now,
             retry_ms,
             done_reported: false,
+            theirs: BTreeMap::new(),
+            queue: VecDeque::new(),
+            max_active: MAX_ACTIVE_DOCS,
         };
         s.send_hello(now);
-        s.check_done();
+        s.check_done(now);
         s
     }
 
@@ -176,23 +193,9 @@ impl NodeSession {
                     return;
                 }
                 self.welcomed = true;
-                let theirs: BTreeMap<_, _> =
-                    w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
-                let sessions: Vec<String> = self.docs.keys().cloned().collect();
-                for s in sessions {
-                    let in_sync = {
-                        let Some(d) = self.docs.get_mut(&s) else {
-                            continue;
-                        };
-                        let ours = d.doc.heads();
-                        theirs.get(&s).is_some_and(|h| *h == ours)
-                    };
-                    if in_sync {
-                        self.send_seals(&s, now);
-                    } else {
-                        self.start_sync(&s, now);
-                    }
-                }
+                self.theirs = w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
+                self.queue = self.docs.keys().cloned().collect();
+                self.start_more(now);
             }
             (Channel::Control, Msg::Reject { reason, detail, .. }) => {
                 self.fail_all(reason, detail);
@@ -217,7 +220,7 @@ impl NodeSession {
                 kind(&m)
             ))),
         }
-        self.check_done();
+        self.check_done(now);
     }
 
     fn fail_all(&mut self, reason: RejectReason, detail: String) {
@@ -424,11 +427,52 @@ impl NodeSession {
         }
     }
 
-    fn check_done(&mut self) {
-        for d in self.docs.values_mut() {
-            if d.seals.values().all(|(_, o)| o.is_some()) {
-                d.phase = Phase::Finished;
+    /// Starts queued documents while fewer than `max_active` are in flight: straight to
+    /// the seals when the hub already has our heads, else through a sync.
+    fn start_more(&mut self, now: u64) {
+        loop {
+            let active = self
+                .docs
+                .values()
+                .filter(|d| matches!(d.phase, Phase::Syncing | Phase::Sealing))
+                .count();
+            if active >= self.max_active {
+                return;
             }
+            let Some(s) = self.queue.pop_front() else {
+                return;
+            };
+            let in_sync = {
+                let Some(d) = self.docs.get_mut(&s) else {
+                    continue;
+                };
+                if d.phase != Phase::Hello {
+                    continue;
+                }
+                let ours = d.doc.heads();
+                self.theirs.get(&s).is_some_and(|h| *h == ours)
+            };
+            if in_sync {
+                self.send_seals(&s, now);
+            } else {
+                self.start_sync(&s, now);
+            }
+        }
+    }
+
+    fn check_done(&mut self, now: u64) {
+        let mut finished = Vec::new();
+        for (s, d) in self.docs.iter_mut() {
+            if d.phase != Phase::Finished && d.seals.values().all(|(_, o)| o.is_some()) {
+                d.phase = Phase::Finished;
+                finished.push(s.clone());
+            }
+        }
+        for session in finished {
+            self.events.push_back(Event::DocFinished { session });
+        }
+        if self.welcomed {
+            self.start_more(now);
         }
         if !self.done_reported && self.docs.values().all(|d| d.phase == Phase::Finished) {
             self.done_reported = true;

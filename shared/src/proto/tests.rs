@@ -506,3 +506,61 @@ fn the_framer_cuts_off_oversized_and_garbage_messages() {
     assert_eq!(f.next_msg(), Ok(Some(m)));
     assert_eq!(f.pending(), 0);
 }
+
+#[test]
+fn many_documents_run_a_bounded_number_at_a_time() {
+    // A node with more sessions than the hub grants streams (the benchmark's 100 per
+    // node once deadlocked on the 64-stream limit): documents are started a few at a
+    // time, each closed when its seals are answered.
+    let mut env = MemEnv::new();
+    let jobs: Vec<Job> = (0..40)
+        .map(|i| {
+            let (mut d, s) = sealed("phong-tho", &format!("ky-{i:02}"), 3, &unit_key());
+            job(&mut d, &s, None)
+        })
+        .collect();
+    let mut node = NodeSession::new("phong-tho", hub_key().public(), jobs, 0, 1000);
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    // Count the documents in flight as the hub sees them: first message to last answer.
+    let mut in_flight = std::collections::BTreeSet::new();
+    let mut most = 0;
+    let mut events = Vec::new();
+    let mut to_hub: Vec<(Channel, Msg)> = Vec::new();
+    for _ in 0..100_000 {
+        // Events first: a document that finished in the last step frees its slot
+        // before the next one's first message is counted.
+        while let Some(e) = node.poll_event() {
+            if let Event::DocFinished { session } = &e {
+                in_flight.remove(session);
+            }
+            events.push(e);
+        }
+        while let Some(m) = node.poll_transmit() {
+            if let Channel::Doc(s) = &m.0 {
+                in_flight.insert(s.clone());
+                most = most.max(in_flight.len());
+            }
+            to_hub.push(m);
+        }
+        if node.is_done() || to_hub.is_empty() {
+            break;
+        }
+        let (ch, m) = to_hub.remove(0);
+        hub.handle(&mut env, ch, m);
+        while let Some((ch, m)) = hub.poll_transmit() {
+            node.handle(ch, m, 0);
+        }
+    }
+    assert_eq!(receipts(&events).len(), 40);
+    assert!(
+        most <= super::node::MAX_ACTIVE_DOCS,
+        "{most} documents in flight at once"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::DocFinished { .. }))
+            .count(),
+        40
+    );
+}

@@ -1,0 +1,155 @@
+//! `tinnhiem-bench`: figures for BENCHMARKS.md, measured in one run on this machine.
+//!
+//! Hub ingest: a real `tinnhiem-hub serve` process on loopback; N simulated nodes (tokio
+//! tasks in this process, each with its own enrolled key and its own QUIC connection)
+//! deliver M sealed sessions each; we time from the first connection to the last
+//! verified receipt (QUIC, verify, recompute, durable store, receipt) and read the hub's
+//! peak resident memory (VmHWM).
+//!
+//! `--quick` (CI): 10 nodes × 10 sessions. Default: 100 nodes × 100 sessions (10 000, a
+//! whole country).
+
+use anyhow::{bail, Context, Result};
+use std::time::{Duration, Instant};
+use tinnhiem_shared::doc::SessionDoc;
+use tinnhiem_shared::domain::{SessionFile, UnitId};
+use tinnhiem_shared::net::client::deliver;
+use tinnhiem_shared::net::{self, NetConfig};
+use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
+use tinnhiem_shared::seal::{seal_doc, PublicKey, UnitKey};
+use tinnhiem_tests::{session_file, Hub};
+
+fn node_key(i: usize) -> UnitKey {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    UnitKey::from_seed(seed)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (nodes, per_node) = if quick {
+        (10usize, 10usize)
+    } else {
+        (100, 100)
+    };
+    println!(
+        "tinnhiem-bench: hub ingest, {nodes} nodes × {per_node} sessions = {} sealed sessions",
+        nodes * per_node
+    );
+
+    let hub = Hub::start("quoc-gia");
+    let mut reg = String::new();
+    for i in 0..nodes {
+        reg.push_str(&format!(
+            "[[unit]]\nid = \"tinh-{i:03}\"\nkey = \"{}\"\nparent = \"quoc-gia\"\n\n",
+            node_key(i).public().to_hex()
+        ));
+    }
+    let reg_file = hub.path().join("bench-registry.toml");
+    std::fs::write(&reg_file, reg)?;
+    hub.ok(&["registry", "import", reg_file.to_str().context("path")?]);
+    let hub_pid = hub.pid().context("hub pid")?;
+    let hub_key = PublicKey::from_hex(&hub.key)?;
+
+    // Prepare every sealed document first: the clock measures delivery only.
+    let mut work = Vec::new();
+    let mut doc_bytes = 0usize;
+    for i in 0..nodes {
+        let key = node_key(i);
+        let unit = UnitId::new(format!("tinh-{i:03}"))?;
+        let mut jobs = Vec::new();
+        for j in 0..per_node {
+            let s =
+                SessionFile::from_json(&session_file(&format!("ky-{j:03}"), 10 + (j as u64 % 15)))?
+                    .into_session(&unit, || "e".into())
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
+            let (seal, _) = seal_doc(&mut d, &key, 1, 2).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+            doc_bytes += d.save().len();
+            jobs.push(Job {
+                doc: d,
+                sync_state: None,
+                seals: vec![seal],
+            });
+        }
+        work.push((unit, key, jobs));
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    let (received, wire) = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (unit, key, jobs) in work {
+            let addr = hub.addr;
+            tasks.push(tokio::spawn(async move {
+                let cfg = NetConfig::default();
+                let ep =
+                    net::client_endpoint(&key, hub_key, &cfg).map_err(|e| anyhow::anyhow!(e))?;
+                let machine = NodeSession::new(unit.as_str(), hub_key, jobs, 0, 5_000);
+                let mut got = 0usize;
+                let stats = deliver(
+                    &ep,
+                    addr,
+                    machine,
+                    &cfg,
+                    Instant::now() + Duration::from_secs(600),
+                    |e| {
+                        if matches!(e, Event::Receipt { .. }) {
+                            got += 1;
+                        }
+                    },
+                )
+                .await?;
+                Ok::<_, anyhow::Error>((got, stats.wire_bytes))
+            }));
+        }
+        let mut received = 0;
+        let mut wire = 0;
+        for t in tasks {
+            let (g, w) = t.await??;
+            received += g;
+            wire += w;
+        }
+        Ok::<_, anyhow::Error>((received, wire))
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    let total = nodes * per_node;
+    let rss = peak_rss_kib(hub_pid).unwrap_or(0);
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| sealed sessions delivered with a verified receipt | {received} / {total} |");
+    println!("| time, first connection to last receipt | {secs:.2} s |");
+    println!(
+        "| hub ingest rate | {:.0} sessions/s |",
+        received as f64 / secs
+    );
+    println!(
+        "| hub peak memory (VmHWM) | {:.1} MB |",
+        rss as f64 / 1024.0
+    );
+    println!(
+        "| bytes on the wire per session (handshake included) | {} |",
+        wire / total.max(1) as u64
+    );
+    println!(
+        "| saved document per session | {} bytes |",
+        doc_bytes / total.max(1)
+    );
+    if received != total {
+        bail!("{} sessions without a receipt", total - received);
+    }
+    Ok(())
+}
