@@ -51,6 +51,7 @@ impl BackendKind {
 const REDB_FILE: &str = "tinnhiem.redb";
 
 /// One write of a batch.
+#[derive(Clone, Copy)]
 pub(crate) enum Op<'a> {
     /// Insert or replace.
     Put(&'static str, &'a [u8], &'a [u8]),

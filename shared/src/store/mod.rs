@@ -184,22 +184,16 @@ impl Store {
 
     /// Writes a batch; every value carries its check (see [`check_of`]).
     fn write(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
-        let sealed: Vec<(usize, Vec<u8>)> = ops
+        let checked: Vec<Vec<u8>> = ops
             .iter()
-            .enumerate()
-            .map(|(i, op)| {
-                let (t, k, v) = match op {
-                    Op::Put(t, k, v) | Op::PutNew(t, k, v) => (*t, *k, *v),
-                };
-                let mut out = v.to_vec();
-                out.extend(check_of(t, k, v));
-                (i, out)
+            .map(|op| match op {
+                Op::Put(t, k, v) | Op::PutNew(t, k, v) => with_check(t, k, v),
             })
             .collect();
         let ops: Vec<Op<'_>> = ops
             .iter()
-            .zip(&sealed)
-            .map(|(op, (_, v))| match op {
+            .zip(&checked)
+            .map(|(op, v)| match *op {
                 Op::Put(t, k, _) => Op::Put(t, k, v),
                 Op::PutNew(t, k, _) => Op::PutNew(t, k, v),
             })
@@ -221,10 +215,7 @@ impl Store {
 
     fn set_version(&self, extra: &[Op<'_>]) -> Result<(), StoreError> {
         let mut ops = vec![Op::Put("meta", VERSION_KEY, &STORE_VERSION_BYTES)];
-        ops.extend(extra.iter().map(|op| match op {
-            Op::Put(t, k, v) => Op::Put(t, k, v),
-            Op::PutNew(t, k, v) => Op::PutNew(t, k, v),
-        }));
+        ops.extend_from_slice(extra);
         self.backend.write(&self.path, &ops)
     }
 
@@ -241,8 +232,7 @@ impl Store {
                         if t == "meta" && k == VERSION_KEY {
                             continue;
                         }
-                        let mut nv = v.clone();
-                        nv.extend(check_of(t, &k, &v));
+                        let nv = with_check(t, &k, &v);
                         rewritten.push((t, k, nv));
                     }
                 }
@@ -423,6 +413,14 @@ fn check_of(table: &str, key: &[u8], value: &[u8]) -> [u8; CHECK_LEN] {
     let d = h.finalize();
     let mut out = [0u8; CHECK_LEN];
     out.copy_from_slice(&d[..CHECK_LEN]);
+    out
+}
+
+/// A value as stored: the value, then its check.
+fn with_check(table: &str, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + CHECK_LEN);
+    out.extend_from_slice(value);
+    out.extend(check_of(table, key, value));
     out
 }
 
