@@ -22,6 +22,8 @@
 //! * Entries are keyed by a random id: concurrent entry never conflicts, and nothing in an
 //!   entry names a voter.
 
+pub mod screen;
+
 use crate::domain::{
     Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure,
     Profile, Session, SessionId, Subject, SubjectId, Tally, UnitId,
@@ -60,6 +62,9 @@ pub enum DocError {
     /// The value does not fit the field.
     #[error("{0}")]
     Invalid(String),
+    /// Bytes refused before decoding (see [`screen`]).
+    #[error("{0}")]
+    Screen(#[from] screen::ScreenError),
 }
 
 /// Runs an Automerge call on bytes that came from outside, turning a panic inside
@@ -69,9 +74,22 @@ pub enum DocError {
 pub fn guard<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(DocError::from),
-        Err(_) => Err(DocError::Shape(
-            "dữ liệu automerge hỏng (bộ giải mã từ chối)".into(),
-        )),
+        Err(_) => Err(decoder_panicked()),
+    }
+}
+
+fn decoder_panicked() -> DocError {
+    DocError::Shape("dữ liệu automerge hỏng (bộ giải mã từ chối)".into())
+}
+
+/// Decodes a sync message from a peer: screened first (see [`screen`]), then decoded
+/// with Automerge's panics caught.
+pub fn decode_sync(data: &[u8]) -> Result<automerge::sync::Message, DocError> {
+    screen::sync_message(data, screen::Limits::SESSION)?;
+    match std::panic::catch_unwind(|| automerge::sync::Message::decode(data)) {
+        Ok(Ok(m)) => Ok(m),
+        Ok(Err(e)) => Err(DocError::Shape(format!("sync: {e}"))),
+        Err(_) => Err(decoder_panicked()),
     }
 }
 
@@ -249,6 +267,7 @@ impl SessionDoc {
 
     /// Loads saved bytes.
     pub fn load(bytes: &[u8], device: &[u8]) -> Result<SessionDoc, DocError> {
+        screen::chunks(bytes, screen::Limits::SESSION)?;
         let mut doc = guard(|| AutoCommit::load(bytes))?;
         doc.set_actor(ActorId::from(device));
         let d = SessionDoc { doc };

@@ -218,9 +218,7 @@ impl HubSession {
         if SessionId::new(s).is_err() {
             return self.reject(ch, s, [0; 32], RejectReason::Malformed, "session id".into());
         }
-        let msg = match std::panic::catch_unwind(|| sync::Message::decode(data))
-            .unwrap_or(Err(automerge::sync::ReadMessageError::NotEnoughInput))
-        {
+        let msg = match crate::doc::decode_sync(data) {
             Ok(m) => m,
             Err(e) => {
                 return self.reject(

@@ -302,9 +302,7 @@ impl NodeSession {
         let Some(d) = self.docs.get_mut(s) else {
             return;
         };
-        let msg = match std::panic::catch_unwind(|| sync::Message::decode(data))
-            .unwrap_or(Err(automerge::sync::ReadMessageError::NotEnoughInput))
-        {
+        let msg = match crate::doc::decode_sync(data) {
             Ok(m) => m,
             Err(e) => {
                 self.events
