@@ -8,9 +8,11 @@
 //! Architecture invariant: every byte that is signed is produced here, from types whose
 //! postcard encoding is fixed (no maps with unordered keys, no floats).
 
+mod enroll;
 mod keys;
 mod receipt;
 
+pub use enroll::{EnrollBody, EnrolledKey, Enrollment, ENROLL_CONTEXT};
 pub use keys::{KeyError, KeyValidity, PublicKey, UnitKey};
 pub use receipt::{Receipt, ReceiptBody, RECEIPT_CONTEXT};
 
@@ -26,6 +28,16 @@ pub const SEAL_CONTEXT: &[u8] = b"tinnhiem/seal/v1";
 pub const RESULT_CONTEXT: &[u8] = b"tinnhiem/result/v1";
 /// Domain separation of a seal's id.
 pub const SEAL_ID_CONTEXT: &[u8] = b"tinnhiem/seal-id/v1";
+
+/// Checks an ed25519 `signature` (64 bytes, from the wire or a file) by `key` over `msg`.
+pub(crate) fn verify_signed(key: &[u8; 32], msg: &[u8], signature: &[u8]) -> Result<(), SealError> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| SealError::BadKey)?;
+    let sig: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| SealError::BadSignature)?;
+    key.verify(msg, &Signature::from_bytes(&sig))
+        .map_err(|_| SealError::BadSignature)
+}
 
 /// Why a seal does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,15 +101,7 @@ impl Seal {
     /// Checks the signature against the body's signer key (not whether that key is
     /// allowed to sign for the unit: that is the registry's job).
     pub fn verify_signature(&self) -> Result<(), SealError> {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.body.signer)
-            .map_err(|_| SealError::BadKey)?;
-        let sig: [u8; 64] = self
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| SealError::BadSignature)?;
-        key.verify(&signed_bytes(&self.body), &Signature::from_bytes(&sig))
-            .map_err(|_| SealError::BadSignature)
+        verify_signed(&self.body.signer, &signed_bytes(&self.body), &self.signature)
     }
 
     /// The seal's id: a digest over its body and signature.

@@ -1,7 +1,6 @@
 //! Receipts: the hub's signed word that it holds a seal durably.
 
 use super::{PublicKey, Seal, SealError, UnitKey};
-use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 
 /// Domain separation of a receipt signature.
@@ -69,14 +68,7 @@ impl Receipt {
         {
             return Err(SealError::WrongDocument);
         }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&hub.0).map_err(|_| SealError::BadKey)?;
-        let sig: [u8; 64] = self
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| SealError::BadSignature)?;
-        key.verify(&signed(&self.body), &Signature::from_bytes(&sig))
-            .map_err(|_| SealError::BadSignature)
+        super::verify_signed(&hub.0, &signed(&self.body), &self.signature)
     }
 
     /// Storage and wire encoding.
