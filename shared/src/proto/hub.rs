@@ -7,7 +7,6 @@
 
 use super::wire::{Channel, DocHeads, Msg, RejectReason, Welcome, PROTOCOL_VERSION};
 use crate::doc::SessionDoc;
-use crate::domain::SessionId;
 use crate::seal::{Receipt, Seal};
 use automerge::sync::{self, SyncDoc};
 use automerge::AutoCommit;
@@ -36,6 +35,23 @@ pub trait HubEnv {
         seal: &Seal,
         doc: &mut SessionDoc,
     ) -> Result<Receipt, (RejectReason, String)>;
+    /// Whether `peer` may deliver `unit`'s documents and seals: its own always; a
+    /// descendant's when the registry says so (a hub forwarding its districts).
+    /// `UnknownUnit` when the unit is not known (yet), `OtherUnit` when it is another's.
+    fn authorize(&mut self, peer: &str, unit: &str) -> Result<(), (RejectReason, String)> {
+        if peer == unit {
+            Ok(())
+        } else {
+            Err((RejectReason::OtherUnit, format!("{peer} does not speak for {unit}")))
+        }
+    }
+    /// An enrollment record from `peer`'s Hello (`Enrollment::to_bytes()`): verify its
+    /// chain and record it. A refusal is the environment's to log; the conversation goes
+    /// on, and the unit's seals are refused until an enrollment verifies.
+    fn enroll(&mut self, peer: &str, record: &[u8]) -> Result<(), (RejectReason, String)> {
+        let _ = (peer, record);
+        Err((RejectReason::Malformed, "this hub takes no enrollments".into()))
+    }
 }
 
 /// Limits a hub applies to one peer.
@@ -59,6 +75,8 @@ impl Default for Limits {
 struct Held {
     doc: AutoCommit,
     sync: sync::State,
+    unit: String,
+    session: String,
 }
 
 /// The hub side of one connection from an authenticated unit.
@@ -116,14 +134,27 @@ impl HubSession {
         self.closed.as_ref()
     }
 
+    /// The (unit, session) a document name stands for, if the peer may deliver it.
+    fn resolve(
+        &self,
+        env: &mut impl HubEnv,
+        name: &str,
+    ) -> Result<(String, String), (RejectReason, String)> {
+        let (unit, session) = super::parse_doc_name(&self.peer, name)
+            .ok_or_else(|| (RejectReason::Malformed, format!("document name {name:?}")))?;
+        env.authorize(&self.peer, &unit)?;
+        Ok((unit, session))
+    }
+
     fn held(
         &mut self,
         env: &mut impl HubEnv,
-        session: &str,
+        name: &str,
     ) -> Result<&mut Held, (RejectReason, String)> {
-        if !self.docs.contains_key(session) {
+        if !self.docs.contains_key(name) {
+            let (unit, session) = self.resolve(env, name)?;
             let (doc, state) = env
-                .load(&self.peer, session)
+                .load(&unit, &session)
                 .map_err(|e| (RejectReason::Unavailable, e))?;
             let doc = match doc {
                 Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
@@ -133,10 +164,18 @@ impl HubSession {
             let sync = state
                 .and_then(|b| sync::State::decode(&b).ok())
                 .unwrap_or_default();
-            self.docs.insert(session.to_owned(), Held { doc, sync });
+            self.docs.insert(
+                name.to_owned(),
+                Held {
+                    doc,
+                    sync,
+                    unit,
+                    session,
+                },
+            );
         }
         self.docs
-            .get_mut(session)
+            .get_mut(name)
             .ok_or((RejectReason::Unavailable, "document".into()))
     }
 
@@ -165,14 +204,20 @@ impl HubSession {
                         format!("{} documents in one Hello", h.docs.len()),
                     );
                 }
+                // Enrollments first: the documents below may be their units'.
+                for record in &h.enrollments {
+                    let _ = env.enroll(&self.peer, record);
+                }
                 let mut docs = Vec::new();
                 for d in h.docs {
-                    if SessionId::new(&d.session).is_err() {
+                    if super::parse_doc_name(&self.peer, &d.session).is_none() {
                         return self.close(
                             RejectReason::Malformed,
-                            format!("session id {:?}", d.session),
+                            format!("document name {:?}", d.session),
                         );
                     }
+                    // A document the peer may not deliver gets no heads; its sync and
+                    // seals are refused with the reason on its own channel.
                     let heads = match self.held(env, &d.session) {
                         Ok(held) => {
                             let mut h: Vec<[u8; 32]> =
@@ -180,7 +225,10 @@ impl HubSession {
                             h.sort_unstable();
                             h
                         }
-                        Err((reason, detail)) => return self.close(reason, detail),
+                        Err((RejectReason::Unavailable, detail)) => {
+                            return self.close(RejectReason::Unavailable, detail)
+                        }
+                        Err(_) => Vec::new(),
                     };
                     docs.push(DocHeads {
                         session: d.session,
@@ -215,9 +263,6 @@ impl HubSession {
 
     fn on_sync(&mut self, env: &mut impl HubEnv, s: &str, data: &[u8]) {
         let ch = Channel::Doc(s.to_owned());
-        if SessionId::new(s).is_err() {
-            return self.reject(ch, s, [0; 32], RejectReason::Malformed, "session id".into());
-        }
         let msg = match crate::doc::decode_sync(data) {
             Ok(m) => m,
             Err(e) => {
@@ -230,7 +275,6 @@ impl HubSession {
                 )
             }
         };
-        let peer = self.peer.clone();
         let limit = self.limits.max_doc_bytes;
         let held = match self.held(env, s) {
             Ok(h) => h,
@@ -245,10 +289,10 @@ impl HubSession {
             if held.doc.get_heads() == before {
                 return Ok(());
             }
-            // The document must be this unit's and this session's: a peer writes only
-            // its own namespace, and nothing else is ever stored.
+            // The document must be the one its name says: a peer writes only the
+            // namespaces it may deliver, and nothing else is ever stored.
             if let Some((u, sess)) = identity(&held.doc) {
-                if u != peer || sess != s {
+                if u != held.unit || sess != held.session {
                     return Err((RejectReason::OtherUnit, format!("document of {u}/{sess}")));
                 }
             }
@@ -259,7 +303,7 @@ impl HubSession {
                     format!("document of {} bytes", bytes.len()),
                 ));
             }
-            env.save(&peer, s, &bytes, &held.sync.encode())
+            env.save(&held.unit, &held.session, &bytes, &held.sync.encode())
                 .map_err(|e| (RejectReason::Unavailable, e))
         })();
         if let Err((reason, detail)) = outcome {
@@ -287,20 +331,15 @@ impl HubSession {
             Err(e) => return self.reject(ch, s, [0; 32], RejectReason::Malformed, e.to_string()),
         };
         let id = seal.id();
-        if seal.body.unit != self.peer || seal.body.session != s {
-            return self.reject(
-                ch,
-                s,
-                id,
-                RejectReason::OtherUnit,
-                format!("seal of {}/{}", seal.body.unit, seal.body.session),
-            );
-        }
-        let peer = self.peer.clone();
         let held = match self.held(env, s) {
             Ok(h) => h,
             Err((reason, detail)) => return self.reject(ch, s, id, reason, detail),
         };
+        if seal.body.unit != held.unit || seal.body.session != held.session {
+            let detail = format!("seal of {}/{}", seal.body.unit, seal.body.session);
+            return self.reject(ch, s, id, RejectReason::OtherUnit, detail);
+        }
+        let unit = held.unit.clone();
         // A fork shares nothing mutable with the held copy and costs no save and load.
         let mut doc = match SessionDoc::from_automerge(held.doc.fork()).map_err(|e| e.to_string()) {
             Ok(d) => d,
@@ -314,7 +353,7 @@ impl HubSession {
                 )
             }
         };
-        match env.ingest(&peer, &seal, &mut doc) {
+        match env.ingest(&unit, &seal, &mut doc) {
             Ok(r) => self.out.push_back((
                 ch,
                 Msg::Receipt {

@@ -15,8 +15,10 @@
 //! The conversation, per connection:
 //!
 //! ```text
-//! node                                   hub
-//! Hello{version, unit, docs+heads}  ──▶
+//! node (or lower hub)                   hub
+//! Hello{version, unit, docs+heads,
+//!       enrollments}                ──▶  verify and record each enrollment
+//!                                        (a forwarding hub's children), then
 //!                                   ◀──  Welcome{version, hub, docs+heads}
 //! per document, on its own channel (a QUIC bi-stream):
 //!   if heads differ: Sync{automerge sync message} ◀──▶ Sync … until the hub has ours
@@ -35,5 +37,28 @@ pub mod wire;
 
 #[cfg(test)]
 mod tests;
+
+use crate::domain::{SessionId, UnitId};
+
+/// The name of a document on the wire when `speaker` delivers it: the session id for the
+/// speaker's own, `unit/session` for a descendant's (ids never contain `/`).
+pub fn doc_name(speaker: &str, unit: &str, session: &str) -> String {
+    if unit == speaker {
+        session.to_owned()
+    } else {
+        format!("{unit}/{session}")
+    }
+}
+
+/// The (unit, session) a name from `speaker` stands for, both ids checked.
+pub fn parse_doc_name(speaker: &str, name: &str) -> Option<(String, String)> {
+    let (unit, session) = match name.split_once('/') {
+        Some((u, s)) => (u, s),
+        None => (speaker, name),
+    };
+    UnitId::new(unit).ok()?;
+    SessionId::new(session).ok()?;
+    Some((unit.to_owned(), session.to_owned()))
+}
 
 pub use wire::{Channel, DocHeads, FrameError, Framer, Msg, RejectReason, PROTOCOL_VERSION};

@@ -89,7 +89,9 @@ struct DocState {
 pub struct NodeSession {
     unit: String,
     hub_key: PublicKey,
+    /// Documents by wire name ([`super::doc_name`]).
     docs: BTreeMap<String, DocState>,
+    enrollments: Vec<Vec<u8>>,
     out: VecDeque<(Channel, Msg)>,
     events: VecDeque<Event>,
     welcomed: bool,
@@ -117,11 +119,26 @@ impl NodeSession {
         now: u64,
         retry_ms: u64,
     ) -> NodeSession {
+        Self::forwarding(unit, hub_key, jobs, Vec::new(), now, retry_ms)
+    }
+
+    /// A hub delivering to an upper hub: `jobs` may hold its descendants' documents
+    /// (named `unit/session` on the wire), and `enrollments` (parents first) tell the
+    /// upper hub whose keys those are.
+    pub fn forwarding(
+        unit: &str,
+        hub_key: PublicKey,
+        jobs: Vec<Job>,
+        enrollments: Vec<Vec<u8>>,
+        now: u64,
+        retry_ms: u64,
+    ) -> NodeSession {
         let mut docs = BTreeMap::new();
         for mut j in jobs {
-            let Ok((_, session)) = j.doc.identity() else {
+            let Ok((doc_unit, session)) = j.doc.identity() else {
                 continue;
             };
+            let name = super::doc_name(unit, doc_unit.as_str(), session.as_str());
             let sync = j
                 .sync_state
                 .as_deref()
@@ -129,7 +146,7 @@ impl NodeSession {
                 .unwrap_or_default();
             let seals = j.seals.drain(..).map(|s| (s.body.seq, (s, None))).collect();
             docs.insert(
-                session.to_string(),
+                name,
                 DocState {
                     doc: j.doc,
                     sync,
@@ -143,6 +160,7 @@ impl NodeSession {
             unit: unit.to_owned(),
             hub_key,
             docs,
+            enrollments,
             out: VecDeque::new(),
             events: VecDeque::new(),
             welcomed: false,
@@ -173,6 +191,7 @@ impl NodeSession {
                 version: PROTOCOL_VERSION,
                 unit: self.unit.clone(),
                 docs,
+                enrollments: self.enrollments.clone(),
             }),
         ));
         self.hello_sent_at = now;

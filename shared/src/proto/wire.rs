@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this build speaks. 2: the Hello carries enrollments, and a
+/// document's name may be `unit/session` (a descendant's, forwarded by a hub).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Where a message travels: the connection's control channel, or one document's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,7 +20,8 @@ pub enum Channel {
 /// A document and its heads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocHeads {
-    /// The session id.
+    /// The document's name ([`super::doc_name`]): the session id for the speaker's own,
+    /// `unit/session` for a descendant's. Every `session` field of [`Msg`] is such a name.
     pub session: String,
     /// Sorted change hashes; empty when the sender has no such document.
     pub heads: Vec<[u8; 32]>,
@@ -115,6 +117,9 @@ pub struct Hello {
     pub unit: String,
     /// The documents it wants to deliver seals of, with its heads.
     pub docs: Vec<DocHeads>,
+    /// `Enrollment::to_bytes()` of the units below the speaker whose documents it
+    /// forwards, parents before children; empty for a node.
+    pub enrollments: Vec<Vec<u8>>,
 }
 
 /// The hub's answer to [`Hello`].
