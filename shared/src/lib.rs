@@ -13,6 +13,7 @@
 pub mod doc;
 pub mod domain;
 pub mod log;
+pub mod outbox;
 pub mod net;
 pub mod proto;
 pub mod seal;

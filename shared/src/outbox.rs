@@ -1,0 +1,415 @@
+//! The outbox: every seal's delivery to every destination, and the loop that drives
+//! [`crate::net::client::deliver`] until each has a verified receipt.
+//!
+//! A node delivers its own seals to its hub; a hub forwards every seal it accepted (its
+//! districts', unchanged) to each upper destination. Both use this module: what to
+//! deliver and where the store is come from an [`Outbox`].
+//!
+//! Pending work is derived, never enqueued: a delivery record is created the first time
+//! a seal is seen without one. So a crash between "accepted" and "queued" cannot exist,
+//! and a destination down for hours gets everything when it is back, once (a receipt
+//! is final; the hub answers the same seal with the same receipt).
+
+use crate::doc::{DocError, SessionDoc};
+use crate::net::client::{deliver, DeliverError};
+use crate::net::{self, Backoff, NetConfig};
+use crate::proto::node::{Event, Job, NodeSession};
+use crate::proto::RejectReason;
+use crate::seal::{PublicKey, Seal, UnitKey};
+use crate::store::{Store, StoreError, Table, Write};
+use serde::{Deserialize, Serialize};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// Why the outbox could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored delivery record that does not decode.
+    #[error("bản ghi gửi đi hỏng: {0}")]
+    Record(#[from] serde_json::Error),
+    /// A stored document that does not load.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// The destination's address.
+    #[error("địa chỉ «{0}» không phân giải được")]
+    Address(String),
+    /// The QUIC endpoint.
+    #[error("không mở được cổng mạng: {0}")]
+    Endpoint(String),
+    /// What the source of seals says.
+    #[error("{0}")]
+    Source(String),
+}
+
+/// One seal's delivery to one destination.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Delivery {
+    /// The document's name on the wire ([`crate::proto::doc_name`]).
+    pub session: String,
+    /// The seal's sequence number.
+    pub seq: u32,
+    /// Hex of [`Seal::id`].
+    pub seal_id: String,
+    /// `pending`, `sent`, `received` or `rejected`.
+    pub state: String,
+    /// Times the seal went out.
+    pub attempts: u32,
+    /// The last connection error, for the operator.
+    pub last_error: Option<String>,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+    /// Hex of the verified receipt.
+    pub receipt: Option<String>,
+    /// When the destination stored it (from the receipt).
+    pub received_at: Option<i64>,
+    /// The destination's log index (from the receipt).
+    pub log_index: Option<u64>,
+    /// The rejection's stable code.
+    pub reject_reason: Option<String>,
+    /// The rejection's detail.
+    pub reject_detail: Option<String>,
+}
+
+impl Delivery {
+    /// Whether a retry may succeed without a change here.
+    pub fn retryable(&self) -> bool {
+        match self.reject_reason.as_deref() {
+            None => true,
+            Some(code) => [
+                RejectReason::Unavailable,
+                RejectReason::HeadsMissing,
+                RejectReason::UnknownUnit,
+            ]
+            .iter()
+            .any(|r| r.code() == code),
+        }
+    }
+}
+
+/// What to deliver and where the store is.
+pub trait Outbox {
+    /// Runs `f` on the store: a node opens its store for the moment (so that its other
+    /// commands keep working beside `sync --daemon`); a hub lends the one it holds.
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, OutboxError>,
+    ) -> Result<T, OutboxError>;
+    /// Every seal there is to deliver, with its document's name on the wire.
+    fn sealed(&self, store: &Store) -> Result<Vec<(String, Seal)>, OutboxError>;
+    /// The saved document of a name [`Outbox::sealed`] gave.
+    fn doc(&self, store: &Store, name: &str) -> Result<Option<Vec<u8>>, OutboxError>;
+    /// Enrollments to send in the Hello (a hub's descendants), parents first.
+    fn enrollments(&self, store: &Store) -> Result<Vec<Vec<u8>>, OutboxError> {
+        let _ = store;
+        Ok(Vec::new())
+    }
+}
+
+/// Where to deliver: an address and the pinned key of the hub there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// `HOST:PORT` of the hub's QUIC endpoint.
+    pub addr: String,
+    /// The hub's public key, 64 hex characters.
+    pub key: String,
+}
+
+impl Target {
+    /// The pinned key.
+    pub fn key(&self) -> Result<PublicKey, OutboxError> {
+        PublicKey::from_hex(&self.key)
+            .map_err(|e| OutboxError::Source(format!("khóa máy chủ «{}»: {e}", self.key)))
+    }
+
+    /// The address, resolved now (DNS may change between rounds).
+    pub fn resolve(&self) -> Result<SocketAddr, OutboxError> {
+        self.addr
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| OutboxError::Address(self.addr.clone()))
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn outbox_key(dest: &PublicKey, name: &str, seq: u32) -> Vec<u8> {
+    let mut k = sync_key(dest, name);
+    k.push(0);
+    k.extend(seq.to_be_bytes());
+    k
+}
+
+fn sync_key(dest: &PublicKey, name: &str) -> Vec<u8> {
+    let mut k = dest.to_hex().into_bytes();
+    k.push(0);
+    k.extend(name.as_bytes());
+    k
+}
+
+/// Every seal with its delivery to `dest` (made `pending`, durably, when missing).
+pub fn deliveries(
+    outbox: &impl Outbox,
+    store: &Store,
+    dest: &PublicKey,
+) -> Result<Vec<(Seal, Delivery)>, OutboxError> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for (name, seal) in outbox.sealed(store)? {
+        let k = outbox_key(dest, &name, seal.body.seq);
+        let d = match store.read(Table::Outbox, &k)? {
+            Some(v) => serde_json::from_slice(&v)?,
+            None => {
+                let d = Delivery {
+                    session: name,
+                    seq: seal.body.seq,
+                    seal_id: hex::encode(seal.id()),
+                    state: "pending".into(),
+                    attempts: 0,
+                    last_error: None,
+                    updated_at: now(),
+                    receipt: None,
+                    received_at: None,
+                    log_index: None,
+                    reject_reason: None,
+                    reject_detail: None,
+                };
+                missing.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
+                d
+            }
+        };
+        out.push((seal, d));
+    }
+    if !missing.is_empty() {
+        store.batch(&missing)?;
+    }
+    Ok(out)
+}
+
+fn update(
+    store: &Store,
+    dest: &PublicKey,
+    name: &str,
+    seq: u32,
+    f: impl FnOnce(&mut Delivery),
+) -> Result<(), OutboxError> {
+    let k = outbox_key(dest, name, seq);
+    let Some(v) = store.read(Table::Outbox, &k)? else {
+        return Ok(());
+    };
+    let mut d: Delivery = serde_json::from_slice(&v)?;
+    if d.state == "received" {
+        return Ok(()); // a receipt is final
+    }
+    f(&mut d);
+    d.updated_at = now();
+    store.batch(&[Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?)])?;
+    Ok(())
+}
+
+/// Records one protocol event durably.
+fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError> {
+    match ev {
+        Event::SealSent { session, seq } => update(store, dest, session, *seq, |d| {
+            d.state = "sent".into();
+            d.attempts += 1;
+        }),
+        Event::Receipt {
+            session,
+            seq,
+            receipt,
+        } => update(store, dest, session, *seq, |d| {
+            d.state = "received".into();
+            d.receipt = Some(hex::encode(receipt.to_bytes()));
+            d.received_at = Some(receipt.body.received_at);
+            d.log_index = Some(receipt.body.log_index);
+            d.last_error = None;
+        }),
+        Event::Rejected {
+            session,
+            seq,
+            reason,
+            detail,
+        } => update(store, dest, session, *seq, |d| {
+            d.state = "rejected".into();
+            d.reject_reason = Some(reason.code().into());
+            d.reject_detail = Some(detail.clone());
+        }),
+        Event::SyncState { session, state } => {
+            store.batch(&[Write::Put(
+                Table::SyncState,
+                sync_key(dest, session),
+                state.clone(),
+            )])?;
+            Ok(())
+        }
+        Event::ProtocolError(_) | Event::DocFinished { .. } | Event::Done => Ok(()),
+    }
+}
+
+/// The jobs still to deliver: seals not received (and not refused for good, unless
+/// `retry_rejected`), with the enrollments to send.
+fn load_jobs(
+    outbox: &impl Outbox,
+    dest: &PublicKey,
+    device: &[u8],
+    retry_rejected: bool,
+) -> Result<(Vec<Job>, Vec<Vec<u8>>), OutboxError> {
+    outbox.with_store(|store| {
+        let all = deliveries(outbox, store, dest)?;
+        let mut by_name: std::collections::BTreeMap<String, Vec<Seal>> = Default::default();
+        for (seal, d) in all {
+            let wanted = match d.state.as_str() {
+                "received" => false,
+                "rejected" => retry_rejected || d.retryable(),
+                _ => true,
+            };
+            if wanted {
+                by_name.entry(d.session).or_default().push(seal);
+            }
+        }
+        let mut jobs = Vec::new();
+        for (name, seals) in by_name {
+            let Some(bytes) = outbox.doc(store, &name)? else {
+                continue;
+            };
+            let doc = SessionDoc::load(&bytes, device)?;
+            let sync_state = store.read(Table::SyncState, &sync_key(dest, &name))?;
+            jobs.push(Job {
+                doc,
+                sync_state,
+                seals,
+            });
+        }
+        let enrollments = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            outbox.enrollments(store)?
+        };
+        Ok((jobs, enrollments))
+    })
+}
+
+fn mark_error(outbox: &impl Outbox, dest: &PublicKey, msg: &str) -> Result<(), OutboxError> {
+    outbox.with_store(|store| {
+        for (_, d) in deliveries(outbox, store, dest)? {
+            if d.state != "received" {
+                update(store, dest, &d.session, d.seq, |x| {
+                    x.last_error = Some(msg.to_owned())
+                })?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Totals of a delivery run.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    /// Connections made.
+    pub connections: u32,
+    /// UDP bytes both ways.
+    pub wire_bytes: u64,
+    /// Protocol payload bytes both ways.
+    pub payload_bytes: u64,
+}
+
+/// Who delivers: the unit and its key, and a device id that seeds the backoff jitter.
+pub struct Sender<'a> {
+    /// The speaking unit.
+    pub unit: &'a str,
+    /// Its key (the client certificate).
+    pub key: &'a UnitKey,
+    /// This installation's id.
+    pub device: &'a [u8],
+}
+
+/// Connects and delivers until every seal is answered or `deadline` passes. Each event
+/// is recorded durably as it happens, then handed to `on_event` (for printing).
+pub async fn run_until(
+    outbox: &impl Outbox,
+    from: &Sender<'_>,
+    target: &Target,
+    deadline: Instant,
+    retry_rejected: bool,
+    mut on_event: impl FnMut(&Event),
+) -> Result<RunStats, OutboxError> {
+    let dest = target.key()?;
+    let cfg = NetConfig::default();
+    let ep = net::client_endpoint(from.key, dest, &cfg).map_err(OutboxError::Endpoint)?;
+    let seed = u64::from_le_bytes(
+        from.device
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([7; 8]),
+    );
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(20), seed);
+    let mut stats = RunStats::default();
+    let mut retry_rejected = retry_rejected;
+    loop {
+        let (jobs, enrollments) = load_jobs(outbox, &dest, from.device, retry_rejected)?;
+        retry_rejected = false;
+        if jobs.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        let addr = target.resolve()?;
+        let machine = NodeSession::forwarding(from.unit, dest, jobs, enrollments, 0, 2_000);
+        stats.connections += 1;
+        let mut failure = None;
+        let res = deliver(&ep, addr, machine, &cfg, deadline, |ev| {
+            if failure.is_none() {
+                if let Err(e) = outbox.with_store(|store| record(store, &dest, &ev)) {
+                    failure = Some(e);
+                }
+            }
+            on_event(&ev);
+        })
+        .await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        match res {
+            Ok(s) => {
+                stats.wire_bytes += s.wire_bytes;
+                stats.payload_bytes += s.payload_bytes;
+                backoff.reset();
+            }
+            Err(e) => {
+                let msg = describe(&e);
+                tracing::debug!(dest = %target.addr, "delivery attempt failed: {msg}");
+                mark_error(outbox, &dest, &msg)?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(backoff.next_delay().min(left)).await;
+            }
+        }
+    }
+    ep.close(0u32.into(), b"bye");
+    ep.wait_idle().await;
+    Ok(stats)
+}
+
+fn describe(e: &DeliverError) -> String {
+    let s = e.to_string();
+    if s.contains("ApplicationVerificationFailure") || s.contains("certificate") {
+        format!("{s} (khóa máy chủ không khớp, hoặc máy chủ chưa đăng ký khóa của đơn vị này)")
+    } else {
+        s
+    }
+}
+
+/// `pending`, `sent`… in Vietnamese.
+pub fn state_vi(s: &str) -> &'static str {
+    match s {
+        "pending" => "chờ gửi",
+        "sent" => "đã gửi, chờ biên nhận",
+        "received" => "đã có biên nhận",
+        "rejected" => "bị từ chối",
+        _ => "?",
+    }
+}
