@@ -15,7 +15,12 @@ use tinnhiem_shared::store::Store;
 /// Answers one request against a store.
 pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
     match req["cmd"].as_str().unwrap_or("") {
-        "status" => state::status(store, hub),
+        "status" => {
+            let mut v = state::status(store, hub)?;
+            v["destinations"] = destinations(store, hub, req)?;
+            Ok(v)
+        }
+        "destinations" => destinations(store, hub, req),
         "result" => state::results(store),
         "person" => state::person(store, req["query"].as_str().unwrap_or("")),
         "flagged" => state::flagged(store),
@@ -54,6 +59,13 @@ pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
         }
         other => Err(anyhow!("unknown admin command {other:?}")),
     }
+}
+
+/// Delivery to the destinations the request names (the CLI reads them from hub.toml).
+fn destinations(store: &Store, hub: &str, req: &Value) -> Result<Value> {
+    let dests: Vec<crate::home::Destination> =
+        serde_json::from_value(req["destinations"].clone()).unwrap_or_default();
+    crate::forward::summary(store, hub, &dests)
 }
 
 /// Serves the admin socket until the task is dropped.

@@ -33,6 +33,10 @@ pub(crate) enum Command {
     /// The registry of units that report to this hub.
     #[command(subcommand)]
     Registry(RegistryCmd),
+    /// The upper hubs this hub forwards to (national council body, Party organization
+    /// department...): in hub.toml, read again by a running `serve` within seconds.
+    #[command(subcommand)]
+    Destination(DestinationCmd),
     /// Run the QUIC server (and the admin socket for the other commands).
     Serve {
         /// Address to listen on.
@@ -89,6 +93,38 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum DestinationCmd {
+    /// Add (or replace) an upper hub: every accepted seal, with its document, and the
+    /// enrollments of this hub's units go there, unchanged.
+    Add {
+        /// The upper hub's unit id (e.g. `quoc-hoi`, `ban-to-chuc-tu`).
+        #[arg(long)]
+        unit: String,
+        /// `HOST:PORT` of its QUIC endpoint.
+        #[arg(long)]
+        addr: String,
+        /// Its public key (`tinnhiem-hub key show` there).
+        #[arg(long)]
+        key: String,
+        /// Its name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop forwarding to an upper hub (what it received stays received).
+    Remove {
+        /// The upper hub's unit id.
+        #[arg(long)]
+        unit: String,
+    },
+    /// The upper hubs, with delivery counts when `serve` runs.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub(crate) enum KeyCmd {
     /// Print the public key as 64 hex characters.
     Show,

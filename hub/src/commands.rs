@@ -1,10 +1,10 @@
 //! One function per command.
 
 use crate::cli::*;
-use crate::home::{default_dir, Home};
+use crate::home::{default_dir, Destination, Home};
 use crate::state::HubState;
 use crate::{admin, registry};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use tinnhiem_shared::domain::UnitId;
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::hub::Limits;
+use tinnhiem_shared::seal::PublicKey;
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let dir = match &cli.home {
@@ -71,6 +72,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 parent,
                 name,
                 level,
+                enrollment: None,
             };
             e.validate()?;
             ask(&home, &json!({"cmd": "registry_add", "entries": [e]}))?;
@@ -117,7 +119,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {
-            let v = ask(&home, &json!({"cmd": "status"}))?;
+            let v = ask(
+                &home,
+                &json!({"cmd": "status", "destinations": home.config.destination}),
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -170,6 +175,54 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Destination(DestinationCmd::Add {
+            unit,
+            addr,
+            key,
+            name,
+        }) => {
+            let unit = UnitId::new(&unit).map_err(|e| anyhow!("--unit: {e}"))?;
+            PublicKey::from_hex(&key).map_err(|e| anyhow!("--key: {e}"))?;
+            let d = Destination {
+                unit,
+                name,
+                addr,
+                key,
+            };
+            d.target().resolve().map_err(|e| anyhow!("--addr: {e}"))?;
+            let mut home = home;
+            home.config.destination.retain(|x| x.unit != d.unit);
+            home.config.destination.push(d.clone());
+            home.save_config()?;
+            println!(
+                "Đã thêm nơi nhận «{}» ({}); máy chủ đang chạy sẽ chuyển tiếp trong vài giây.",
+                d.unit, d.addr
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Destination(DestinationCmd::Remove { unit }) => {
+            let mut home = home;
+            let before = home.config.destination.len();
+            home.config.destination.retain(|x| x.unit.as_str() != unit);
+            if home.config.destination.len() == before {
+                bail!("không có nơi nhận «{unit}» trong hub.toml");
+            }
+            home.save_config()?;
+            println!("Đã bỏ nơi nhận «{unit}».");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Destination(DestinationCmd::List { json }) => {
+            let v = ask(
+                &home,
+                &json!({"cmd": "destinations", "destinations": home.config.destination}),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_destinations(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve {
             listen,
             max_connections,
@@ -200,6 +253,40 @@ fn ask(home: &Home, req: &Value) -> Result<Value> {
         .store(Duration::from_secs(2))
         .context("máy chủ không chạy và kho dữ liệu không mở được")?;
     admin::answer(&store, home.config.unit.as_str(), req)
+}
+
+fn print_destinations(v: &Value) {
+    let list = v.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!(
+            "Chưa có nơi nhận cấp trên (tinnhiem-hub destination add --unit … --addr … --key …)."
+        );
+    }
+    for d in list {
+        println!(
+            "Nơi nhận «{}» {}: {}/{} đã có biên nhận, {} đang gửi, {} chờ, {} bị từ chối",
+            d["unit"].as_str().unwrap_or(""),
+            d["addr"].as_str().unwrap_or(""),
+            d["received"],
+            d["total"],
+            d["sent"],
+            d["pending"],
+            d["rejected"]
+        );
+        for o in d["open"].as_array().into_iter().flatten().take(20) {
+            let why = o["reject_reason"]
+                .as_str()
+                .or(o["last_error"].as_str())
+                .map(|x| format!(" — {x}"))
+                .unwrap_or_default();
+            println!(
+                "  {} lần {}: {}{why}",
+                o["doc"].as_str().unwrap_or(""),
+                o["seq"],
+                tinnhiem_shared::outbox::state_vi(o["state"].as_str().unwrap_or(""))
+            );
+        }
+    }
 }
 
 fn print_status(v: &Value) {
@@ -467,6 +554,7 @@ fn serve(
             max_doc_bytes: max_doc,
             ..Limits::default()
         };
+        let forwarder = tokio::spawn(crate::forward::run(state.clone(), home.dir.clone()));
         let server = tokio::spawn(net::server::serve(
             ep.clone(),
             state.clone(),
@@ -478,6 +566,7 @@ fn serve(
         tracing::info!("shutting down");
         ep.close(0u32.into(), b"shutdown");
         admin.abort();
+        forwarder.abort();
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         let _ = std::fs::remove_file(&sock);
         Ok::<(), anyhow::Error>(())

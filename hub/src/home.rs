@@ -15,6 +15,31 @@ pub(crate) struct HubConfig {
     pub(crate) unit: UnitId,
     #[serde(default)]
     pub(crate) name: Option<String>,
+    /// Upper hubs to forward to: `[[destination]]` tables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) destination: Vec<Destination>,
+}
+
+/// An upper hub this hub forwards to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Destination {
+    pub(crate) unit: UnitId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// `HOST:PORT`.
+    pub(crate) addr: String,
+    /// 64 hex characters.
+    pub(crate) key: String,
+}
+
+impl Destination {
+    pub(crate) fn target(&self) -> tinnhiem_shared::outbox::Target {
+        tinnhiem_shared::outbox::Target {
+            addr: self.addr.clone(),
+            key: self.key.clone(),
+        }
+    }
 }
 
 pub(crate) struct Home {
@@ -40,7 +65,11 @@ impl Home {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("không tạo được {}", dir.display()))?;
         UnitKey::generate()?.create_file(&dir.join("unit.key"))?;
-        let config = HubConfig { unit, name };
+        let config = HubConfig {
+            unit,
+            name,
+            destination: Vec::new(),
+        };
         std::fs::write(&path, toml::to_string(&config)?)
             .with_context(|| format!("không ghi được {}", path.display()))?;
         Ok(Home {
@@ -64,6 +93,18 @@ impl Home {
             dir: dir.to_owned(),
             config,
         })
+    }
+
+    /// Writes hub.toml whole (to a temporary file, then renamed: a reader never sees
+    /// half of it).
+    pub(crate) fn save_config(&self) -> Result<()> {
+        let path = self.dir.join("hub.toml");
+        let tmp = self.dir.join("hub.toml.tmp");
+        std::fs::write(&tmp, toml::to_string(&self.config)?)
+            .with_context(|| format!("không ghi được {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("không ghi được {}", path.display()))?;
+        Ok(())
     }
 
     pub(crate) fn key(&self) -> Result<UnitKey> {

@@ -7,6 +7,7 @@
 mod admin;
 mod cli;
 mod commands;
+mod forward;
 mod home;
 mod registry;
 mod state;

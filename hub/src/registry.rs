@@ -35,6 +35,10 @@ pub(crate) struct Entry {
     pub(crate) key: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) keys: Vec<KeyEntry>,
+    /// Hex of the verified `Enrollment` this entry came from, when a child hub enrolled
+    /// it rather than the operator; kept to forward further up unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) enrollment: Option<String>,
 }
 
 /// A registry file: `[[unit]]` tables.
@@ -142,7 +146,11 @@ pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
     let mut writes = Vec::new();
     for e in entries {
         e.validate()?;
-        let new = e.clone().normalized();
+        // By hand is the operator's word: never an enrollment, whatever the file says.
+        let new = Entry {
+            enrollment: None,
+            ..e.clone().normalized()
+        };
         let merged = match get(store, &e.id)? {
             None => new,
             Some(old) => {
@@ -231,4 +239,155 @@ pub(crate) fn list(store: &Store) -> Result<Vec<Entry>> {
                 .map_err(|e| anyhow!("bản ghi đăng ký hỏng: {e}"))
         })
         .collect()
+}
+
+/// How many parents up a chain of enrollments may go (commune → district → province →
+/// national is three).
+const MAX_DEPTH: usize = 8;
+
+/// Whether `peer` may deliver `unit`'s documents: its own, or a unit whose chain of
+/// enrolled parents reaches `peer`.
+pub(crate) fn speaks_for(store: &Store, peer: &str, unit: &str) -> Result<Option<bool>> {
+    if peer == unit {
+        return Ok(Some(true));
+    }
+    let mut u = unit.to_owned();
+    for _ in 0..MAX_DEPTH {
+        let Some(e) = get(store, &u)? else {
+            return Ok(if u == unit { None } else { Some(false) });
+        };
+        if e.enrollment.is_none() {
+            return Ok(Some(false)); // registered here by hand: nobody's to forward
+        }
+        if e.parent == peer {
+            return Ok(Some(true));
+        }
+        u = e.parent;
+    }
+    Ok(Some(false))
+}
+
+/// Verifies an enrollment from `peer` and records it. The signer must be a key of the
+/// record's parent, valid when it was issued; that parent must be `peer` or a unit
+/// `peer` speaks for; an entry the operator registered by hand is never replaced; an
+/// older record never replaces a newer one; keys are merged, never forgotten.
+pub(crate) fn enroll(store: &Store, peer: &str, record: &[u8]) -> Result<()> {
+    use tinnhiem_shared::seal::Enrollment;
+    let e = Enrollment::from_bytes(record).map_err(|e| anyhow!("{e}"))?;
+    let b = &e.body;
+    UnitId::new(&b.unit).map_err(|x| anyhow!("unit «{}»: {x}", b.unit))?;
+    if speaks_for(store, peer, &b.parent)? != Some(true) {
+        bail!("{peer} không được ghi danh đơn vị dưới «{}»", b.parent);
+    }
+    let parent = get(store, &b.parent)?
+        .ok_or_else(|| anyhow!("chưa biết đơn vị cấp trên «{}»", b.parent))?;
+    e.verify(&parent.keys()?)
+        .map_err(|x| anyhow!("ghi danh «{}»: {x}", b.unit))?;
+    if b.keys.is_empty() {
+        bail!("ghi danh «{}» không có khóa nào", b.unit);
+    }
+    let mut keys: Vec<KeyEntry> = e
+        .keys()
+        .iter()
+        .map(|k| KeyEntry {
+            key: k.key.to_hex(),
+            valid_from: k.valid_from.map(rfc3339),
+            revoked_at: k.revoked_at.map(rfc3339),
+        })
+        .collect();
+    if let Some(old) = get(store, &b.unit)? {
+        let Some(old_record) = &old.enrollment else {
+            bail!("«{}» đã được đăng ký trực tiếp ở máy chủ này", b.unit);
+        };
+        let older = hex::decode(old_record)
+            .ok()
+            .and_then(|r| Enrollment::from_bytes(&r).ok());
+        if let Some(o) = older {
+            if o.body.issued_at > b.issued_at {
+                return Ok(()); // a stale copy
+            }
+            let mut unchanged = o.body.clone();
+            unchanged.issued_at = b.issued_at;
+            if unchanged == *b {
+                return Ok(()); // nothing new: every Hello repeats its enrollments
+            }
+        }
+        for k in old.keys {
+            if !keys.iter().any(|n| n.key == k.key) {
+                keys.push(k);
+            }
+        }
+    }
+    let entry = Entry {
+        id: b.unit.clone(),
+        parent: b.parent.clone(),
+        name: Some(b.name.clone()),
+        level: Some(b.level.clone()),
+        key: None,
+        keys,
+        enrollment: Some(hex::encode(record)),
+    };
+    store.batch(&[Write::Put(
+        Table::Registry,
+        b.unit.as_bytes().to_vec(),
+        serde_json::to_vec(&entry)?,
+    )])?;
+    Ok(())
+}
+
+/// The enrollments this hub sends up, parents first: one signed now for each child
+/// registered here, then every record its children enrolled, unchanged.
+pub(crate) fn enrollments_to_forward(
+    store: &Store,
+    hub: &str,
+    key: &tinnhiem_shared::seal::UnitKey,
+    now: i64,
+) -> Result<Vec<Vec<u8>>> {
+    use tinnhiem_shared::seal::{EnrollBody, EnrolledKey, Enrollment};
+    let all = list(store)?;
+    let mut out = Vec::new();
+    for e in all
+        .iter()
+        .filter(|e| e.parent == hub && e.enrollment.is_none())
+    {
+        let keys = e
+            .keys()?
+            .into_iter()
+            .map(|k| EnrolledKey {
+                key: k.key.0,
+                valid_from: k.valid_from,
+                revoked_at: k.revoked_at,
+            })
+            .collect();
+        let body = EnrollBody {
+            unit: e.id.clone(),
+            parent: hub.to_owned(),
+            name: e.name.clone().unwrap_or_default(),
+            level: e.level.clone().unwrap_or_default(),
+            keys,
+            issued_at: now,
+        };
+        out.push(Enrollment::sign(key, body).to_bytes());
+    }
+    // Deeper records by depth, so that each one's parent is known above before it.
+    let depth = |id: &str| {
+        let mut d = 0;
+        let mut u = id.to_owned();
+        while let Some(e) = all.iter().find(|e| e.id == u) {
+            if e.parent == hub || d > MAX_DEPTH {
+                break;
+            }
+            d += 1;
+            u = e.parent.clone();
+        }
+        d
+    };
+    let mut deeper: Vec<&Entry> = all.iter().filter(|e| e.enrollment.is_some()).collect();
+    deeper.sort_by_key(|e| depth(&e.id));
+    for e in deeper {
+        if let Some(r) = e.enrollment.as_deref().and_then(|h| hex::decode(h).ok()) {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }

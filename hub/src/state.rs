@@ -207,13 +207,37 @@ impl HubEnv for Conn {
     ) -> Result<Receipt, (RejectReason, String)> {
         self.0.ingest(unit, seal, doc)
     }
+    fn authorize(&mut self, peer: &str, unit: &str) -> Result<(), (RejectReason, String)> {
+        match registry::speaks_for(&self.0.store, peer, unit) {
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => Err((
+                RejectReason::OtherUnit,
+                format!("{peer} does not speak for {unit}"),
+            )),
+            Ok(None) => Err((RejectReason::UnknownUnit, unit.to_owned())),
+            Err(e) => Err((RejectReason::Unavailable, format!("{e:#}"))),
+        }
+    }
+    fn enroll(&mut self, peer: &str, record: &[u8]) -> Result<(), (RejectReason, String)> {
+        let _guard = self
+            .0
+            .ingest
+            .lock()
+            .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
+        registry::enroll(&self.0.store, peer, record).map_err(|e| {
+            let detail = format!("enrollment: {e:#}");
+            self.0
+                .record_reject(peer, "", &[0; 32], RejectReason::WrongKey, &detail);
+            (RejectReason::WrongKey, detail)
+        })
+    }
 }
 
 /// An accepted seal: (unit, session, seal, its receipt).
 type Accepted = (String, String, Seal, Option<Receipt>);
 
-/// Every accepted seal, by document and seq.
-fn accepted(store: &Store) -> Result<Vec<Accepted>> {
+/// Every accepted seal as (unit, session, seal), by document and seq.
+pub(crate) fn accepted_seals(store: &Store) -> Result<Vec<(String, String, Seal)>> {
     let mut out = Vec::new();
     for (k, v) in store.scan_table(Table::Seals, b"")? {
         let seal = Seal::from_bytes(&v)?;
@@ -224,10 +248,19 @@ fn accepted(store: &Store) -> Result<Vec<Accepted>> {
         let Some((unit, session)) = name.split_once('/') else {
             continue;
         };
+        out.push((unit.to_owned(), session.to_owned(), seal));
+    }
+    Ok(out)
+}
+
+/// Every accepted seal with its receipt.
+fn accepted(store: &Store) -> Result<Vec<Accepted>> {
+    let mut out = Vec::new();
+    for (unit, session, seal) in accepted_seals(store)? {
         let receipt = store
             .read(Table::Receipts, &seal.id())?
             .and_then(|r| Receipt::from_bytes(&r).ok());
-        out.push((unit.to_owned(), session.to_owned(), seal, receipt));
+        out.push((unit, session, seal, receipt));
     }
     Ok(out)
 }

@@ -13,8 +13,8 @@
 pub mod doc;
 pub mod domain;
 pub mod log;
-pub mod outbox;
 pub mod net;
+pub mod outbox;
 pub mod proto;
 pub mod seal;
 pub mod store;

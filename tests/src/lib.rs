@@ -323,6 +323,27 @@ impl Hub {
         serde_json::from_str(&self.ok(&["status", "--json"])).expect("json")
     }
 
+    /// Registers a unit by hand: `registry add`.
+    pub fn register(&self, unit: &str, key: &str, parent: &str, level: &str) {
+        self.ok(&[
+            "registry", "add", "--unit", unit, "--key", key, "--parent", parent, "--level", level,
+        ]);
+    }
+
+    /// Names an upper hub to forward to, reached at `addr`.
+    pub fn forward_to(&self, upper: &Hub, unit: &str, addr: std::net::SocketAddr) {
+        self.ok(&[
+            "destination",
+            "add",
+            "--unit",
+            unit,
+            "--addr",
+            &addr.to_string(),
+            "--key",
+            &upper.key,
+        ]);
+    }
+
     /// Enrolls a node home.
     pub fn enroll(&self, node: &NodeHome, unit: &str) {
         let key = node.ok(&["key", "show"]);

@@ -42,7 +42,10 @@ pub trait HubEnv {
         if peer == unit {
             Ok(())
         } else {
-            Err((RejectReason::OtherUnit, format!("{peer} does not speak for {unit}")))
+            Err((
+                RejectReason::OtherUnit,
+                format!("{peer} does not speak for {unit}"),
+            ))
         }
     }
     /// An enrollment record from `peer`'s Hello (`Enrollment::to_bytes()`): verify its
@@ -50,7 +53,10 @@ pub trait HubEnv {
     /// on, and the unit's seals are refused until an enrollment verifies.
     fn enroll(&mut self, peer: &str, record: &[u8]) -> Result<(), (RejectReason, String)> {
         let _ = (peer, record);
-        Err((RejectReason::Malformed, "this hub takes no enrollments".into()))
+        Err((
+            RejectReason::Malformed,
+            "this hub takes no enrollments".into(),
+        ))
     }
 }
 

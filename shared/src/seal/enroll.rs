@@ -142,7 +142,10 @@ mod tests {
         assert_eq!(back.verify(&[valid(&other)]), Err(SealError::BadKey));
         let mut forged = back.clone();
         forged.body.keys[0].key = other.public().0;
-        assert_eq!(forged.verify(&[valid(&parent)]), Err(SealError::BadSignature));
+        assert_eq!(
+            forged.verify(&[valid(&parent)]),
+            Err(SealError::BadSignature)
+        );
         // A parent key revoked before the record was issued does not vouch.
         let revoked = KeyValidity {
             revoked_at: Some(1_600_000_000),

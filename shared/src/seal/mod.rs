@@ -32,9 +32,7 @@ pub const SEAL_ID_CONTEXT: &[u8] = b"tinnhiem/seal-id/v1";
 /// Checks an ed25519 `signature` (64 bytes, from the wire or a file) by `key` over `msg`.
 pub(crate) fn verify_signed(key: &[u8; 32], msg: &[u8], signature: &[u8]) -> Result<(), SealError> {
     let key = ed25519_dalek::VerifyingKey::from_bytes(key).map_err(|_| SealError::BadKey)?;
-    let sig: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| SealError::BadSignature)?;
+    let sig: [u8; 64] = signature.try_into().map_err(|_| SealError::BadSignature)?;
     key.verify(msg, &Signature::from_bytes(&sig))
         .map_err(|_| SealError::BadSignature)
 }
@@ -101,7 +99,11 @@ impl Seal {
     /// Checks the signature against the body's signer key (not whether that key is
     /// allowed to sign for the unit: that is the registry's job).
     pub fn verify_signature(&self) -> Result<(), SealError> {
-        verify_signed(&self.body.signer, &signed_bytes(&self.body), &self.signature)
+        verify_signed(
+            &self.body.signer,
+            &signed_bytes(&self.body),
+            &self.signature,
+        )
     }
 
     /// The seal's id: a digest over its body and signature.

@@ -1,0 +1,138 @@
+//! Up the tree: districts → province → national council body, and the Party
+//! organization department as a second destination, with flaky links at every level.
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tinnhiem_tests::{netsim, Hub, NodeHome};
+
+const LINK: &[&str] = &["--loss", "20", "--delay-ms", "40", "--dup", "5", "--seed"];
+
+fn results(hub: &Hub) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&hub.ok(&["result", "--json"])).expect("json");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// (unit, session, seq) of every seal a hub accepted.
+fn seals(hub: &Hub) -> Vec<(String, String, u64)> {
+    let mut out: Vec<_> = results(hub)
+        .iter()
+        .map(|r| {
+            (
+                r["unit"].as_str().unwrap_or("").to_owned(),
+                r["session"].as_str().unwrap_or("").to_owned(),
+                r["seal"]["seq"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn district_seals_reach_both_upper_destinations_once_through_flaky_links() {
+    let national = Hub::start("quoc-hoi");
+    let party = Hub::start("ban-to-chuc-tu");
+    let province = Hub::start("lai-chau");
+    // Each upper hub knows only its direct child, the province, by hand.
+    for upper in [&national, &party] {
+        upper.register("lai-chau", &province.key, upper_unit(upper), "province");
+    }
+    let (_n_link, n_addr) = netsim(national.addr, &[LINK, &["11"]].concat());
+    let (_p_link, p_addr) = netsim(party.addr, &[LINK, &["12"]].concat());
+    province.forward_to(&national, "quoc-hoi", n_addr);
+    province.forward_to(&party, "ban-to-chuc-tu", p_addr);
+    let (_d_link, d_addr) = netsim(province.addr, &[LINK, &["13"]].concat());
+
+    let units = [
+        "lai-chau.phong-tho",
+        "lai-chau.than-uyen",
+        "lai-chau.tam-duong",
+    ];
+    let nodes: Vec<NodeHome> = units
+        .iter()
+        .map(|u| {
+            let n = NodeHome::init(u);
+            province.enroll(&n, u);
+            n.point_at(d_addr, &province.key);
+            n
+        })
+        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        n.seal_session("ky-hop-14", 20 + i as u64);
+        n.ok(&["sync", "--once", "--timeout", "60"]);
+    }
+
+    // Mid-period, one district rotates its key: the old seal and a new one made with the
+    // new key both verify up the tree (the province re-enrolls it with both keys).
+    let rotated = &nodes[0];
+    let out = rotated.ok(&["key", "rotate"]);
+    let new_key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Khóa mới: "))
+        .expect("new key printed")
+        .trim()
+        .to_string();
+    province.ok(&["registry", "rotate", "--unit", units[0], "--key", &new_key]);
+    rotated.seal_session("ky-hop-15", 25);
+    rotated.ok(&["sync", "--once", "--timeout", "60"]);
+
+    let expected = seals(&province);
+    assert_eq!(expected.len(), 4, "{expected:?}");
+    for upper in [&national, &party] {
+        wait_for("every district seal upstairs", || seals(upper) == expected);
+    }
+    // Exactly once: each upper hub stored each seal once and the province holds a
+    // receipt from each destination for each seal.
+    wait_for("receipts from both destinations", || {
+        let d: Value =
+            serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
+        d.as_array().is_some_and(|a| {
+            a.len() == 2 && a.iter().all(|x| x["received"] == 4 && x["total"] == 4)
+        })
+    });
+    for upper in [&national, &party] {
+        let st = upper.status();
+        assert_eq!(st["seals_accepted"], 4, "{st}");
+        assert_eq!(st["seals_rejected"], 0, "{st}");
+    }
+    // The upper hub answers a reviewer's questions about the districts' people.
+    let p: Value =
+        serde_json::from_str(&national.ok(&["person", "nguyen van a", "--json"])).expect("json");
+    assert_eq!(p["people"][0]["places"], 4, "{p}");
+    national.ok(&["flagged", "--json"]);
+    // The text status names where things went.
+    let text = province.ok(&["destination", "list"]);
+    assert!(text.contains("quoc-hoi") && text.contains("4/4"), "{text}");
+
+    // A key revoked at the province signs nothing new: its seal is refused there and
+    // never travels up.
+    let revoked = &nodes[1];
+    let key = revoked.ok(&["key", "show"]).trim().to_string();
+    province.ok(&["registry", "revoke", "--unit", units[1], "--key", &key]);
+    std::thread::sleep(Duration::from_millis(1100));
+    revoked.seal_session("sau-thu-hoi", 20);
+    let out = revoked.run(&["sync", "--once", "--timeout", "20"]);
+    assert!(!out.status.success());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(seals(&national).len(), 4);
+}
+
+fn upper_unit(h: &Hub) -> &'static str {
+    let cfg = std::fs::read_to_string(h.path().join("hub.toml")).expect("hub.toml");
+    if cfg.contains("quoc-hoi") {
+        "quoc-hoi"
+    } else {
+        "ban-to-chuc-tu"
+    }
+}
