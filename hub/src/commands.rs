@@ -307,7 +307,9 @@ fn print_status(v: &Value) {
             .flatten()
             .filter_map(|m| m["unit"].as_str())
             .collect();
-        let when = if days < 0 {
+        let when = if next["state"] == "met" {
+            "đã đủ các đơn vị".to_string()
+        } else if days < 0 {
             format!("QUÁ HẠN {} ngày", -days)
         } else {
             format!("còn {days} ngày")
@@ -334,6 +336,9 @@ fn print_status(v: &Value) {
             u["sessions"],
             u["name"].as_str().unwrap_or("")
         );
+    }
+    if v["destinations"].as_array().is_some_and(|d| !d.is_empty()) {
+        print_destinations(&v["destinations"]);
     }
     for r in v["recent_rejections"].as_array().into_iter().flatten() {
         println!(
@@ -413,6 +418,7 @@ fn print_person(v: &Value) {
 fn print_deadlines(v: &Value) {
     for p in v["periods"].as_array().into_iter().flatten() {
         let when = match p["state"].as_str().unwrap_or("") {
+            "met" => "ĐÃ ĐỦ các đơn vị".to_string(),
             "overdue" => format!("QUÁ HẠN {} ngày", -p["days"].as_i64().unwrap_or(0)),
             "due_today" => "HÔM NAY".to_string(),
             _ => format!("còn {} ngày", p["days"]),

@@ -265,18 +265,44 @@ fn accepted(store: &Store) -> Result<Vec<Accepted>> {
     Ok(out)
 }
 
+/// The unit that reports here directly (registered by hand) that `unit` rolls up to:
+/// itself, or the hand-registered ancestor of a unit a child hub enrolled.
+fn reporting_child<'a>(reg: &'a [registry::Entry], unit: &str) -> Option<&'a str> {
+    let mut u = unit;
+    for _ in 0..8 {
+        let e = reg.iter().find(|e| e.id == u)?;
+        if e.enrollment.is_none() {
+            return Some(&e.id);
+        }
+        u = &e.parent;
+    }
+    None
+}
+
+/// The units this hub expects reports from: those registered here by hand. Units that a
+/// child hub enrolled are that child's to count.
+fn expected_units<'a>(
+    reg: &'a [registry::Entry],
+    hub: &str,
+) -> impl Iterator<Item = &'a registry::Entry> + 'a {
+    let hub = hub.to_owned();
+    reg.iter()
+        .filter(move |e| e.id != hub && e.enrollment.is_none())
+}
+
 /// `status --json`.
 pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
     let reg = registry::list(store)?;
     let seals = accepted(store)?;
     let rejects = store.scan_table(Table::Rejects, b"")?;
-    let units: Vec<Value> = reg
-        .iter()
-        .filter(|e| e.id != hub)
+    let units: Vec<Value> = expected_units(&reg, hub)
         .map(|e| {
-            let mine: Vec<_> = seals.iter().filter(|s| s.0 == e.id).collect();
+            let mine: Vec<_> = seals
+                .iter()
+                .filter(|s| reporting_child(&reg, &s.0) == Some(e.id.as_str()))
+                .collect();
             let sessions: std::collections::BTreeSet<_> =
-                mine.iter().map(|s| s.1.clone()).collect();
+                mine.iter().map(|s| (s.0.clone(), s.1.clone())).collect();
             let last = mine
                 .iter()
                 .filter_map(|s| s.3.as_ref().map(|r| r.body.received_at))
@@ -508,14 +534,14 @@ pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> R
         years.insert(today.year());
     }
     let reg = registry::list(store)?;
-    let expected: Vec<_> = reg.iter().filter(|e| e.id != hub).collect();
+    let expected: Vec<_> = expected_units(&reg, hub).collect();
     let mut periods = Vec::new();
     for y in years {
         let due = chrono::NaiveDate::from_ymd_opt(y + 1, 1, 15).unwrap_or(today);
         let reported: std::collections::BTreeSet<&str> = all
             .iter()
             .filter(|s| s.meta.date.year() == y)
-            .map(|s| s.unit.as_str())
+            .filter_map(|s| reporting_child(&reg, &s.unit))
             .collect();
         let missing: Vec<Value> = expected
             .iter()
@@ -523,7 +549,9 @@ pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> R
             .map(|e| json!({"unit": e.id, "name": e.name}))
             .collect();
         let (st, days) = state(due);
-        let st = if st == "passed" {
+        let st = if missing.is_empty() {
+            "met".to_string()
+        } else if st == "passed" {
             "overdue".to_string()
         } else {
             st

@@ -105,7 +105,17 @@ fn district_seals_reach_both_upper_destinations_once_through_flaky_links() {
         let st = upper.status();
         assert_eq!(st["seals_accepted"], 4, "{st}");
         assert_eq!(st["seals_rejected"], 0, "{st}");
+        // An upper hub lists its direct child; the districts count under it.
+        assert_eq!(st["units_expected"], 1, "{st}");
+        assert_eq!(st["units_reported"], 1, "{st}");
+        assert_eq!(st["units"][0]["unit"], "lai-chau", "{st}");
+        assert_eq!(st["units"][0]["seals"], 4, "{st}");
+        let d: Value = serde_json::from_str(&upper.ok(&["deadlines", "--json"])).expect("json");
+        assert_eq!(d["periods"][0]["state"], "met", "{d}");
     }
+    let st = province.status();
+    assert_eq!(st["units_expected"], 3, "{st}");
+    assert_eq!(st["destinations"].as_array().map(Vec::len), Some(2), "{st}");
     // The upper hub answers a reviewer's questions about the districts' people.
     let p: Value =
         serde_json::from_str(&national.ok(&["person", "nguyen van a", "--json"])).expect("json");
