@@ -244,15 +244,30 @@ fn when(at: Option<&str>) -> Result<i64> {
     }
 }
 
-/// Asks the running server, or answers from the store when no server runs.
+/// Asks the running server, or answers from the store when no server runs. A server
+/// that has just started holds the store before its admin socket is up: wait for the
+/// socket then, rather than fail.
 fn ask(home: &Home, req: &Value) -> Result<Value> {
-    if let Some(v) = admin::request(&home.admin_socket(), req)? {
-        return Ok(v);
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = admin::request(&home.admin_socket(), req)? {
+            return Ok(v);
+        }
+        match home.store(Duration::from_millis(200)) {
+            Ok(store) => return admin::answer(&store, home.config.unit.as_str(), req),
+            Err(e) if start.elapsed() < Duration::from_secs(10) && is_locked(&e) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.context("máy chủ không chạy và kho dữ liệu không mở được")),
+        }
     }
-    let store = home
-        .store(Duration::from_secs(2))
-        .context("máy chủ không chạy và kho dữ liệu không mở được")?;
-    admin::answer(&store, home.config.unit.as_str(), req)
+}
+
+fn is_locked(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<tinnhiem_shared::store::StoreError>(),
+        Some(tinnhiem_shared::store::StoreError::Locked(_))
+    )
 }
 
 fn print_destinations(v: &Value) {
@@ -529,7 +544,9 @@ fn serve(
     max_doc: usize,
 ) -> Result<()> {
     tinnhiem_shared::log::init();
-    let store = home.store(Duration::ZERO)?;
+    // Another command may hold the store for a moment (it opens it itself when no
+    // server answers on the admin socket): wait for it rather than fail.
+    let store = home.store(Duration::from_secs(10))?;
     let key = home.key()?;
     let state = Arc::new(HubState::new(home.config.unit.to_string(), key, store));
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -90,6 +90,10 @@ async fn deliver_forever(state: Arc<HubState>, dest: Destination) {
     let device = state.store.device().unwrap_or_default();
     let target = dest.target();
     loop {
+        // Registered before the round: a seal accepted during it wakes the next one.
+        let woken = state.accepted.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let ob = HubOutbox {
             store: &state.store,
             hub: &state.unit,
@@ -109,7 +113,10 @@ async fn deliver_forever(state: Arc<HubState>, dest: Destination) {
             Ok(_) => {}
             Err(e) => tracing::warn!(destination = %dest.unit, "forwarding: {e}"),
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::select! {
+            _ = woken => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
     }
 }
 

@@ -38,6 +38,9 @@ pub(crate) struct HubState {
     pub(crate) store: Store,
     /// Serializes ingest so that log indices are dense and a seal is stored once.
     ingest: Mutex<()>,
+    /// Woken after each accepted seal: the forwarders start at once instead of at
+    /// their next poll.
+    pub(crate) accepted: tokio::sync::Notify,
 }
 
 impl HubState {
@@ -47,6 +50,7 @@ impl HubState {
             key,
             store,
             ingest: Mutex::new(()),
+            accepted: tokio::sync::Notify::new(),
         }
     }
 
@@ -127,6 +131,7 @@ impl HubState {
             ])
             .map_err(unavailable)?;
         tracing::info!(unit, session = %s, seq = seal.body.seq, index, "seal accepted");
+        self.accepted.notify_waiters();
         Ok(receipt)
     }
 }

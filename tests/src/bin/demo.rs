@@ -1,7 +1,9 @@
 //! The main job on the embedded default: a provincial hub and many district offices,
 //! each on its own home, that seal their minutes offline and deliver them through a
 //! simulated flaky link (loss, delay, jitter, duplication, reordering, a bandwidth cap
-//! and partitions), each receiving a signed receipt.
+//! and partitions), each receiving a signed receipt; then the province forwards every
+//! district's minutes, unchanged, to two upper hubs (the national council body and the
+//! Party organization department), each behind its own flaky link.
 //!
 //! Run with `cargo run --release -p tinnhiem-tests --bin tinnhiem-demo`. Options:
 //! `--districts N` (default 20), `--seed S`, `--keep DIR` (keep the homes there),
@@ -179,6 +181,67 @@ fn free_udp_port() -> Result<u16> {
         .port())
 }
 
+/// `init` a hub in `root/dir` and start `serve` on a free port; its home, key, port and
+/// process.
+fn start_hub(
+    root: &Path,
+    dir: &str,
+    unit: &str,
+    name: &str,
+) -> Result<(PathBuf, String, u16, Child)> {
+    let home = root.join(dir);
+    hub(&home, &["init", "--unit", unit, "--name", name])?;
+    let key = hub(&home, &["key", "show"])?.trim().to_string();
+    let port = free_udp_port()?;
+    let log = std::fs::File::create(root.join(format!("{dir}.log")))?;
+    let child = Child(
+        Command::new(bin("tinnhiem-hub"))
+            .arg("--home")
+            .arg(&home)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?,
+    );
+    // Ready when its admin socket answers.
+    let start = Instant::now();
+    while !home.join("admin.sock").exists() {
+        if start.elapsed() > std::time::Duration::from_secs(15) {
+            bail!("{dir}: the hub did not start (see {dir}.log)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok((home, key, port, child))
+}
+
+/// A `tinnhiem-netsim` in front of `to_port`; its port and process.
+fn start_sim(
+    root: &Path,
+    name: &str,
+    to_port: u16,
+    seed: u64,
+    link: &[String],
+) -> Result<(u16, Child)> {
+    let port = free_udp_port()?;
+    let log = std::fs::File::create(root.join(format!("{name}-link.log")))?;
+    let mut args = vec![
+        "--listen".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--to".into(),
+        format!("127.0.0.1:{to_port}"),
+        "--seed".into(),
+        seed.to_string(),
+    ];
+    args.extend(link.iter().cloned());
+    let child = Child(
+        Command::new(bin("tinnhiem-netsim"))
+            .args(&args)
+            .stdout(log)
+            .spawn()?,
+    );
+    Ok((port, child))
+}
+
 fn main() -> Result<()> {
     let Some(o) = options()? else { return Ok(()) };
     let tmp = tempfile::tempdir()?;
@@ -186,53 +249,64 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&root)?;
     let mut rng = Rng::new(o.seed);
     println!(
-        "tinnhiem demo: a provincial hub and {} district nodes over a simulated flaky link",
+        "tinnhiem demo: {} district nodes → a provincial hub → the national council body and the Party organization department, over simulated flaky links",
         o.districts
     );
     println!("link: {}", o.link.join(" "));
 
-    // The hub.
-    let hub_home = root.join("tinh-lai-chau");
-    hub(
-        &hub_home,
-        &[
-            "init",
-            "--unit",
-            "lai-chau",
-            "--name",
-            "Thường trực HĐND tỉnh Lai Châu",
-        ],
+    // The hubs: the province, and above it the national council body and the Party
+    // organization department, each reached through its own flaky link.
+    let (hub_home, hub_key, hub_port, _hub) = start_hub(
+        &root,
+        "tinh-lai-chau",
+        "lai-chau",
+        "Thường trực HĐND tỉnh Lai Châu",
     )?;
-    let hub_key = hub(&hub_home, &["key", "show"])?.trim().to_string();
-    let hub_port = free_udp_port()?;
-    let hub_log = std::fs::File::create(root.join("hub.log"))?;
-    let _hub = Child(
-        Command::new(bin("tinnhiem-hub"))
-            .arg("--home")
-            .arg(&hub_home)
-            .args(["serve", "--listen", &format!("127.0.0.1:{hub_port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(hub_log)
-            .spawn()?,
-    );
-    // The flaky link.
-    let sim_port = free_udp_port()?;
-    let sim_log = std::fs::File::create(root.join("netsim.log"))?;
-    let mut sim_args = vec![
-        "--listen".to_string(),
-        format!("127.0.0.1:{sim_port}"),
-        "--to".into(),
-        format!("127.0.0.1:{hub_port}"),
-        "--seed".into(),
-        o.seed.to_string(),
-    ];
-    sim_args.extend(o.link.iter().cloned());
-    let _sim = Child(
-        Command::new(bin("tinnhiem-netsim"))
-            .args(&sim_args)
-            .stdout(sim_log)
-            .spawn()?,
-    );
+    let (sim_port, _sim) = start_sim(&root, "netsim", hub_port, o.seed, &o.link)?;
+    let mut uppers = Vec::new();
+    for (i, (dir, unit, name)) in [
+        ("quoc-hoi", "quoc-hoi", "Ủy ban Thường vụ Quốc hội"),
+        ("ban-to-chuc-tu", "ban-to-chuc-tu", "Ban Tổ chức Trung ương"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (home, key, port, child) = start_hub(&root, dir, unit, name)?;
+        let (sport, sim) = start_sim(&root, dir, port, o.seed + 1 + i as u64, &o.link)?;
+        hub(
+            &home,
+            &[
+                "registry",
+                "add",
+                "--unit",
+                "lai-chau",
+                "--key",
+                &hub_key,
+                "--parent",
+                unit,
+                "--level",
+                "province",
+                "--name",
+                "HĐND tỉnh Lai Châu",
+            ],
+        )?;
+        hub(
+            &hub_home,
+            &[
+                "destination",
+                "add",
+                "--unit",
+                unit,
+                "--addr",
+                &format!("127.0.0.1:{sport}"),
+                "--key",
+                &key,
+                "--name",
+                name,
+            ],
+        )?;
+        uppers.push((unit, home, child, sim));
+    }
     std::thread::sleep(std::time::Duration::from_millis(300));
 
     // The districts: each seals its session offline, then enrolls with the hub.
@@ -369,5 +443,37 @@ fn main() -> Result<()> {
     if received != sealed || status["seals_accepted"].as_u64() != Some(sealed) {
         bail!("{} of {sealed} seals did not arrive", sealed - received);
     }
+
+    // The province forwards every district's minutes, signatures intact, upward.
+    println!("the province forwards upward through the same kind of link…");
+    let deadline = Instant::now() + std::time::Duration::from_secs(o.timeout);
+    for (unit, home, _, _) in &uppers {
+        loop {
+            let st: serde_json::Value = serde_json::from_str(&hub(home, &["status", "--json"])?)?;
+            let got = st["seals_accepted"].as_u64().unwrap_or(0);
+            // Done when the upper hub holds them all and the province holds its receipts.
+            let dests: serde_json::Value =
+                serde_json::from_str(&hub(&hub_home, &["destination", "list", "--json"])?)?;
+            let receipts = dests
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| d["unit"] == *unit)
+                .and_then(|d| d["received"].as_u64())
+                .unwrap_or(0);
+            if got == sealed && receipts == sealed {
+                println!(
+                    "  [{:6.1}s] {unit:<16} holds {got}/{sealed} district seals, each verified against the district's own key; {receipts} receipts back at the province",
+                    start.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{unit} holds {got} of {sealed} seals after {}s", o.timeout);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+    print!("{}", hub(&hub_home, &["destination", "list"])?);
     Ok(())
 }
