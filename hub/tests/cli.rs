@@ -39,3 +39,40 @@ fn init_and_key_show() {
         .expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The example files in `deploy/examples/` are what a new operator copies: they must
+/// load as they are.
+#[test]
+fn the_deploy_examples_load() {
+    let bin = env!("CARGO_BIN_EXE_tinnhiem-hub");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    let run = |home: &std::path::Path, args: &[&str]| {
+        let o = Command::new(bin)
+            .arg("--home")
+            .arg(home)
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for (hub_toml, registry) in [
+        ("hub.toml", "registry.toml"),
+        ("hub-national.toml", "registry-national.toml"),
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        run(dir.path(), &["init", "--unit", "x"]);
+        std::fs::copy(examples.join(hub_toml), dir.path().join("hub.toml")).expect("copy");
+        let reg = examples.join(registry);
+        run(dir.path(), &["registry", "import", reg.to_str().expect("path")]);
+        let list = run(dir.path(), &["destination", "list"]);
+        if hub_toml == "hub.toml" {
+            assert!(list.contains("quoc-hoi") && list.contains("ban-to-chuc-tu"), "{list}");
+        }
+        run(dir.path(), &["status"]);
+    }
+}
