@@ -10,11 +10,27 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
+use tinnhiem_shared::seal::UnitKey;
 use tinnhiem_shared::store::Store;
 
 /// Answers one request against a store.
-pub(crate) fn answer(store: &Store, hub: &str, req: &Value) -> Result<Value> {
+pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Result<Value> {
     match req["cmd"].as_str().unwrap_or("") {
+        "aggregate_seal" => {
+            let period = req["period"]
+                .as_i64()
+                .and_then(|p| i32::try_from(p).ok())
+                .ok_or_else(|| anyhow!("period"))?;
+            let agg =
+                state::seal_aggregate(store, hub, key, period, chrono::Utc::now().timestamp())?;
+            let all = state::aggregates_json(store, hub)?;
+            let id = hex::encode(agg.id());
+            Ok(all
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["id"] == id.as_str()).cloned())
+                .unwrap_or(Value::Null))
+        }
+        "aggregate_list" => state::aggregates_json(store, hub),
         "status" => {
             let mut v = state::status(store, hub)?;
             v["destinations"] = destinations(store, hub, req)?;
@@ -89,9 +105,10 @@ pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
                 let reply = match serde_json::from_str::<Value>(&line) {
                     Ok(req) => {
                         let st = state.clone();
-                        let res =
-                            tokio::task::spawn_blocking(move || answer(&st.store, &st.unit, &req))
-                                .await;
+                        let res = tokio::task::spawn_blocking(move || {
+                            answer(&st.store, &st.unit, &st.key, &req)
+                        })
+                        .await;
                         match res {
                             Ok(Ok(v)) => json!({"ok": true, "data": v}),
                             Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),

@@ -37,6 +37,9 @@ pub(crate) enum Command {
     /// department...): in hub.toml, read again by a running `serve` within seconds.
     #[command(subcommand)]
     Destination(DestinationCmd),
+    /// The hub's sealed aggregate of a reporting period, forwarded to every destination.
+    #[command(subcommand)]
+    Aggregate(AggregateCmd),
     /// Run the QUIC server (and the admin socket for the other commands).
     Serve {
         /// Address to listen on.
@@ -117,6 +120,27 @@ pub(crate) enum DestinationCmd {
         unit: String,
     },
     /// The upper hubs, with delivery counts when `serve` runs.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AggregateCmd {
+    /// Seal the aggregate of a period (the year of the sessions): which units reported,
+    /// which are missing or late, every subject over a threshold, a reference to each
+    /// seal included. Sealing again later makes the next seq.
+    Seal {
+        /// The period, e.g. 2023.
+        #[arg(long)]
+        period: i32,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every aggregate held: this hub's own, and those received from lower hubs.
     List {
         /// As JSON.
         #[arg(long)]

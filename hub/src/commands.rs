@@ -175,6 +175,29 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Aggregate(AggregateCmd::Seal { period, json }) => {
+            let v = ask(&home, &json!({"cmd": "aggregate_seal", "period": period}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_aggregates(&Value::Array(vec![v]));
+                if !home.config.destination.is_empty() {
+                    println!(
+                        "Sẽ được chuyển tới mọi nơi nhận cấp trên (tinnhiem-hub destination list)."
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Aggregate(AggregateCmd::List { json }) => {
+            let v = ask(&home, &json!({"cmd": "aggregate_list"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_aggregates(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Destination(DestinationCmd::Add {
             unit,
             addr,
@@ -254,7 +277,9 @@ fn ask(home: &Home, req: &Value) -> Result<Value> {
             return Ok(v);
         }
         match home.store(Duration::from_millis(200)) {
-            Ok(store) => return admin::answer(&store, home.config.unit.as_str(), req),
+            Ok(store) => {
+                return admin::answer(&store, home.config.unit.as_str(), &home.key()?, req)
+            }
             Err(e) if start.elapsed() < Duration::from_secs(10) && is_locked(&e) => {
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -268,6 +293,47 @@ fn is_locked(e: &anyhow::Error) -> bool {
         e.downcast_ref::<tinnhiem_shared::store::StoreError>(),
         Some(tinnhiem_shared::store::StoreError::Locked(_))
     )
+}
+
+fn print_aggregates(v: &Value) {
+    let list = v.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("Chưa có báo cáo tổng hợp nào (tinnhiem-hub aggregate seal --period NĂM).");
+    }
+    let names = |x: &Value| {
+        x.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for a in list {
+        println!(
+            "Tổng hợp kỳ {} của «{}» (lần {}): {} biên bản, mã {}…",
+            a["period"],
+            a["hub"].as_str().unwrap_or(""),
+            a["seq"],
+            a["included"].as_array().map_or(0, Vec::len),
+            &a["id"].as_str().unwrap_or("")[..16.min(a["id"].as_str().unwrap_or("").len())]
+        );
+        if a["missing"].as_array().is_some_and(|m| !m.is_empty()) {
+            println!("  chưa báo cáo: {}", names(&a["missing"]));
+        }
+        if a["late"].as_array().is_some_and(|m| !m.is_empty()) {
+            println!("  báo cáo muộn: {}", names(&a["late"]));
+        }
+        for f in a["flagged"].as_array().into_iter().flatten() {
+            println!(
+                "  vượt ngưỡng: {} ({}), {} / {}: {}",
+                f["name"].as_str().unwrap_or(""),
+                f["person_id"].as_str().unwrap_or(""),
+                f["unit"].as_str().unwrap_or(""),
+                f["session"].as_str().unwrap_or(""),
+                f["flag"].as_str().unwrap_or("")
+            );
+        }
+    }
 }
 
 fn print_destinations(v: &Value) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tinnhiem_shared::outbox::{self, Outbox, OutboxError, Sender};
 use tinnhiem_shared::proto::node::Event;
 use tinnhiem_shared::proto::{doc_name, parse_doc_name};
-use tinnhiem_shared::seal::{Seal, UnitKey};
+use tinnhiem_shared::seal::{Aggregate, Seal, UnitKey};
 use tinnhiem_shared::store::{Store, Table};
 
 /// A hub's outbox: its accepted seals, named `unit/session` on the wire.
@@ -44,6 +44,13 @@ impl Outbox for HubOutbox<'_> {
         let (unit, session) = parse_doc_name(self.hub, name)
             .ok_or_else(|| OutboxError::Source(format!("document name {name:?}")))?;
         Ok(store.read(Table::Docs, &doc_key(&unit, &session))?)
+    }
+    fn aggregates(&self, store: &Store) -> Result<Vec<Aggregate>, OutboxError> {
+        Ok(state::aggregates(store)
+            .map_err(|e| OutboxError::Source(format!("{e:#}")))?
+            .into_iter()
+            .filter(|a| a.body.hub == self.hub)
+            .collect())
     }
     fn enrollments(&self, store: &Store) -> Result<Vec<Vec<u8>>, OutboxError> {
         let Some(key) = self.key else {
@@ -145,12 +152,21 @@ pub(crate) fn summary(store: &Store, hub: &str, dests: &[Destination]) -> Result
     };
     let mut out = Vec::new();
     for d in dests {
-        let all = outbox::deliveries(&ob, store, &d.target().key()?)?;
-        let count = |s: &str| all.iter().filter(|(_, x)| x.state == s).count();
+        let key = d.target().key()?;
+        let all: Vec<outbox::Delivery> = outbox::deliveries(&ob, store, &key)?
+            .into_iter()
+            .map(|(_, x)| x)
+            .chain(
+                outbox::aggregate_deliveries(&ob, store, &key)?
+                    .into_iter()
+                    .map(|(_, x)| x),
+            )
+            .collect();
+        let count = |s: &str| all.iter().filter(|x| x.state == s).count();
         let open: Vec<Value> = all
             .iter()
-            .filter(|(_, x)| x.state != "received")
-            .map(|(_, x)| {
+            .filter(|x| x.state != "received")
+            .map(|x| {
                 json!({"doc": x.session, "seq": x.seq, "state": x.state,
                        "last_error": x.last_error, "reject_reason": x.reject_reason,
                        "reject_detail": x.reject_detail})

@@ -9,7 +9,9 @@ use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::net::server::Host;
 use tinnhiem_shared::proto::hub::{verify_seal, HubEnv};
 use tinnhiem_shared::proto::RejectReason;
-use tinnhiem_shared::seal::{PublicKey, Receipt, Seal, UnitKey};
+use tinnhiem_shared::seal::{
+    flagged_of, Aggregate, AggregateBody, Flagged, Included, PublicKey, Receipt, Seal, UnitKey,
+};
 use tinnhiem_shared::store::{Store, Table, Write};
 
 /// `unit/session`: the hub's key of a document (ids never contain `/`).
@@ -136,6 +138,93 @@ impl HubState {
     }
 }
 
+impl HubState {
+    /// A lower hub's aggregate, verified: signed by a key of `peer` (its own), every
+    /// seal it names held here with the same id and digest, its flags equal to those
+    /// recomputed from them. Stored with a receipt; the same aggregate again gets the
+    /// same receipt.
+    fn accept_aggregate(
+        &self,
+        peer: &str,
+        bytes: &[u8],
+    ) -> Result<Receipt, (RejectReason, String)> {
+        let _guard = self
+            .ingest
+            .lock()
+            .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
+        let unavailable = |e: anyhow::Error| (RejectReason::Unavailable, format!("{e:#}"));
+        let agg =
+            Aggregate::from_bytes(bytes).map_err(|e| (RejectReason::Malformed, e.to_string()))?;
+        let id = agg.id();
+        if let Some(r) = self
+            .store
+            .read(Table::Receipts, &id)
+            .map_err(|e| unavailable(e.into()))?
+        {
+            return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
+        }
+        if agg.body.hub != peer {
+            return Err((
+                RejectReason::OtherUnit,
+                format!("aggregate of {}", agg.body.hub),
+            ));
+        }
+        let keys = self
+            .registered_keys(peer)
+            .ok_or_else(|| (RejectReason::UnknownUnit, peer.to_owned()))?;
+        agg.verify(&keys).map_err(|e| match e {
+            tinnhiem_shared::seal::SealError::BadKey => (RejectReason::WrongKey, e.to_string()),
+            _ => (RejectReason::BadSignature, e.to_string()),
+        })?;
+        let mut claimed = agg.body.flagged.clone();
+        claimed.sort();
+        match recompute_flagged(&self.store, &agg.body.included).map_err(unavailable)? {
+            None => {
+                return Err((
+                    RejectReason::HeadsMissing,
+                    "a seal the aggregate names is not held here yet".into(),
+                ))
+            }
+            Some(f) if f != claimed => {
+                return Err((
+                    RejectReason::ResultMismatch,
+                    "flagged subjects differ from the named seals".into(),
+                ))
+            }
+            Some(_) => {}
+        }
+        let index = self
+            .store
+            .read(Table::Meta, b"log_len")
+            .map_err(|e| unavailable(e.into()))?
+            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        let receipt = Receipt::sign_aggregate(&self.key, &agg, now(), index);
+        self.store
+            .batch(&[
+                Write::Put(
+                    Table::Meta,
+                    aggregate_key(peer, agg.body.period, agg.body.seq),
+                    bytes.to_vec(),
+                ),
+                Write::PutNew(Table::Receipts, id.to_vec(), receipt.to_bytes()),
+                Write::Put(
+                    Table::Meta,
+                    b"log_len".to_vec(),
+                    (index + 1).to_be_bytes().to_vec(),
+                ),
+            ])
+            .map_err(|e| unavailable(e.into()))?;
+        tracing::info!(
+            hub = peer,
+            period = agg.body.period,
+            seq = agg.body.seq,
+            "aggregate accepted"
+        );
+        Ok(receipt)
+    }
+}
+
 impl Host for HubState {
     type Env = Conn;
     fn hub_unit(&self) -> String {
@@ -222,6 +311,9 @@ impl HubEnv for Conn {
             Ok(None) => Err((RejectReason::UnknownUnit, unit.to_owned())),
             Err(e) => Err((RejectReason::Unavailable, format!("{e:#}"))),
         }
+    }
+    fn aggregate(&mut self, peer: &str, bytes: &[u8]) -> Result<Receipt, (RejectReason, String)> {
+        self.0.accept_aggregate(peer, bytes)
     }
     fn enroll(&mut self, peer: &str, record: &[u8]) -> Result<(), (RejectReason, String)> {
         let _guard = self
@@ -565,4 +657,137 @@ pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> R
                             "units_expected": expected.len(), "units_reported": reported.len(), "missing": missing}));
     }
     Ok(json!({"today": today.to_string(), "periods": periods, "sessions": list}))
+}
+
+fn aggregate_key(owner: &str, period: i32, seq: u32) -> Vec<u8> {
+    format!("aggregate/{owner}/{period:04}/{seq:08}").into_bytes()
+}
+
+/// Every stored aggregate (this hub's own and those received from below), in order of
+/// owner, period and seq.
+pub(crate) fn aggregates(store: &Store) -> Result<Vec<Aggregate>> {
+    store
+        .scan_table(Table::Meta, b"aggregate/")?
+        .into_iter()
+        .map(|(_, v)| Aggregate::from_bytes(&v).map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// The flagged subjects of the sessions `included` names, recomputed from the stored
+/// seals and documents; `None` when a seal named is not held here.
+fn recompute_flagged(store: &Store, included: &[Included]) -> Result<Option<Vec<Flagged>>> {
+    let mut out = Vec::new();
+    for i in included {
+        let Some(bytes) = store.read(Table::Seals, &seal_key(&i.unit, &i.session, i.seq))? else {
+            return Ok(None);
+        };
+        let seal = Seal::from_bytes(&bytes)?;
+        if seal.id() != i.seal_id || seal.body.result_digest != i.result_digest {
+            return Ok(None);
+        }
+        let Some(doc) = store.read(Table::Docs, &doc_key(&i.unit, &i.session))? else {
+            return Ok(None);
+        };
+        let mut doc = SessionDoc::load(&doc, b"hub")?;
+        let r = tinnhiem_shared::seal::check(&seal, &mut doc)?;
+        out.extend(flagged_of(&r));
+    }
+    out.sort();
+    Ok(Some(out))
+}
+
+/// `aggregate seal --period`: the hub's sealed word on a reporting period: every
+/// session of that year it accepted (latest seal each), units missing, units late
+/// against the 15 January report, every flagged subject. Stored, then forwarded.
+pub(crate) fn seal_aggregate(
+    store: &Store,
+    hub: &str,
+    key: &UnitKey,
+    period: i32,
+    now: i64,
+) -> Result<Aggregate> {
+    use chrono::Datelike;
+    let reg = registry::list(store)?;
+    let in_period: Vec<SessionOnHub> = sessions(store)?
+        .into_iter()
+        .filter(|s| s.meta.date.year() == period)
+        .collect();
+    let due_end = chrono::NaiveDate::from_ymd_opt(period + 1, 1, 16)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp() - 7 * 3600) // end of 15 January, Vietnam time
+        .unwrap_or(i64::MAX);
+    let mut first: std::collections::BTreeMap<&str, i64> = Default::default();
+    let mut included = Vec::new();
+    let mut flagged = Vec::new();
+    for s in &in_period {
+        let at = s.receipt.as_ref().map_or(0, |r| r.body.received_at);
+        included.push(Included::of(&s.seal, at));
+        flagged.extend(flagged_of(&s.result));
+        if let Some(child) = reporting_child(&reg, &s.unit) {
+            let e = first.entry(child).or_insert(at);
+            *e = (*e).min(at);
+        }
+    }
+    let missing = expected_units(&reg, hub)
+        .filter(|e| !first.contains_key(e.id.as_str()))
+        .map(|e| e.id.clone())
+        .collect();
+    let late = first
+        .iter()
+        .filter(|(_, at)| **at > due_end)
+        .map(|(u, _)| u.to_string())
+        .collect();
+    let seq = aggregates(store)?
+        .iter()
+        .filter(|a| a.body.hub == hub && a.body.period == period)
+        .map(|a| a.body.seq)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let agg = Aggregate::sign(
+        key,
+        AggregateBody {
+            hub: hub.to_owned(),
+            period,
+            seq,
+            sealed_at: now,
+            signer: [0; 32],
+            included,
+            missing,
+            late,
+            flagged,
+        },
+    );
+    store.batch(&[Write::PutNew(
+        Table::Meta,
+        aggregate_key(hub, period, seq),
+        agg.to_bytes(),
+    )])?;
+    Ok(agg)
+}
+
+/// `aggregate list --json`.
+pub(crate) fn aggregates_json(store: &Store, hub: &str) -> Result<Value> {
+    let list: Vec<Value> = aggregates(store)?
+        .iter()
+        .map(|a| {
+            let receipt = store
+                .read(Table::Receipts, &a.id())
+                .ok()
+                .flatten()
+                .and_then(|r| Receipt::from_bytes(&r).ok());
+            json!({
+                "hub": a.body.hub, "own": a.body.hub == hub, "period": a.body.period,
+                "seq": a.body.seq, "id": hex::encode(a.id()), "sealed_at": a.body.sealed_at,
+                "included": a.body.included.iter().map(|i| json!({"unit": i.unit, "session": i.session,
+                    "seq": i.seq, "seal_id": hex::encode(i.seal_id)})).collect::<Vec<_>>(),
+                "missing": a.body.missing, "late": a.body.late,
+                "flagged": a.body.flagged.iter().map(|f| json!({"unit": f.unit, "session": f.session,
+                    "subject": f.subject, "person_id": f.person_id, "name": f.name, "flag": f.flag}))
+                    .collect::<Vec<_>>(),
+                "received_at": receipt.as_ref().map(|r| r.body.received_at),
+            })
+        })
+        .collect();
+    Ok(Value::Array(list))
 }

@@ -68,10 +68,16 @@ fn the_deploy_examples_load() {
         run(dir.path(), &["init", "--unit", "x"]);
         std::fs::copy(examples.join(hub_toml), dir.path().join("hub.toml")).expect("copy");
         let reg = examples.join(registry);
-        run(dir.path(), &["registry", "import", reg.to_str().expect("path")]);
+        run(
+            dir.path(),
+            &["registry", "import", reg.to_str().expect("path")],
+        );
         let list = run(dir.path(), &["destination", "list"]);
         if hub_toml == "hub.toml" {
-            assert!(list.contains("quoc-hoi") && list.contains("ban-to-chuc-tu"), "{list}");
+            assert!(
+                list.contains("quoc-hoi") && list.contains("ban-to-chuc-tu"),
+                "{list}"
+            );
         }
         run(dir.path(), &["status"]);
     }

@@ -15,7 +15,7 @@ use crate::net::client::{deliver, DeliverError};
 use crate::net::{self, Backoff, NetConfig};
 use crate::proto::node::{Event, Job, NodeSession};
 use crate::proto::RejectReason;
-use crate::seal::{PublicKey, Seal, UnitKey};
+use crate::seal::{Aggregate, PublicKey, Seal, UnitKey};
 use crate::store::{Store, StoreError, Table, Write};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -101,6 +101,11 @@ pub trait Outbox {
     fn sealed(&self, store: &Store) -> Result<Vec<(String, Seal)>, OutboxError>;
     /// The saved document of a name [`Outbox::sealed`] gave.
     fn doc(&self, store: &Store, name: &str) -> Result<Option<Vec<u8>>, OutboxError>;
+    /// A hub's own sealed aggregates, to deliver after the seals they name.
+    fn aggregates(&self, store: &Store) -> Result<Vec<Aggregate>, OutboxError> {
+        let _ = store;
+        Ok(Vec::new())
+    }
     /// Enrollments to send in the Hello (a hub's descendants), parents first.
     fn enrollments(&self, store: &Store) -> Result<Vec<Vec<u8>>, OutboxError> {
         let _ = store;
@@ -159,17 +164,45 @@ pub fn deliveries(
     store: &Store,
     dest: &PublicKey,
 ) -> Result<Vec<(Seal, Delivery)>, OutboxError> {
+    let items = outbox
+        .sealed(store)?
+        .into_iter()
+        .map(|(name, seal)| (name, seal.body.seq, seal.id(), seal))
+        .collect();
+    with_deliveries(store, dest, items)
+}
+
+/// Every aggregate of the outbox with its delivery to `dest`.
+pub fn aggregate_deliveries(
+    outbox: &impl Outbox,
+    store: &Store,
+    dest: &PublicKey,
+) -> Result<Vec<(Aggregate, Delivery)>, OutboxError> {
+    let items = outbox
+        .aggregates(store)?
+        .into_iter()
+        .map(|a| (a.name(), a.body.seq, a.id(), a))
+        .collect();
+    with_deliveries(store, dest, items)
+}
+
+/// Pairs each item (name, seq, id, item) with its delivery record, creating missing ones.
+fn with_deliveries<T>(
+    store: &Store,
+    dest: &PublicKey,
+    items: Vec<(String, u32, [u8; 32], T)>,
+) -> Result<Vec<(T, Delivery)>, OutboxError> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
-    for (name, seal) in outbox.sealed(store)? {
-        let k = outbox_key(dest, &name, seal.body.seq);
+    for (name, seq, id, item) in items {
+        let k = outbox_key(dest, &name, seq);
         let d = match store.read(Table::Outbox, &k)? {
             Some(v) => serde_json::from_slice(&v)?,
             None => {
                 let d = Delivery {
                     session: name,
-                    seq: seal.body.seq,
-                    seal_id: hex::encode(seal.id()),
+                    seq,
+                    seal_id: hex::encode(id),
                     state: "pending".into(),
                     attempts: 0,
                     last_error: None,
@@ -184,7 +217,7 @@ pub fn deliveries(
                 d
             }
         };
-        out.push((seal, d));
+        out.push((item, d));
     }
     if !missing.is_empty() {
         store.batch(&missing)?;
@@ -260,17 +293,22 @@ fn load_jobs(
     dest: &PublicKey,
     device: &[u8],
     retry_rejected: bool,
-) -> Result<(Vec<Job>, Vec<Vec<u8>>), OutboxError> {
+) -> Result<Pending, OutboxError> {
     outbox.with_store(|store| {
+        let wanted = |d: &Delivery| match d.state.as_str() {
+            "received" => false,
+            "rejected" => retry_rejected || d.retryable(),
+            _ => true,
+        };
+        let aggregates: Vec<Aggregate> = aggregate_deliveries(outbox, store, dest)?
+            .into_iter()
+            .filter(|(_, d)| wanted(d))
+            .map(|(a, _)| a)
+            .collect();
         let all = deliveries(outbox, store, dest)?;
         let mut by_name: std::collections::BTreeMap<String, Vec<Seal>> = Default::default();
         for (seal, d) in all {
-            let wanted = match d.state.as_str() {
-                "received" => false,
-                "rejected" => retry_rejected || d.retryable(),
-                _ => true,
-            };
-            if wanted {
+            if wanted(&d) {
                 by_name.entry(d.session).or_default().push(seal);
             }
         }
@@ -287,13 +325,24 @@ fn load_jobs(
                 seals,
             });
         }
-        let enrollments = if jobs.is_empty() {
+        let enrollments = if jobs.is_empty() && aggregates.is_empty() {
             Vec::new()
         } else {
             outbox.enrollments(store)?
         };
-        Ok((jobs, enrollments))
+        Ok(Pending {
+            jobs,
+            enrollments,
+            aggregates,
+        })
     })
+}
+
+/// What one connection will deliver.
+struct Pending {
+    jobs: Vec<Job>,
+    enrollments: Vec<Vec<u8>>,
+    aggregates: Vec<Aggregate>,
 }
 
 fn mark_error(outbox: &impl Outbox, dest: &PublicKey, msg: &str) -> Result<(), OutboxError> {
@@ -353,13 +402,21 @@ pub async fn run_until(
     let mut stats = RunStats::default();
     let mut retry_rejected = retry_rejected;
     loop {
-        let (jobs, enrollments) = load_jobs(outbox, &dest, from.device, retry_rejected)?;
+        let p = load_jobs(outbox, &dest, from.device, retry_rejected)?;
         retry_rejected = false;
-        if jobs.is_empty() || Instant::now() >= deadline {
+        if (p.jobs.is_empty() && p.aggregates.is_empty()) || Instant::now() >= deadline {
             break;
         }
         let addr = target.resolve()?;
-        let machine = NodeSession::forwarding(from.unit, dest, jobs, enrollments, 0, 2_000);
+        let machine = NodeSession::forwarding(
+            from.unit,
+            dest,
+            p.jobs,
+            p.enrollments,
+            p.aggregates,
+            0,
+            2_000,
+        );
         stats.connections += 1;
         let mut failure = None;
         let res = deliver(&ep, addr, machine, &cfg, deadline, |ev| {

@@ -8,7 +8,10 @@ use tinnhiem_shared::net::client::{deliver, DeliverError};
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
 use tinnhiem_shared::proto::RejectReason;
-use tinnhiem_shared::seal::{seal_doc, PublicKey, Seal, UnitKey};
+use tinnhiem_shared::seal::{
+    flagged_of, seal_doc, Aggregate, AggregateBody, EnrollBody, EnrolledKey, Enrollment, Flagged,
+    Included, PublicKey, Seal, UnitKey,
+};
 use tinnhiem_tests::{session_file, Hub, NodeHome};
 
 fn doc_of(unit: &str, session: &str) -> SessionDoc {
@@ -277,4 +280,186 @@ fn the_same_seal_twice_gets_the_same_receipt_and_is_stored_once() {
     let st = hub.status();
     assert_eq!(st["seals_accepted"], 1, "{st}");
     assert_eq!(st["seals_rejected"], 0, "{st}");
+}
+
+/// Delivers, as the hub `unit` with `key`, jobs of its descendants with `enrollments`
+/// and `aggregates`; returns what the upper hub answered.
+async fn forward(
+    upper: &Hub,
+    unit: &str,
+    key: &UnitKey,
+    jobs: Vec<Job>,
+    enrollments: Vec<Vec<u8>>,
+    aggregates: Vec<Aggregate>,
+) -> Vec<Event> {
+    let hub_key = PublicKey::from_hex(&upper.key).expect("hub key");
+    let ep = net::client_endpoint(key, hub_key, &NetConfig::default()).expect("endpoint");
+    let machine = NodeSession::forwarding(unit, hub_key, jobs, enrollments, aggregates, 0, 1000);
+    let mut events = Vec::new();
+    let r = deliver(
+        &ep,
+        upper.addr,
+        machine,
+        &NetConfig::default(),
+        Instant::now() + Duration::from_secs(10),
+        |e| events.push(e),
+    )
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    events
+}
+
+#[test]
+fn forged_enrollments_and_aggregates_are_refused_upstairs() {
+    let national = Hub::start("quoc-hoi");
+    let province = UnitKey::generate().expect("key");
+    let district = UnitKey::generate().expect("key");
+    let stranger = UnitKey::generate().expect("key");
+    national.register(
+        "lai-chau",
+        &province.public().to_hex(),
+        "quoc-hoi",
+        "province",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let enroll = |signer: &UnitKey, unit: &str, parent: &str| {
+        Enrollment::sign(
+            signer,
+            EnrollBody {
+                unit: unit.into(),
+                parent: parent.into(),
+                name: "HĐND huyện".into(),
+                level: "district".into(),
+                keys: vec![EnrolledKey {
+                    key: district.public().0,
+                    valid_from: None,
+                    revoked_at: None,
+                }],
+                issued_at: chrono_now(),
+            },
+        )
+        .to_bytes()
+    };
+    let job = |unit: &str, session: &str| {
+        let mut doc = doc_of(unit, session);
+        let (seal, result) = seal_doc(&mut doc, &district, 1, chrono_now()).expect("seal");
+        (
+            Job {
+                doc,
+                sync_state: None,
+                seals: vec![seal.clone()],
+            },
+            seal,
+            result,
+        )
+    };
+
+    // An enrollment signed by a key that is not the province's: the district stays
+    // unknown upstairs and its seal is not taken.
+    let (j, _, _) = job("lai-chau.muong-te", "ky-hop-1");
+    let ev = rt.block_on(forward(
+        &national,
+        "lai-chau",
+        &province,
+        vec![j],
+        vec![enroll(&stranger, "lai-chau.muong-te", "lai-chau")],
+        vec![],
+    ));
+    assert_eq!(rejection(&ev), Some(RejectReason::UnknownUnit), "{ev:?}");
+    // An enrollment for a unit under another parent than the peer: refused too.
+    let (j, _, _) = job("ha-giang.meo-vac", "ky-hop-1");
+    let ev = rt.block_on(forward(
+        &national,
+        "lai-chau",
+        &province,
+        vec![j],
+        vec![enroll(&province, "ha-giang.meo-vac", "ha-giang")],
+        vec![],
+    ));
+    assert!(
+        matches!(
+            rejection(&ev),
+            Some(RejectReason::UnknownUnit | RejectReason::OtherUnit)
+        ),
+        "{ev:?}"
+    );
+
+    // The honest chain: the province enrolls its district, forwards its seal unchanged.
+    let (j, seal, result) = job("lai-chau.muong-te", "ky-hop-1");
+    let ev = rt.block_on(forward(
+        &national,
+        "lai-chau",
+        &province,
+        vec![j],
+        vec![enroll(&province, "lai-chau.muong-te", "lai-chau")],
+        vec![],
+    ));
+    assert_eq!(rejection(&ev), None, "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Receipt { .. })),
+        "{ev:?}"
+    );
+
+    let body = |flagged: Vec<Flagged>, included: Vec<Included>| AggregateBody {
+        hub: "lai-chau".into(),
+        period: 2023,
+        seq: 1,
+        sealed_at: chrono_now(),
+        signer: [0; 32],
+        included,
+        missing: vec![],
+        late: vec![],
+        flagged,
+    };
+    let honest = || body(flagged_of(&result), vec![Included::of(&seal, 0)]);
+    let answer = |agg: Aggregate| {
+        let ev = rt.block_on(forward(
+            &national,
+            "lai-chau",
+            &province,
+            vec![],
+            vec![],
+            vec![agg],
+        ));
+        rejection(&ev)
+    };
+    // A flag added that the seals do not carry.
+    let mut lie = honest();
+    lie.flagged.push(Flagged {
+        unit: "lai-chau.muong-te".into(),
+        session: "ky-hop-1".into(),
+        subject: "s01".into(),
+        person_id: "p-1".into(),
+        name: "Nguyễn Văn A".into(),
+        flag: "low_two_thirds_or_more".into(),
+    });
+    assert_eq!(
+        answer(Aggregate::sign(&province, lie)),
+        Some(RejectReason::ResultMismatch)
+    );
+    // A seal named that was never delivered.
+    let mut ghost = honest();
+    ghost.included[0].seal_id = [7; 32];
+    assert_eq!(
+        answer(Aggregate::sign(&province, ghost)),
+        Some(RejectReason::HeadsMissing)
+    );
+    // Signed by another key, or claiming another hub.
+    assert_eq!(
+        answer(Aggregate::sign(&stranger, honest())),
+        Some(RejectReason::WrongKey)
+    );
+    let mut other = honest();
+    other.hub = "ha-giang".into();
+    assert_eq!(
+        answer(Aggregate::sign(&province, other)),
+        Some(RejectReason::OtherUnit)
+    );
+    // The honest one is receipted.
+    assert_eq!(answer(Aggregate::sign(&province, honest())), None);
+    let list = national.ok(&["aggregate", "list", "--json"]);
+    assert!(list.contains("lai-chau.muong-te"), "{list}");
 }

@@ -125,6 +125,31 @@ fn district_seals_reach_both_upper_destinations_once_through_flaky_links() {
     let text = province.ok(&["destination", "list"]);
     assert!(text.contains("quoc-hoi") && text.contains("4/4"), "{text}");
 
+    // The province seals its aggregate of the period; both destinations verify it
+    // against the district seals they hold, and receipt it.
+    let agg: Value =
+        serde_json::from_str(&province.ok(&["aggregate", "seal", "--period", "2023", "--json"]))
+            .expect("json");
+    assert_eq!(agg["included"].as_array().map(Vec::len), Some(4), "{agg}");
+    assert_eq!(agg["missing"].as_array().map(Vec::len), Some(0), "{agg}");
+    for upper in [&national, &party] {
+        wait_for("the aggregate upstairs", || {
+            let l: Value =
+                serde_json::from_str(&upper.ok(&["aggregate", "list", "--json"])).expect("json");
+            l.as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["hub"] == "lai-chau" && x["id"] == agg["id"] && x["received_at"].is_u64()
+                })
+            })
+        });
+    }
+    wait_for("aggregate receipts at the province", || {
+        let d: Value =
+            serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
+        d.as_array()
+            .is_some_and(|a| a.iter().all(|x| x["received"] == 5 && x["total"] == 5))
+    });
+
     // A key revoked at the province signs nothing new: its seal is refused there and
     // never travels up.
     let revoked = &nodes[1];

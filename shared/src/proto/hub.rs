@@ -58,6 +58,15 @@ pub trait HubEnv {
             "this hub takes no enrollments".into(),
         ))
     }
+    /// A lower hub's aggregate: verify it (signature by the peer's key, every seal it
+    /// names held here, its flags recomputed from them) and store it; the receipt.
+    fn aggregate(&mut self, peer: &str, bytes: &[u8]) -> Result<Receipt, (RejectReason, String)> {
+        let _ = (peer, bytes);
+        Err((
+            RejectReason::Malformed,
+            "this hub takes no aggregates".into(),
+        ))
+    }
 }
 
 /// Limits a hub applies to one peer.
@@ -259,6 +268,19 @@ impl HubSession {
             }
             (Channel::Doc(s), Msg::Seal { session, seal }) if s == session => {
                 self.on_seal(env, &s, &seal)
+            }
+            (Channel::Doc(s), Msg::Aggregate { name, aggregate }) if s == name => {
+                let ch = Channel::Doc(s.clone());
+                match env.aggregate(&self.peer, &aggregate) {
+                    Ok(r) => self.out.push_back((
+                        ch,
+                        Msg::Receipt {
+                            session: s,
+                            receipt: r.to_bytes(),
+                        },
+                    )),
+                    Err((reason, detail)) => self.reject(ch, &s, [0; 32], reason, detail),
+                }
             }
             (ch, _) => self.close(
                 RejectReason::Malformed,

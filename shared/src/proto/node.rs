@@ -2,7 +2,7 @@
 
 use super::wire::{Channel, DocHeads, Hello, Msg, RejectReason, PROTOCOL_VERSION};
 use crate::doc::SessionDoc;
-use crate::seal::{PublicKey, Receipt, Seal};
+use crate::seal::{Aggregate, PublicKey, Receipt, Seal};
 use automerge::sync::{self, SyncDoc};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -92,6 +92,8 @@ pub struct NodeSession {
     /// Documents by wire name ([`super::doc_name`]).
     docs: BTreeMap<String, DocState>,
     enrollments: Vec<Vec<u8>>,
+    /// A forwarding hub's aggregates by name, sent once every document is answered.
+    aggregates: BTreeMap<String, AggState>,
     out: VecDeque<(Channel, Msg)>,
     events: VecDeque<Event>,
     welcomed: bool,
@@ -104,6 +106,12 @@ pub struct NodeSession {
     /// many sessions never needs more streams than the hub grants.
     queue: VecDeque<String>,
     max_active: usize,
+}
+
+struct AggState {
+    agg: Aggregate,
+    outcome: Option<bool>,
+    sent_at: Option<u64>,
 }
 
 /// Documents in flight at once on one connection (each holds a stream).
@@ -119,7 +127,7 @@ impl NodeSession {
         now: u64,
         retry_ms: u64,
     ) -> NodeSession {
-        Self::forwarding(unit, hub_key, jobs, Vec::new(), now, retry_ms)
+        Self::forwarding(unit, hub_key, jobs, Vec::new(), Vec::new(), now, retry_ms)
     }
 
     /// A hub delivering to an upper hub: `jobs` may hold its descendants' documents
@@ -130,9 +138,21 @@ impl NodeSession {
         hub_key: PublicKey,
         jobs: Vec<Job>,
         enrollments: Vec<Vec<u8>>,
+        aggregates: Vec<Aggregate>,
         now: u64,
         retry_ms: u64,
     ) -> NodeSession {
+        let aggregates = aggregates
+            .into_iter()
+            .map(|agg| {
+                let st = AggState {
+                    agg,
+                    outcome: None,
+                    sent_at: None,
+                };
+                (st.agg.name(), st)
+            })
+            .collect();
         let mut docs = BTreeMap::new();
         for mut j in jobs {
             let Ok((doc_unit, session)) = j.doc.identity() else {
@@ -161,6 +181,7 @@ impl NodeSession {
             hub_key,
             docs,
             enrollments,
+            aggregates,
             out: VecDeque::new(),
             events: VecDeque::new(),
             welcomed: false,
@@ -222,6 +243,22 @@ impl NodeSession {
             (Channel::Doc(s), Msg::Sync { session, data }) if s == session => {
                 self.on_sync(&s, &data, now)
             }
+            (Channel::Doc(s), Msg::Receipt { session, receipt })
+                if s == session && self.aggregates.contains_key(&s) =>
+            {
+                self.on_aggregate_answer(&s, Ok(&receipt))
+            }
+            (
+                Channel::Doc(s),
+                Msg::Reject {
+                    session,
+                    reason,
+                    detail,
+                    ..
+                },
+            ) if s == session && self.aggregates.contains_key(&s) => {
+                self.on_aggregate_answer(&s, Err((reason, detail)))
+            }
             (Channel::Doc(s), Msg::Receipt { session, receipt }) if s == session => {
                 self.on_receipt(&s, &receipt, now)
             }
@@ -242,7 +279,88 @@ impl NodeSession {
         self.check_done(now);
     }
 
+    /// A receipt or a rejection of an aggregate.
+    fn on_aggregate_answer(&mut self, name: &str, answer: Result<&[u8], (RejectReason, String)>) {
+        let hub = self.hub_key;
+        let Some(a) = self.aggregates.get_mut(name) else {
+            return;
+        };
+        if a.outcome.is_some() {
+            return; // a duplicate
+        }
+        let seq = a.agg.body.seq;
+        match answer {
+            Ok(bytes) => {
+                let receipt = match Receipt::from_bytes(bytes) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.events
+                            .push_back(Event::ProtocolError(format!("bad receipt: {e}")));
+                        return;
+                    }
+                };
+                if let Err(e) = receipt.verify_aggregate(&hub, &a.agg) {
+                    self.events.push_back(Event::ProtocolError(format!(
+                        "aggregate receipt does not verify: {e}"
+                    )));
+                    return;
+                }
+                a.outcome = Some(true);
+                self.events.push_back(Event::Receipt {
+                    session: name.to_owned(),
+                    seq,
+                    receipt,
+                });
+            }
+            Err((reason, detail)) => {
+                a.outcome = Some(false);
+                self.events.push_back(Event::Rejected {
+                    session: name.to_owned(),
+                    seq,
+                    reason,
+                    detail,
+                });
+            }
+        }
+    }
+
+    /// Sends the aggregates not answered yet, once every document is answered (their
+    /// seals must be upstairs first); again after `retry_ms` without an answer.
+    fn send_aggregates(&mut self, now: u64) {
+        if !self.welcomed || self.docs.values().any(|d| d.phase != Phase::Finished) {
+            return;
+        }
+        for (name, a) in self.aggregates.iter_mut() {
+            let due = a.sent_at.is_none_or(|t| now >= t + self.retry_ms);
+            if a.outcome.is_none() && due {
+                a.sent_at = Some(now);
+                self.out.push_back((
+                    Channel::Doc(name.clone()),
+                    Msg::Aggregate {
+                        name: name.clone(),
+                        aggregate: a.agg.to_bytes(),
+                    },
+                ));
+                self.events.push_back(Event::SealSent {
+                    session: name.clone(),
+                    seq: a.agg.body.seq,
+                });
+            }
+        }
+    }
+
     fn fail_all(&mut self, reason: RejectReason, detail: String) {
+        for (name, a) in self.aggregates.iter_mut() {
+            if a.outcome.is_none() {
+                a.outcome = Some(false);
+                self.events.push_back(Event::Rejected {
+                    session: name.clone(),
+                    seq: a.agg.body.seq,
+                    reason,
+                    detail: detail.clone(),
+                });
+            }
+        }
         for (session, d) in self.docs.iter_mut() {
             for (seq, (_, outcome)) in d.seals.iter_mut() {
                 if outcome.is_none() {
@@ -442,6 +560,7 @@ impl NodeSession {
                 _ => {}
             }
         }
+        self.send_aggregates(now);
     }
 
     /// Starts queued documents while fewer than `max_active` are in flight: straight to
@@ -491,7 +610,11 @@ impl NodeSession {
         if self.welcomed {
             self.start_more(now);
         }
-        if !self.done_reported && self.docs.values().all(|d| d.phase == Phase::Finished) {
+        self.send_aggregates(now);
+        if !self.done_reported
+            && self.docs.values().all(|d| d.phase == Phase::Finished)
+            && self.aggregates.values().all(|a| a.outcome.is_some())
+        {
             self.done_reported = true;
             self.events.push_back(Event::Done);
         }
@@ -518,11 +641,18 @@ impl NodeSession {
         if !self.welcomed {
             return Some(self.hello_sent_at + self.retry_ms);
         }
-        self.docs
+        let docs = self
+            .docs
             .values()
             .filter(|d| matches!(d.phase, Phase::Syncing | Phase::Sealing))
-            .map(|d| d.last_activity + self.retry_ms)
-            .min()
+            .map(|d| d.last_activity + self.retry_ms);
+        let aggregates = self
+            .aggregates
+            .values()
+            .filter(|a| a.outcome.is_none())
+            .filter_map(|a| a.sent_at)
+            .map(|t| t + self.retry_ms);
+        docs.chain(aggregates).min()
     }
 
     /// Whether every seal has an answer.
@@ -539,5 +669,6 @@ fn kind(m: &Msg) -> &'static str {
         Msg::Seal { .. } => "Seal",
         Msg::Receipt { .. } => "Receipt",
         Msg::Reject { .. } => "Reject",
+        Msg::Aggregate { .. } => "Aggregate",
     }
 }

@@ -161,6 +161,16 @@ pub enum Msg {
         /// `Receipt::to_bytes()`.
         receipt: Vec<u8>,
     },
+    /// A lower hub's sealed aggregate of a period (`Aggregate::to_bytes()`), on the
+    /// channel named by [`crate::seal::Aggregate::name`]; answered by a `Receipt` or a
+    /// `Reject` there. Sent after every document of the connection is answered, so the
+    /// seals it names are already held.
+    Aggregate {
+        /// `aggregate-PERIOD`.
+        name: String,
+        /// The aggregate.
+        aggregate: Vec<u8>,
+    },
     /// The hub refuses a seal (or, with an all-zero id, the connection).
     Reject {
         /// The session ("" for the connection).

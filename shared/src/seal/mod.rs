@@ -8,10 +8,12 @@
 //! Architecture invariant: every byte that is signed is produced here, from types whose
 //! postcard encoding is fixed (no maps with unordered keys, no floats).
 
+mod aggregate;
 mod enroll;
 mod keys;
 mod receipt;
 
+pub use aggregate::{flagged_of, Aggregate, AggregateBody, Flagged, Included, AGGREGATE_CONTEXT};
 pub use enroll::{EnrollBody, EnrolledKey, Enrollment, ENROLL_CONTEXT};
 pub use keys::{KeyError, KeyValidity, PublicKey, UnitKey};
 pub use receipt::{Receipt, ReceiptBody, RECEIPT_CONTEXT};

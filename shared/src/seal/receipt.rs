@@ -43,28 +43,77 @@ fn signed(body: &ReceiptBody) -> Vec<u8> {
 impl Receipt {
     /// The hub signs a receipt for `seal`.
     pub fn sign(hub: &UnitKey, seal: &Seal, received_at: i64, log_index: u64) -> Receipt {
-        let body = ReceiptBody {
-            hub: hub.public().0,
-            unit: seal.body.unit.clone(),
-            session: seal.body.session.clone(),
-            seq: seal.body.seq,
-            seal_id: seal.id(),
-            received_at,
-            log_index,
-        };
+        Self::sign_body(
+            hub,
+            ReceiptBody {
+                hub: hub.public().0,
+                unit: seal.body.unit.clone(),
+                session: seal.body.session.clone(),
+                seq: seal.body.seq,
+                seal_id: seal.id(),
+                received_at,
+                log_index,
+            },
+        )
+    }
+
+    /// The upper hub signs a receipt for a lower hub's aggregate: `session` is the
+    /// aggregate's name (`aggregate-PERIOD`), `seal_id` its id.
+    pub fn sign_aggregate(
+        hub: &UnitKey,
+        agg: &super::Aggregate,
+        received_at: i64,
+        log_index: u64,
+    ) -> Receipt {
+        Self::sign_body(
+            hub,
+            ReceiptBody {
+                hub: hub.public().0,
+                unit: agg.body.hub.clone(),
+                session: agg.name(),
+                seq: agg.body.seq,
+                seal_id: agg.id(),
+                received_at,
+                log_index,
+            },
+        )
+    }
+
+    fn sign_body(hub: &UnitKey, body: ReceiptBody) -> Receipt {
         let signature = hub.sign(&signed(&body)).to_bytes().to_vec();
         Receipt { body, signature }
     }
 
+    /// Checks that the receipt is signed by `hub` and names exactly `agg`.
+    pub fn verify_aggregate(
+        &self,
+        hub: &PublicKey,
+        agg: &super::Aggregate,
+    ) -> Result<(), SealError> {
+        self.verify_names(hub, &agg.body.hub, &agg.name(), agg.body.seq, agg.id())
+    }
+
     /// Checks that the receipt is signed by `hub` and names exactly `seal`.
     pub fn verify(&self, hub: &PublicKey, seal: &Seal) -> Result<(), SealError> {
+        let b = &seal.body;
+        self.verify_names(hub, &b.unit, &b.session, b.seq, seal.id())
+    }
+
+    fn verify_names(
+        &self,
+        hub: &PublicKey,
+        unit: &str,
+        session: &str,
+        seq: u32,
+        id: [u8; 32],
+    ) -> Result<(), SealError> {
         if self.body.hub != hub.0 {
             return Err(SealError::BadKey);
         }
-        if self.body.seal_id != seal.id()
-            || self.body.unit != seal.body.unit
-            || self.body.session != seal.body.session
-            || self.body.seq != seal.body.seq
+        if self.body.seal_id != id
+            || self.body.unit != unit
+            || self.body.session != session
+            || self.body.seq != seq
         {
             return Err(SealError::WrongDocument);
         }
