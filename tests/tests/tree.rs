@@ -157,7 +157,7 @@ fn district_seals_reach_both_upper_destinations_once_through_flaky_links() {
     province.ok(&["registry", "revoke", "--unit", units[1], "--key", &key]);
     std::thread::sleep(Duration::from_millis(1100));
     revoked.seal_session("sau-thu-hoi", 20);
-    let out = revoked.run(&["sync", "--once", "--timeout", "20"]);
+    let out = revoked.run(&["sync", "--once", "--timeout", "5"]);
     assert!(!out.status.success());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(seals(&national).len(), 4);
@@ -170,4 +170,49 @@ fn upper_unit(h: &Hub) -> &'static str {
     } else {
         "ban-to-chuc-tu"
     }
+}
+
+#[test]
+fn a_destination_down_for_a_while_gets_everything_once_and_a_killed_province_resumes() {
+    let mut national = Hub::start("quoc-hoi");
+    let mut province = Hub::start("lai-chau");
+    national.register("lai-chau", &province.key, "quoc-hoi", "province");
+    province.forward_to(&national, "quoc-hoi", national.addr);
+    national.kill(); // down before anything is sealed
+
+    let nodes: Vec<NodeHome> = (1..=3)
+        .map(|i| {
+            let u = format!("lai-chau.huyen-{i}");
+            let n = NodeHome::init(&u);
+            province.enroll(&n, &u);
+            n.point_at(province.addr, &province.key);
+            n.seal_session("ky-hop-14", 20 + i);
+            n.ok(&["sync", "--once", "--timeout", "30"]);
+            n
+        })
+        .collect();
+    assert_eq!(seals(&province).len(), 3);
+    std::thread::sleep(Duration::from_secs(3));
+    let d: Value =
+        serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
+    assert_eq!(d[0]["received"], 0, "{d}");
+    assert_eq!(d[0]["total"], 3, "{d}");
+
+    // The province is killed (SIGKILL) and restarted while the destination is down;
+    // then the destination comes back: everything arrives, once.
+    province.kill();
+    province.serve(&[]);
+    nodes[0].seal_session("ky-hop-15", 22);
+    nodes[0].ok(&["sync", "--once", "--timeout", "30"]);
+    national.serve(&[]);
+    wait_for("everything upstairs", || {
+        seals(&national) == seals(&province)
+    });
+    wait_for("every receipt back", || {
+        let d: Value =
+            serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
+        d[0]["received"] == 4
+    });
+    let st = national.status();
+    assert_eq!(st["seals_accepted"], 4, "{st}");
 }
