@@ -7,6 +7,7 @@
 mod admin;
 mod cli;
 mod commands;
+mod commit;
 mod forward;
 mod home;
 mod registry;

@@ -1,6 +1,7 @@
 //! The hub's state behind the server: ingest (verify, store, receipt) and the queries
 //! `status` and `result` answer from.
 
+use crate::commit::Committer;
 use crate::registry;
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -37,22 +38,29 @@ fn now() -> i64 {
 pub(crate) struct HubState {
     pub(crate) unit: String,
     pub(crate) key: UnitKey,
-    pub(crate) store: Store,
-    /// Serializes ingest so that log indices are dense and a seal is stored once.
-    ingest: Mutex<()>,
-    /// Woken after each accepted seal: the forwarders start at once instead of at
-    /// their next poll.
-    pub(crate) accepted: tokio::sync::Notify,
+    pub(crate) store: Arc<Store>,
+    /// Writes accepted items: dense log indices, each item stored once, one fsync per
+    /// group of concurrent requests.
+    committer: Committer,
+    /// Serializes registry writes from enrollments.
+    registry_lock: Mutex<()>,
+    /// Woken after each durable batch of accepted items: the forwarders start at once
+    /// instead of at their next poll.
+    pub(crate) accepted: Arc<tokio::sync::Notify>,
 }
 
 impl HubState {
     pub(crate) fn new(unit: String, key: UnitKey, store: Store) -> HubState {
+        let store = Arc::new(store);
+        let accepted = Arc::new(tokio::sync::Notify::new());
+        let wake = accepted.clone();
         HubState {
             unit,
             key,
+            committer: Committer::start(store.clone(), move || wake.notify_waiters()),
             store,
-            ingest: Mutex::new(()),
-            accepted: tokio::sync::Notify::new(),
+            registry_lock: Mutex::new(()),
+            accepted,
         }
     }
 
@@ -93,47 +101,36 @@ impl HubState {
         seal: &Seal,
         doc: &mut SessionDoc,
     ) -> Result<Receipt, (RejectReason, String)> {
-        let _guard = self
-            .ingest
-            .lock()
-            .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
         let id = seal.id();
         let unavailable =
             |e: tinnhiem_shared::store::StoreError| (RejectReason::Unavailable, e.to_string());
-        // The same seal again gets the same receipt.
+        // The same seal again gets the same receipt (the committer checks again, for
+        // two copies verified at once).
         if let Some(r) = self.store.read(Table::Receipts, &id).map_err(unavailable)? {
             return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
         }
         let Some(keys) = self.registered_keys(unit) else {
             return Err((RejectReason::UnknownUnit, unit.to_owned()));
         };
+        // Verified here, in the connection's thread, in parallel with other connections.
         verify_seal(unit, &keys, seal, doc)?;
-        let index = self
-            .store
-            .read(Table::Meta, b"log_len")
-            .map_err(unavailable)?
-            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
-        let receipt = Receipt::sign(&self.key, seal, now(), index);
         let s = &seal.body.session;
-        self.store
-            .batch(&[
-                Write::Put(Table::Docs, doc_key(unit, s), doc.save()),
-                Write::Put(
-                    Table::Seals,
-                    seal_key(unit, s, seal.body.seq),
-                    seal.to_bytes(),
-                ),
-                Write::PutNew(Table::Receipts, id.to_vec(), receipt.to_bytes()),
-                Write::Put(
-                    Table::Meta,
-                    b"log_len".to_vec(),
-                    (index + 1).to_be_bytes().to_vec(),
-                ),
-            ])
-            .map_err(unavailable)?;
-        tracing::info!(unit, session = %s, seq = seal.body.seq, index, "seal accepted");
-        self.accepted.notify_waiters();
+        let writes = vec![
+            Write::Put(Table::Docs, doc_key(unit, s), doc.save()),
+            Write::Put(
+                Table::Seals,
+                seal_key(unit, s, seal.body.seq),
+                seal.to_bytes(),
+            ),
+        ];
+        let key = UnitKey::from_seed(self.key.seed());
+        let sealed = seal.clone();
+        let receipt = self.committer.commit(
+            id,
+            writes,
+            Box::new(move |index| Receipt::sign(&key, &sealed, now(), index)),
+        )?;
+        tracing::info!(unit, session = %s, seq = seal.body.seq, index = receipt.body.log_index, "seal accepted");
         Ok(receipt)
     }
 }
@@ -148,10 +145,6 @@ impl HubState {
         peer: &str,
         bytes: &[u8],
     ) -> Result<Receipt, (RejectReason, String)> {
-        let _guard = self
-            .ingest
-            .lock()
-            .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
         let unavailable = |e: anyhow::Error| (RejectReason::Unavailable, format!("{e:#}"));
         let agg =
             Aggregate::from_bytes(bytes).map_err(|e| (RejectReason::Malformed, e.to_string()))?;
@@ -193,28 +186,17 @@ impl HubState {
             }
             Some(_) => {}
         }
-        let index = self
-            .store
-            .read(Table::Meta, b"log_len")
-            .map_err(|e| unavailable(e.into()))?
-            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
-        let receipt = Receipt::sign_aggregate(&self.key, &agg, now(), index);
-        self.store
-            .batch(&[
-                Write::Put(
-                    Table::Meta,
-                    aggregate_key(peer, agg.body.period, agg.body.seq),
-                    bytes.to_vec(),
-                ),
-                Write::PutNew(Table::Receipts, id.to_vec(), receipt.to_bytes()),
-                Write::Put(
-                    Table::Meta,
-                    b"log_len".to_vec(),
-                    (index + 1).to_be_bytes().to_vec(),
-                ),
-            ])
-            .map_err(|e| unavailable(e.into()))?;
+        let key = UnitKey::from_seed(self.key.seed());
+        let stored = agg.clone();
+        let receipt = self.committer.commit(
+            id,
+            vec![Write::Put(
+                Table::Meta,
+                aggregate_key(peer, agg.body.period, agg.body.seq),
+                bytes.to_vec(),
+            )],
+            Box::new(move |index| Receipt::sign_aggregate(&key, &stored, now(), index)),
+        )?;
         tracing::info!(
             hub = peer,
             period = agg.body.period,
@@ -283,11 +265,14 @@ impl HubEnv for Conn {
             .map_err(|e| e.to_string())?;
         Ok((d, s))
     }
+    /// Sync progress, not yet anyone's word: written without waiting for the disk. A
+    /// crash that loses it is a crash a moment earlier; the node syncs again (and a
+    /// seal is only receipted after `ingest` stored the document durably).
     fn save(&mut self, unit: &str, session: &str, doc: &[u8], state: &[u8]) -> Result<(), String> {
         let k = doc_key(unit, session);
         self.0
             .store
-            .batch(&[
+            .batch_lazy(&[
                 Write::Put(Table::Docs, k.clone(), doc.to_vec()),
                 Write::Put(Table::SyncState, k, state.to_vec()),
             ])
@@ -318,7 +303,7 @@ impl HubEnv for Conn {
     fn enroll(&mut self, peer: &str, record: &[u8]) -> Result<(), (RejectReason, String)> {
         let _guard = self
             .0
-            .ingest
+            .registry_lock
             .lock()
             .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
         registry::enroll(&self.0.store, peer, record).map_err(|e| {

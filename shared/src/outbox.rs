@@ -242,7 +242,13 @@ fn update(
     }
     f(&mut d);
     d.updated_at = now();
-    store.batch(&[Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?)])?;
+    let w = [Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?)];
+    // "sent" may be lost in a crash at no cost (the seal goes again); an answer may not.
+    if d.state == "sent" {
+        store.batch_lazy(&w)?;
+    } else {
+        store.batch(&w)?;
+    }
     Ok(())
 }
 
@@ -275,7 +281,8 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
             d.reject_detail = Some(detail.clone());
         }),
         Event::SyncState { session, state } => {
-            store.batch(&[Write::Put(
+            // Sync progress: losing it costs a longer sync, never a wrong result.
+            store.batch_lazy(&[Write::Put(
                 Table::SyncState,
                 sync_key(dest, session),
                 state.clone(),

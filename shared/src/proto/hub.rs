@@ -161,6 +161,35 @@ impl HubSession {
         Ok((unit, session))
     }
 
+    /// The hub's heads of a document, sorted; the document is not kept in memory (a
+    /// Hello may name hundreds; only those a message arrives for are held).
+    fn heads(
+        &mut self,
+        env: &mut impl HubEnv,
+        name: &str,
+    ) -> Result<Vec<[u8; 32]>, (RejectReason, String)> {
+        let mut h: Vec<[u8; 32]> = match self.docs.get_mut(name) {
+            Some(held) => held.doc.get_heads().into_iter().map(|c| c.0).collect(),
+            None => {
+                let (unit, session) = self.resolve(env, name)?;
+                let (doc, _) = env
+                    .load(&unit, &session)
+                    .map_err(|e| (RejectReason::Unavailable, e))?;
+                match doc {
+                    Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
+                        .map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?
+                        .get_heads()
+                        .into_iter()
+                        .map(|c| c.0)
+                        .collect(),
+                    None => Vec::new(),
+                }
+            }
+        };
+        h.sort_unstable();
+        Ok(h)
+    }
+
     fn held(
         &mut self,
         env: &mut impl HubEnv,
@@ -192,6 +221,11 @@ impl HubSession {
         self.docs
             .get_mut(name)
             .ok_or((RejectReason::Unavailable, "document".into()))
+    }
+
+    /// Documents held in memory for this connection (tests check the bound).
+    pub fn held_docs(&self) -> usize {
+        self.docs.len()
     }
 
     /// Handles one message from the peer.
@@ -233,13 +267,8 @@ impl HubSession {
                     }
                     // A document the peer may not deliver gets no heads; its sync and
                     // seals are refused with the reason on its own channel.
-                    let heads = match self.held(env, &d.session) {
-                        Ok(held) => {
-                            let mut h: Vec<[u8; 32]> =
-                                held.doc.get_heads().into_iter().map(|c| c.0).collect();
-                            h.sort_unstable();
-                            h
-                        }
+                    let heads = match self.heads(env, &d.session) {
+                        Ok(h) => h,
                         Err((RejectReason::Unavailable, detail)) => {
                             return self.close(RejectReason::Unavailable, detail)
                         }
@@ -382,13 +411,20 @@ impl HubSession {
             }
         };
         match env.ingest(&unit, &seal, &mut doc) {
-            Ok(r) => self.out.push_back((
-                ch,
-                Msg::Receipt {
-                    session: s.to_owned(),
-                    receipt: r.to_bytes(),
-                },
-            )),
+            Ok(r) => {
+                // Stored with the seal: nothing of it needs to stay in memory. Another
+                // message for it (a later seal of the same document) loads it again.
+                // This bounds a connection's memory by the documents in flight, not by
+                // every document it ever delivered.
+                self.docs.remove(s);
+                self.out.push_back((
+                    ch,
+                    Msg::Receipt {
+                        session: s.to_owned(),
+                        receipt: r.to_bytes(),
+                    },
+                ))
+            }
             Err((reason, detail)) => self.reject(ch, s, id, reason, detail),
         }
     }

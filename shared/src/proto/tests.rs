@@ -524,6 +524,7 @@ fn many_documents_run_a_bounded_number_at_a_time() {
     // Count the documents in flight as the hub sees them: first message to last answer.
     let mut in_flight = std::collections::BTreeSet::new();
     let mut most = 0;
+    let mut most_held = 0;
     let mut events = Vec::new();
     let mut to_hub: Vec<(Channel, Msg)> = Vec::new();
     for _ in 0..100_000 {
@@ -547,11 +548,18 @@ fn many_documents_run_a_bounded_number_at_a_time() {
         }
         let (ch, m) = to_hub.remove(0);
         hub.handle(&mut env, ch, m);
+        most_held = most_held.max(hub.held_docs());
         while let Some((ch, m)) = hub.poll_transmit() {
             node.handle(ch, m, 0);
         }
     }
     assert_eq!(receipts(&events).len(), 40);
+    // The hub holds no more documents than are in flight: each is dropped once stored.
+    assert!(
+        most_held <= super::node::MAX_ACTIVE_DOCS,
+        "the hub held {most_held} documents at once"
+    );
+    assert_eq!(hub.held_docs(), 0);
     assert!(
         most <= super::node::MAX_ACTIVE_DOCS,
         "{most} documents in flight at once"

@@ -244,12 +244,19 @@ impl Backend {
         }
     }
 
-    /// Applies every op or none, and returns only once they are on disk.
-    pub(crate) fn write(&self, path: &Path, ops: &[Op<'_>]) -> Result<(), StoreError> {
-        guarded(path, || self.write_inner(path, ops))
+    /// Applies every op or none; when `durable`, returns only once they are on disk,
+    /// else they reach the disk with the next durable write (a crash before it loses
+    /// them, whole, and leaves the store as it was).
+    pub(crate) fn write(
+        &self,
+        path: &Path,
+        ops: &[Op<'_>],
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        guarded(path, || self.write_inner(path, ops, durable))
     }
 
-    fn write_inner(&self, path: &Path, ops: &[Op<'_>]) -> Result<(), StoreError> {
+    fn write_inner(&self, path: &Path, ops: &[Op<'_>], durable: bool) -> Result<(), StoreError> {
         match self {
             Backend::Sled { db, trees, index } => {
                 use sled::transaction::{ConflictableTransactionError as C, TransactionError};
@@ -277,12 +284,18 @@ impl Backend {
                     }
                     Err(TransactionError::Storage(e)) => return Err(from_sled(path, e)),
                 }
-                db.flush().map_err(|e| from_sled(path, e))?;
+                if durable {
+                    db.flush().map_err(|e| from_sled(path, e))?;
+                }
                 Ok(())
             }
             Backend::Redb { db } => {
                 use redb::ReadableTable;
-                let tx = db.begin_write().map_err(|e| from_redb(path, e))?;
+                let mut tx = db.begin_write().map_err(|e| from_redb(path, e))?;
+                if !durable {
+                    tx.set_durability(redb::Durability::None)
+                        .map_err(|e| from_redb(path, e))?;
+                }
                 for op in ops {
                     match op {
                         Op::Put(t, k, v) => {
@@ -303,6 +316,7 @@ impl Backend {
                     }
                 }
                 // Durability::Immediate is redb's default: commit returns after fsync.
+                // Durability::None commits are made durable by the next Immediate one.
                 tx.commit().map_err(|e| from_redb(path, e))?;
                 Ok(())
             }

@@ -133,6 +133,16 @@ fn seal_key(session: &SessionId, seq: u32) -> Vec<u8> {
     k
 }
 
+fn ops_of(writes: &[Write]) -> Vec<Op<'_>> {
+    writes
+        .iter()
+        .map(|w| match w {
+            Write::Put(t, k, v) => Op::Put(t.name(), k, v),
+            Write::PutNew(t, k, v) => Op::PutNew(t.name(), k, v),
+        })
+        .collect()
+}
+
 impl Store {
     /// Opens the store in `dir`, or creates one with engine `new_kind`. When another
     /// process holds it, waits up to `wait` for it to be released before reporting
@@ -182,8 +192,12 @@ impl Store {
             .collect()
     }
 
-    /// Writes a batch; every value carries its check (see [`check_of`]).
+    /// Writes a batch durably; every value carries its check (see [`check_of`]).
     fn write(&self, ops: &[Op<'_>]) -> Result<(), StoreError> {
+        self.write_checked(ops, true)
+    }
+
+    fn write_checked(&self, ops: &[Op<'_>], durable: bool) -> Result<(), StoreError> {
         let checked: Vec<Vec<u8>> = ops
             .iter()
             .map(|op| match op {
@@ -198,7 +212,7 @@ impl Store {
                 Op::PutNew(t, k, _) => Op::PutNew(t, k, v),
             })
             .collect();
-        self.backend.write(&self.path, &ops)
+        self.backend.write(&self.path, &ops, durable)
     }
 
     fn version(&self) -> Result<Option<u64>, StoreError> {
@@ -216,7 +230,7 @@ impl Store {
     fn set_version(&self, extra: &[Op<'_>]) -> Result<(), StoreError> {
         let mut ops = vec![Op::Put("meta", VERSION_KEY, &STORE_VERSION_BYTES)];
         ops.extend_from_slice(extra);
-        self.backend.write(&self.path, &ops)
+        self.backend.write(&self.path, &ops, true)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -260,14 +274,14 @@ impl Store {
 
     /// Applies every write or none; durable when it returns.
     pub fn batch(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let ops: Vec<Op<'_>> = writes
-            .iter()
-            .map(|w| match w {
-                Write::Put(t, k, v) => Op::Put(t.name(), k, v),
-                Write::PutNew(t, k, v) => Op::PutNew(t.name(), k, v),
-            })
-            .collect();
-        self.write(&ops)
+        self.write_checked(&ops_of(writes), true)
+    }
+
+    /// Applies every write or none, without waiting for the disk: for what may be lost
+    /// in a crash at no cost but redoing it (sync progress, "sent" marks). It reaches
+    /// the disk with the next durable batch; a crash before that loses it whole.
+    pub fn batch_lazy(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.write_checked(&ops_of(writes), false)
     }
 
     /// A value from the `meta` table.
@@ -544,6 +558,7 @@ mod tests {
                 .write(
                     &st.path,
                     &[Op::Put("meta", VERSION_KEY, &99u64.to_be_bytes())],
+                    true,
                 )
                 .expect("set");
         }
@@ -568,6 +583,7 @@ mod tests {
                             Op::Put("meta", VERSION_KEY, &1u64.to_be_bytes()),
                             Op::Put("docs", s.as_str().as_bytes(), b"old document"),
                         ],
+                        true,
                     )
                     .expect("v1");
             }
@@ -593,7 +609,11 @@ mod tests {
             .expect("some");
         raw[2] ^= 0x10;
         st.backend
-            .write(&st.path, &[Op::Put("docs", s.as_str().as_bytes(), &raw)])
+            .write(
+                &st.path,
+                &[Op::Put("docs", s.as_str().as_bytes(), &raw)],
+                true,
+            )
             .expect("damage");
         assert!(matches!(st.doc(&s), Err(StoreError::BadRecord { .. })));
     }

@@ -1,0 +1,222 @@
+//! Group commit: every accepted item (a seal, an aggregate) is written by one thread,
+//! which takes whatever requests are waiting and makes them one durable batch, one
+//! fsync. Verification happens before, in the connections' own threads, in parallel;
+//! only the write is serialized, so that log indices stay dense and an item is stored
+//! once, and the cost of a sync is shared by everyone who waited for it.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+use tinnhiem_shared::proto::RejectReason;
+use tinnhiem_shared::seal::Receipt;
+use tinnhiem_shared::store::{Store, Table, Write};
+
+/// Makes the receipt once the log index is known.
+pub(crate) type MakeReceipt = Box<dyn FnOnce(u64) -> Receipt + Send>;
+
+type Answer = Result<Receipt, (RejectReason, String)>;
+
+struct Request {
+    /// The item's id (receipts are keyed by it).
+    id: [u8; 32],
+    /// Everything to store with it, but its receipt and the log length.
+    writes: Vec<Write>,
+    make: MakeReceipt,
+    reply: mpsc::SyncSender<Answer>,
+}
+
+/// The most requests one batch takes.
+const MAX_BATCH: usize = 256;
+
+/// The handle connections commit through.
+pub(crate) struct Committer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Committer {
+    /// Starts the writer thread over `store`; `committed` runs after each durable batch
+    /// (it wakes the forwarders).
+    pub(crate) fn start(store: Arc<Store>, committed: impl Fn() + Send + 'static) -> Committer {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("commit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    write(&store, batch);
+                    committed();
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!("could not start the commit thread: {e}"));
+        Committer { tx }
+    }
+
+    /// Stores `writes` and a receipt for item `id` durably, or returns the receipt it
+    /// already has. Blocks until the batch holding it is on disk.
+    pub(crate) fn commit(&self, id: [u8; 32], writes: Vec<Write>, make: MakeReceipt) -> Answer {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let unavailable = || {
+            (
+                RejectReason::Unavailable,
+                "the commit thread stopped".to_string(),
+            )
+        };
+        self.tx
+            .send(Request {
+                id,
+                writes,
+                make,
+                reply,
+            })
+            .map_err(|_| unavailable())?;
+        answer.recv().map_err(|_| unavailable())?
+    }
+}
+
+fn write(store: &Store, batch: Vec<Request>) {
+    let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
+    let mut index = match store.read(Table::Meta, b"log_len") {
+        Ok(v) => v
+            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0),
+        Err(e) => {
+            for r in batch {
+                let _ = r.reply.send(Err(unavailable(&e)));
+            }
+            return;
+        }
+    };
+    let start = index;
+    let mut writes = Vec::new();
+    // Answers by request, and the receipt of each id this batch stores.
+    let mut answers: Vec<(mpsc::SyncSender<Answer>, [u8; 32])> = Vec::new();
+    let mut receipts: BTreeMap<[u8; 32], Answer> = BTreeMap::new();
+    for r in batch {
+        if let std::collections::btree_map::Entry::Vacant(slot) = receipts.entry(r.id) {
+            let stored = match store.read(Table::Receipts, &r.id) {
+                Ok(Some(b)) => Some(Receipt::from_bytes(&b).map_err(|e| unavailable(&e))),
+                Ok(None) => None,
+                Err(e) => Some(Err(unavailable(&e))),
+            };
+            let answer = match stored {
+                // The same item again gets the same receipt.
+                Some(a) => a,
+                None => {
+                    let receipt = (r.make)(index);
+                    index += 1;
+                    writes.extend(r.writes);
+                    writes.push(Write::PutNew(
+                        Table::Receipts,
+                        r.id.to_vec(),
+                        receipt.to_bytes(),
+                    ));
+                    Ok(receipt)
+                }
+            };
+            slot.insert(answer);
+        }
+        answers.push((r.reply, r.id));
+    }
+    if index > start {
+        writes.push(Write::Put(
+            Table::Meta,
+            b"log_len".to_vec(),
+            index.to_be_bytes().to_vec(),
+        ));
+        if let Err(e) = store.batch(&writes) {
+            // Nothing of the batch is stored: every new item fails, retry later.
+            for (reply, _) in answers {
+                let _ = reply.send(Err(unavailable(&e)));
+            }
+            return;
+        }
+    }
+    for (reply, id) in answers {
+        let a = receipts
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Err((RejectReason::Unavailable, "lost".into())));
+        let _ = reply.send(a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tinnhiem_shared::seal::{ReceiptBody, UnitKey};
+    use tinnhiem_shared::store::BackendKind;
+
+    fn receipt_for(id: [u8; 32]) -> MakeReceipt {
+        Box::new(move |index| {
+            let key = UnitKey::from_seed([1; 32]);
+            let body = ReceiptBody {
+                hub: key.public().0,
+                unit: "u".into(),
+                session: "s".into(),
+                seq: 1,
+                seal_id: id,
+                received_at: 0,
+                log_index: index,
+            };
+            Receipt {
+                signature: key.sign(&[0]).to_bytes().to_vec(),
+                body,
+            }
+        })
+    }
+
+    #[test]
+    fn concurrent_commits_get_dense_indices_and_one_receipt_per_item() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Arc::new(
+            Store::open(dir.path(), BackendKind::Redb, std::time::Duration::ZERO).expect("store"),
+        );
+        let c = Arc::new(Committer::start(store.clone(), || {}));
+        // 40 threads, 20 distinct items, each item committed twice at once.
+        let threads: Vec<_> = (0..40u8)
+            .map(|i| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let id = [i / 2; 32];
+                    let w = vec![Write::Put(Table::Docs, vec![i / 2], vec![i])];
+                    c.commit(id, w, receipt_for(id)).expect("commit")
+                })
+            })
+            .collect();
+        let receipts: Vec<Receipt> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let mut by_item: BTreeMap<[u8; 32], Vec<u64>> = BTreeMap::new();
+        for r in &receipts {
+            by_item
+                .entry(r.body.seal_id)
+                .or_default()
+                .push(r.body.log_index);
+        }
+        assert_eq!(by_item.len(), 20);
+        // Both copies of an item got the same receipt.
+        assert!(by_item.values().all(|v| v.len() == 2 && v[0] == v[1]));
+        // Indices are dense: 0..20, each once.
+        let mut indices: Vec<u64> = by_item.values().map(|v| v[0]).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, (0..20).collect::<Vec<u64>>());
+        let len = store
+            .read(Table::Meta, b"log_len")
+            .expect("read")
+            .expect("len");
+        assert_eq!(len, 20u64.to_be_bytes().to_vec());
+        // Again, later: the stored receipt, no new index.
+        let again = c
+            .commit([3; 32], vec![], receipt_for([3; 32]))
+            .expect("commit");
+        assert_eq!(Some(&again.body.log_index), by_item[&[3; 32]].first());
+    }
+}
