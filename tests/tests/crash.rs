@@ -167,3 +167,103 @@ fn crash_loop(store: &str, rounds: usize) {
         "the schedule must actually kill processes mid-run ({kills})"
     );
 }
+
+/// Hubs killed with SIGKILL again and again while districts deliver and the province
+/// forwards: after the last restart every seal a district holds a receipt for is on the
+/// province, everything reaches the national hub exactly once, and every store opens.
+#[test]
+fn hubs_killed_during_ingest_and_forwarding_lose_nothing_receipted() {
+    use tinnhiem_tests::{Hub, Proc};
+    let mut rng = Rng::new(seed("hub-crash"));
+    let mut national = Hub::start("quoc-hoi");
+    let mut province = Hub::start("lai-chau");
+    national.register("lai-chau", &province.key, "quoc-hoi", "province");
+    province.forward_to(&national, "quoc-hoi", national.addr);
+    let nodes: Vec<NodeHome> = (1..=4)
+        .map(|i| {
+            let u = format!("lai-chau.huyen-{i}");
+            let n = NodeHome::init(&u);
+            province.enroll(&n, &u);
+            n.point_at(province.addr, &province.key);
+            for s in 0..3 {
+                n.seal_session(&format!("ky-hop-{s}"), 15 + s);
+            }
+            n
+        })
+        .collect();
+    let _daemons: Vec<Proc> = nodes
+        .iter()
+        .map(|n| {
+            Proc(
+                Command::new(bin("tinnhiem-node"))
+                    .arg("--home")
+                    .arg(n.path())
+                    .args(["sync", "--daemon"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("daemon"),
+            )
+        })
+        .collect();
+    let mut kills = 0;
+    for round in 0..30 {
+        std::thread::sleep(Duration::from_millis(30 + rng.below(400)));
+        province.kill();
+        kills += 1;
+        if round % 4 == 3 {
+            national.kill();
+            kills += 1;
+            std::thread::sleep(Duration::from_millis(rng.below(200)));
+            national.serve(&[]);
+        }
+        province.serve(&[]);
+    }
+    assert!(kills >= 35, "{kills} kills");
+    // Let everything settle, then check the invariants.
+    let total = 12;
+    let start = Instant::now();
+    let done = || {
+        let st = national.status();
+        st["seals_accepted"] == total
+    };
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "national: {}",
+            national.status()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let accepted = province.status();
+    assert_eq!(accepted["seals_accepted"], total, "{accepted}");
+    for n in &nodes {
+        // Every receipt a district holds names a seal the province still has.
+        let st = n.status();
+        for d in st["deliveries"].as_array().expect("deliveries") {
+            if d["state"] == "received" {
+                let session = d["session"].as_str().unwrap_or("");
+                let r: serde_json::Value =
+                    serde_json::from_str(&province.ok(&["result", "--json"])).expect("json");
+                assert!(
+                    r.as_array()
+                        .expect("arr")
+                        .iter()
+                        .any(|x| x["session"] == session),
+                    "{session} receipted but missing at the province"
+                );
+            }
+        }
+    }
+    let start = Instant::now();
+    loop {
+        let d: serde_json::Value =
+            serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
+        if d[0]["received"] == total {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{d}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(national.status()["seals_accepted"], total);
+}
