@@ -6,8 +6,11 @@
 //! verified receipt (QUIC, verify, recompute, durable store, receipt) and read the hub's
 //! peak resident memory (VmHWM).
 //!
-//! `--quick` (CI): 10 nodes × 10 sessions. Default: 100 nodes × 100 sessions (10 000, a
-//! whole country).
+//! Node: a real `tinnhiem-node` home with 50 sealed sessions: cold start of a command,
+//! and peak memory while `sync --once` delivers them.
+//!
+//! `--quick` (CI): 10 nodes × 10 sessions, a node with 10. Default: 100 nodes × 100
+//! sessions (10 000, a whole country), a node with 50.
 
 use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
@@ -151,5 +154,68 @@ fn main() -> Result<()> {
     if received != total {
         bail!("{} sessions without a receipt", total - received);
     }
+    node_figures(&hub, if quick { 10 } else { 50 })
+}
+
+/// Runs `tinnhiem-node --home HOME args` and returns (seconds, peak resident KiB, ok).
+/// The peak is VmHWM read every few milliseconds while it runs: a high-water mark, so
+/// the last read before exit is the process's peak within that interval.
+fn measured_node(home: &std::path::Path, args: &[&str]) -> Result<(f64, u64, bool)> {
+    let start = Instant::now();
+    let mut child = std::process::Command::new(tinnhiem_tests::bin("tinnhiem-node"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    Ok((start.elapsed().as_secs_f64(), peak, status.success()))
+}
+
+/// A district node with `n` sealed sessions: cold start (a command on that home, from
+/// process start to exit) and peak memory while `sync --once` delivers them all.
+fn node_figures(hub: &Hub, n: usize) -> Result<()> {
+    let node = tinnhiem_tests::NodeHome::init("lai-chau.bench");
+    hub.ok(&[
+        "registry",
+        "add",
+        "--unit",
+        "lai-chau.bench",
+        "--key",
+        node.ok(&["key", "show"]).trim(),
+        "--parent",
+        "quoc-gia",
+    ]);
+    for i in 0..n {
+        node.seal_session(&format!("ky-{i:03}"), 10 + (i as u64 % 15));
+    }
+    node.point_at(hub.addr, &hub.key);
+    let (cold, cold_kib, ok) = measured_node(node.path(), &["status"])?;
+    if !ok {
+        bail!("tinnhiem-node status failed");
+    }
+    let (secs, kib, ok) = measured_node(node.path(), &["sync", "--once", "--timeout", "120"])?;
+    if !ok {
+        bail!("tinnhiem-node sync --once did not deliver every seal");
+    }
+    println!(
+        "| node cold start: `status` on a home with {n} sealed sessions | {:.0} ms, {:.1} MB |",
+        cold * 1000.0,
+        cold_kib as f64 / 1024.0
+    );
+    println!(
+        "| node peak memory while `sync --once` delivers {n} sessions | {:.1} MB ({secs:.2} s) |",
+        kib as f64 / 1024.0
+    );
     Ok(())
 }
