@@ -407,4 +407,28 @@ impl NodeHome {
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["status", "--json"])).expect("json")
     }
+
+    /// Starts `sync --daemon` on this home (killed when dropped).
+    pub fn daemon(&self) -> Proc {
+        Proc(
+            Command::new(bin("tinnhiem-node"))
+                .arg("--home")
+                .arg(self.path())
+                .args(["sync", "--daemon"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("daemon"),
+        )
+    }
+
+    /// `key rotate`: returns the new public key.
+    pub fn rotate_key(&self) -> String {
+        let out = self.ok(&["key", "rotate"]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("Khóa mới: "))
+            .expect("new key printed")
+            .trim()
+            .to_string()
+    }
 }

@@ -191,21 +191,7 @@ fn hubs_killed_during_ingest_and_forwarding_lose_nothing_receipted() {
             n
         })
         .collect();
-    let _daemons: Vec<Proc> = nodes
-        .iter()
-        .map(|n| {
-            Proc(
-                Command::new(bin("tinnhiem-node"))
-                    .arg("--home")
-                    .arg(n.path())
-                    .args(["sync", "--daemon"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("daemon"),
-            )
-        })
-        .collect();
+    let _daemons: Vec<Proc> = nodes.iter().map(NodeHome::daemon).collect();
     let mut kills = 0;
     for round in 0..30 {
         std::thread::sleep(Duration::from_millis(30 + rng.below(400)));

@@ -176,13 +176,7 @@ fn a_rotated_key_keeps_old_seals_valid_and_a_revoked_key_signs_nothing_new() {
     let old_key = UnitKey::load_file(&n.path().join("unit.key")).expect("old key");
 
     // Mid-period rotation: new key on the laptop, registered at the hub.
-    let out = n.ok(&["key", "rotate"]);
-    let new_hex = out
-        .lines()
-        .find_map(|l| l.strip_prefix("Khóa mới: "))
-        .expect("new key printed")
-        .trim()
-        .to_string();
+    let new_hex = n.rotate_key();
     hub.ok(&[
         "registry",
         "rotate",

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tinnhiem_tests::{bin, netsim, seed, Hub, NodeHome, Proc};
+use tinnhiem_tests::{bin, netsim, seed, Hub, NodeHome};
 
 #[test]
 fn twenty_nodes_through_thirty_percent_loss_and_partitions_all_deliver_once() {
@@ -133,7 +133,7 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
     hub.enroll(&n, "lai-chau.muong-te");
     n.point_at(hub.addr, &hub.key);
     hub.kill();
-    let first = daemon(&n);
+    let first = n.daemon();
     // The clerk seals while the daemon runs; the hub is down.
     n.seal_session("ky-hop-3", 22);
     std::thread::sleep(Duration::from_secs(2));
@@ -143,7 +143,7 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
     // SIGKILL the daemon: the outbox survives; a new daemon picks it up when the hub is back.
     drop(first);
     assert_ne!(n.status()["deliveries"][0]["state"], "received");
-    let _daemon = daemon(&n);
+    let _daemon = n.daemon();
     hub.serve(&[]);
     let start = Instant::now();
     loop {
@@ -179,18 +179,4 @@ fn an_unregistered_node_is_refused_and_says_why() {
     let o = m.run(&["sync", "--once", "--timeout", "3"]);
     assert!(!o.status.success());
     assert_eq!(hub.status()["seals_accepted"], 0);
-}
-
-/// `sync --daemon` on a node home, killed (SIGKILL) when dropped.
-fn daemon(n: &NodeHome) -> Proc {
-    Proc(
-        Command::new(bin("tinnhiem-node"))
-            .arg("--home")
-            .arg(n.path())
-            .args(["sync", "--daemon"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("daemon"),
-    )
 }

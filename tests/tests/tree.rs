@@ -76,13 +76,7 @@ fn district_seals_reach_both_upper_destinations_once_through_flaky_links() {
     // Mid-period, one district rotates its key: the old seal and a new one made with the
     // new key both verify up the tree (the province re-enrolls it with both keys).
     let rotated = &nodes[0];
-    let out = rotated.ok(&["key", "rotate"]);
-    let new_key = out
-        .lines()
-        .find_map(|l| l.strip_prefix("Khóa mới: "))
-        .expect("new key printed")
-        .trim()
-        .to_string();
+    let new_key = rotated.rotate_key();
     province.ok(&["registry", "rotate", "--unit", units[0], "--key", &new_key]);
     rotated.seal_session("ky-hop-15", 25);
     rotated.ok(&["sync", "--once", "--timeout", "60"]);

@@ -291,13 +291,8 @@ impl NodeSession {
         let seq = a.agg.body.seq;
         match answer {
             Ok(bytes) => {
-                let receipt = match Receipt::from_bytes(bytes) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.events
-                            .push_back(Event::ProtocolError(format!("bad receipt: {e}")));
-                        return;
-                    }
+                let Some(receipt) = decode_receipt(&mut self.events, bytes) else {
+                    return;
                 };
                 if let Err(e) = receipt.verify_aggregate(&hub, &a.agg) {
                     self.events.push_back(Event::ProtocolError(format!(
@@ -468,13 +463,8 @@ impl NodeSession {
         let Some(d) = self.docs.get_mut(s) else {
             return;
         };
-        let receipt = match Receipt::from_bytes(bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                self.events
-                    .push_back(Event::ProtocolError(format!("bad receipt: {e}")));
-                return;
-            }
+        let Some(receipt) = decode_receipt(&mut self.events, bytes) else {
+            return;
         };
         let Some((seal, outcome)) = d.seals.get_mut(&receipt.body.seq) else {
             return; // a receipt for a seal we did not send (a duplicate after restart)
@@ -658,6 +648,17 @@ impl NodeSession {
     /// Whether every seal has an answer.
     pub fn is_done(&self) -> bool {
         self.done_reported
+    }
+}
+
+/// A receipt from the hub's bytes; undecodable is a protocol error (drop the connection).
+fn decode_receipt(events: &mut VecDeque<Event>, bytes: &[u8]) -> Option<Receipt> {
+    match Receipt::from_bytes(bytes) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            events.push_back(Event::ProtocolError(format!("bad receipt: {e}")));
+            None
+        }
     }
 }
 
