@@ -13,6 +13,7 @@
 pub mod doc;
 pub mod domain;
 pub mod log;
+pub mod merkle;
 pub mod net;
 pub mod outbox;
 pub mod proto;
