@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 use tinnhiem_shared::proto::RejectReason;
-use tinnhiem_shared::seal::Receipt;
+use tinnhiem_shared::merkle::{leaf_of, Tree};
+use tinnhiem_shared::seal::{LogPosition, Receipt};
 use tinnhiem_shared::store::{Store, Table, Write};
 
-/// Makes the receipt once the log index is known.
-pub(crate) type MakeReceipt = Box<dyn FnOnce(u64) -> Receipt + Send>;
+/// Makes the receipt once the item's place in the log is known.
+pub(crate) type MakeReceipt = Box<dyn FnOnce(&LogPosition) -> Receipt + Send>;
 
 type Answer = Result<Receipt, (RejectReason, String)>;
 
@@ -41,6 +42,21 @@ impl Committer {
         std::thread::Builder::new()
             .name("commit".into())
             .spawn(move || {
+                let mut tree = match load_log(&store) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // Refuse every commit rather than sign receipts over a log we
+                        // could not read.
+                        tracing::error!("cannot read the transparency log: {e}");
+                        while let Ok(r) = rx.recv() {
+                            let _ = r.reply.send(Err((
+                                RejectReason::Unavailable,
+                                format!("transparency log: {e}"),
+                            )));
+                        }
+                        return;
+                    }
+                };
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -49,7 +65,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    write(&store, batch);
+                    write(&store, &mut tree, batch);
                     committed();
                 }
             })
@@ -80,19 +96,52 @@ impl Committer {
     }
 }
 
-fn write(store: &Store, batch: Vec<Request>) {
-    let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
-    let mut index = match store.read(Table::Meta, b"log_len") {
-        Ok(v) => v
-            .and_then(|b| b.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0),
-        Err(e) => {
-            for r in batch {
-                let _ = r.reply.send(Err(unavailable(&e)));
-            }
-            return;
+/// The log's key of leaf `index`.
+pub(crate) fn log_key(index: u64) -> Vec<u8> {
+    index.to_be_bytes().to_vec()
+}
+
+/// The transparency log as stored. A store from before the log existed gets one leaf
+/// per receipt, in log-index order, written once.
+pub(crate) fn load_log(store: &Store) -> Result<Tree, String> {
+    let leaves = store
+        .scan_table(Table::Log, b"")
+        .map_err(|e| e.to_string())?;
+    let mut tree = Tree::new();
+    for (i, (k, v)) in leaves.into_iter().enumerate() {
+        let leaf: [u8; 32] = v.as_slice().try_into().map_err(|_| format!("leaf {i}"))?;
+        if k != log_key(i as u64) {
+            return Err(format!("leaf {i} missing"));
         }
-    };
+        tree.push(leaf);
+    }
+    if tree.size() == 0 {
+        let mut old: Vec<Receipt> = store
+            .scan_table(Table::Receipts, b"")
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter_map(|(_, v)| Receipt::from_bytes(&v).ok())
+            .collect();
+        if !old.is_empty() {
+            old.sort_by_key(|r| r.body.log_index);
+            let writes: Vec<Write> = old
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let leaf = leaf_of(&r.body.seal_id);
+                    tree.push(leaf);
+                    Write::Put(Table::Log, log_key(i as u64), leaf.to_vec())
+                })
+                .collect();
+            store.batch(&writes).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(tree)
+}
+
+fn write(store: &Store, tree: &mut Tree, batch: Vec<Request>) {
+    let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
+    let mut index = tree.size();
     let start = index;
     let mut writes = Vec::new();
     // Answers by request, and the receipt of each id this batch stores.
@@ -109,7 +158,13 @@ fn write(store: &Store, batch: Vec<Request>) {
                 // The same item again gets the same receipt.
                 Some(a) => a,
                 None => {
-                    let receipt = (r.make)(index);
+                    let at = LogPosition::append(tree, &r.id);
+                    let receipt = (r.make)(&at);
+                    writes.push(Write::Put(
+                        Table::Log,
+                        log_key(at.index),
+                        leaf_of(&r.id).to_vec(),
+                    ));
                     index += 1;
                     writes.extend(r.writes);
                     writes.push(Write::PutNew(
@@ -132,6 +187,7 @@ fn write(store: &Store, batch: Vec<Request>) {
         ));
         if let Err(e) = store.batch(&writes) {
             // Nothing of the batch is stored: every new item fails, retry later.
+            tree.truncate(start);
             for (reply, _) in answers {
                 let _ = reply.send(Err(unavailable(&e)));
             }
@@ -150,25 +206,27 @@ fn write(store: &Store, batch: Vec<Request>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinnhiem_shared::seal::{ReceiptBody, UnitKey};
+    use tinnhiem_shared::seal::UnitKey;
     use tinnhiem_shared::store::BackendKind;
 
     fn receipt_for(id: [u8; 32]) -> MakeReceipt {
-        Box::new(move |index| {
+        Box::new(move |at| {
             let key = UnitKey::from_seed([1; 32]);
-            let body = ReceiptBody {
-                hub: key.public().0,
-                unit: "u".into(),
-                session: "s".into(),
-                seq: 1,
-                seal_id: id,
-                received_at: 0,
-                log_index: index,
-            };
-            Receipt {
-                signature: key.sign(&[0]).to_bytes().to_vec(),
-                body,
-            }
+            let agg = tinnhiem_shared::seal::Aggregate::sign(
+                &key,
+                tinnhiem_shared::seal::AggregateBody {
+                    hub: "h".into(),
+                    period: i32::from(id[0]),
+                    seq: 1,
+                    sealed_at: 0,
+                    signer: [0; 32],
+                    included: vec![],
+                    missing: vec![],
+                    late: vec![],
+                    flagged: vec![],
+                },
+            );
+            Receipt::sign_aggregate(&key, &agg, 0, at)
         })
     }
 
@@ -194,14 +252,19 @@ mod tests {
             .into_iter()
             .map(|t| t.join().expect("thread"))
             .collect();
-        let mut by_item: BTreeMap<[u8; 32], Vec<u64>> = BTreeMap::new();
-        for r in &receipts {
-            by_item
-                .entry(r.body.seal_id)
-                .or_default()
-                .push(r.body.log_index);
+        // Thread i committed item i / 2.
+        let mut by_item: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
+        for (i, r) in receipts.iter().enumerate() {
+            by_item.entry(i as u8 / 2).or_default().push(r.body.log_index);
+            // Each receipt proves its item is in the log it signs.
+            assert!(tinnhiem_shared::merkle::verify_inclusion(
+                &leaf_of(&[i as u8 / 2; 32]),
+                r.body.log_index,
+                r.body.tree_size,
+                &r.inclusion,
+                &r.body.root
+            ));
         }
-        assert_eq!(by_item.len(), 20);
         // Both copies of an item got the same receipt.
         assert!(by_item.values().all(|v| v.len() == 2 && v[0] == v[1]));
         // Indices are dense: 0..20, each once.
@@ -217,6 +280,12 @@ mod tests {
         let again = c
             .commit([3; 32], vec![], receipt_for([3; 32]))
             .expect("commit");
-        assert_eq!(Some(&again.body.log_index), by_item[&[3; 32]].first());
+        assert_eq!(Some(&again.body.log_index), by_item[&3].first());
+        // The stored log is the tree every receipt was signed over.
+        let tree = load_log(&store).expect("log");
+        assert_eq!(tree.size(), 20);
+        for r in &receipts {
+            assert_eq!(tree.root(r.body.tree_size), Some(r.body.root));
+        }
     }
 }

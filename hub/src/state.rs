@@ -128,7 +128,7 @@ impl HubState {
         let receipt = self.committer.commit(
             id,
             writes,
-            Box::new(move |index| Receipt::sign(&key, &sealed, now(), index)),
+            Box::new(move |at| Receipt::sign(&key, &sealed, now(), at)),
         )?;
         tracing::info!(unit, session = %s, seq = seal.body.seq, index = receipt.body.log_index, "seal accepted");
         Ok(receipt)
@@ -195,7 +195,7 @@ impl HubState {
                 aggregate_key(peer, agg.body.period, agg.body.seq),
                 bytes.to_vec(),
             )],
-            Box::new(move |index| Receipt::sign_aggregate(&key, &stored, now(), index)),
+            Box::new(move |at| Receipt::sign_aggregate(&key, &stored, now(), at)),
         )?;
         tracing::info!(
             hub = peer,

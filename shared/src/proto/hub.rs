@@ -502,5 +502,6 @@ pub fn verify_seal(
         Err(SealError::HeadsMissing) => Err((RejectReason::HeadsMissing, String::new())),
         Err(SealError::ResultMismatch) => Err((RejectReason::ResultMismatch, String::new())),
         Err(SealError::Decode(e)) => Err((RejectReason::Malformed, e)),
+        Err(SealError::NotInLog) => Err((RejectReason::Malformed, "not in log".into())),
     }
 }

@@ -67,6 +67,7 @@ struct MemEnv {
     states: BTreeMap<(String, String), Vec<u8>>,
     receipts: BTreeMap<[u8; 32], Receipt>,
     accepted: Vec<[u8; 32]>,
+    log: crate::merkle::Tree,
     saves: usize,
 }
 
@@ -81,6 +82,7 @@ impl MemEnv {
             states: BTreeMap::new(),
             receipts: BTreeMap::new(),
             accepted: Vec::new(),
+            log: crate::merkle::Tree::new(),
             saves: 0,
         }
     }
@@ -117,7 +119,8 @@ impl HubEnv for MemEnv {
             revoked_at: None,
         }];
         verify_seal(unit, &keys, seal, doc)?;
-        let r = Receipt::sign(&self.key, seal, 10, self.accepted.len() as u64);
+        let at = crate::seal::LogPosition::append(&mut self.log, &seal.id());
+        let r = Receipt::sign(&self.key, seal, 10, &at);
         self.accepted.push(seal.id());
         self.receipts.insert(seal.id(), r.clone());
         Ok(r)

@@ -16,7 +16,7 @@ mod receipt;
 pub use aggregate::{flagged_of, Aggregate, AggregateBody, Flagged, Included, AGGREGATE_CONTEXT};
 pub use enroll::{EnrollBody, EnrolledKey, Enrollment, ENROLL_CONTEXT};
 pub use keys::{KeyError, KeyValidity, PublicKey, UnitKey};
-pub use receipt::{Receipt, ReceiptBody, RECEIPT_CONTEXT};
+pub use receipt::{LogPosition, Receipt, ReceiptBody, RECEIPT_CONTEXT};
 
 use crate::doc::Head;
 use crate::domain::{Mode, SessionResult};
@@ -57,6 +57,9 @@ pub enum SealError {
     /// The seal names another unit or session than the document.
     #[error("niêm phong thuộc đơn vị hoặc phiên khác")]
     WrongDocument,
+    /// A receipt whose inclusion proof does not put its item in the log it signs.
+    #[error("biên nhận không chứng minh được bản ghi nằm trong nhật ký của máy chủ")]
+    NotInLog,
     /// Bytes that do not decode as a seal.
     #[error("dữ liệu niêm phong không đọc được: {0}")]
     Decode(String),

@@ -23,15 +23,53 @@ pub struct ReceiptBody {
     pub received_at: i64,
     /// Position of the seal among everything the hub accepted (its log index).
     pub log_index: u64,
+    /// The size of the hub's transparency log once this item was appended.
+    pub tree_size: u64,
+    /// The log's root at that size ([`crate::merkle`]): the hub signs the whole history
+    /// up to this item, not only the item.
+    pub root: [u8; 32],
 }
 
-/// A receipt: body and hub signature.
+/// Where an accepted item sits in the hub's log when its receipt is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The item's leaf index.
+    pub index: u64,
+    /// The log's size with it.
+    pub tree_size: u64,
+    /// The log's root at that size.
+    pub root: [u8; 32],
+    /// The inclusion proof of the item's leaf in that tree.
+    pub inclusion: Vec<[u8; 32]>,
+}
+
+impl LogPosition {
+    /// Appends item `id` (a seal's or an aggregate's id) to `tree`: its position, with
+    /// the root and inclusion proof of the tree it makes.
+    pub fn append(tree: &mut crate::merkle::Tree, id: &[u8; 32]) -> LogPosition {
+        let index = tree.push(crate::merkle::leaf_of(id));
+        let tree_size = tree.size();
+        LogPosition {
+            index,
+            tree_size,
+            root: tree
+                .root(tree_size)
+                .unwrap_or_else(crate::merkle::empty_root),
+            inclusion: tree.inclusion(index, tree_size).unwrap_or_default(),
+        }
+    }
+}
+
+/// A receipt: body, hub signature, and the proof that the item is in the signed log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     /// What is signed.
     pub body: ReceiptBody,
     /// ed25519 over [`RECEIPT_CONTEXT`] ‖ postcard(body).
     pub signature: Vec<u8>,
+    /// Inclusion proof of the item's leaf ([`crate::merkle::leaf_of`] of its id) at
+    /// `log_index` in the tree of `tree_size` with `root`. Not signed: it proves itself.
+    pub inclusion: Vec<[u8; 32]>,
 }
 
 fn signed(body: &ReceiptBody) -> Vec<u8> {
@@ -42,7 +80,7 @@ fn signed(body: &ReceiptBody) -> Vec<u8> {
 
 impl Receipt {
     /// The hub signs a receipt for `seal`.
-    pub fn sign(hub: &UnitKey, seal: &Seal, received_at: i64, log_index: u64) -> Receipt {
+    pub fn sign(hub: &UnitKey, seal: &Seal, received_at: i64, at: &LogPosition) -> Receipt {
         Self::sign_body(
             hub,
             ReceiptBody {
@@ -52,8 +90,11 @@ impl Receipt {
                 seq: seal.body.seq,
                 seal_id: seal.id(),
                 received_at,
-                log_index,
+                log_index: at.index,
+                tree_size: at.tree_size,
+                root: at.root,
             },
+            at,
         )
     }
 
@@ -63,7 +104,7 @@ impl Receipt {
         hub: &UnitKey,
         agg: &super::Aggregate,
         received_at: i64,
-        log_index: u64,
+        at: &LogPosition,
     ) -> Receipt {
         Self::sign_body(
             hub,
@@ -74,14 +115,21 @@ impl Receipt {
                 seq: agg.body.seq,
                 seal_id: agg.id(),
                 received_at,
-                log_index,
+                log_index: at.index,
+                tree_size: at.tree_size,
+                root: at.root,
             },
+            at,
         )
     }
 
-    fn sign_body(hub: &UnitKey, body: ReceiptBody) -> Receipt {
+    fn sign_body(hub: &UnitKey, body: ReceiptBody, at: &LogPosition) -> Receipt {
         let signature = hub.sign(&signed(&body)).to_bytes().to_vec();
-        Receipt { body, signature }
+        Receipt {
+            body,
+            signature,
+            inclusion: at.inclusion.clone(),
+        }
     }
 
     /// Checks that the receipt is signed by `hub` and names exactly `agg`.
@@ -116,6 +164,16 @@ impl Receipt {
             || self.body.seq != seq
         {
             return Err(SealError::WrongDocument);
+        }
+        // The item is in the log whose root the hub signs.
+        if !crate::merkle::verify_inclusion(
+            &crate::merkle::leaf_of(&id),
+            self.body.log_index,
+            self.body.tree_size,
+            &self.inclusion,
+            &self.body.root,
+        ) {
+            return Err(SealError::NotInLog);
         }
         super::verify_signed(&hub.0, &signed(&self.body), &self.signature)
     }

@@ -44,6 +44,8 @@ pub enum Table {
     Outbox,
     /// Rejected seals (hub).
     Rejects,
+    /// The hub's transparency log: leaf hashes by index (8 bytes, big-endian).
+    Log,
 }
 
 impl Table {
@@ -58,11 +60,13 @@ impl Table {
             Table::Registry => "registry",
             Table::Outbox => "outbox",
             Table::Rejects => "rejects",
+            Table::Log => "log",
         }
     }
 }
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
+    "log",
     "meta",
     "docs",
     "seals",
