@@ -31,6 +31,8 @@ pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Re
                 .unwrap_or(Value::Null))
         }
         "aggregate_list" => state::aggregates_json(store, hub),
+        "log_verify" => state::log_verify(store),
+        "log_show" => state::log_show(store),
         "status" => {
             let mut v = state::status(store, hub)?;
             v["destinations"] = destinations(store, hub, req)?;

@@ -40,6 +40,9 @@ pub(crate) enum Command {
     /// The hub's sealed aggregate of a reporting period, forwarded to every destination.
     #[command(subcommand)]
     Aggregate(AggregateCmd),
+    /// The transparency log of everything this hub accepted.
+    #[command(subcommand)]
+    Log(LogCmd),
     /// Run the QUIC server (and the admin socket for the other commands).
     Serve {
         /// Address to listen on.
@@ -142,6 +145,24 @@ pub(crate) enum AggregateCmd {
     },
     /// Every aggregate held: this hub's own, and those received from lower hubs.
     List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum LogCmd {
+    /// The log's size and root.
+    Show {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the whole log: every leaf stored, every receipt's item at its index, every
+    /// signed root a root of this log (nothing rewritten), every accepted seal in it.
+    /// Exit 0 only when all holds.
+    Verify {
         /// As JSON.
         #[arg(long)]
         json: bool,

@@ -189,6 +189,42 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Log(LogCmd::Show { json }) => {
+            let v = ask(&home, &json!({"cmd": "log_show"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "Nhật ký minh bạch: {} mục, gốc {}",
+                    v["size"],
+                    v["root"].as_str().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log(LogCmd::Verify { json }) => {
+            let v = ask(&home, &json!({"cmd": "log_verify"}))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if v["ok"] == true {
+                println!(
+                    "Nhật ký toàn vẹn: {} mục, {} biên nhận khớp, gốc {}",
+                    v["size"],
+                    v["receipts_checked"],
+                    v["root"].as_str().unwrap_or("")
+                );
+            } else {
+                println!("NHẬT KÝ KHÔNG TOÀN VẸN:");
+                for p in v["problems"].as_array().into_iter().flatten() {
+                    println!("  - {}", p.as_str().unwrap_or(""));
+                }
+            }
+            Ok(if v["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Aggregate(AggregateCmd::List { json }) => {
             let v = ask(&home, &json!({"cmd": "aggregate_list"}))?;
             if json {

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::sync::Arc;
-use tinnhiem_shared::proto::RejectReason;
 use tinnhiem_shared::merkle::{leaf_of, Tree};
+use tinnhiem_shared::proto::RejectReason;
 use tinnhiem_shared::seal::{LogPosition, Receipt};
 use tinnhiem_shared::store::{Store, Table, Write};
 
@@ -255,7 +255,10 @@ mod tests {
         // Thread i committed item i / 2.
         let mut by_item: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
         for (i, r) in receipts.iter().enumerate() {
-            by_item.entry(i as u8 / 2).or_default().push(r.body.log_index);
+            by_item
+                .entry(i as u8 / 2)
+                .or_default()
+                .push(r.body.log_index);
             // Each receipt proves its item is in the log it signs.
             assert!(tinnhiem_shared::merkle::verify_inclusion(
                 &leaf_of(&[i as u8 / 2; 32]),

@@ -776,3 +776,80 @@ pub(crate) fn aggregates_json(store: &Store, hub: &str) -> Result<Value> {
         .collect();
     Ok(Value::Array(list))
 }
+
+/// `log verify`: the whole log against every receipt this hub signed.
+pub(crate) fn log_verify(store: &Store) -> Result<Value> {
+    use tinnhiem_shared::merkle::{leaf_of, verify_inclusion};
+    let mut problems: Vec<String> = Vec::new();
+    let tree = match crate::commit::load_log(store) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(
+                json!({"ok": false, "size": 0, "problems": [format!("log unreadable: {e}")]}),
+            )
+        }
+    };
+    let size = tree.size();
+    let mut checked = 0u64;
+    let mut ids = std::collections::BTreeSet::new();
+    for (k, v) in store.scan_table(Table::Receipts, b"")? {
+        let r = match Receipt::from_bytes(&v) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("receipt {}: {e}", hex::encode(&k)));
+                continue;
+            }
+        };
+        checked += 1;
+        ids.insert(r.body.seal_id);
+        let b = &r.body;
+        let name = format!("{}/{} seq {}", b.unit, b.session, b.seq);
+        if b.tree_size > size || b.log_index >= b.tree_size {
+            problems.push(format!(
+                "{name}: signed a log of {} items, the log has {size}",
+                b.tree_size
+            ));
+            continue;
+        }
+        // The root the hub signed is a root of this log: nothing before it changed.
+        if tree.root(b.tree_size) != Some(b.root) {
+            problems.push(format!(
+                "{name}: the root signed at size {} is not this log's",
+                b.tree_size
+            ));
+        }
+        let proof = tree.inclusion(b.log_index, b.tree_size).unwrap_or_default();
+        if !verify_inclusion(
+            &leaf_of(&b.seal_id),
+            b.log_index,
+            b.tree_size,
+            &proof,
+            &b.root,
+        ) {
+            problems.push(format!("{name}: not at index {} of the log", b.log_index));
+        }
+    }
+    for (unit, session, seal) in accepted_seals(store)? {
+        if !ids.contains(&seal.id()) {
+            problems.push(format!(
+                "{unit}/{session} seq {}: accepted without a receipt",
+                seal.body.seq
+            ));
+        }
+    }
+    if checked != size {
+        problems.push(format!("{size} leaves for {checked} receipts"));
+    }
+    let root = tree.root(size).map(hex::encode).unwrap_or_default();
+    Ok(
+        json!({"ok": problems.is_empty(), "size": size, "root": root,
+              "receipts_checked": checked, "problems": problems}),
+    )
+}
+
+/// `log show`.
+pub(crate) fn log_show(store: &Store) -> Result<Value> {
+    let tree = crate::commit::load_log(store).map_err(|e| anyhow::anyhow!(e))?;
+    let size = tree.size();
+    Ok(json!({"size": size, "root": tree.root(size).map(hex::encode).unwrap_or_default()}))
+}
