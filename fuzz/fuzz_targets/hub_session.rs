@@ -6,12 +6,13 @@ use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::proto::hub::{verify_seal, HubEnv, HubSession, Limits, Saved};
-use tinnhiem_shared::proto::{Channel, Framer, Msg, RejectReason};
-use tinnhiem_shared::seal::{KeyValidity, PublicKey, Receipt, Seal, UnitKey};
+use tinnhiem_shared::proto::{Framer, RejectReason};
+use tinnhiem_shared::seal::{KeyValidity, LogPosition, PublicKey, Receipt, Seal, UnitKey};
 
 struct Env {
     docs: BTreeMap<(String, String), Vec<u8>>,
     key: UnitKey,
+    log: tinnhiem_shared::merkle::Tree,
 }
 
 impl HubEnv for Env {
@@ -36,7 +37,8 @@ impl HubEnv for Env {
             revoked_at: None,
         }];
         verify_seal(unit, &keys, seal, doc)?;
-        Ok(Receipt::sign(&self.key, seal, 0, 0))
+        let at = LogPosition::append(&mut self.log, &seal.id());
+        Ok(Receipt::sign(&self.key, seal, 0, &at))
     }
 }
 
@@ -49,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut env = Env {
         docs: BTreeMap::new(),
         key: UnitKey::from_seed([1; 32]),
+        log: tinnhiem_shared::merkle::Tree::new(),
     };
     let mut hub = HubSession::new(
         "hub",
@@ -63,13 +66,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     while let Ok(Some(m)) = f.next_msg() {
-        let ch = match &m {
-            Msg::Hello(_) | Msg::Welcome(_) => Channel::Control,
-            Msg::Sync { session, .. }
-            | Msg::Seal { session, .. }
-            | Msg::Receipt { session, .. }
-            | Msg::Reject { session, .. } => Channel::Doc(session.clone()),
-        };
+        let ch = m.channel();
         hub.handle(&mut env, ch, m);
         while hub.poll_transmit().is_some() {}
     }

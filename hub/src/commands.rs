@@ -390,6 +390,9 @@ fn print_destinations(v: &Value) {
             d["pending"],
             d["rejected"]
         );
+        if let Some(a) = d["log"]["alarm"]["detail"].as_str() {
+            println!("  CẢNH BÁO: nhật ký của nơi nhận này không nhất quán: {a}");
+        }
         for o in d["open"].as_array().into_iter().flatten().take(20) {
             let why = o["reject_reason"]
                 .as_str()

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tinnhiem_shared::merkle::{leaf_of, Tree};
 use tinnhiem_shared::proto::RejectReason;
 use tinnhiem_shared::seal::{LogPosition, Receipt};
@@ -32,6 +32,9 @@ const MAX_BATCH: usize = 256;
 /// The handle connections commit through.
 pub(crate) struct Committer {
     tx: mpsc::Sender<Request>,
+    /// The transparency log, appended to by the writer thread only; read for tree heads
+    /// and proofs.
+    pub(crate) tree: Arc<RwLock<Tree>>,
 }
 
 impl Committer {
@@ -39,24 +42,24 @@ impl Committer {
     /// (it wakes the forwarders).
     pub(crate) fn start(store: Arc<Store>, committed: impl Fn() + Send + 'static) -> Committer {
         let (tx, rx) = mpsc::channel::<Request>();
+        let loaded = load_log(&store);
+        let tree = Arc::new(RwLock::new(loaded.clone().unwrap_or_default()));
+        let shared = tree.clone();
         std::thread::Builder::new()
             .name("commit".into())
             .spawn(move || {
-                let mut tree = match load_log(&store) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        // Refuse every commit rather than sign receipts over a log we
-                        // could not read.
-                        tracing::error!("cannot read the transparency log: {e}");
-                        while let Ok(r) = rx.recv() {
-                            let _ = r.reply.send(Err((
-                                RejectReason::Unavailable,
-                                format!("transparency log: {e}"),
-                            )));
-                        }
-                        return;
+                if let Err(e) = loaded {
+                    // Refuse every commit rather than sign receipts over a log we could
+                    // not read.
+                    tracing::error!("cannot read the transparency log: {e}");
+                    while let Ok(r) = rx.recv() {
+                        let _ = r.reply.send(Err((
+                            RejectReason::Unavailable,
+                            format!("transparency log: {e}"),
+                        )));
                     }
-                };
+                    return;
+                }
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -65,13 +68,22 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    write(&store, &mut tree, batch);
+                    match shared.write() {
+                        Ok(mut t) => write(&store, &mut t, batch),
+                        Err(_) => {
+                            for r in batch {
+                                let _ = r
+                                    .reply
+                                    .send(Err((RejectReason::Unavailable, "log lock".into())));
+                            }
+                        }
+                    }
                     committed();
                 }
             })
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("could not start the commit thread: {e}"));
-        Committer { tx }
+        Committer { tx, tree }
     }
 
     /// Stores `writes` and a receipt for item `id` durably, or returns the receipt it

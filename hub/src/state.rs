@@ -300,6 +300,16 @@ impl HubEnv for Conn {
     fn aggregate(&mut self, peer: &str, bytes: &[u8]) -> Result<Receipt, (RejectReason, String)> {
         self.0.accept_aggregate(peer, bytes)
     }
+    fn log_head(&mut self) -> Option<(u64, Vec<u8>)> {
+        let tree = self.0.committer.tree.read().ok()?;
+        let size = tree.size();
+        let root = tree.root(size)?;
+        let head = tinnhiem_shared::seal::TreeHead::sign(&self.0.key, size, root, now());
+        Some((size, head.to_bytes()))
+    }
+    fn log_consistency(&mut self, old: u64, new: u64) -> Option<Vec<[u8; 32]>> {
+        self.0.committer.tree.read().ok()?.consistency(old, new)
+    }
     fn enroll(&mut self, peer: &str, record: &[u8]) -> Result<(), (RejectReason, String)> {
         let _guard = self
             .0

@@ -232,6 +232,14 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
         return Ok(());
     };
     let all = deliveries(home, target)?;
+    let (log, alarm) = {
+        let store = home.store()?;
+        let dest = target.key()?;
+        (
+            outbox::known_log(&store, &dest)?,
+            outbox::log_alarm(&store, &dest)?,
+        )
+    };
     if json_out {
         let list: Vec<_> = all
             .iter()
@@ -245,9 +253,11 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"unit": home.config.unit, "hub": target.addr, "hub_key": target.key, "deliveries": list})
-            )?
+            serde_json::to_string_pretty(&json!({
+                "unit": home.config.unit, "hub": target.addr, "hub_key": target.key,
+                "log": {"size": log.map(|l| l.0), "root": log.map(|l| hex::encode(l.1)),
+                        "alarm": alarm},
+                "deliveries": list}))?
         );
         return Ok(());
     }
@@ -256,6 +266,18 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
         target.addr,
         &target.key[..16.min(target.key.len())]
     );
+    if let Some(a) = &alarm {
+        println!(
+            "CẢNH BÁO: máy chủ đã ký hai trạng thái nhật ký không thể cùng đúng (xóa hoặc sửa điều đã xác nhận): {}",
+            a.detail
+        );
+    }
+    if let Some((size, root)) = log {
+        println!(
+            "Nhật ký của máy chủ đã kiểm: {size} mục, gốc {}…",
+            &hex::encode(root)[..16]
+        );
+    }
     if all.is_empty() {
         println!("Chưa có biên bản nào được niêm phong.");
     }

@@ -92,7 +92,7 @@ impl Tree {
         let index = self.levels[0].len() as u64 - 1;
         // Complete every subtree this leaf closes.
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let n = self.levels[level].len();
             let h = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
             if self.levels.len() == level + 1 {
@@ -118,7 +118,7 @@ impl Tree {
         if n == 0 {
             return empty_root();
         }
-        if n.is_power_of_two() && a % n == 0 {
+        if n.is_power_of_two() && a.is_multiple_of(n) {
             let l = n.trailing_zeros() as usize;
             if let Some(h) = self.levels.get(l).and_then(|v| v.get((a >> l) as usize)) {
                 return *h;

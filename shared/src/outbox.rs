@@ -13,7 +13,7 @@
 use crate::doc::{DocError, SessionDoc};
 use crate::net::client::{deliver, DeliverError};
 use crate::net::{self, Backoff, NetConfig};
-use crate::proto::node::{Event, Job, NodeSession};
+use crate::proto::node::{Event, Extras, Job, NodeSession};
 use crate::proto::RejectReason;
 use crate::seal::{Aggregate, PublicKey, Seal, UnitKey};
 use crate::store::{Store, StoreError, Table, Write};
@@ -252,6 +252,40 @@ fn update(
     Ok(())
 }
 
+fn log_head_key(dest: &PublicKey) -> Vec<u8> {
+    format!("log_head/{}", dest.to_hex()).into_bytes()
+}
+
+fn log_alarm_key(dest: &PublicKey) -> Vec<u8> {
+    format!("log_alarm/{}", dest.to_hex()).into_bytes()
+}
+
+/// The latest head (size, root) of `dest`'s log verified here.
+pub fn known_log(store: &Store, dest: &PublicKey) -> Result<Option<(u64, [u8; 32])>, OutboxError> {
+    Ok(store.read(Table::Meta, &log_head_key(dest))?.and_then(|v| {
+        let size = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+        let root: [u8; 32] = v.get(8..40)?.try_into().ok()?;
+        Some((size, root))
+    }))
+}
+
+/// A hub caught signing two log states that cannot both be true.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogAlarm {
+    /// Unix seconds when caught.
+    pub at: i64,
+    /// What did not match.
+    pub detail: String,
+}
+
+/// The alarm raised against `dest`'s log, if any: it stays until an operator looks.
+pub fn log_alarm(store: &Store, dest: &PublicKey) -> Result<Option<LogAlarm>, OutboxError> {
+    match store.read(Table::Meta, &log_alarm_key(dest))? {
+        Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        None => Ok(None),
+    }
+}
+
 /// Records one protocol event durably.
 fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError> {
     match ev {
@@ -287,6 +321,25 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
                 sync_key(dest, session),
                 state.clone(),
             )])?;
+            Ok(())
+        }
+        Event::LogHead { size, root } => {
+            let mut v = size.to_be_bytes().to_vec();
+            v.extend(root);
+            store.batch(&[Write::Put(Table::Meta, log_head_key(dest), v)])?;
+            Ok(())
+        }
+        Event::LogInconsistent { detail } => {
+            let alarm = LogAlarm {
+                at: now(),
+                detail: detail.clone(),
+            };
+            store.batch(&[Write::Put(
+                Table::Meta,
+                log_alarm_key(dest),
+                serde_json::to_vec(&alarm)?,
+            )])?;
+            tracing::error!(dest = %dest.to_hex(), "{detail}");
             Ok(())
         }
         Event::ProtocolError(_) | Event::DocFinished { .. } | Event::Done => Ok(()),
@@ -341,6 +394,7 @@ fn load_jobs(
             jobs,
             enrollments,
             aggregates,
+            known_log: known_log(store, dest)?,
         })
     })
 }
@@ -350,6 +404,7 @@ struct Pending {
     jobs: Vec<Job>,
     enrollments: Vec<Vec<u8>>,
     aggregates: Vec<Aggregate>,
+    known_log: Option<(u64, [u8; 32])>,
 }
 
 fn mark_error(outbox: &impl Outbox, dest: &PublicKey, msg: &str) -> Result<(), OutboxError> {
@@ -419,8 +474,11 @@ pub async fn run_until(
             from.unit,
             dest,
             p.jobs,
-            p.enrollments,
-            p.aggregates,
+            Extras {
+                enrollments: p.enrollments,
+                aggregates: p.aggregates,
+                known_log: p.known_log,
+            },
             0,
             2_000,
         );

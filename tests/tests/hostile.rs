@@ -6,7 +6,7 @@ use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::domain::{SessionFile, UnitId};
 use tinnhiem_shared::net::client::{deliver, DeliverError};
 use tinnhiem_shared::net::{self, NetConfig};
-use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
+use tinnhiem_shared::proto::node::{Event, Extras, Job, NodeSession};
 use tinnhiem_shared::proto::RejectReason;
 use tinnhiem_shared::seal::{
     flagged_of, seal_doc, Aggregate, AggregateBody, EnrollBody, EnrolledKey, Enrollment, Flagged,
@@ -288,7 +288,12 @@ async fn forward(
 ) -> Vec<Event> {
     let hub_key = PublicKey::from_hex(&upper.key).expect("hub key");
     let ep = net::client_endpoint(key, hub_key, &NetConfig::default()).expect("endpoint");
-    let machine = NodeSession::forwarding(unit, hub_key, jobs, enrollments, aggregates, 0, 1000);
+    let extras = Extras {
+        enrollments,
+        aggregates,
+        known_log: None,
+    };
+    let machine = NodeSession::forwarding(unit, hub_key, jobs, extras, 0, 1000);
     let mut events = Vec::new();
     let r = deliver(
         &ep,

@@ -17,9 +17,13 @@ fn receipts_prove_inclusion_and_a_rewritten_log_is_caught() {
             n.seal_session("ky-hop-2", 21);
         }
         n.ok(&["sync", "--once", "--timeout", "30"]);
-        // The node checks each stored receipt offline, inclusion proof included.
+        // The node checks each stored receipt offline, inclusion proof included, and
+        // follows the hub's log head.
         let out = n.ok(&["verify-receipt"]);
         assert!(!out.is_empty());
+        let st = n.status();
+        assert!(st["log"]["size"].as_u64().is_some_and(|s| s >= 1), "{st}");
+        assert!(st["log"]["alarm"].is_null(), "{st}");
     }
     let v: serde_json::Value =
         serde_json::from_str(&hub.ok(&["log", "verify", "--json"])).expect("json");

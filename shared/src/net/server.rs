@@ -137,11 +137,7 @@ async fn connection<H: Host>(
                     }
                 };
                 messages += 1;
-                let ch = match &msg {
-                    Msg::Hello(_) | Msg::Welcome(_) => Channel::Control,
-                    Msg::Sync { session, .. } | Msg::Seal { session, .. } | Msg::Receipt { session, .. } | Msg::Reject { session, .. } => Channel::Doc(session.clone()),
-                    Msg::Aggregate { name, .. } => Channel::Doc(name.clone()),
-                };
+                let ch = msg.channel();
                 channel_of.insert(ch.clone(), id);
                 tokio::task::block_in_place(|| machine.handle(&mut env, ch, msg));
                 while let Some((ch, out)) = machine.poll_transmit() {

@@ -5,7 +5,7 @@
 //! Storage and policy (the registry, verification, the store) come in through
 //! [`HubEnv`], a synchronous trait: the machine itself does no IO and reads no clock.
 
-use super::wire::{Channel, DocHeads, Msg, RejectReason, Welcome, PROTOCOL_VERSION};
+use super::wire::{Channel, DocHeads, LogHead, Msg, RejectReason, Welcome, PROTOCOL_VERSION};
 use crate::doc::SessionDoc;
 use crate::seal::{Receipt, Seal};
 use automerge::sync::{self, SyncDoc};
@@ -67,6 +67,16 @@ pub trait HubEnv {
             "this hub takes no aggregates".into(),
         ))
     }
+    /// The transparency log's current head, signed (`TreeHead::to_bytes()`), with its
+    /// size; `None` for a hub without a log.
+    fn log_head(&mut self) -> Option<(u64, Vec<u8>)> {
+        None
+    }
+    /// The consistency proof between log sizes `old` ≤ `new`.
+    fn log_consistency(&mut self, old: u64, new: u64) -> Option<Vec<[u8; 32]>> {
+        let _ = (old, new);
+        None
+    }
 }
 
 /// Limits a hub applies to one peer.
@@ -103,6 +113,8 @@ pub struct HubSession {
     out: VecDeque<(Channel, Msg)>,
     greeted: bool,
     closed: Option<(RejectReason, String)>,
+    /// The log size the Welcome announced: receipts prove consistency with it.
+    welcome_log: Option<u64>,
 }
 
 impl HubSession {
@@ -117,6 +129,7 @@ impl HubSession {
             out: VecDeque::new(),
             greeted: false,
             closed: None,
+            welcome_log: None,
         }
     }
 
@@ -280,12 +293,22 @@ impl HubSession {
                     });
                 }
                 self.greeted = true;
+                let log = env.log_head().map(|(size, head)| {
+                    self.welcome_log = Some(size);
+                    let consistency = if h.known_log > 0 && h.known_log <= size {
+                        env.log_consistency(h.known_log, size).unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    LogHead { head, consistency }
+                });
                 self.out.push_back((
                     Channel::Control,
                     Msg::Welcome(Welcome {
                         version: PROTOCOL_VERSION,
                         hub: self.hub.clone(),
                         docs,
+                        log,
                     }),
                 ));
             }
@@ -301,13 +324,17 @@ impl HubSession {
             (Channel::Doc(s), Msg::Aggregate { name, aggregate }) if s == name => {
                 let ch = Channel::Doc(s.clone());
                 match env.aggregate(&self.peer, &aggregate) {
-                    Ok(r) => self.out.push_back((
-                        ch,
-                        Msg::Receipt {
-                            session: s,
-                            receipt: r.to_bytes(),
-                        },
-                    )),
+                    Ok(r) => {
+                        let consistency = self.receipt_consistency(env, &r);
+                        self.out.push_back((
+                            ch,
+                            Msg::Receipt {
+                                session: s,
+                                receipt: r.to_bytes(),
+                                consistency,
+                            },
+                        ))
+                    }
                     Err((reason, detail)) => self.reject(ch, &s, [0; 32], reason, detail),
                 }
             }
@@ -417,16 +444,27 @@ impl HubSession {
                 // This bounds a connection's memory by the documents in flight, not by
                 // every document it ever delivered.
                 self.docs.remove(s);
+                let consistency = self.receipt_consistency(env, &r);
                 self.out.push_back((
                     ch,
                     Msg::Receipt {
                         session: s.to_owned(),
                         receipt: r.to_bytes(),
+                        consistency,
                     },
                 ))
             }
             Err((reason, detail)) => self.reject(ch, s, id, reason, detail),
         }
+    }
+
+    /// The proof joining a receipt's tree to the Welcome's log head.
+    fn receipt_consistency(&self, env: &mut impl HubEnv, r: &Receipt) -> Vec<[u8; 32]> {
+        let Some(w) = self.welcome_log else {
+            return Vec::new();
+        };
+        let t = r.body.tree_size;
+        env.log_consistency(w.min(t), w.max(t)).unwrap_or_default()
     }
 
     /// The next message to send.

@@ -2,7 +2,8 @@
 
 use super::wire::{Channel, DocHeads, Hello, Msg, RejectReason, PROTOCOL_VERSION};
 use crate::doc::SessionDoc;
-use crate::seal::{Aggregate, PublicKey, Receipt, Seal};
+use crate::merkle::verify_consistency;
+use crate::seal::{Aggregate, PublicKey, Receipt, Seal, TreeHead};
 use automerge::sync::{self, SyncDoc};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -60,6 +61,20 @@ pub enum Event {
         /// Session.
         session: String,
     },
+    /// A head of the hub's log, verified consistent with every earlier one: persist it
+    /// for the next connection.
+    LogHead {
+        /// Leaves.
+        size: u64,
+        /// Root.
+        root: [u8; 32],
+    },
+    /// The hub signed two log states that cannot both be true: it dropped or rewrote
+    /// something it had acknowledged. Evidence to keep and show.
+    LogInconsistent {
+        /// What did not match.
+        detail: String,
+    },
     /// Every job is finished (received or rejected).
     Done,
 }
@@ -94,6 +109,13 @@ pub struct NodeSession {
     enrollments: Vec<Vec<u8>>,
     /// A forwarding hub's aggregates by name, sent once every document is answered.
     aggregates: BTreeMap<String, AggState>,
+    /// The latest head of the hub's log verified so far (size, root).
+    log: Option<(u64, [u8; 32])>,
+    /// The head the Welcome proved consistent: this connection's receipts are proved
+    /// against it.
+    welcome_log: Option<(u64, [u8; 32])>,
+    /// The hub's log failed a check on this connection.
+    log_broken: bool,
     out: VecDeque<(Channel, Msg)>,
     events: VecDeque<Event>,
     welcomed: bool,
@@ -106,6 +128,18 @@ pub struct NodeSession {
     /// many sessions never needs more streams than the hub grants.
     queue: VecDeque<String>,
     max_active: usize,
+}
+
+/// What a connection carries besides documents and seals.
+#[derive(Default)]
+pub struct Extras {
+    /// Enrollments of a forwarding hub's descendants, parents first.
+    pub enrollments: Vec<Vec<u8>>,
+    /// A forwarding hub's sealed aggregates.
+    pub aggregates: Vec<Aggregate>,
+    /// The latest head (size, root) of this hub's log verified before: the hub must
+    /// prove its log still extends it.
+    pub known_log: Option<(u64, [u8; 32])>,
 }
 
 struct AggState {
@@ -127,7 +161,7 @@ impl NodeSession {
         now: u64,
         retry_ms: u64,
     ) -> NodeSession {
-        Self::forwarding(unit, hub_key, jobs, Vec::new(), Vec::new(), now, retry_ms)
+        Self::forwarding(unit, hub_key, jobs, Extras::default(), now, retry_ms)
     }
 
     /// A hub delivering to an upper hub: `jobs` may hold its descendants' documents
@@ -137,11 +171,15 @@ impl NodeSession {
         unit: &str,
         hub_key: PublicKey,
         jobs: Vec<Job>,
-        enrollments: Vec<Vec<u8>>,
-        aggregates: Vec<Aggregate>,
+        extras: Extras,
         now: u64,
         retry_ms: u64,
     ) -> NodeSession {
+        let Extras {
+            enrollments,
+            aggregates,
+            known_log,
+        } = extras;
         let aggregates = aggregates
             .into_iter()
             .map(|agg| {
@@ -182,6 +220,9 @@ impl NodeSession {
             docs,
             enrollments,
             aggregates,
+            log: known_log,
+            welcome_log: None,
+            log_broken: false,
             out: VecDeque::new(),
             events: VecDeque::new(),
             welcomed: false,
@@ -213,6 +254,7 @@ impl NodeSession {
                 unit: self.unit.clone(),
                 docs,
                 enrollments: self.enrollments.clone(),
+                known_log: self.log.map_or(0, |(size, _)| size),
             }),
         ));
         self.hello_sent_at = now;
@@ -233,6 +275,9 @@ impl NodeSession {
                     return;
                 }
                 self.welcomed = true;
+                if let Some(l) = &w.log {
+                    self.on_log_head(&l.head, &l.consistency);
+                }
                 self.theirs = w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
                 self.queue = self.docs.keys().cloned().collect();
                 self.start_more(now);
@@ -243,10 +288,17 @@ impl NodeSession {
             (Channel::Doc(s), Msg::Sync { session, data }) if s == session => {
                 self.on_sync(&s, &data, now)
             }
-            (Channel::Doc(s), Msg::Receipt { session, receipt })
-                if s == session && self.aggregates.contains_key(&s) =>
-            {
-                self.on_aggregate_answer(&s, Ok(&receipt))
+            (
+                Channel::Doc(s),
+                Msg::Receipt {
+                    session,
+                    receipt,
+                    consistency,
+                },
+            ) if s == session && self.aggregates.contains_key(&s) => {
+                if self.on_aggregate_answer(&s, Ok(&receipt)) {
+                    self.check_receipt_log(&receipt, &consistency);
+                }
             }
             (
                 Channel::Doc(s),
@@ -257,10 +309,19 @@ impl NodeSession {
                     ..
                 },
             ) if s == session && self.aggregates.contains_key(&s) => {
-                self.on_aggregate_answer(&s, Err((reason, detail)))
+                self.on_aggregate_answer(&s, Err((reason, detail)));
             }
-            (Channel::Doc(s), Msg::Receipt { session, receipt }) if s == session => {
-                self.on_receipt(&s, &receipt, now)
+            (
+                Channel::Doc(s),
+                Msg::Receipt {
+                    session,
+                    receipt,
+                    consistency,
+                },
+            ) if s == session => {
+                if self.on_receipt(&s, &receipt, now) {
+                    self.check_receipt_log(&receipt, &consistency);
+                }
             }
             (
                 Channel::Doc(s),
@@ -279,26 +340,30 @@ impl NodeSession {
         self.check_done(now);
     }
 
-    /// A receipt or a rejection of an aggregate.
-    fn on_aggregate_answer(&mut self, name: &str, answer: Result<&[u8], (RejectReason, String)>) {
+    /// A receipt or a rejection of an aggregate; whether a receipt verified.
+    fn on_aggregate_answer(
+        &mut self,
+        name: &str,
+        answer: Result<&[u8], (RejectReason, String)>,
+    ) -> bool {
         let hub = self.hub_key;
         let Some(a) = self.aggregates.get_mut(name) else {
-            return;
+            return false;
         };
         if a.outcome.is_some() {
-            return; // a duplicate
+            return false; // a duplicate
         }
         let seq = a.agg.body.seq;
         match answer {
             Ok(bytes) => {
                 let Some(receipt) = decode_receipt(&mut self.events, bytes) else {
-                    return;
+                    return false;
                 };
                 if let Err(e) = receipt.verify_aggregate(&hub, &a.agg) {
                     self.events.push_back(Event::ProtocolError(format!(
                         "aggregate receipt does not verify: {e}"
                     )));
-                    return;
+                    return false;
                 }
                 a.outcome = Some(true);
                 self.events.push_back(Event::Receipt {
@@ -306,6 +371,7 @@ impl NodeSession {
                     seq,
                     receipt,
                 });
+                true
             }
             Err((reason, detail)) => {
                 a.outcome = Some(false);
@@ -315,7 +381,76 @@ impl NodeSession {
                     reason,
                     detail,
                 });
+                false
             }
+        }
+    }
+
+    /// The Welcome's log head: signed by the hub, and extending the head known before.
+    fn on_log_head(&mut self, head: &[u8], proof: &[[u8; 32]]) {
+        let head = match TreeHead::from_bytes(head).and_then(|h| {
+            h.verify(&self.hub_key)?;
+            Ok(h)
+        }) {
+            Ok(h) => h,
+            Err(e) => {
+                self.events
+                    .push_back(Event::ProtocolError(format!("bad log head: {e}")));
+                return;
+            }
+        };
+        self.extend_log(head.body.size, head.body.root, proof, "log head");
+    }
+
+    /// A verified receipt's tree must extend (or be extended by) the Welcome's head:
+    /// the hub proves it from that head, whatever order receipts arrive in.
+    fn check_receipt_log(&mut self, bytes: &[u8], proof: &[[u8; 32]]) {
+        let Ok(r) = Receipt::from_bytes(bytes) else {
+            return;
+        };
+        let (size, root) = (r.body.tree_size, r.body.root);
+        if self.log_broken {
+            return; // the Welcome's head did not extend ours: adopt nothing from this hub
+        }
+        if let Some((w, w_root)) = self.welcome_log {
+            let ok = if size >= w {
+                verify_consistency(w, size, proof, &w_root, &root)
+            } else {
+                verify_consistency(size, w, proof, &root, &w_root)
+            };
+            if !ok {
+                self.events.push_back(Event::LogInconsistent {
+                    detail: format!(
+                        "receipt: the hub's log of {size} items does not extend the one of {w} it signed at this connection's start"
+                    ),
+                });
+                return;
+            }
+        }
+        if self.log.is_none_or(|(known, _)| size > known) {
+            self.log = Some((size, root));
+            self.events.push_back(Event::LogHead { size, root });
+        }
+    }
+
+    /// Checks that the head (size, root), signed by the hub, extends the latest head
+    /// verified before (by `proof`); keeps it, and it anchors this connection's receipts.
+    fn extend_log(&mut self, size: u64, root: [u8; 32], proof: &[[u8; 32]], what: &str) {
+        if let Some((known, known_root)) = self.log {
+            if size < known || !verify_consistency(known, size, proof, &known_root, &root) {
+                self.events.push_back(Event::LogInconsistent {
+                    detail: format!(
+                        "{what}: the hub's log of {size} items does not extend the one of {known} it signed before"
+                    ),
+                });
+                self.log_broken = true;
+                return;
+            }
+        }
+        self.welcome_log = Some((size, root));
+        if self.log.is_none_or(|(known, _)| size > known) {
+            self.log = Some((size, root));
+            self.events.push_back(Event::LogHead { size, root });
         }
     }
 
@@ -458,22 +593,24 @@ impl NodeSession {
         }
     }
 
-    fn on_receipt(&mut self, s: &str, bytes: &[u8], now: u64) {
+    /// Whether a receipt verified (a duplicate of one already recorded counts: its log
+    /// position is checked all the same).
+    fn on_receipt(&mut self, s: &str, bytes: &[u8], now: u64) -> bool {
         let hub = self.hub_key;
         let Some(d) = self.docs.get_mut(s) else {
-            return;
+            return false;
         };
         let Some(receipt) = decode_receipt(&mut self.events, bytes) else {
-            return;
+            return false;
         };
         let Some((seal, outcome)) = d.seals.get_mut(&receipt.body.seq) else {
-            return; // a receipt for a seal we did not send (a duplicate after restart)
+            return false; // a receipt for a seal we did not send (a duplicate after restart)
         };
         if let Err(e) = receipt.verify(&hub, seal) {
             self.events.push_back(Event::ProtocolError(format!(
                 "receipt does not verify: {e}"
             )));
-            return;
+            return false;
         }
         d.last_activity = now;
         if outcome.is_none() {
@@ -484,6 +621,7 @@ impl NodeSession {
                 receipt,
             });
         }
+        true
     }
 
     fn on_reject(

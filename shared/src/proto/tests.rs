@@ -125,6 +125,17 @@ impl HubEnv for MemEnv {
         self.receipts.insert(seal.id(), r.clone());
         Ok(r)
     }
+    fn log_head(&mut self) -> Option<(u64, Vec<u8>)> {
+        let size = self.log.size();
+        let root = self.log.root(size)?;
+        Some((
+            size,
+            crate::seal::TreeHead::sign(&self.key, size, root, 10).to_bytes(),
+        ))
+    }
+    fn log_consistency(&mut self, old: u64, new: u64) -> Option<Vec<[u8; 32]>> {
+        self.log.consistency(old, new)
+    }
 }
 
 /// The link between the machines: seeded faults on every message.
@@ -573,5 +584,78 @@ fn many_documents_run_a_bounded_number_at_a_time() {
             .filter(|e| matches!(e, Event::DocFinished { .. }))
             .count(),
         40
+    );
+}
+
+/// Connects `node` to a clean in-memory link with `env`; the node's events.
+fn clean_run(node: &mut NodeSession, env: &mut MemEnv) -> Vec<Event> {
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let faults = Faults {
+        loss_pct: 0,
+        dup_pct: 0,
+        reorder_pct: 0,
+    };
+    run(node, &mut hub, env, faults, 1, 60_000).0
+}
+
+fn known_head(events: &[Event]) -> Option<(u64, [u8; 32])> {
+    events.iter().rev().find_map(|e| match e {
+        Event::LogHead { size, root } => Some((*size, *root)),
+        _ => None,
+    })
+}
+
+fn with_log(doc: &mut SessionDoc, seal: &Seal, known: Option<(u64, [u8; 32])>) -> NodeSession {
+    let extras = super::node::Extras {
+        known_log: known,
+        ..Default::default()
+    };
+    NodeSession::forwarding(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(doc, seal, None)],
+        extras,
+        0,
+        1000,
+    )
+}
+
+#[test]
+fn a_node_follows_the_hubs_log_and_catches_a_rewritten_history() {
+    let mut env = MemEnv::new();
+    let (mut d1, s1) = sealed("phong-tho", "ky-1", 20, &unit_key());
+    let ev = clean_run(&mut with_log(&mut d1, &s1, None), &mut env);
+    assert_eq!(receipts(&ev).len(), 1);
+    let head = known_head(&ev).expect("a verified head");
+    assert_eq!(head.0, 1);
+
+    // The log grows honestly: the next connection proves it extends the known head.
+    let (mut d2, s2) = sealed("phong-tho", "ky-2", 21, &unit_key());
+    let ev = clean_run(&mut with_log(&mut d2, &s2, Some(head)), &mut env);
+    assert_eq!(receipts(&ev).len(), 1);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::LogInconsistent { .. })),
+        "{ev:?}"
+    );
+    let head = known_head(&ev).expect("head");
+    assert_eq!(head.0, 2);
+
+    // The hub rewrites its first entry (drops ky-1 for something else) and goes on.
+    let mut forged = crate::merkle::Tree::new();
+    forged.push(crate::merkle::leaf_of(&[9; 32]));
+    forged.push(crate::merkle::leaf_of(&s2.id()));
+    env.log = forged;
+    let (mut d3, s3) = sealed("phong-tho", "ky-3", 22, &unit_key());
+    let ev = clean_run(&mut with_log(&mut d3, &s3, Some(head)), &mut env);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::LogInconsistent { .. })),
+        "the rewrite goes unnoticed: {ev:?}"
+    );
+    // The node keeps its head: it never adopts the forged history.
+    assert_ne!(
+        known_head(&ev).map(|h| h.1),
+        Some(env.log.root(3).expect("root"))
     );
 }

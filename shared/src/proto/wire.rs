@@ -120,6 +120,18 @@ pub struct Hello {
     /// `Enrollment::to_bytes()` of the units below the speaker whose documents it
     /// forwards, parents before children; empty for a node.
     pub enrollments: Vec<Vec<u8>>,
+    /// The size of the latest log head of this hub the speaker verified (0: none): the
+    /// Welcome proves the log now extends it.
+    pub known_log: u64,
+}
+
+/// The hub's log head and the proof that it extends the one the peer knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHead {
+    /// `TreeHead::to_bytes()`.
+    pub head: Vec<u8>,
+    /// Consistency proof from the peer's `known_log` size to this head's size.
+    pub consistency: Vec<[u8; 32]>,
 }
 
 /// The hub's answer to [`Hello`].
@@ -131,6 +143,8 @@ pub struct Welcome {
     pub hub: String,
     /// The hub's heads of each document named in the Hello.
     pub docs: Vec<DocHeads>,
+    /// The hub's transparency log head, when it keeps one.
+    pub log: Option<LogHead>,
 }
 
 /// Every message.
@@ -160,6 +174,9 @@ pub enum Msg {
         session: String,
         /// `Receipt::to_bytes()`.
         receipt: Vec<u8>,
+        /// Consistency proof between the Welcome's log head and the receipt's tree (from
+        /// the smaller to the larger), so that every signed root joins one history.
+        consistency: Vec<[u8; 32]>,
     },
     /// A lower hub's sealed aggregate of a period (`Aggregate::to_bytes()`), on the
     /// channel named by [`crate::seal::Aggregate::name`]; answered by a `Receipt` or a
@@ -201,6 +218,19 @@ pub enum FrameError {
 }
 
 impl Msg {
+    /// The channel a message belongs on, by its kind and the document it names (a
+    /// server reads the channel of a stream from its first message).
+    pub fn channel(&self) -> Channel {
+        match self {
+            Msg::Hello(_) | Msg::Welcome(_) => Channel::Control,
+            Msg::Sync { session, .. }
+            | Msg::Seal { session, .. }
+            | Msg::Receipt { session, .. }
+            | Msg::Reject { session, .. } => Channel::Doc(session.clone()),
+            Msg::Aggregate { name, .. } => Channel::Doc(name.clone()),
+        }
+    }
+
     /// The framed bytes: 4-byte big-endian length, then postcard.
     pub fn encode(&self) -> Vec<u8> {
         let body = postcard::to_stdvec(self).unwrap_or_default();

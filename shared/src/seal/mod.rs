@@ -12,11 +12,13 @@ mod aggregate;
 mod enroll;
 mod keys;
 mod receipt;
+mod treehead;
 
 pub use aggregate::{flagged_of, Aggregate, AggregateBody, Flagged, Included, AGGREGATE_CONTEXT};
 pub use enroll::{EnrollBody, EnrolledKey, Enrollment, ENROLL_CONTEXT};
 pub use keys::{KeyError, KeyValidity, PublicKey, UnitKey};
 pub use receipt::{LogPosition, Receipt, ReceiptBody, RECEIPT_CONTEXT};
+pub use treehead::{TreeHead, TreeHeadBody, TREE_HEAD_CONTEXT};
 
 use crate::doc::Head;
 use crate::domain::{Mode, SessionResult};
