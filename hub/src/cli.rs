@@ -57,6 +57,10 @@ pub(crate) enum Command {
         /// The largest document the hub keeps, in bytes.
         #[arg(long, default_value_t = 16 << 20)]
         max_doc: usize,
+        /// Seconds a peer has to complete a message it has begun (slow peers are cut
+        /// off; mind links as slow as max-message / this).
+        #[arg(long, default_value_t = 60)]
+        message_timeout: u64,
     },
     /// Units expected and reported, seals accepted and rejected.
     Status {

@@ -287,8 +287,15 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             max_connections,
             max_message,
             max_doc,
+            message_timeout,
         } => {
-            serve(&home, listen, max_connections, max_message, max_doc)?;
+            let limits = ServeLimits {
+                max_connections,
+                max_message,
+                max_doc,
+                message_timeout: Duration::from_secs(message_timeout.max(1)),
+            };
+            serve(&home, listen, limits)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -641,13 +648,21 @@ fn print_results(v: &Value) {
     }
 }
 
-fn serve(
-    home: &Home,
-    listen: std::net::SocketAddr,
+/// `serve`'s limits against hostile peers.
+struct ServeLimits {
     max_connections: usize,
     max_message: usize,
     max_doc: usize,
-) -> Result<()> {
+    message_timeout: Duration,
+}
+
+fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Result<()> {
+    let ServeLimits {
+        max_connections,
+        max_message,
+        max_doc,
+        message_timeout,
+    } = limits;
     tinnhiem_shared::log::init();
     // Another command may hold the store for a moment (it opens it itself when no
     // server answers on the admin socket): wait for it rather than fail.
@@ -660,6 +675,7 @@ fn serve(
     rt.block_on(async {
         let cfg = NetConfig {
             max_message,
+            message_timeout,
             ..NetConfig::default()
         };
         let st = state.clone();

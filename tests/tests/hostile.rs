@@ -462,3 +462,55 @@ fn forged_enrollments_and_aggregates_are_refused_upstairs() {
     let list = national.ok(&["aggregate", "list", "--json"]);
     assert!(list.contains("lai-chau.muong-te"), "{list}");
 }
+
+#[test]
+fn a_peer_that_dribbles_a_message_is_cut_off_and_honest_nodes_sync() {
+    let mut hub = Hub::start("lai-chau");
+    hub.serve(&["--message-timeout", "2"]);
+    let honest = NodeHome::init("lai-chau.honest");
+    let slow = NodeHome::init("lai-chau.slow");
+    hub.enroll(&honest, "lai-chau.honest");
+    hub.enroll(&slow, "lai-chau.slow");
+    let key = UnitKey::load_file(&slow.path().join("unit.key")).expect("key");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let hub_key = PublicKey::from_hex(&hub.key).expect("key");
+    let addr = hub.addr;
+    let (cut, elapsed) = rt.block_on(async {
+        let ep = net::client_endpoint(&key, hub_key, &NetConfig::default()).expect("endpoint");
+        let conn = ep
+            .connect(addr, "tinnhiem")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (mut send, _recv) = conn.open_bi().await.expect("stream");
+        // A frame of 1 000 bytes, sent one byte every 300 ms (keep-alive traffic keeps
+        // the connection itself from idling out).
+        send.write_all(&1000u32.to_be_bytes()).await.expect("write");
+        let start = Instant::now();
+        let dribble = async {
+            for _ in 0..1000 {
+                if send.write_all(&[0]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        };
+        let cut = tokio::select! {
+            _ = conn.closed() => true,
+            _ = dribble => false,
+        };
+        (cut, start.elapsed())
+    });
+    assert!(cut, "the hub never cut the slow peer off");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "cut off after {elapsed:?}"
+    );
+    honest.seal_session("ky-hop-14", 21);
+    honest.point_at(hub.addr, &hub.key);
+    honest.ok(&["sync", "--once", "--timeout", "30"]);
+}

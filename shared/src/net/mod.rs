@@ -25,6 +25,9 @@ pub enum StreamError {
     /// The stream or connection went away.
     #[error("stream: {0}")]
     Io(String),
+    /// A message begun was not complete in time: the peer is cut off.
+    #[error("slow message: not complete after {0:?}")]
+    Slow(std::time::Duration),
 }
 
 /// Writes one framed message.
@@ -42,17 +45,35 @@ pub async fn read_msg(
     recv: &mut quinn::RecvStream,
     framer: &mut Framer,
 ) -> Result<Option<(Msg, usize)>, StreamError> {
+    read_msg_within(recv, framer, None).await
+}
+
+/// [`read_msg`], and a message begun must be complete within `limit` of its first
+/// bytes (a server's defence against a peer that dribbles).
+pub async fn read_msg_within(
+    recv: &mut quinn::RecvStream,
+    framer: &mut Framer,
+    limit: Option<std::time::Duration>,
+) -> Result<Option<(Msg, usize)>, StreamError> {
+    let mut started: Option<tokio::time::Instant> = None;
     loop {
         let before = framer.pending();
         if let Some(m) = framer.next_msg()? {
             // The frame's size, without encoding the message again.
             return Ok(Some((m, before - framer.pending())));
         }
-        match recv
-            .read_chunk(64 * 1024, true)
-            .await
-            .map_err(|e| StreamError::Io(e.to_string()))?
-        {
+        let read = recv.read_chunk(64 * 1024, true);
+        let chunk = match (limit, framer.pending() > 0) {
+            (Some(limit), true) => {
+                let since = *started.get_or_insert_with(tokio::time::Instant::now);
+                match tokio::time::timeout_at(since + limit, read).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(StreamError::Slow(limit)),
+                }
+            }
+            _ => read.await,
+        };
+        match chunk.map_err(|e| StreamError::Io(e.to_string()))? {
             Some(chunk) => framer.push(&chunk.bytes)?,
             None => {
                 if framer.pending() > 0 {

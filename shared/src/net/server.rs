@@ -1,7 +1,7 @@
 //! The hub-side driver: accept connections, authenticate the peer's key against the
 //! registry, run one [`HubSession`] per connection.
 
-use super::{peer_key, read_msg, write_msg, NetConfig};
+use super::{peer_key, read_msg_within, write_msg, NetConfig};
 use crate::proto::hub::{HubEnv, HubSession, Limits};
 use crate::proto::{Channel, Framer, Msg};
 use crate::seal::PublicKey;
@@ -96,11 +96,12 @@ async fn connection<H: Host>(
                     streams.insert(id, send);
                     let tx = tx.clone();
                     let limit = cfg.max_message;
+                    let slow = cfg.message_timeout;
                     tokio::spawn(async move {
                         let mut recv = recv;
                         let mut framer = Framer::new(limit);
                         loop {
-                            match read_msg(&mut recv, &mut framer).await {
+                            match read_msg_within(&mut recv, &mut framer, Some(slow)).await {
                                 Ok(Some((m, _))) => if tx.send((id, Ok(m))).await.is_err() { return },
                                 Ok(None) => {
                                     // The peer finished its side: finish ours, free the stream.

@@ -30,6 +30,9 @@ pub struct NetConfig {
     /// on a lossy link QUIC's probe timeout doubles with each loss, and a fresh
     /// connection often gets through sooner than the backed-off old one.
     pub stall_after: Duration,
+    /// A message begun must be complete within this long: a peer that dribbles a frame
+    /// a byte at a time to hold a connection and its memory is cut off.
+    pub message_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -40,6 +43,7 @@ impl Default for NetConfig {
             max_streams: 64,
             max_message: 8 << 20,
             stall_after: Duration::from_secs(6),
+            message_timeout: Duration::from_secs(60),
         }
     }
 }
