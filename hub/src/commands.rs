@@ -248,7 +248,19 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 addr,
                 key,
             };
-            d.target().resolve().map_err(|e| anyhow!("--addr: {e}"))?;
+            // Checked for form only: the name may not resolve from here today (an
+            // offline office, a DNS entry still to come); the forwarder resolves it at
+            // each attempt and says so in `destination list` while it cannot.
+            let port_ok = d
+                .addr
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                bail!(
+                    "--addr «{}»: cần dạng HOST:PORT, ví dụ qh.example.vn:4433",
+                    d.addr
+                );
+            }
             let mut home = home;
             home.config.destination.retain(|x| x.unit != d.unit);
             home.config.destination.push(d.clone());

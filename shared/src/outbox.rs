@@ -469,7 +469,17 @@ pub async fn run_until(
         if (p.jobs.is_empty() && p.aggregates.is_empty()) || Instant::now() >= deadline {
             break;
         }
-        let addr = target.resolve()?;
+        let addr = match target.resolve() {
+            Ok(a) => a,
+            Err(e) => {
+                // A name that does not resolve now (no network, DNS down) is a failed
+                // attempt like any other: recorded, retried with backoff.
+                mark_error(outbox, &dest, &e.to_string())?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                tokio::time::sleep(backoff.next_delay().min(left)).await;
+                continue;
+            }
+        };
         let machine = NodeSession::forwarding(
             from.unit,
             dest,
