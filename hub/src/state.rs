@@ -452,12 +452,20 @@ pub(crate) fn sessions(store: &Store) -> Result<Vec<SessionOnHub>> {
     }
     let mut out = Vec::new();
     for ((unit, session), (seal, receipt)) in latest {
-        let Some(bytes) = store.read(Table::Docs, &doc_key(&unit, &session))? else {
-            continue;
+        let id = seal.id();
+        let (meta, result) = match computed(&id) {
+            Some(c) => c,
+            None => {
+                let Some(bytes) = store.read(Table::Docs, &doc_key(&unit, &session))? else {
+                    continue;
+                };
+                let mut doc = SessionDoc::load(&bytes, b"hub")?;
+                let result = tinnhiem_shared::seal::check(&seal, &mut doc)?;
+                let meta = doc.at(&seal.body.heads)?.read()?.meta;
+                remember(id, &meta, &result);
+                (meta, result)
+            }
         };
-        let mut doc = SessionDoc::load(&bytes, b"hub")?;
-        let result = tinnhiem_shared::seal::check(&seal, &mut doc)?;
-        let meta = doc.at(&seal.body.heads)?.read()?.meta;
         out.push(SessionOnHub {
             unit,
             seal,
@@ -467,6 +475,38 @@ pub(crate) fn sessions(store: &Store) -> Result<Vec<SessionOnHub>> {
         });
     }
     Ok(out)
+}
+
+type Computed = (
+    tinnhiem_shared::domain::Meta,
+    tinnhiem_shared::domain::SessionResult,
+);
+
+/// Results by seal id, computed once per process: a seal names its document's heads and
+/// signs the result's digest, so what it computes to never changes. Without this every
+/// query (`status` runs `deadlines`) loads and recomputes every session of the hub.
+fn memo() -> &'static Mutex<std::collections::HashMap<[u8; 32], Computed>> {
+    static MEMO: std::sync::OnceLock<Mutex<std::collections::HashMap<[u8; 32], Computed>>> =
+        std::sync::OnceLock::new();
+    MEMO.get_or_init(Default::default)
+}
+
+fn computed(id: &[u8; 32]) -> Option<Computed> {
+    memo().lock().ok()?.get(id).cloned()
+}
+
+fn remember(
+    id: [u8; 32],
+    meta: &tinnhiem_shared::domain::Meta,
+    result: &tinnhiem_shared::domain::SessionResult,
+) {
+    if let Ok(mut m) = memo().lock() {
+        // Bounded: a national hub's sessions fit many times over; past that, start again.
+        if m.len() >= 200_000 {
+            m.clear();
+        }
+        m.insert(id, (meta.clone(), result.clone()));
+    }
 }
 
 /// `result --json`: the latest accepted seal of every session, recomputed at its heads.
