@@ -48,18 +48,24 @@ impl Committer {
         std::thread::Builder::new()
             .name("commit".into())
             .spawn(move || {
-                if let Err(e) = loaded {
-                    // Refuse every commit rather than sign receipts over a log we could
-                    // not read.
-                    tracing::error!("cannot read the transparency log: {e}");
-                    while let Ok(r) = rx.recv() {
-                        let _ = r.reply.send(Err((
-                            RejectReason::Unavailable,
-                            format!("transparency log: {e}"),
-                        )));
+                // The thread's own copy: appended while a batch is prepared, published
+                // to readers only once the batch is on disk, so that no signed head ever
+                // names a leaf a crash could lose, and readers never wait on an fsync.
+                let mut private = match loaded {
+                    Ok(t) => t,
+                    Err(e) => {
+                        // Refuse every commit rather than sign receipts over a log we could
+                        // not read.
+                        tracing::error!("cannot read the transparency log: {e}");
+                        while let Ok(r) = rx.recv() {
+                            let _ = r.reply.send(Err((
+                                RejectReason::Unavailable,
+                                format!("transparency log: {e}"),
+                            )));
+                        }
+                        return;
                     }
-                    return;
-                }
+                };
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -68,16 +74,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    match shared.write() {
-                        Ok(mut t) => write(&store, &mut t, batch),
-                        Err(_) => {
-                            for r in batch {
-                                let _ = r
-                                    .reply
-                                    .send(Err((RejectReason::Unavailable, "log lock".into())));
-                            }
-                        }
-                    }
+                    write(&store, &mut private, &shared, batch);
                     committed();
                 }
             })
@@ -151,7 +148,7 @@ pub(crate) fn load_log(store: &Store) -> Result<Tree, String> {
     Ok(tree)
 }
 
-fn write(store: &Store, tree: &mut Tree, batch: Vec<Request>) {
+fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Request>) {
     let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
     let mut index = tree.size();
     let start = index;
@@ -204,6 +201,16 @@ fn write(store: &Store, tree: &mut Tree, batch: Vec<Request>) {
                 let _ = reply.send(Err(unavailable(&e)));
             }
             return;
+        }
+        // On disk: readers may see it now, before anyone holds a receipt for it.
+        match published.write() {
+            Ok(mut p) => p.catch_up(tree),
+            Err(_) => {
+                for (reply, _) in answers {
+                    let _ = reply.send(Err((RejectReason::Unavailable, "log lock".into())));
+                }
+                return;
+            }
         }
     }
     for (reply, id) in answers {

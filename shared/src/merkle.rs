@@ -83,6 +83,23 @@ impl Tree {
         self.levels.first().map_or(0, |l| l.len() as u64)
     }
 
+    /// The leaf hash at `index`.
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        self.levels
+            .first()?
+            .get(usize::try_from(index).ok()?)
+            .copied()
+    }
+
+    /// Appends the leaves of `other` past this tree's size (`other` extends this tree).
+    pub fn catch_up(&mut self, other: &Tree) {
+        for i in self.size()..other.size() {
+            if let Some(l) = other.leaf(i) {
+                self.push(l);
+            }
+        }
+    }
+
     /// Appends a leaf hash; returns its index.
     pub fn push(&mut self, leaf: Hash) -> u64 {
         if self.levels.is_empty() {
