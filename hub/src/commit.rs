@@ -150,8 +150,7 @@ pub(crate) fn load_log(store: &Store) -> Result<Tree, String> {
 
 fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Request>) {
     let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
-    let mut index = tree.size();
-    let start = index;
+    let start = tree.size();
     let mut writes = Vec::new();
     // Answers by request, and the receipt of each id this batch stores.
     let mut answers: Vec<(mpsc::SyncSender<Answer>, [u8; 32])> = Vec::new();
@@ -174,7 +173,6 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
                         log_key(at.index),
                         leaf_of(&r.id).to_vec(),
                     ));
-                    index += 1;
                     writes.extend(r.writes);
                     writes.push(Write::PutNew(
                         Table::Receipts,
@@ -188,11 +186,11 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
         }
         answers.push((r.reply, r.id));
     }
-    if index > start {
+    if tree.size() > start {
         writes.push(Write::Put(
             Table::Meta,
             b"log_len".to_vec(),
-            index.to_be_bytes().to_vec(),
+            tree.size().to_be_bytes().to_vec(),
         ));
         if let Err(e) = store.batch(&writes) {
             // Nothing of the batch is stored: every new item fails, retry later.

@@ -163,14 +163,19 @@ pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
                 Entry { keys, ..new }
             }
         };
-        writes.push(Write::Put(
-            Table::Registry,
-            e.id.as_bytes().to_vec(),
-            serde_json::to_vec(&merged)?,
-        ));
+        writes.push(put(&merged)?);
     }
     store.batch(&writes)?;
     Ok(())
+}
+
+/// The write that stores an entry under its id.
+fn put(e: &Entry) -> Result<Write> {
+    Ok(Write::Put(
+        Table::Registry,
+        e.id.as_bytes().to_vec(),
+        serde_json::to_vec(e)?,
+    ))
 }
 
 /// One unit.
@@ -203,11 +208,7 @@ pub(crate) fn rotate(store: &Store, id: &str, new_key: &str, at: i64) -> Result<
         valid_from: Some(rfc3339(at)),
         revoked_at: None,
     });
-    store.batch(&[Write::Put(
-        Table::Registry,
-        id.as_bytes().to_vec(),
-        serde_json::to_vec(&e)?,
-    )])?;
+    store.batch(&[put(&e)?])?;
     Ok(())
 }
 
@@ -220,11 +221,7 @@ pub(crate) fn revoke(store: &Store, id: &str, key: &str, at: i64) -> Result<()> 
         .find(|k| k.key == key)
         .ok_or_else(|| anyhow!("«{id}» không có khóa {key}"))?;
     k.revoked_at = Some(rfc3339(at));
-    store.batch(&[Write::Put(
-        Table::Registry,
-        id.as_bytes().to_vec(),
-        serde_json::to_vec(&e)?,
-    )])?;
+    store.batch(&[put(&e)?])?;
     Ok(())
 }
 
@@ -327,11 +324,7 @@ pub(crate) fn enroll(store: &Store, peer: &str, record: &[u8]) -> Result<()> {
         keys,
         enrollment: Some(hex::encode(record)),
     };
-    store.batch(&[Write::Put(
-        Table::Registry,
-        b.unit.as_bytes().to_vec(),
-        serde_json::to_vec(&entry)?,
-    )])?;
+    store.batch(&[put(&entry)?])?;
     Ok(())
 }
 

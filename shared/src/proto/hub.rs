@@ -183,24 +183,38 @@ impl HubSession {
     ) -> Result<Vec<[u8; 32]>, (RejectReason, String)> {
         let mut h: Vec<[u8; 32]> = match self.docs.get_mut(name) {
             Some(held) => held.doc.get_heads().into_iter().map(|c| c.0).collect(),
-            None => {
-                let (unit, session) = self.resolve(env, name)?;
-                let (doc, _) = env
-                    .load(&unit, &session)
-                    .map_err(|e| (RejectReason::Unavailable, e))?;
-                match doc {
-                    Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
-                        .map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?
-                        .get_heads()
-                        .into_iter()
-                        .map(|c| c.0)
-                        .collect(),
-                    None => Vec::new(),
-                }
-            }
+            None => self
+                .load_held(env, name)?
+                .doc
+                .get_heads()
+                .into_iter()
+                .map(|c| c.0)
+                .collect(),
         };
         h.sort_unstable();
         Ok(h)
+    }
+
+    /// A document the peer may deliver, as stored (empty when new), with its sync state.
+    fn load_held(&self, env: &mut impl HubEnv, name: &str) -> Result<Held, (RejectReason, String)> {
+        let (unit, session) = self.resolve(env, name)?;
+        let (doc, state) = env
+            .load(&unit, &session)
+            .map_err(|e| (RejectReason::Unavailable, e))?;
+        let doc = match doc {
+            Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
+                .map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?,
+            None => AutoCommit::new(),
+        };
+        let sync = state
+            .and_then(|b| sync::State::decode(&b).ok())
+            .unwrap_or_default();
+        Ok(Held {
+            doc,
+            sync,
+            unit,
+            session,
+        })
     }
 
     fn held(
@@ -209,27 +223,8 @@ impl HubSession {
         name: &str,
     ) -> Result<&mut Held, (RejectReason, String)> {
         if !self.docs.contains_key(name) {
-            let (unit, session) = self.resolve(env, name)?;
-            let (doc, state) = env
-                .load(&unit, &session)
-                .map_err(|e| (RejectReason::Unavailable, e))?;
-            let doc = match doc {
-                Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
-                    .map_err(|e| (RejectReason::Unavailable, format!("stored document: {e}")))?,
-                None => AutoCommit::new(),
-            };
-            let sync = state
-                .and_then(|b| sync::State::decode(&b).ok())
-                .unwrap_or_default();
-            self.docs.insert(
-                name.to_owned(),
-                Held {
-                    doc,
-                    sync,
-                    unit,
-                    session,
-                },
-            );
+            let held = self.load_held(env, name)?;
+            self.docs.insert(name.to_owned(), held);
         }
         self.docs
             .get_mut(name)

@@ -427,6 +427,11 @@ impl NodeSession {
                 return;
             }
         }
+        self.adopt_log(size, root);
+    }
+
+    /// Keeps (size, root) as the latest verified head when it is larger.
+    fn adopt_log(&mut self, size: u64, root: [u8; 32]) {
         if self.log.is_none_or(|(known, _)| size > known) {
             self.log = Some((size, root));
             self.events.push_back(Event::LogHead { size, root });
@@ -448,10 +453,7 @@ impl NodeSession {
             }
         }
         self.welcome_log = Some((size, root));
-        if self.log.is_none_or(|(known, _)| size > known) {
-            self.log = Some((size, root));
-            self.events.push_back(Event::LogHead { size, root });
-        }
+        self.adopt_log(size, root);
     }
 
     /// Sends the aggregates not answered yet, once every document is answered (their
