@@ -61,7 +61,15 @@ pub(crate) enum Command {
         /// off; mind links as slow as max-message / this).
         #[arg(long, default_value_t = 60)]
         message_timeout: u64,
+        /// Also serve the web pages (dashboard, reviewer's search, minutes, /metrics) on
+        /// this address, e.g. 127.0.0.1:8080. Keep it on localhost and put a TLS proxy
+        /// in front for other machines (deploy/OPERATIONS.md).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
     },
+    /// Accounts for the web pages (roles staff, reviewer, admin).
+    #[command(subcommand)]
+    User(tinnhiem_web::users::UserCmd),
     /// Units expected and reported, seals accepted and rejected.
     Status {
         /// As JSON.

@@ -13,6 +13,7 @@ use tinnhiem_shared::domain::UnitId;
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::hub::Limits;
 use tinnhiem_shared::seal::PublicKey;
+use tinnhiem_web::Role;
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let dir = match &cli.home {
@@ -33,6 +34,14 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let home = Home::open(&dir)?;
     match cli.command {
         Command::Init { .. } => Err(anyhow!("init đã được xử lý")),
+        Command::User(cmd) => {
+            tinnhiem_web::users::run(
+                &tinnhiem_web::Accounts::in_dir(&home.dir),
+                cmd,
+                &[Role::Staff, Role::Reviewer, Role::Admin],
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Key(KeyCmd::Show) => {
             println!("{}", home.key()?.public());
             Ok(ExitCode::SUCCESS)
@@ -300,12 +309,14 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             max_message,
             max_doc,
             message_timeout,
+            http,
         } => {
             let limits = ServeLimits {
                 max_connections,
                 max_message,
                 max_doc,
                 message_timeout: Duration::from_secs(message_timeout.max(1)),
+                http,
             };
             serve(&home, listen, limits)?;
             Ok(ExitCode::SUCCESS)
@@ -666,6 +677,7 @@ struct ServeLimits {
     max_message: usize,
     max_doc: usize,
     message_timeout: Duration,
+    http: Option<std::net::SocketAddr>,
 }
 
 fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Result<()> {
@@ -674,6 +686,7 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         max_message,
         max_doc,
         message_timeout,
+        http,
     } = limits;
     tinnhiem_shared::log::init();
     // Another command may hold the store for a moment (it opens it itself when no
@@ -711,6 +724,29 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
             ..Limits::default()
         };
         let forwarder = tokio::spawn(crate::forward::run(state.clone(), home.dir.clone()));
+        let web = match http {
+            None => None,
+            Some(addr) => {
+                let auth = Arc::new(tinnhiem_web::Auth::with_defaults(
+                    tinnhiem_web::Accounts::in_dir(&home.dir),
+                    format!(
+                        "Máy chủ {}",
+                        home.config.name.as_deref().unwrap_or(&state.unit)
+                    ),
+                ));
+                let app = crate::web::app(crate::web::Web {
+                    hub: state.clone(),
+                    home: home.dir.clone(),
+                    auth,
+                });
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--http {addr}: không mở được cổng web"))?;
+                let local = listener.local_addr()?;
+                println!("Trang web: http://{local}/ (tài khoản: tinnhiem-hub user add)");
+                Some(tokio::spawn(tinnhiem_web::serve(listener, app)))
+            }
+        };
         let server = tokio::spawn(net::server::serve(
             ep.clone(),
             state.clone(),
@@ -723,6 +759,9 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         ep.close(0u32.into(), b"shutdown");
         admin.abort();
         forwarder.abort();
+        if let Some(w) = web {
+            w.abort();
+        }
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         let _ = std::fs::remove_file(&sock);
         Ok::<(), anyhow::Error>(())

@@ -12,6 +12,7 @@ mod forward;
 mod home;
 mod registry;
 mod state;
+mod web;
 
 /// Entry points for the fuzz targets in `fuzz/` (not an API).
 #[doc(hidden)]

@@ -47,6 +47,22 @@ pub(crate) struct HubState {
     /// Woken after each durable batch of accepted items: the forwarders start at once
     /// instead of at their next poll.
     pub(crate) accepted: Arc<tokio::sync::Notify>,
+    traffic: Traffic,
+}
+
+/// Counters for `/metrics`, since the process started.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) connections: std::sync::atomic::AtomicU64,
+    pub(crate) messages: std::sync::atomic::AtomicU64,
+    pub(crate) bytes: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of [`Traffic`].
+pub(crate) struct TrafficNow {
+    pub(crate) connections: u64,
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
 }
 
 impl HubState {
@@ -61,6 +77,16 @@ impl HubState {
             store,
             registry_lock: Mutex::new(()),
             accepted,
+            traffic: Traffic::default(),
+        }
+    }
+
+    pub(crate) fn traffic(&self) -> TrafficNow {
+        use std::sync::atomic::Ordering::Relaxed;
+        TrafficNow {
+            connections: self.traffic.connections.load(Relaxed),
+            messages: self.traffic.messages.load(Relaxed),
+            bytes: self.traffic.bytes.load(Relaxed),
         }
     }
 
@@ -239,6 +265,10 @@ impl Host for HubState {
         self.record_reject(unit, session, seal_id, reason, detail);
     }
     fn connection_closed(&self, unit: &str, bytes: u64, messages: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.traffic.connections.fetch_add(1, Relaxed);
+        self.traffic.messages.fetch_add(messages, Relaxed);
+        self.traffic.bytes.fetch_add(bytes, Relaxed);
         tracing::debug!(unit, bytes, messages, "connection closed");
     }
 }
@@ -554,7 +584,8 @@ fn subject_json(s: &SessionOnHub, x: &tinnhiem_shared::domain::SubjectResult) ->
         "profile": s.result.profile.key(), "procedure": s.result.procedure.key(),
         "subject": x.id, "person_id": x.person_id, "name": x.name, "position": x.position,
         "collected": s.result.collected, "total": s.result.total, "valid": x.valid,
-        "counts": counts, "percent": percent, "flag": x.flag.key(), "consequence": consequence,
+        "counts": counts, "percent": percent, "flag": x.flag.key(), "flag_title": x.flag.title(),
+        "consequence": consequence,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use crate::cli::*;
 use crate::home::{default_dir, write_atomic, Home};
-use crate::{minutes, report};
+use crate::report;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
@@ -15,6 +15,7 @@ use tinnhiem_shared::domain::{
 };
 use tinnhiem_shared::seal;
 use tinnhiem_shared::store::{AuditLine, BackendKind, Store};
+use tinnhiem_web::minutes;
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -6,7 +6,6 @@
 pub mod cli;
 mod commands;
 pub mod home;
-mod minutes;
 mod report;
 mod sync;
 

@@ -4,21 +4,7 @@
 use tinnhiem_shared::domain::{Session, SessionResult};
 use tinnhiem_shared::seal::Seal;
 
-/// Escapes text for HTML.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use crate::page::esc;
 
 fn dots(v: Option<&str>) -> String {
     v.map(esc).unwrap_or_else(|| "…".into())
@@ -50,7 +36,7 @@ td.name { min-width: 9em; }
 
 /// The minutes page. `seal` is the seal matching the current document, if any; without
 /// one the page says it is a draft.
-pub(crate) fn html(
+pub fn html(
     s: &Session,
     r: &SessionResult,
     unit_name: Option<&str>,

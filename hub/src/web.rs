@@ -1,0 +1,407 @@
+//! The hub's web pages (`serve --http ADDR`): the provincial dashboard (units reported
+//! of those expected, as a tree of the province; late and missing units; subjects over
+//! thresholds; delivery to each upper hub; the transparency log's head), the printable
+//! minutes of any session received, CSV export, the reviewer's search across places,
+//! and `/metrics`. Every page reads the same JSON the CLI prints (`state::*`), so the
+//! two never disagree; pages refresh themselves by polling `/api/*` every few seconds.
+
+use crate::home::Home;
+use crate::state::{self, HubState};
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tinnhiem_shared::doc::SessionDoc;
+use tinnhiem_shared::store::Table;
+use tinnhiem_web::{page, Auth, Role, Signed};
+
+/// What every handler needs.
+#[derive(Clone)]
+pub(crate) struct Web {
+    pub(crate) hub: Arc<HubState>,
+    pub(crate) home: PathBuf,
+    pub(crate) auth: Arc<Auth>,
+}
+
+impl FromRef<Web> for Arc<Auth> {
+    fn from_ref(w: &Web) -> Arc<Auth> {
+        w.auth.clone()
+    }
+}
+
+const STAFF: &[Role] = &[Role::Staff];
+const READERS: &[Role] = &[Role::Staff, Role::Reviewer];
+
+/// The router.
+pub(crate) fn app(web: Web) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/review", get(review))
+        .route("/minutes/{unit}/{session}", get(minutes))
+        .route("/export/results.csv", get(results_csv))
+        .route("/api/dashboard", get(api_dashboard))
+        .route("/api/person", get(api_person))
+        .route("/metrics", get(metrics))
+        .merge(tinnhiem_web::login::routes())
+        .with_state(web)
+}
+
+fn nav(role: Role) -> Vec<(&'static str, &'static str)> {
+    let mut n = Vec::new();
+    if role != Role::Reviewer {
+        n.push(("/", "Tổng hợp"));
+        n.push(("/export/results.csv", "Xuất CSV"));
+    }
+    n.push(("/review", "Tra cứu người được lấy phiếu"));
+    n
+}
+
+/// Runs a store query off the async threads; errors become a 500 with the message.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("{e:#}"),
+        )),
+        Err(e) => Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+    }
+}
+
+fn api_error(code: StatusCode, msg: &str) -> Response {
+    (code, Json(json!({ "error": msg }))).into_response()
+}
+
+fn title(w: &Web) -> String {
+    let name = Home::open(&w.home)
+        .ok()
+        .and_then(|h| h.config.name)
+        .unwrap_or_else(|| w.hub.unit.clone());
+    format!("Máy chủ {name}")
+}
+
+async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(STAFF) {
+        return r;
+    }
+    let body = format!(
+        r#"<h1>Tổng hợp kết quả lấy phiếu tín nhiệm <small class=muted id=live></small></h1>
+<div class=grid>
+ <div class=card><div class=muted>Đơn vị đã báo cáo</div><div class=stat id=reported>…</div></div>
+ <div class=card><div class=muted>Biên bản đã nhận / bị từ chối</div><div class=stat id=seals>…</div></div>
+ <div class=card><div class=muted>Hạn báo cáo</div><div id=due>…</div></div>
+ <div class=card><div class=muted>Nhật ký minh bạch</div><div id=log>…</div></div>
+</div>
+<section class=card><h2>Các đơn vị</h2><div class=tree id=units></div></section>
+<section class=card><h2>Người có kết quả vượt ngưỡng</h2><div id=flagged></div></section>
+<section class=card><h2>Biên bản đã nhận</h2><div id=sessions></div></section>
+<section class=card><h2>Chuyển lên cấp trên</h2><div id=destinations></div></section>
+<section class=card><h2>Bị từ chối gần đây</h2><div id=rejections></div></section>
+<script>{}</script>"#,
+        DASHBOARD_JS
+    );
+    Html(page::frame(
+        "Tổng hợp",
+        &title(&w),
+        &nav(who.role),
+        Some(&who),
+        &body,
+    ))
+    .into_response()
+}
+
+const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
+const REVIEW_JS: &str = include_str!("../assets/review.js");
+
+async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(STAFF) {
+        return r;
+    }
+    let hub = w.hub.clone();
+    let home = w.home.clone();
+    let r = blocking(move || {
+        let store = &hub.store;
+        let dests = Home::open(&home)
+            .map(|h| h.config.destination)
+            .unwrap_or_default();
+        let mut status = state::status(store, &hub.unit)?;
+        status["destinations"] = crate::forward::summary(store, &hub.unit, &dests)?;
+        status["log"] = state::log_show(store)?;
+        status["flagged"] = state::flagged(store)?;
+        status["deadlines"] = state::deadlines(store, &hub.unit, chrono::Utc::now().date_naive())?
+            ["periods"]
+            .clone();
+        let sessions: Vec<Value> = state::sessions(store)?
+            .iter()
+            .map(|s| {
+                json!({"unit": s.unit, "session": s.result.session, "body": s.meta.body,
+                   "date": s.meta.date.to_string(), "seq": s.seal.body.seq,
+                   "received_at": s.receipt.as_ref().map(|r| r.body.received_at),
+                   "subjects": s.result.subjects.len(),
+                   "flagged": s.result.subjects.iter().filter(|x| x.flag != tinnhiem_shared::domain::Flag::None).count()})
+            })
+            .collect();
+        status["sessions"] = Value::Array(sessions);
+        Ok(status)
+    })
+    .await;
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn review(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(READERS) {
+        return r;
+    }
+    let body = format!(
+        r#"<h1>Tra cứu người được lấy phiếu</h1>
+<section class="card noprint"><form id=search class=row onsubmit="return false">
+<label>Họ tên (có hoặc không dấu) hoặc mã người <input id=q name=q autofocus autocomplete=off placeholder="ví dụ: nguyen van an"></label>
+<button id=go type=submit>Tìm</button></form><p class=muted id=count></p></section>
+<div id=people></div>
+<script>{REVIEW_JS}</script>"#
+    );
+    Html(page::frame(
+        "Tra cứu",
+        &title(&w),
+        &nav(who.role),
+        Some(&who),
+        &body,
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct PersonQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn api_person(State(w): State<Web>, who: Signed, Query(q): Query<PersonQuery>) -> Response {
+    if let Err(r) = who.require(READERS) {
+        return r;
+    }
+    let query = q.q.trim().to_string();
+    if query.is_empty() {
+        return Json(json!({"query": "", "people": []})).into_response();
+    }
+    if query.chars().count() > 200 {
+        return api_error(StatusCode::BAD_REQUEST, "chuỗi tìm kiếm quá dài");
+    }
+    let hub = w.hub.clone();
+    match blocking(move || state::person(&hub.store, &query)).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn minutes(
+    State(w): State<Web>,
+    who: Signed,
+    Path((unit, session)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = who.require(READERS) {
+        return r;
+    }
+    let hub = w.hub.clone();
+    let r = blocking(move || -> anyhow::Result<Option<String>> {
+        let store = &hub.store;
+        let Some(s) = state::sessions(store)?
+            .into_iter()
+            .find(|s| s.unit == unit && s.result.session.as_str() == session)
+        else {
+            return Ok(None);
+        };
+        let Some(bytes) = store.read(Table::Docs, &state::doc_key(&unit, &session))? else {
+            return Ok(None);
+        };
+        let mut doc = SessionDoc::load(&bytes, b"hub")?;
+        let at = doc.at(&s.seal.body.heads)?.read()?;
+        let name = crate::registry::list(store)?
+            .into_iter()
+            .find(|e| e.id == unit)
+            .and_then(|e| e.name);
+        Ok(Some(tinnhiem_web::minutes::html(
+            &at,
+            &s.result,
+            name.as_deref(),
+            Some(&s.seal),
+        )))
+    })
+    .await;
+    match r {
+        Ok(Some(html)) => Html(html).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Html(page::message(
+                "Không có biên bản",
+                "Máy chủ chưa nhận biên bản đã niêm phong nào của phiên này.",
+            )),
+        )
+            .into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn results_csv(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(STAFF) {
+        return r;
+    }
+    let hub = w.hub.clone();
+    let r = blocking(move || {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record([
+            "don_vi",
+            "phien",
+            "co_quan",
+            "ngay",
+            "ma_nguoi",
+            "ho_ten",
+            "chuc_vu",
+            "phieu_hop_le",
+            "tin_nhiem_cao",
+            "tin_nhiem",
+            "tin_nhiem_thap",
+            "khong_tin_nhiem",
+            "canh_bao",
+        ])?;
+        for s in state::sessions(&hub.store)? {
+            let levels = s.result.procedure.levels();
+            for x in &s.result.subjects {
+                let count = |m: tinnhiem_shared::domain::Mark| {
+                    levels
+                        .iter()
+                        .position(|l| *l == m)
+                        .and_then(|i| x.counts.get(i))
+                        .map(|c| c.to_string())
+                        .unwrap_or_default()
+                };
+                use tinnhiem_shared::domain::Mark;
+                out.write_record([
+                    s.unit.as_str(),
+                    s.result.session.as_str(),
+                    &s.meta.body,
+                    &s.meta.date.to_string(),
+                    x.person_id.as_str(),
+                    &x.name,
+                    &x.position,
+                    &x.valid.to_string(),
+                    &count(Mark::High),
+                    &count(Mark::Confidence),
+                    &count(Mark::Low),
+                    &count(Mark::NoConfidence),
+                    x.flag.key(),
+                ])?;
+            }
+        }
+        Ok(out.into_inner()?)
+    })
+    .await;
+    match r {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"ket-qua.csv\"",
+                ),
+            ],
+            // A BOM so that spreadsheet programs read the Vietnamese text as UTF-8.
+            [b"\xEF\xBB\xBF".as_slice(), &bytes].concat(),
+        )
+            .into_response(),
+        Err(e) => e,
+    }
+}
+
+/// Prometheus text format. Open to the same logins as the dashboard; a scraper gets an
+/// account of its own (role staff).
+async fn metrics(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(STAFF) {
+        return r;
+    }
+    let hub = w.hub.clone();
+    let home = w.home.clone();
+    let r = blocking(move || {
+        let store = &hub.store;
+        let status = state::status(store, &hub.unit)?;
+        let dests = Home::open(&home)
+            .map(|h| h.config.destination)
+            .unwrap_or_default();
+        let d = crate::forward::summary(store, &hub.unit, &dests)?;
+        let log = state::log_show(store)?;
+        let mut m = String::new();
+        let mut gauge = |name: &str, help: &str, v: &Value| {
+            m.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
+                v.as_u64().unwrap_or(0)
+            ));
+        };
+        gauge(
+            "tinnhiem_hub_seals_accepted",
+            "Sealed minutes accepted.",
+            &status["seals_accepted"],
+        );
+        gauge(
+            "tinnhiem_hub_seals_rejected",
+            "Sealed minutes or messages rejected.",
+            &status["seals_rejected"],
+        );
+        gauge(
+            "tinnhiem_hub_units_expected",
+            "Units registered to report here.",
+            &status["units_expected"],
+        );
+        gauge(
+            "tinnhiem_hub_units_reported",
+            "Units with at least one accepted seal.",
+            &status["units_reported"],
+        );
+        gauge(
+            "tinnhiem_hub_log_size",
+            "Leaves in the transparency log.",
+            &log["size"],
+        );
+        m.push_str("# HELP tinnhiem_hub_deliveries Deliveries to upper hubs by state.\n# TYPE tinnhiem_hub_deliveries gauge\n");
+        for dest in d.as_array().into_iter().flatten() {
+            let unit = dest["unit"].as_str().unwrap_or("");
+            for st in ["pending", "sent", "received", "rejected"] {
+                m.push_str(&format!(
+                    "tinnhiem_hub_deliveries{{destination=\"{}\",state=\"{st}\"}} {}\n",
+                    unit.replace(['"', '\\', '\n'], "_"),
+                    dest[st].as_u64().unwrap_or(0)
+                ));
+            }
+        }
+        let t = hub.traffic();
+        for (name, help, v) in [
+            ("tinnhiem_hub_connections_total", "QUIC connections closed since start.", t.connections),
+            ("tinnhiem_hub_messages_total", "Sync messages exchanged on closed connections since start.", t.messages),
+            ("tinnhiem_hub_wire_bytes_total", "Bytes on the wire of closed connections since start.", t.bytes),
+        ] {
+            m.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+        }
+        Ok(m)
+    })
+    .await;
+    match r {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,43 @@
+// tinnhiem: what every page script uses. No framework, no network beyond this server.
+"use strict";
+const tn = {
+  esc(s) {
+    return String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
+  },
+  async get(url) {
+    const r = await fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}});
+    if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
+    const j = await r.json();
+    if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+    return j;
+  },
+  async post(url, body) {
+    const r = await fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json"},
+      body: JSON.stringify(body ?? {})});
+    if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+    return j;
+  },
+  // Calls f now and every `ms`, showing the time of the last refresh in #live.
+  poll(f, ms) {
+    const tick = async () => {
+      try {
+        await f();
+        const l = document.getElementById("live");
+        if (l) l.textContent = "Cập nhật lúc " + new Date().toLocaleTimeString("vi-VN");
+      } catch (e) {
+        const l = document.getElementById("live");
+        if (l) l.textContent = "Không cập nhật được: " + e.message;
+      }
+    };
+    tick();
+    return setInterval(tick, ms);
+  },
+  when(t) { return t ? new Date(t * 1000).toLocaleString("vi-VN") : ""; },
+  say(id, text, cls) {
+    const e = document.getElementById(id);
+    if (e) { e.textContent = text; e.className = cls || ""; }
+  },
+};

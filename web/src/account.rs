@@ -1,0 +1,303 @@
+//! Accounts: `users.toml` in the home, one `[[user]]` per person, each with a role and
+//! an argon2id hash of the password (PHC string). The file is read again at every login,
+//! so `user add` takes effect while a server runs, and written atomically with mode 0600.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What a person may do on the pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Enters and seals sessions on a node.
+    Clerk,
+    /// Provincial staff: the hub dashboard.
+    Staff,
+    /// Reads results of persons across places; changes nothing.
+    Reviewer,
+    /// Everything on the server it belongs to.
+    Admin,
+}
+
+impl Role {
+    /// Parses `clerk`, `staff`, `reviewer`, `admin`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "clerk" => Some(Role::Clerk),
+            "staff" => Some(Role::Staff),
+            "reviewer" => Some(Role::Reviewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// The key written in `users.toml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Role::Clerk => "clerk",
+            Role::Staff => "staff",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The Vietnamese name shown on the pages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Role::Clerk => "thư ký kiểm phiếu",
+            Role::Staff => "cán bộ tỉnh",
+            Role::Reviewer => "người xem xét (chỉ đọc)",
+            Role::Admin => "quản trị",
+        }
+    }
+}
+
+/// One account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// argon2id PHC string.
+    pub hash: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    #[serde(default)]
+    user: Vec<User>,
+}
+
+/// Why an account operation failed, in Vietnamese for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{path}: tệp tài khoản sai dạng: {detail}")]
+    Format {
+        /// Which file.
+        path: PathBuf,
+        /// The parser's message (line and column).
+        detail: String,
+    },
+    /// A name that cannot be used.
+    #[error("tên đăng nhập «{0}» không hợp lệ: dùng 1–64 chữ thường không dấu, số, `.`, `-`, `_`")]
+    BadName(String),
+    /// Too short a password.
+    #[error("mật khẩu quá ngắn: cần ít nhất {0} ký tự")]
+    ShortPassword(usize),
+    /// No such account.
+    #[error("không có tài khoản «{0}»")]
+    NoSuchUser(String),
+    /// Hashing failed (should not happen; the OS random source failed).
+    #[error("không băm được mật khẩu: {0}")]
+    Hash(String),
+}
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD: usize = 8;
+
+/// The accounts of one home.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    path: PathBuf,
+}
+
+impl Accounts {
+    /// The accounts kept in `dir/users.toml`.
+    pub fn in_dir(dir: &Path) -> Accounts {
+        Accounts {
+            path: dir.join("users.toml"),
+        }
+    }
+
+    /// Where they are kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(&self) -> Result<UsersFile, AccountError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UsersFile::default()),
+            Err(source) => {
+                return Err(AccountError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+        };
+        toml::from_str(&text).map_err(|e| AccountError::Format {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn write(&self, f: &UsersFile) -> Result<(), AccountError> {
+        let io = |source| AccountError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let text = toml::to_string(f).map_err(|e| AccountError::Hash(e.to_string()))?;
+        let tmp = self.path.with_extension("toml.tmp");
+        {
+            use std::io::Write;
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            let mut file = o.open(&tmp).map_err(io)?;
+            file.write_all(text.as_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io)
+    }
+
+    /// Every account (hashes included: for the server, not for display).
+    pub fn list(&self) -> Result<Vec<User>, AccountError> {
+        Ok(self.read()?.user)
+    }
+
+    /// Adds an account or replaces the password and role of an existing one.
+    pub fn set(&self, name: &str, role: Role, password: &str) -> Result<(), AccountError> {
+        let ok_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+        if !ok_name {
+            return Err(AccountError::BadName(name.into()));
+        }
+        if password.chars().count() < MIN_PASSWORD {
+            return Err(AccountError::ShortPassword(MIN_PASSWORD));
+        }
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| AccountError::Hash(e.to_string()))?
+            .to_string();
+        let mut f = self.read()?;
+        f.user.retain(|u| u.name != name);
+        f.user.push(User {
+            name: name.into(),
+            role,
+            hash,
+        });
+        self.write(&f)
+    }
+
+    /// Removes an account.
+    pub fn remove(&self, name: &str) -> Result<(), AccountError> {
+        let mut f = self.read()?;
+        let before = f.user.len();
+        f.user.retain(|u| u.name != name);
+        if f.user.len() == before {
+            return Err(AccountError::NoSuchUser(name.into()));
+        }
+        self.write(&f)
+    }
+
+    /// The account when `password` is its password. Takes argon2's time whether or not
+    /// the name exists, so a wrong name and a wrong password look alike.
+    pub fn check(&self, name: &str, password: &str) -> Result<Option<User>, AccountError> {
+        let users = self.read()?.user;
+        let found = users.into_iter().find(|u| u.name == name);
+        let hash = match &found {
+            Some(u) => u.hash.as_str(),
+            None => dummy_hash(),
+        };
+        let ok = PasswordHash::new(hash)
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        Ok(found.filter(|_| ok))
+    }
+}
+
+/// A hash to verify against when the name is unknown, so that costs the same.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"not a password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Reads a password for `user add`: from `$TINNHIEM_PASSWORD` when set (scripts,
+/// tests), otherwise one line of standard input.
+pub fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("TINNHIEM_PASSWORD") {
+        return Ok(p);
+    }
+    eprint!("Mật khẩu (ít nhất {MIN_PASSWORD} ký tự), rồi Enter: ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_check_replace_remove() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Accounts::in_dir(dir.path());
+        assert!(a.check("lan", "mat-khau-1").expect("read").is_none());
+        a.set("lan", Role::Clerk, "mat-khau-1").expect("set");
+        let u = a.check("lan", "mat-khau-1").expect("read").expect("user");
+        assert_eq!(u.role, Role::Clerk);
+        assert!(a.check("lan", "mat-khau-2").expect("read").is_none());
+        assert!(a.check("khac", "mat-khau-1").expect("read").is_none());
+        a.set("lan", Role::Admin, "mat-khau-2").expect("replace");
+        assert!(a.check("lan", "mat-khau-1").expect("read").is_none());
+        assert_eq!(
+            a.check("lan", "mat-khau-2").expect("read").map(|u| u.role),
+            Some(Role::Admin)
+        );
+        assert_eq!(a.list().expect("list").len(), 1);
+        // The hash is stored, never the password.
+        let text = std::fs::read_to_string(a.path()).expect("file");
+        assert!(text.contains("$argon2id$") && !text.contains("mat-khau-2"));
+        a.remove("lan").expect("remove");
+        assert!(matches!(a.remove("lan"), Err(AccountError::NoSuchUser(_))));
+    }
+
+    #[test]
+    fn refuses_bad_names_short_passwords_and_broken_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = Accounts::in_dir(dir.path());
+        assert!(matches!(
+            a.set("Lan Anh", Role::Clerk, "mat-khau-1"),
+            Err(AccountError::BadName(_))
+        ));
+        assert!(matches!(
+            a.set("lan", Role::Clerk, "ngan"),
+            Err(AccountError::ShortPassword(_))
+        ));
+        std::fs::write(a.path(), "[[user]]\nname = 3\n").expect("write");
+        let e = a.check("lan", "x").expect_err("broken file");
+        assert!(e.to_string().contains("sai dạng"), "{e}");
+    }
+}

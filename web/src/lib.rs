@@ -1,0 +1,32 @@
+//! What the node's and the hub's web pages share: accounts with argon2 password hashes
+//! ([`account`]), login sessions and the role check every handler starts with
+//! ([`login`]), and the page frame with its embedded style and script ([`page`]).
+//!
+//! Both servers are plain axum routers over tokio; nothing here talks to the network
+//! beyond the listener the binary gives it, and every asset is compiled into the binary
+//! so the pages work in an office with no connection at all.
+
+pub mod account;
+pub mod login;
+pub mod minutes;
+pub mod page;
+pub mod users;
+
+pub use account::{Accounts, Role};
+pub use login::{Auth, Signed};
+
+/// Serves `app` on a bound listener until the task is aborted, logging where it listens.
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(%local, "web pages served");
+        if !local.ip().is_loopback() {
+            tracing::warn!(
+                %local,
+                "web pages are served on a non-loopback address without TLS; put a TLS proxy in front (deploy/OPERATIONS.md)"
+            );
+        }
+    }
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!("web server stopped: {e}");
+    }
+}
