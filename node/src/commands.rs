@@ -1,43 +1,21 @@
 //! One function per command.
 
 use crate::cli::*;
+use crate::desk::{now, Desk, NewSession, Sealing};
 use crate::home::{default_dir, write_atomic, Home};
 use crate::report;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::NaiveDate;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
 use tinnhiem_shared::domain::{
-    compute, deadlines, is_hhmm, subjects_from_csv, Entry, Exclusion, FileError, Mark, Mode,
-    PersonId, Procedure, Profile, SessionFile, SessionId, Subject, SubjectId, Tally, UnitId,
+    compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, SessionId, Subject,
+    SubjectId, UnitId,
 };
 use tinnhiem_shared::seal;
-use tinnhiem_shared::store::{AuditLine, BackendKind, Store};
+use tinnhiem_shared::store::BackendKind;
 use tinnhiem_web::minutes;
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn who() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "clerk".into())
-}
-
-fn random_hex(n: usize) -> Result<String> {
-    let mut b = vec![0u8; n];
-    getrandom::getrandom(&mut b).map_err(|e| anyhow!("không lấy được số ngẫu nhiên: {e}"))?;
-    Ok(hex::encode(b))
-}
-
-fn list_errors(what: &str, errs: &[FileError]) -> anyhow::Error {
-    let mut s = format!("{what} có {} lỗi, không ghi gì:", errs.len());
-    for e in errs {
-        s.push_str(&format!("\n  - {e}"));
-    }
-    anyhow!(s)
-}
 
 /// Runs one command.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
@@ -108,7 +86,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let cx = Cx::new(&home)?;
+    let cx = Cx {
+        home: &home,
+        desk: Desk::open(&home, who())?,
+    };
     match cli.command {
         Command::Init { .. } => handled_above(),
         Command::Key(KeyCmd::Rotate) => {
@@ -199,7 +180,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Status { .. }
         | Command::VerifyReceipt => handled_above(),
         Command::Audit => {
-            for line in cx.store.audit_log()? {
+            for line in cx.desk.store.audit_log()? {
                 println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
@@ -207,70 +188,29 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+fn who() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "clerk".into())
+}
+
 fn handled_above() -> Result<ExitCode> {
     bail!("lệnh này đã được xử lý ở trên")
 }
 
-/// What every command after `init` needs.
+/// What every command after `init` needs: the desk, acting as the OS user.
 struct Cx<'a> {
     home: &'a Home,
-    store: Store,
-    device: Vec<u8>,
+    desk: Desk<'a>,
 }
 
 impl<'a> Cx<'a> {
-    fn new(home: &'a Home) -> Result<Cx<'a>> {
-        let store = home.store()?;
-        let device = store.device()?;
-        Ok(Cx {
-            home,
-            store,
-            device,
-        })
-    }
-
-    fn session_id(&self, s: &str) -> Result<SessionId> {
-        SessionId::new(s).map_err(|e| anyhow!("{e}"))
-    }
-
     fn load(&self, session: &str) -> Result<(SessionId, SessionDoc)> {
-        let id = self.session_id(session)?;
-        let Some(bytes) = self.store.doc(&id)? else {
-            let all: Vec<String> = self
-                .store
-                .sessions()?
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            if all.is_empty() {
-                bail!("không có phiên «{id}»; chưa có phiên nào (tạo bằng `session create` hoặc `session import`)");
-            }
-            bail!(
-                "không có phiên «{id}»; các phiên đang có: {}",
-                all.join(", ")
-            );
-        };
-        let doc = SessionDoc::load(&bytes, &self.device)
-            .with_context(|| format!("phiên «{id}» trong kho"))?;
-        Ok((id, doc))
-    }
-
-    /// Commits, stores durably and records who did it.
-    fn save(&self, id: &SessionId, doc: &mut SessionDoc, what: &str) -> Result<()> {
-        let t = now();
-        doc.commit(t, what);
-        self.store.put_doc(
-            id,
-            &doc.save(),
-            &AuditLine::new(t, who(), format!("{id}: {what}")),
-        )?;
-        Ok(())
+        self.desk.load(session)
     }
 
     fn session(&self, c: SessionCmd) -> Result<ExitCode> {
         match c {
             SessionCmd::Create(a) => {
-                let id = self.session_id(&a.session)?;
+                let id = self.desk.session_id(&a.session)?;
                 let mut problems = Vec::new();
                 let profile = Profile::parse(&a.profile);
                 if profile.is_none() {
@@ -305,19 +245,15 @@ impl<'a> Cx<'a> {
                 if !problems.is_empty() {
                     bail!("không tạo được phiên:\n  - {}", problems.join("\n  - "));
                 }
-                let mut doc = SessionDoc::new(&self.home.config.unit, &id, &self.device)?;
-                doc.set_setup(profile, procedure, mode, date)?;
-                doc.set_meta(MetaField::Body, a.body.trim())?;
-                if let Some(t) = &a.title {
-                    doc.set_meta(MetaField::Title, t)?;
-                }
-                let t = now();
-                doc.commit(t, "tạo phiên");
-                self.store.create_doc(
-                    &id,
-                    &doc.save(),
-                    &AuditLine::new(t, who(), format!("{id}: tạo phiên")),
-                )?;
+                self.desk.create(&NewSession {
+                    id: id.clone(),
+                    profile,
+                    procedure,
+                    mode,
+                    date,
+                    body: a.body.clone(),
+                    title: a.title.clone(),
+                })?;
                 println!(
                     "Đã tạo phiên «{id}» ({}, {}, nhập {})",
                     profile,
@@ -328,24 +264,10 @@ impl<'a> Cx<'a> {
             }
             SessionCmd::Import { file } => {
                 let text = read_text(&file)?;
-                let f = SessionFile::from_json(&text)
-                    .map_err(|e| list_errors(&format!("Tệp {}", file.display()), &[e]))?;
-                let mut ids = Vec::new();
-                let s = f
-                    .into_session(&self.home.config.unit, || {
-                        let id = random_hex(16).unwrap_or_default();
-                        ids.push(id.clone());
-                        id
-                    })
-                    .map_err(|errs| list_errors(&format!("Tệp {}", file.display()), &errs))?;
-                if ids.iter().any(String::is_empty) {
-                    bail!("không lấy được số ngẫu nhiên cho mã phiếu");
-                }
+                let s = self
+                    .desk
+                    .import(&text, &format!("Tệp {}", file.display()))?;
                 let id = s.meta.session.clone();
-                let mut doc = SessionDoc::from_session(&s, &self.device, now())?;
-                let line =
-                    AuditLine::new(now(), who(), format!("{id}: nhập từ {}", file.display()));
-                self.store.create_doc(&id, &doc.save(), &line)?;
                 let r = compute(&s);
                 println!(
                     "Đã nhập phiên «{id}»: {} người được lấy phiếu, {} phiếu nhập, {} kết quả tổng hợp",
@@ -357,10 +279,10 @@ impl<'a> Cx<'a> {
                 Ok(ExitCode::SUCCESS)
             }
             SessionCmd::List => {
-                for id in self.store.sessions()? {
+                for id in self.desk.store.sessions()? {
                     let (_, doc) = self.load(id.as_str())?;
                     let s = doc.read()?;
-                    let seals = self.store.seals(&id)?;
+                    let seals = self.desk.store.seals(&id)?;
                     let sealed = match seals.last() {
                         Some(x) => format!("niêm phong lần {}", x.body.seq),
                         None => "chưa niêm phong".into(),
@@ -386,8 +308,6 @@ impl<'a> Cx<'a> {
                 unit,
                 excluded,
             } => {
-                let (sid, mut doc) = self.load(&session)?;
-                let s = doc.read()?;
                 let id = SubjectId::new(id).map_err(|e| anyhow!("--id: {e}"))?;
                 let person_id = PersonId::new(person).map_err(|e| anyhow!("--person: {e}"))?;
                 if name.trim().is_empty() {
@@ -399,61 +319,30 @@ impl<'a> Cx<'a> {
                         anyhow!("--excluded «{x}»: dùng retiring, elected_this_year, appointed_this_year, polled_on_another_line")
                     })?),
                 };
-                let order = match s.subject(&id) {
-                    Some(old) => old.order,
-                    None => {
-                        s.subjects
-                            .iter()
-                            .map(|x| x.order)
-                            .filter(|o| *o != u64::MAX)
-                            .max()
-                            .unwrap_or(0)
-                            + 1
-                    }
-                };
-                let subj = Subject {
-                    id: id.clone(),
-                    person_id,
-                    name: name.trim().into(),
-                    position: position.trim().into(),
-                    unit: unit.trim().into(),
-                    order,
-                    excluded,
-                };
-                doc.put_subject(&subj)?;
-                self.save(&sid, &mut doc, &format!("thêm người được lấy phiếu {id}"))?;
+                let subj = self.desk.put_subject(
+                    &session,
+                    Subject {
+                        id: id.clone(),
+                        person_id,
+                        name: name.trim().into(),
+                        position: position.trim().into(),
+                        unit: unit.trim().into(),
+                        order: 0,
+                        excluded,
+                    },
+                )?;
                 println!("Đã ghi {id}: {} — {}", subj.name, subj.position);
                 Ok(ExitCode::SUCCESS)
             }
             SubjectCmd::Import { session, file } => {
-                let (sid, mut doc) = self.load(&session)?;
                 let text = read_text(&file)?;
-                let mut rows = subjects_from_csv(&text)
-                    .map_err(|e| list_errors(&format!("Tệp {}", file.display()), &e))?;
-                let s = doc.read()?;
-                let base = s
-                    .subjects
-                    .iter()
-                    .map(|x| x.order)
-                    .filter(|o| *o != u64::MAX)
-                    .max()
-                    .unwrap_or(0);
-                for r in &mut rows {
-                    r.order = match s.subject(&r.id) {
-                        Some(old) => old.order,
-                        None => base + r.order,
-                    };
-                    doc.put_subject(r)?;
-                }
-                self.save(
-                    &sid,
-                    &mut doc,
-                    &format!("nhập {} người từ {}", rows.len(), file.display()),
+                let n = self.desk.import_subjects(
+                    &session,
+                    &text,
+                    &format!("Tệp {}", file.display()),
                 )?;
-                println!(
-                    "Đã nhập {} người được lấy phiếu vào phiên «{sid}»",
-                    rows.len()
-                );
+                let sid = self.desk.session_id(&session)?;
+                println!("Đã nhập {n} người được lấy phiếu vào phiên «{sid}»");
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -470,7 +359,6 @@ impl<'a> Cx<'a> {
             title,
             resolution_date,
         } = c;
-        let (sid, mut doc) = self.load(&session)?;
         for (flag, v) in [("--from", &from), ("--to", &to)] {
             if let Some(v) = v {
                 if !is_hhmm(v) {
@@ -489,20 +377,18 @@ impl<'a> Cx<'a> {
                 .collect::<Vec<_>>()
                 .join("\n")
         });
-        for (f, v) in [
-            (MetaField::Chair, chair),
-            (MetaField::Board, members),
-            (MetaField::CountFrom, from),
-            (MetaField::CountTo, to),
-            (MetaField::Place, place),
-            (MetaField::Title, title),
-            (MetaField::ResolutionDate, resolution_date),
-        ] {
-            if let Some(v) = v {
-                doc.set_meta(f, v.trim())?;
-            }
-        }
-        self.save(&sid, &mut doc, "ghi ban kiểm phiếu")?;
+        let sid = self.desk.set_meta(
+            &session,
+            vec![
+                (MetaField::Chair, chair),
+                (MetaField::Board, members),
+                (MetaField::CountFrom, from),
+                (MetaField::CountTo, to),
+                (MetaField::Place, place),
+                (MetaField::Title, title),
+                (MetaField::ResolutionDate, resolution_date),
+            ],
+        )?;
         println!("Đã ghi thông tin ban kiểm phiếu của phiên «{sid}»");
         Ok(ExitCode::SUCCESS)
     }
@@ -511,14 +397,7 @@ impl<'a> Cx<'a> {
         if values.iter().all(|(_, v)| v.is_none()) {
             bail!("không có số nào để ghi; xem --help");
         }
-        let (sid, mut doc) = self.load(session)?;
-        for (f, v) in values {
-            if let Some(v) = v {
-                doc.set_count(*f, *v)?;
-            }
-        }
-        self.save(&sid, &mut doc, "ghi số liệu")?;
-        let r = compute(&doc.read()?);
+        let r = self.desk.set_counts(session, values)?;
         println!(
             "Đã ghi. Có mặt khi bỏ phiếu {}/{}; phiếu phát ra {}, thu về {}",
             r.present_at_vote, r.total, r.issued, r.collected
@@ -534,129 +413,44 @@ impl<'a> Cx<'a> {
         given: [Option<u64>; 4],
         invalid: u64,
     ) -> Result<ExitCode> {
-        let (sid, mut doc) = self.load(session)?;
-        let s = doc.read()?;
-        if s.meta.mode != Mode::Tallies {
-            bail!("phiên «{sid}» nhập theo từng phiếu (entries); dùng `entry add`, không dùng `tally set`");
-        }
-        let subj_id = SubjectId::new(subject).map_err(|e| anyhow!("{e}"))?;
-        match s.subject(&subj_id) {
-            None => bail!(
-                "«{subject}» không có trong danh sách; các mã có: {}",
-                subject_ids(&s)
-            ),
-            Some(x) if x.excluded.is_some() => {
-                bail!("«{subject}» không được lấy phiếu (đã loại trừ)")
-            }
-            Some(_) => {}
-        }
-        let names = [
-            ("--high", Mark::High),
-            ("--confidence", Mark::Confidence),
-            ("--low", Mark::Low),
-            ("--no-confidence", Mark::NoConfidence),
-        ];
-        let levels = s.meta.procedure.levels();
-        let mut problems = Vec::new();
-        let mut t = Tally {
-            levels: Vec::new(),
+        let r = self.desk.set_tally(
+            session,
+            subject,
+            given,
             invalid,
-        };
-        for ((flag, mark), v) in names.iter().zip(given) {
-            let wanted = levels.contains(mark);
-            match (wanted, v) {
-                (true, Some(n)) => t.levels.push(n),
-                (true, None) => problems.push(format!("thiếu {flag}")),
-                (false, Some(_)) => problems.push(format!(
-                    "{flag} không dùng cho hình thức {}",
-                    s.meta.procedure
-                )),
-                (false, None) => {}
-            }
-        }
-        if !problems.is_empty() {
-            bail!(
-                "không ghi được kết quả của {subject}:\n  - {}",
-                problems.join("\n  - ")
-            );
-        }
-        doc.set_tally(&subj_id, s.meta.procedure, &t)?;
-        self.save(&sid, &mut doc, &format!("ghi kết quả của {subj_id}"))?;
-        println!("Đã ghi kết quả của {subj_id}");
-        report::print_problems(&compute(&doc.read()?));
+            ["--high", "--confidence", "--low", "--no-confidence"],
+        )?;
+        println!("Đã ghi kết quả của {subject}");
+        report::print_problems(&r);
         Ok(ExitCode::SUCCESS)
     }
 
     fn entry_add(&self, session: &str, marks_text: &str) -> Result<ExitCode> {
-        let (sid, mut doc) = self.load(session)?;
-        let s = doc.read()?;
-        if s.meta.mode != Mode::Entries {
-            bail!("phiên «{sid}» nhập theo tổng hợp (tallies); dùng `tally set`, không dùng `entry add`");
-        }
-        let mut marks = BTreeMap::new();
-        let mut problems = Vec::new();
+        let mut pairs = Vec::new();
+        let mut bad = Vec::new();
         for part in marks_text
             .split(',')
             .map(str::trim)
             .filter(|p| !p.is_empty())
         {
-            let Some((k, v)) = part.split_once('=') else {
-                problems.push(format!("«{part}»: cần dạng MÃ=MỨC, ví dụ s01=high"));
-                continue;
-            };
-            let (k, v) = (k.trim(), v.trim());
-            let subject = match SubjectId::new(k) {
-                Ok(id) if s.subject(&id).is_some_and(|x| x.excluded.is_none()) => id,
-                _ => {
-                    problems.push(format!(
-                        "«{k}» không có trong danh sách lấy phiếu (có: {})",
-                        subject_ids(&s)
-                    ));
-                    continue;
-                }
-            };
-            match Mark::parse(v).filter(|m| m.fits(s.meta.procedure)) {
-                Some(m) => {
-                    if marks.insert(subject, m).is_some() {
-                        problems.push(format!("«{k}» được ghi hai lần"));
-                    }
-                }
-                None => problems.push(format!(
-                    "{k}: mức «{v}» không hợp lệ; dùng {}, invalid",
-                    s.meta
-                        .procedure
-                        .levels()
-                        .iter()
-                        .map(|l| l.key())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
+            match part.split_once('=') {
+                Some((k, v)) => pairs.push((k.to_string(), v.to_string())),
+                None => bad.push(format!("«{part}»: cần dạng MÃ=MỨC, ví dụ s01=high")),
             }
         }
-        if marks.is_empty() && problems.is_empty() {
-            problems.push("--marks trống".into());
+        if pairs.is_empty() && bad.is_empty() {
+            bad.push("--marks trống".into());
         }
-        if !problems.is_empty() {
-            bail!("phiếu không được ghi:\n  - {}", problems.join("\n  - "));
+        if !bad.is_empty() {
+            bail!("phiếu không được ghi:\n  - {}", bad.join("\n  - "));
         }
-        let entry = Entry {
-            id: random_hex(16)?,
-            marks,
-        };
-        let device = hex::encode(&self.device[..4.min(self.device.len())]);
-        doc.add_entry(&entry, &device)?;
-        self.save(&sid, &mut doc, "nhập một phiếu")?;
-        let n = doc.read()?.entries.len();
-        println!("Đã nhập phiếu thứ {n} (mã {})", entry.id);
+        let (id, n) = self.desk.add_entry(session, &pairs)?;
+        println!("Đã nhập phiếu thứ {n} (mã {id})");
         Ok(ExitCode::SUCCESS)
     }
 
     fn entry_remove(&self, session: &str, id: &str) -> Result<ExitCode> {
-        let (sid, mut doc) = self.load(session)?;
-        if !doc.remove_entry(id)? {
-            bail!("không có phiếu mã «{id}» trong phiên «{sid}»");
-        }
-        self.save(&sid, &mut doc, &format!("xóa phiếu {id}"))?;
+        self.desk.remove_entry(session, id)?;
         println!("Đã xóa phiếu {id}");
         Ok(ExitCode::SUCCESS)
     }
@@ -665,7 +459,7 @@ impl<'a> Cx<'a> {
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
         let r = compute(&s);
-        let seals = self.store.seals(&sid)?;
+        let seals = self.desk.store.seals(&sid)?;
         let heads = doc.heads();
         if json {
             let mut j = r.to_json();
@@ -697,11 +491,9 @@ impl<'a> Cx<'a> {
     }
 
     fn seal(&self, session: &str) -> Result<ExitCode> {
-        let (sid, mut doc) = self.load(session)?;
-        let seals = self.store.seals(&sid)?;
-        let heads = doc.heads();
-        if let Some(last) = seals.last() {
-            if last.body.heads == heads {
+        let sid = self.desk.session_id(session)?;
+        let (sealed, r) = match self.desk.seal(session)? {
+            Sealing::Already(last) => {
                 println!(
                     "Phiên «{sid}» đã được niêm phong lần {} và không thay đổi từ đó.",
                     last.body.seq
@@ -709,13 +501,7 @@ impl<'a> Cx<'a> {
                 println!("Mã niêm phong: {}", hex::encode(last.id()));
                 return Ok(ExitCode::SUCCESS);
             }
-        }
-        let seq = seals.last().map_or(1, |x| x.body.seq + 1);
-        let key = self.home.key()?;
-        let t = now();
-        let (sealed, r) = match seal::seal_doc(&mut doc, &key, seq, t) {
-            Ok(x) => x,
-            Err(problems) => {
+            Sealing::Refused(problems) => {
                 eprintln!(
                     "Không niêm phong được phiên «{sid}»: {} vấn đề",
                     problems.len()
@@ -725,18 +511,9 @@ impl<'a> Cx<'a> {
                 }
                 return Ok(ExitCode::from(1));
             }
+            Sealing::Sealed(sealed, r) => (sealed, r),
         };
-        let bytes = doc.save();
-        self.store.put_seal(
-            &sid,
-            &sealed,
-            &bytes,
-            &AuditLine::new(t, who(), format!("{sid}: niêm phong lần {seq}")),
-        )?;
-        // Plain copies beside the store, so sealed minutes outlive a broken store.
-        let dir = self.home.sealed_dir();
-        write_atomic(&dir.join(format!("{sid}.{seq}.automerge")), &bytes)?;
-        write_atomic(&dir.join(format!("{sid}.{seq}.seal")), &sealed.to_bytes())?;
+        let seq = sealed.body.seq;
         println!("Đã niêm phong biên bản kiểm phiếu phiên «{sid}», lần {seq}.");
         println!(
             "Số người được lấy phiếu: {}; cảnh báo ngưỡng: {}",
@@ -756,7 +533,7 @@ impl<'a> Cx<'a> {
 
     fn verify(&self, session: &str) -> Result<ExitCode> {
         let (sid, mut doc) = self.load(session)?;
-        let seals = self.store.seals(&sid)?;
+        let seals = self.desk.store.seals(&sid)?;
         if seals.is_empty() {
             eprintln!("Phiên «{sid}» chưa được niêm phong: không có gì để kiểm tra.");
             return Ok(ExitCode::from(1));
@@ -805,26 +582,7 @@ impl<'a> Cx<'a> {
     fn doc_merge(&self, file: &Path) -> Result<ExitCode> {
         let bytes =
             std::fs::read(file).with_context(|| format!("không đọc được {}", file.display()))?;
-        let mut theirs = SessionDoc::load(&bytes, &self.device)
-            .with_context(|| format!("tệp {}", file.display()))?;
-        let (unit, sid) = theirs.identity()?;
-        if unit != self.home.config.unit {
-            bail!(
-                "tệp là phiên của đơn vị «{unit}», máy này là đơn vị «{}»",
-                self.home.config.unit
-            );
-        }
-        let (mut doc, new) = match self.store.doc(&sid)? {
-            Some(ours) => {
-                let mut ours = SessionDoc::load(&ours, &self.device)?;
-                let n = ours.merge(&mut theirs)?;
-                (ours, n)
-            }
-            None => (theirs, 0),
-        };
-        let line = AuditLine::new(now(), who(), format!("{sid}: gộp từ {}", file.display()));
-        self.store.put_doc(&sid, &doc.save(), &line)?;
-        let s = doc.read()?;
+        let (sid, new, s) = self.desk.merge(&bytes, &file.display().to_string())?;
         println!(
             "Đã gộp phiên «{sid}» từ {} ({new} thay đổi mới). Số phiếu đã nhập: {}",
             file.display(),
@@ -849,7 +607,7 @@ impl<'a> Cx<'a> {
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
         let r = compute(&s);
-        let seals = self.store.seals(&sid)?;
+        let seals = self.desk.store.seals(&sid)?;
         let heads = doc.heads();
         let current = seals.iter().rev().find(|x| x.body.heads == heads);
         if let Some(p) = html {
@@ -896,15 +654,6 @@ fn mode_vi(m: Mode) -> &'static str {
         Mode::Entries => "từng phiếu",
         Mode::Tallies => "tổng hợp",
     }
-}
-
-fn subject_ids(s: &tinnhiem_shared::domain::Session) -> String {
-    s.subjects
-        .iter()
-        .filter(|x| x.excluded.is_none())
-        .map(|x| x.id.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn read_text(p: &Path) -> Result<String> {
