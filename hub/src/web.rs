@@ -88,6 +88,9 @@ fn title(w: &Web) -> String {
 }
 
 async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
+    if who.role == Role::Reviewer {
+        return axum::response::Redirect::to("/review").into_response();
+    }
     if let Err(r) = who.require(STAFF) {
         return r;
     }

@@ -126,6 +126,19 @@ pub enum Command {
     },
     /// Check the stored receipts offline against the hub's key.
     VerifyReceipt,
+    /// Serve the clerk's web pages (the whole session flow, offline) until stopped.
+    Serve {
+        /// Address, e.g. 127.0.0.1:8080. Keep it on localhost unless a TLS proxy is in
+        /// front (deploy/OPERATIONS.md).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// Also deliver sealed minutes to the hub, as `sync --daemon` does.
+        #[arg(long)]
+        sync: bool,
+    },
+    /// Accounts for the web pages (roles clerk, admin).
+    #[command(subcommand)]
+    User(tinnhiem_web::users::UserCmd),
 }
 
 /// `hub` subcommands.

@@ -79,6 +79,18 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             crate::sync::status(&home, json)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Serve { http, sync } => {
+            crate::web::serve(home, http, sync)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::User(cmd) => {
+            tinnhiem_web::users::run(
+                &tinnhiem_web::Accounts::in_dir(&home.dir),
+                cmd,
+                &[tinnhiem_web::Role::Clerk, tinnhiem_web::Role::Admin],
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::VerifyReceipt => {
             let n = crate::sync::verify_receipts(&home)?;
             println!("{n} biên nhận hợp lệ (chữ ký của máy chủ, đúng biên bản)");
@@ -178,7 +190,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hub(_)
         | Command::Sync { .. }
         | Command::Status { .. }
-        | Command::VerifyReceipt => handled_above(),
+        | Command::VerifyReceipt
+        | Command::Serve { .. }
+        | Command::User(_) => handled_above(),
         Command::Audit => {
             for line in cx.desk.store.audit_log()? {
                 println!("{line}");

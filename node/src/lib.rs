@@ -9,6 +9,7 @@ mod desk;
 pub mod home;
 mod report;
 mod sync;
+mod web;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -26,6 +27,19 @@ pub fn main() -> ExitCode {
                 eprintln!("  do: {cause}");
             }
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub(crate) async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut t) => {
+            tokio::select! { _ = t.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

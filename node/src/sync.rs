@@ -161,71 +161,92 @@ pub(crate) fn daemon(home: &Home) -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        let stop = async {
-            use tokio::signal::unix::{signal, SignalKind};
-            match signal(SignalKind::terminate()) {
-                Ok(mut t) => {
-                    tokio::select! { _ = t.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+    rt.block_on(daemon_loop(home, crate::stop_signal()));
+    Ok(())
+}
+
+/// Delivers, round after round, until `stop` resolves. Re-reads node.toml each round:
+/// `hub set` takes effect without a restart.
+pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    tracing::info!(unit = %home.config.unit, "sync daemon started");
+    loop {
+        let target = match Home::open(&home.dir).map(|h| h.config.hub) {
+            Ok(Some(t)) => Some(t),
+            _ => None,
         };
-        tokio::pin!(stop);
-        tracing::info!(unit = %home.config.unit, "sync daemon started");
-        loop {
-            // Re-read the config each round: `hub set` takes effect without a restart.
-            let target = match Home::open(&home.dir).map(|h| h.config.hub) {
-                Ok(Some(t)) => Some(t),
-                _ => None,
-            };
-            let pause = match target {
-                None => Duration::from_secs(5),
-                Some(t) => match run_until(
-                    home,
-                    &t,
-                    Instant::now() + Duration::from_secs(120),
-                    false,
-                    false,
-                )
-                .await
-                {
-                    Ok(s) => {
-                        if s.connections > 0 {
-                            tracing::info!(
-                                connections = s.connections,
-                                bytes = s.wire_bytes,
-                                "sync round done"
-                            );
-                        }
-                        Duration::from_secs(3)
+        let pause = match target {
+            None => Duration::from_secs(5),
+            Some(t) => match run_until(
+                home,
+                &t,
+                Instant::now() + Duration::from_secs(120),
+                false,
+                false,
+            )
+            .await
+            {
+                Ok(s) => {
+                    if s.connections > 0 {
+                        tracing::info!(
+                            connections = s.connections,
+                            bytes = s.wire_bytes,
+                            "sync round done"
+                        );
                     }
-                    Err(e) => {
-                        tracing::warn!("sync round failed: {e:#}");
-                        Duration::from_secs(10)
-                    }
-                },
-            };
-            tokio::select! {
-                _ = &mut stop => break,
-                _ = tokio::time::sleep(pause) => {}
-            }
+                    Duration::from_secs(3)
+                }
+                Err(e) => {
+                    tracing::warn!("sync round failed: {e:#}");
+                    Duration::from_secs(10)
+                }
+            },
+        };
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(pause) => {}
         }
-        tracing::info!("sync daemon stopped");
-        Ok::<(), anyhow::Error>(())
-    })
+    }
+    tracing::info!("sync daemon stopped");
+}
+
+/// `status --json`, also the web pages' delivery list.
+pub(crate) fn status_value(home: &Home) -> Result<serde_json::Value> {
+    let Some(target) = &home.config.hub else {
+        return Ok(json!({"unit": home.config.unit, "hub": null, "deliveries": []}));
+    };
+    let all = deliveries(home, target)?;
+    let (log, alarm) = {
+        let store = home.store()?;
+        let dest = target.key()?;
+        (
+            outbox::known_log(&store, &dest)?,
+            outbox::log_alarm(&store, &dest)?,
+        )
+    };
+    let list: Vec<_> = all
+        .iter()
+        .map(|(_, d)| {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("destination".into(), json!(target.addr));
+                o.insert("state_vi".into(), json!(state_vi(&d.state)));
+            }
+            v
+        })
+        .collect();
+    Ok(json!({
+        "unit": home.config.unit, "hub": target.addr, "hub_key": target.key,
+        "log": {"size": log.map(|l| l.0), "root": log.map(|l| hex::encode(l.1)),
+                "alarm": alarm},
+        "deliveries": list}))
 }
 
 /// `status`.
 pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
     let Some(target) = &home.config.hub else {
         if json_out {
-            println!(
-                "{}",
-                json!({"unit": home.config.unit, "hub": null, "deliveries": []})
-            );
+            println!("{}", status_value(home)?);
         } else {
             println!("Chưa đặt máy chủ (tinnhiem-node hub set --addr HOST:PORT --key KHÓA).");
         }
@@ -241,24 +262,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
         )
     };
     if json_out {
-        let list: Vec<_> = all
-            .iter()
-            .map(|(_, d)| {
-                let mut v = serde_json::to_value(d).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("destination".into(), json!(target.addr));
-                }
-                v
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "unit": home.config.unit, "hub": target.addr, "hub_key": target.key,
-                "log": {"size": log.map(|l| l.0), "root": log.map(|l| hex::encode(l.1)),
-                        "alarm": alarm},
-                "deliveries": list}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&status_value(home)?)?);
         return Ok(());
     }
     println!(

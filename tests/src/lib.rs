@@ -7,6 +7,8 @@
 
 pub mod netsim;
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -228,6 +230,13 @@ impl Drop for Proc {
     }
 }
 
+/// `http://HOST:PORT` out of a line that prints a URL.
+pub fn web_base(line: &str) -> Option<String> {
+    let at = line.find("http://")?;
+    let url = line[at..].split_whitespace().next()?;
+    Some(url.trim_end_matches('/').to_string())
+}
+
 /// A hub home with a running `tinnhiem-hub serve` on a loopback port.
 pub struct Hub {
     dir: tempfile::TempDir,
@@ -237,6 +246,8 @@ pub struct Hub {
     pub key: String,
     proc: Option<Proc>,
     _stdout: Option<std::process::ChildStdout>,
+    /// The web pages' base URL (`http://127.0.0.1:PORT`), when served with `--http`.
+    pub web: Option<String>,
 }
 
 impl Hub {
@@ -249,6 +260,7 @@ impl Hub {
             key: String::new(),
             proc: None,
             _stdout: None,
+            web: None,
         };
         h.ok(&["init", "--unit", unit]);
         h.key = h.ok(&["key", "show"]).trim().to_string();
@@ -282,6 +294,11 @@ impl Hub {
         self.addr = addr
             .parse()
             .unwrap_or_else(|_| panic!("hub address in {line:?}"));
+        if extra.contains(&"--http") {
+            let mut line = String::new();
+            r.read_line(&mut line).expect("hub prints its web address");
+            self.web = web_base(&line);
+        }
         self._stdout = Some(r.into_inner());
         self.proc = Some(Proc(child));
     }

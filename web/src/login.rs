@@ -36,12 +36,15 @@ impl Signed {
         }
         Err((
             StatusCode::FORBIDDEN,
-            Html(page::message(
+            Html(page::frame(
                 "Không có quyền",
+                "tinnhiem",
+                &[("/", "Trang chính")],
+                Some(self),
                 &format!(
-                    "Tài khoản «{}» ({}) không được dùng trang này.",
-                    self.user,
-                    self.role.title()
+                    "<section class=card><h1>Không có quyền</h1><p>Tài khoản «{}» ({}) không được dùng trang này.</p></section>",
+                    page::esc(&self.user),
+                    page::esc(self.role.title())
                 ),
             )),
         )

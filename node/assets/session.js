@@ -1,0 +1,222 @@
+// One session, start to finish: setup, subjects, attendance and ballots, ballot entry
+// (keyboard only), the live result, seal, delivery. Forms draw once; the result, the
+// summary and the recent ballots redraw on every poll.
+"use strict";
+const ID = document.getElementById("session").dataset.id;
+const API = "/api/s/" + encodeURIComponent(ID);
+let S = null;          // the last answer of GET API
+let drawn = false;     // forms drawn once
+const mine = [];       // ids of the ballots entered on this page, newest last
+const $ = id => document.getElementById(id);
+const num = v => (v === "" || v === null || v === undefined) ? null : Number(v);
+const TABS = [["setup", "Thông tin"], ["subjects", "Người được lấy phiếu"], ["counts", "Có mặt & số phiếu"],
+  ["ballots", "Nhập phiếu"], ["result", "Kết quả"], ["seal", "Niêm phong & gửi"]];
+
+function show(tab) {
+  for (const [t] of TABS) { $("tab-" + t).hidden = t !== tab; }
+  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.dataset.tab === tab);
+  if (tab === "ballots") { const f = document.querySelector(".mark"); if (f) f.focus(); }
+}
+
+function msg(where, text, cls) {
+  const e = document.querySelector(`#${where} .msg`);
+  if (e) { e.textContent = text; e.className = "msg " + (cls || ""); }
+}
+
+async function act(where, url, body, ok) {
+  try {
+    const r = await tn.post(url, body);
+    msg(where, ok(r), "ok");
+    await load();
+    return r;
+  } catch (e) { msg(where, e.message, "error"); return null; }
+}
+
+function drawSetup() {
+  const m = S.meta;
+  $("tab-setup").innerHTML = `<h2>Thông tin phiên</h2>
+<table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.esc(m.date)}</td></tr>
+<tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
+<tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
+<h2>Ban kiểm phiếu</h2><form id=board onsubmit="return false">
+<div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${tn.esc(m.title || "")}"></label>
+<label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
+<div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
+<label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${tn.esc(m.count_from || "")}" placeholder="14:05"></label>
+<label>Kết thúc <input name=to value="${tn.esc(m.count_to || "")}" placeholder="15:10"></label></div>
+<label>Thành viên ban kiểm phiếu (mỗi người một dòng) <textarea name=members>${tn.esc((m.board || []).join("\n"))}</textarea></label>
+<button id=board-go>Ghi</button> <span class=msg></span></form>
+<h2>Làm việc trên nhiều máy</h2>
+<p>Mỗi máy nhập phần của mình; gộp bằng tệp: <a href="/s/${encodeURIComponent(ID)}/doc" id=doc-download>tải tệp phiên này</a>, mang sang máy kia và nhập ở trang “Các phiên”. Phiếu nhập ở các máy được cộng lại; một số bị nhập khác nhau ở hai máy sẽ được báo để nhập lại.</p>
+<h2>Các hạn theo quy định</h2><ul>${S.deadlines.map(d => `<li>${tn.esc(d.due)} — ${tn.esc(d.what)}</li>`).join("")}</ul>`;
+  const f = $("board");
+  f.addEventListener("submit", () => act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu"));
+}
+
+function drawSubjects() {
+  const rows = S.subjects.map((x, i) => `<tr><td class=num>${i + 1}</td><td>${tn.esc(x.id)}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td>${tn.esc(x.unit)}</td><td>${tn.esc(x.person_id)}</td><td>${x.excluded ? tn.esc(x.excluded) : ""}</td></tr>`).join("");
+  $("tab-subjects").innerHTML = `<h2>Danh sách người được lấy phiếu (${S.subjects.length})</h2>
+<table id=subjects-table><tr><th>#</th><th>Mã dòng</th><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị công tác</th><th>Mã người</th><th>Không lấy phiếu vì</th></tr>${rows || "<tr><td colspan=7 class=muted>Chưa có ai.</td></tr>"}</table>
+<h2>Nhập danh sách (CSV)</h2><form id=csv onsubmit="return false">
+<p class=muted>Dòng đầu: <span class=kbd>id,person_id,name,position,unit,excluded</span>. Dán nội dung hoặc chọn tệp.</p>
+<textarea name=csv id=csv-text></textarea><input type=file id=csv-file accept=".csv,text/csv">
+<button id=csv-go>Nhập danh sách</button> <span class=msg></span></form>
+<h2>Thêm một người</h2><form id=one onsubmit="return false"><div class=row>
+<label>Mã dòng <input name=id required placeholder="s07"></label><label>Mã người <input name=person required></label>
+<label>Họ tên <input name=name required></label><label>Chức vụ <input name=position></label><label>Đơn vị công tác <input name=unit></label></div>
+<button id=one-go>Thêm</button> <span class=msg></span></form>`;
+  $("csv-file").addEventListener("change", async e => { const f = e.target.files[0]; if (f) $("csv-text").value = await f.text(); });
+  $("csv").addEventListener("submit", async () => { if (await act("tab-subjects", API + "/subjects", {csv: $("csv-text").value}, r => `Đã nhập ${r.imported} người`)) { drawSubjects(); drawBallots(); } });
+  const one = $("one");
+  one.addEventListener("submit", async () => { if (await act("tab-subjects", API + "/subjects", Object.fromEntries(new FormData(one).entries()), r => "Đã thêm " + r.id)) { drawSubjects(); drawBallots(); } });
+}
+
+const COUNT_FIELDS = [["attendance", "total", "Tổng số đại biểu / thành viên được triệu tập"], ["attendance", "present", "Có mặt"],
+  ["attendance", "absent_from_start", "Vắng từ đầu đến khi bỏ phiếu"], ["attendance", "present_at_vote", "Có mặt khi bỏ phiếu"],
+  ["ballots", "issued", "Số phiếu phát ra"], ["ballots", "collected", "Số phiếu thu về"], ["ballots", "wholly_invalid", "Số phiếu không hợp lệ cả tờ"]];
+
+function drawCounts() {
+  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false"><div class=grid>` +
+    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 name=${k} id=count-${k} value="${S[g][k] ?? ""}"></label>`).join("") +
+    `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
+  const f = $("counts");
+  f.addEventListener("submit", () => {
+    const body = {};
+    for (const [, k] of COUNT_FIELDS) body[k] = num(f[k].value);
+    act("tab-counts", API + "/counts", body, r => r.quorum_met ? "Đã ghi. Đủ số người có mặt theo quy định." : "Đã ghi. CHƯA đủ số người có mặt theo quy định.");
+  });
+}
+
+// The keys a clerk types, per level, in ballot order; 0 = invalid for this person.
+function keymap() {
+  const m = {};
+  S.levels.forEach((l, i) => { m[String(i + 1)] = l.key; });
+  m["0"] = "invalid"; m["x"] = "invalid";
+  return m;
+}
+const TITLE = k => k === "invalid" ? "Không hợp lệ" : (S.levels.find(l => l.key === k) || {}).title || k;
+
+function drawBallots() {
+  const t = $("tab-ballots");
+  const polled = S.subjects.filter(x => !x.excluded);
+  if (S.meta.mode === "tallies") {
+    t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2><table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th></tr>` +
+      polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" value="${x.tally ? x.tally.levels[i] : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid value="${x.tally ? x.tally.invalid : ""}"></td><td><button class=tally-go>Ghi</button></td></tr>`).join("") +
+      `</table><span class=msg></span>`;
+    for (const b of t.querySelectorAll(".tally-go")) b.addEventListener("click", () => {
+      const tr = b.closest("tr"); const body = {subject: tr.dataset.subject};
+      for (const i of tr.querySelectorAll("input")) body[i.dataset.level] = num(i.value);
+      body.invalid = body.invalid ?? 0;
+      act("tab-ballots", API + "/tally", body, () => "Đã ghi kết quả của " + tr.cells[0].textContent);
+    });
+    return;
+  }
+  const keys = keymap();
+  const legend = Object.entries(keys).filter(([k]) => k !== "x").map(([k, v]) => `<span class=kbd>${k}</span> ${TITLE(v)}`).join(" · ");
+  t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ cả tờ ghi ở “Có mặt & số phiếu”</small></h2>
+<p class=muted>Gõ một phím cho mỗi người: ${legend}; để trống = không đánh dấu. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại.</p>
+<form id=ballot onsubmit="return false"><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
+    polled.map((x, i) => `<tr><td class=num>${i + 1}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td><input class=mark data-subject="${tn.esc(x.id)}" maxlength=1 autocomplete=off aria-label="${tn.esc(x.name)}"></td><td class=chosen></td></tr>`).join("") +
+    `</table><button id=ballot-go>Ghi phiếu (Enter)</button> <span class=msg id=ballot-msg></span></form>
+<h2>Phiếu đã nhập (mọi máy đã gộp): <span id=entry-count>${S.entries.length}</span></h2>
+<h2>Phiếu vừa nhập ở trang này <small class=muted>để sửa: xóa rồi nhập lại</small></h2><div id=recent></div>`;
+  const inputs = [...t.querySelectorAll(".mark")];
+  const clear = () => { for (const i of inputs) { i.value = ""; i.closest("tr").querySelector(".chosen").textContent = ""; } if (inputs[0]) inputs[0].focus(); };
+  const save = async () => {
+    const marks = {};
+    for (const i of inputs) if (i.value) marks[i.dataset.subject] = keys[i.value];
+    const r = await act("tab-ballots", API + "/entries", {marks}, r => { mine.push(r.id); return `Đã ghi phiếu thứ ${r.count}`; });
+    if (r) clear();
+  };
+  inputs.forEach((inp, n) => inp.addEventListener("keydown", e => {
+    const k = e.key.toLowerCase();
+    if (k === "enter") { e.preventDefault(); save(); return; }
+    if (k === "escape") { e.preventDefault(); clear(); return; }
+    if (k === "backspace" && !inp.value && n > 0) { e.preventDefault(); inputs[n - 1].focus(); return; }
+    if (k === "tab" || k === "backspace" || k.startsWith("arrow")) {
+      if (k === "backspace") inp.closest("tr").querySelector(".chosen").textContent = "";
+      return;
+    }
+    e.preventDefault();
+    if (!(k in keys)) { msg("tab-ballots", `Phím «${e.key}» không dùng; ${Object.keys(keys).join(", ")}`, "error"); return; }
+    inp.value = k;
+    inp.closest("tr").querySelector(".chosen").textContent = TITLE(keys[k]);
+    (inputs[n + 1] || $("ballot-go")).focus();
+  }));
+  $("ballot").addEventListener("submit", save);
+  drawRecent();
+}
+
+function drawRecent() {
+  const r = $("recent");
+  if (!r) return;
+  $("entry-count").textContent = S.entries.length;
+  const names = Object.fromEntries(S.subjects.map(x => [x.id, x.name]));
+  const byId = Object.fromEntries(S.entries.map(e => [e.id, e]));
+  const last = mine.slice(-10).reverse().map(id => byId[id]).filter(Boolean);
+  r.innerHTML = last.length ? `<table id=recent-table><tr><th>Mã phiếu</th><th>Nội dung</th><th></th></tr>` + last.map(e => `<tr><td class=muted>${tn.esc(e.id.slice(0, 8))}</td><td>${Object.entries(e.marks).map(([s, m]) => `${tn.esc(names[s] || s)}: ${TITLE(m)}`).join("; ")}</td><td><button class="secondary remove" data-id="${tn.esc(e.id)}">Xóa</button></td></tr>`).join("") + "</table>" : "<p class=muted>Chưa có.</p>";
+  for (const b of r.querySelectorAll(".remove")) b.addEventListener("click", () => {
+    if (confirm("Xóa phiếu này?")) act("tab-ballots", API + "/entries/remove", {id: b.dataset.id}, () => "Đã xóa phiếu");
+  });
+}
+
+function drawResult() {
+  const r = S.result;
+  const pct = (x, k) => `${x.counts[k]} <span class=muted>(${x.percent[k]}%)</span>`;
+  const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
+  const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
+  $("tab-result").innerHTML = `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
+<p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
+<table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => `<th class=num>${tn.esc(l.title)}</th>`).join("")}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>` +
+    r.subjects.map(x => `<tr class="${x.flag !== "none" ? "flag" : ""}" data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td>${S.levels.map(l => `<td class=num>${pct(x, l.key)}</td>`).join("")}<td class=num>${x.invalid}</td><td>${x.flag !== "none" ? `<b class=bad>${tn.esc(S.flag_titles[x.id])}</b>` : ""}</td></tr>`).join("") +
+    `</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv">Tải CSV</a></p>`;
+}
+
+async function drawSeal() {
+  const seals = S.seals;
+  const cur = seals.find(s => s.current);
+  let st = {deliveries: []};
+  try { st = await tn.get("/api/status"); } catch (e) { /* shown below as no hub */ }
+  const mine = (st.deliveries || []).filter(d => d.session === ID);
+  $("tab-seal").innerHTML = `<h2>Niêm phong biên bản kiểm phiếu</h2>
+${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bản không thay đổi từ đó.</p>` : seals.length ? `<p class=warn id=seal-state>Đã có thay đổi sau lần niêm phong ${seals[seals.length - 1].seq}: cần niêm phong lại.</p>` : `<p class=muted id=seal-state>Chưa niêm phong.</p>`}
+<p>Niêm phong là chữ ký số của đơn vị trên toàn bộ lịch sử phiên và kết quả tính được; sau đó biên bản được gửi lên máy chủ khi có mạng.</p>
+<button id=seal-go ${S.sealable && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
+${!S.sealable ? `<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
+${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => `<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${tn.esc(s.seal_id.slice(0, 32))}…</td></tr>`).join("")}</table>` : ""}
+<h2>Gửi lên máy chủ</h2>${st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index : tn.esc(d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
+<p><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank>Biên bản kiểm phiếu (in)</a></p>`;
+  $("seal-go").addEventListener("click", async () => {
+    try {
+      const r = await tn.post(API + "/seal", {});
+      if (r.state === "refused") { msg("tab-seal", "Không niêm phong được: " + r.problems.join("; "), "error"); return; }
+      await load();
+      msg("tab-seal", `Đã niêm phong lần ${r.seq}. Mã: ${r.seal_id.slice(0, 16)}…`, "ok");
+    } catch (e) { msg("tab-seal", e.message, "error"); }
+  });
+}
+
+async function load() {
+  S = await tn.get(API);
+  const m = S.meta;
+  $("heading").firstChild.textContent = `${m.body} — ${m.title || m.session} `;
+  $("summary").textContent = `${m.date} · ${m.procedure_title} · ${S.subjects.length} người · ${S.entries.length} phiếu đã nhập · ${S.seals.some(s => s.current) ? "đã niêm phong" : "chưa niêm phong"}`;
+  if (!drawn) {
+    drawn = true;
+    $("tabs").innerHTML = TABS.map(([t, l]) => `<a href="#${t}" data-tab="${t}" id=tab-link-${t}>${t === "ballots" && m.mode === "tallies" ? "Nhập tổng hợp" : l}</a>`).join("");
+    drawSetup(); drawSubjects(); drawCounts(); drawBallots();
+    const want = location.hash.slice(1);
+    show(TABS.some(([t]) => t === want) ? want : (S.subjects.length ? "ballots" : "subjects"));
+  } else {
+    drawRecent();
+  }
+  drawResult();
+  const active = !$("tab-seal").hidden;
+  const m2 = document.querySelector("#tab-seal .msg");
+  const keep = m2 ? [m2.textContent, m2.className] : null;
+  await drawSeal();
+  if (keep && active) { const e = document.querySelector("#tab-seal .msg"); e.textContent = keep[0]; e.className = keep[1]; }
+}
+
+window.addEventListener("hashchange", () => show(location.hash.slice(1) || "ballots"));
+tn.poll(load, 4000);

@@ -1,0 +1,716 @@
+//! The clerk's web pages (`serve --http ADDR`): the whole session flow in Vietnamese,
+//! offline, every asset in the binary. Each request opens the store for a moment (one
+//! request at a time, behind a lock), acts through the [`Desk`] as the signed-in clerk,
+//! and closes it, so the command line and `sync --daemon` keep working beside it.
+
+use crate::desk::{Desk, NewSession, Sealing};
+use crate::home::Home;
+use anyhow::{anyhow, bail, Result};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tinnhiem_shared::doc::{CountField, MetaField};
+use tinnhiem_shared::domain::{
+    compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, Subject, SubjectId,
+};
+use tinnhiem_web::{page, Auth, Role, Signed};
+
+/// What every handler needs.
+#[derive(Clone)]
+pub(crate) struct Web {
+    pub(crate) home: Arc<Home>,
+    pub(crate) auth: Arc<Auth>,
+    /// One request at a time holds the store.
+    pub(crate) lock: Arc<Mutex<()>>,
+}
+
+impl FromRef<Web> for Arc<Auth> {
+    fn from_ref(w: &Web) -> Arc<Auth> {
+        w.auth.clone()
+    }
+}
+
+const CLERKS: &[Role] = &[Role::Clerk];
+/// Documents from another laptop, session JSON and CSV: generous for a session, small
+/// for a laptop's memory.
+const MAX_UPLOAD: usize = 16 << 20;
+
+pub(crate) fn app(web: Web) -> Router {
+    Router::new()
+        .route("/", get(home_page))
+        .route("/s/{id}", get(session_page))
+        .route("/s/{id}/minutes", get(minutes_page))
+        .route("/s/{id}/result.csv", get(result_csv))
+        .route("/s/{id}/doc", get(doc_download))
+        .route("/api/sessions", get(api_sessions).post(api_create))
+        .route("/api/import", post(api_import))
+        .route("/api/merge", post(api_merge))
+        .route("/api/s/{id}", get(api_session))
+        .route("/api/s/{id}/subjects", post(api_subjects))
+        .route("/api/s/{id}/board", post(api_board))
+        .route("/api/s/{id}/counts", post(api_counts))
+        .route("/api/s/{id}/tally", post(api_tally))
+        .route("/api/s/{id}/entries", post(api_entry_add))
+        .route("/api/s/{id}/entries/remove", post(api_entry_remove))
+        .route("/api/s/{id}/seal", post(api_seal))
+        .route("/api/status", get(api_status))
+        .merge(tinnhiem_web::login::routes())
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD))
+        .with_state(web)
+}
+
+fn title(w: &Web) -> String {
+    format!(
+        "Kiểm phiếu — {}",
+        w.home
+            .config
+            .name
+            .as_deref()
+            .unwrap_or(w.home.config.unit.as_str())
+    )
+}
+
+fn nav() -> Vec<(&'static str, &'static str)> {
+    vec![("/", "Các phiên")]
+}
+
+fn bad(msg: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+}
+
+/// Runs `f` with the desk, as `who`, off the async threads and behind the store lock.
+/// An error is the clerk's to read: a 400 with the message.
+async fn at_desk<T: Send + 'static>(
+    w: &Web,
+    who: &Signed,
+    f: impl FnOnce(&Desk<'_>) -> Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    who.require(CLERKS)?;
+    let (home, lock, user) = (w.home.clone(), w.lock.clone(), who.user.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let desk = Desk::open(&home, format!("{user} (web)"))?;
+        f(&desk)
+    })
+    .await;
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(bad(format!("{e:#}"))),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+    }
+}
+
+fn json_or<T: serde::Serialize>(r: Result<T, Response>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn home_page(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(CLERKS) {
+        return r;
+    }
+    let body = format!(
+        r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
+<section class=card><table id=sessions><tr><td class=muted>Đang tải…</td></tr></table></section>
+<div class=grid>
+<section class=card><h2>Tạo phiên mới</h2>
+<form id=create onsubmit="return false">
+<label>Mã phiên <input name=session required placeholder="vd: hdnd-2024-ky-hop-18" pattern="[a-z0-9][a-z0-9.\-_]*"></label>
+<label>Cơ quan bỏ phiếu <input name=body required placeholder="vd: HĐND huyện Phong Thổ"></label>
+<label>Tên kỳ họp / hội nghị <input name=title placeholder="vd: Kỳ họp thứ mười tám"></label>
+<label>Ngày bỏ phiếu <input name=date type=date required></label>
+<label>Quy định <select name=profile><option value=nq96-2023>Nghị quyết 96/2023/QH15 (HĐND)</option><option value=qd96-2023>Quy định 96-QĐ/TW (Đảng)</option></select></label>
+<label>Hình thức <select name=procedure><option value=poll>Lấy phiếu tín nhiệm</option><option value=binding>Bỏ phiếu tín nhiệm</option></select></label>
+<label>Cách nhập <select name=mode><option value=entries>Từng phiếu</option><option value=tallies>Tổng hợp từ giấy</option></select></label>
+<button id=create-go>Tạo phiên</button> <span id=create-msg></span>
+</form></section>
+<section class=card><h2>Nhập phiên từ tệp</h2>
+<p class=muted>Tệp JSON theo mẫu deploy/examples/session.json, hoặc tệp .automerge của máy khác trong cùng đơn vị (gộp).</p>
+<label>Tệp <input type=file id=file accept=".json,.automerge"></label>
+<button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
+</section></div>
+<section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>
+<script>{}</script>"#,
+        include_str!("../assets/sessions.js")
+    );
+    Html(page::frame(
+        "Các phiên",
+        &title(&w),
+        &nav(),
+        Some(&who),
+        &body,
+    ))
+    .into_response()
+}
+
+async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    if let Err(r) = who.require(CLERKS) {
+        return r;
+    }
+    let body = format!(
+        r#"<div id=session data-id="{id}"></div>
+<h1 id=heading>Phiên {id} <small class=muted id=live></small></h1>
+<p id=summary class=muted></p>
+<nav class="tabs noprint" id=tabs></nav>
+<section class=card id=tab-setup hidden></section>
+<section class=card id=tab-subjects hidden></section>
+<section class=card id=tab-counts hidden></section>
+<section class=card id=tab-ballots hidden></section>
+<section class=card id=tab-result hidden></section>
+<section class=card id=tab-seal hidden></section>
+<script>{js}</script>"#,
+        id = page::esc(&id),
+        js = include_str!("../assets/session.js")
+    );
+    Html(page::frame(
+        &format!("Phiên {id}"),
+        &title(&w),
+        &nav(),
+        Some(&who),
+        &body,
+    ))
+    .into_response()
+}
+
+async fn api_sessions(State(w): State<Web>, who: Signed) -> Response {
+    json_or(
+        at_desk(&w, &who, |d| {
+            let mut out = Vec::new();
+            for id in d.store.sessions()? {
+                let (_, doc) = d.load(id.as_str())?;
+                let s = doc.read()?;
+                let seals = d.store.seals(&id)?;
+                out.push(json!({
+                    "id": id, "body": s.meta.body, "title": s.meta.title, "date": s.meta.date.to_string(),
+                    "profile": s.meta.profile.key(), "procedure": s.meta.procedure.title(),
+                    "subjects": s.subjects.len(), "entries": s.entries.len(),
+                    "sealed": seals.last().map(|x| x.body.seq),
+                }));
+            }
+            Ok(Value::Array(out))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    session: String,
+    body: String,
+    #[serde(default)]
+    title: Option<String>,
+    date: String,
+    profile: String,
+    procedure: String,
+    mode: String,
+}
+
+async fn api_create(State(w): State<Web>, who: Signed, Json(f): Json<CreateForm>) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let mut problems = Vec::new();
+            let id = d.session_id(f.session.trim());
+            if let Err(e) = &id {
+                problems.push(format!("Mã phiên: {e}"));
+            }
+            let profile = Profile::parse(&f.profile);
+            let procedure = Procedure::parse(&f.procedure);
+            let mode = Mode::parse(&f.mode);
+            let date = chrono::NaiveDate::parse_from_str(&f.date, "%Y-%m-%d").ok();
+            if date.is_none() {
+                problems.push("Ngày bỏ phiếu: cần chọn một ngày".into());
+            }
+            if f.body.trim().is_empty() {
+                problems.push("Cơ quan bỏ phiếu: còn trống".into());
+            }
+            let (Ok(id), Some(profile), Some(procedure), Some(mode), Some(date)) =
+                (id, profile, procedure, mode, date)
+            else {
+                if problems.is_empty() {
+                    problems.push("quy định, hình thức hoặc cách nhập không hợp lệ".into());
+                }
+                bail!("Không tạo được phiên:\n- {}", problems.join("\n- "));
+            };
+            d.create(&NewSession {
+                id: id.clone(),
+                profile,
+                procedure,
+                mode,
+                date,
+                body: f.body,
+                title: f.title,
+            })?;
+            Ok(json!({"id": id}))
+        })
+        .await,
+    )
+}
+
+async fn api_import(State(w): State<Web>, who: Signed, body: String) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let s = d.import(&body, "Tệp JSON")?;
+            Ok(json!({"id": s.meta.session, "subjects": s.subjects.len()}))
+        })
+        .await,
+    )
+}
+
+async fn api_merge(State(w): State<Web>, who: Signed, body: Bytes) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let (sid, new, s) = d.merge(&body, "tệp của máy khác")?;
+            Ok(
+                json!({"id": sid, "new_changes": new, "entries": s.entries.len(),
+                      "conflicts": s.conflicts}),
+            )
+        })
+        .await,
+    )
+}
+
+async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let (sid, mut doc) = d.load(&id)?;
+            let s = doc.read()?;
+            let r = compute(&s);
+            let heads = doc.heads();
+            let seals: Vec<Value> = d
+                .store
+                .seals(&sid)?
+                .iter()
+                .map(|x| {
+                    json!({"seq": x.body.seq, "seal_id": hex::encode(x.id()),
+                           "result_digest": hex::encode(x.body.result_digest),
+                           "sealed_at": x.body.sealed_at, "current": x.body.heads == heads})
+                })
+                .collect();
+            let levels: Vec<Value> = s
+                .meta
+                .procedure
+                .levels()
+                .iter()
+                .map(|l| json!({"key": l.key(), "title": l.title()}))
+                .collect();
+            let subjects: Vec<Value> = s
+                .subjects
+                .iter()
+                .map(|x| {
+                    json!({"id": x.id, "person_id": x.person_id, "name": x.name, "position": x.position,
+                           "unit": x.unit, "excluded": x.excluded.map(|e| e.title()),
+                           "tally": s.tallies.get(&x.id).map(|t| json!({"levels": t.levels, "invalid": t.invalid}))})
+                })
+                .collect();
+            let entries: Vec<Value> = s
+                .entries
+                .iter()
+                .map(|e| {
+                    let marks: serde_json::Map<String, Value> = e
+                        .marks
+                        .iter()
+                        .map(|(k, m)| (k.to_string(), json!(m.key())))
+                        .collect();
+                    json!({"id": e.id, "marks": marks})
+                })
+                .collect();
+            let m = &s.meta;
+            let problems: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
+            Ok(json!({
+                "meta": {"session": m.session, "unit": m.unit, "body": m.body, "title": m.title,
+                         "date": m.date.to_string(), "profile": m.profile.key(),
+                         "procedure": m.procedure.key(), "procedure_title": m.procedure.title(),
+                         "mode": m.mode.key(), "place": m.place, "count_from": m.count_from,
+                         "count_to": m.count_to, "chair": m.chair, "board": m.board},
+                "attendance": s.attendance, "ballots": s.ballots,
+                "levels": levels, "subjects": subjects, "entries": entries,
+                "conflicts": s.conflicts, "anomalies": s.anomalies,
+                "result": r.to_json(), "problems": problems, "sealable": r.sealable(),
+                "flag_titles": r.subjects.iter().map(|x| (x.id.to_string(), x.flag.title())).collect::<std::collections::BTreeMap<_, _>>(),
+                "seals": seals,
+                "deadlines": deadlines(m),
+            }))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct SubjectsForm {
+    #[serde(default)]
+    csv: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    person: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    position: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    excluded: Option<String>,
+}
+
+async fn api_subjects(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<SubjectsForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            if let Some(csv) = f.csv.filter(|c| !c.trim().is_empty()) {
+                let n = d.import_subjects(&id, &csv, "Danh sách CSV")?;
+                return Ok(json!({"imported": n}));
+            }
+            let sid = SubjectId::new(f.id.as_deref().unwrap_or("").trim())
+                .map_err(|e| anyhow!("Mã dòng: {e}"))?;
+            let person = PersonId::new(f.person.as_deref().unwrap_or("").trim())
+                .map_err(|e| anyhow!("Mã người: {e}"))?;
+            let excluded = match f.excluded.as_deref().filter(|x| !x.is_empty()) {
+                None => None,
+                Some(x) => Some(
+                    Exclusion::parse(x).ok_or_else(|| anyhow!("Lý do không lấy phiếu «{x}»"))?,
+                ),
+            };
+            let s = d.put_subject(
+                &id,
+                Subject {
+                    id: sid,
+                    person_id: person,
+                    name: f.name.unwrap_or_default().trim().into(),
+                    position: f.position.unwrap_or_default().trim().into(),
+                    unit: f.unit.unwrap_or_default().trim().into(),
+                    order: 0,
+                    excluded,
+                },
+            )?;
+            Ok(json!({"id": s.id}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct BoardForm {
+    #[serde(default)]
+    chair: Option<String>,
+    /// One member per line.
+    #[serde(default)]
+    members: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    place: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+async fn api_board(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<BoardForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let mut problems = Vec::new();
+            for (label, v) in [("Bắt đầu kiểm phiếu", &f.from), ("Kết thúc", &f.to)] {
+                if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                    if !is_hhmm(v) {
+                        problems.push(format!("{label} «{v}»: cần dạng GIỜ:PHÚT, vd 14:05"));
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                bail!("{}", problems.join("\n"));
+            }
+            let keep = |v: Option<String>| v.filter(|x| !x.trim().is_empty());
+            let members = f.members.map(|m| {
+                m.lines()
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            d.set_meta(
+                &id,
+                vec![
+                    (MetaField::Chair, keep(f.chair)),
+                    (MetaField::Board, keep(members)),
+                    (MetaField::CountFrom, keep(f.from)),
+                    (MetaField::CountTo, keep(f.to)),
+                    (MetaField::Place, keep(f.place)),
+                    (MetaField::Title, keep(f.title)),
+                ],
+            )?;
+            Ok(json!({"ok": true}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct CountsForm {
+    total: Option<u64>,
+    present: Option<u64>,
+    absent_from_start: Option<u64>,
+    present_at_vote: Option<u64>,
+    issued: Option<u64>,
+    collected: Option<u64>,
+    wholly_invalid: Option<u64>,
+}
+
+async fn api_counts(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<CountsForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let r = d.set_counts(
+                &id,
+                &[
+                    (CountField::Total, f.total),
+                    (CountField::Present, f.present),
+                    (CountField::AbsentFromStart, f.absent_from_start),
+                    (CountField::PresentAtVote, f.present_at_vote),
+                    (CountField::Issued, f.issued),
+                    (CountField::Collected, f.collected),
+                    (CountField::WhollyInvalid, f.wholly_invalid),
+                ],
+            )?;
+            Ok(json!({"quorum_met": r.quorum_met}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct TallyForm {
+    subject: String,
+    high: Option<u64>,
+    confidence: Option<u64>,
+    low: Option<u64>,
+    no_confidence: Option<u64>,
+    #[serde(default)]
+    invalid: u64,
+}
+
+async fn api_tally(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<TallyForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            d.set_tally(
+                &id,
+                &f.subject,
+                [f.high, f.confidence, f.low, f.no_confidence],
+                f.invalid,
+                [
+                    "Tín nhiệm cao",
+                    "Tín nhiệm",
+                    "Tín nhiệm thấp",
+                    "Không tín nhiệm",
+                ],
+            )?;
+            Ok(json!({"ok": true}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct EntryForm {
+    /// Subject id → mark key.
+    marks: std::collections::BTreeMap<String, String>,
+}
+
+async fn api_entry_add(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<EntryForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let pairs: Vec<(String, String)> = f.marks.into_iter().collect();
+            let (eid, n) = d.add_entry(&id, &pairs)?;
+            Ok(json!({"id": eid, "count": n}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct RemoveForm {
+    id: String,
+}
+
+async fn api_entry_remove(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<RemoveForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            d.remove_entry(&id, &f.id)?;
+            Ok(json!({"ok": true}))
+        })
+        .await,
+    )
+}
+
+async fn api_seal(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            Ok(match d.seal(&id)? {
+                Sealing::Already(s) => {
+                    json!({"state": "already", "seq": s.body.seq, "seal_id": hex::encode(s.id())})
+                }
+                Sealing::Sealed(s, _) => {
+                    json!({"state": "sealed", "seq": s.body.seq, "seal_id": hex::encode(s.id())})
+                }
+                Sealing::Refused(p) => json!({"state": "refused", "problems": p}),
+            })
+        })
+        .await,
+    )
+}
+
+async fn api_status(State(w): State<Web>, who: Signed) -> Response {
+    json_or(
+        at_desk(&w, &who, |d| {
+            // Re-read node.toml: `hub set` may have run since the server started.
+            let home = Home::open(&d.home.dir)?;
+            crate::sync::status_value(&home)
+        })
+        .await,
+    )
+}
+
+async fn minutes_page(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    let name = w.home.config.name.clone();
+    match at_desk(&w, &who, move |d| {
+        let (sid, mut doc) = d.load(&id)?;
+        let s = doc.read()?;
+        let r = compute(&s);
+        let seals = d.store.seals(&sid)?;
+        let heads = doc.heads();
+        let current = seals.iter().rev().find(|x| x.body.heads == heads);
+        Ok(tinnhiem_web::minutes::html(
+            &s,
+            &r,
+            name.as_deref(),
+            current,
+        ))
+    })
+    .await
+    {
+        Ok(h) => Html(h).into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn result_csv(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    let file = format!("attachment; filename=\"{}.csv\"", id.replace('"', ""));
+    match at_desk(&w, &who, move |d| {
+        let (_, doc) = d.load(&id)?;
+        crate::report::csv(&compute(&doc.read()?))
+    })
+    .await
+    {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, file),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(e) => e,
+    }
+}
+
+async fn doc_download(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    let file = format!("attachment; filename=\"{}.automerge\"", id.replace('"', ""));
+    match at_desk(&w, &who, move |d| {
+        let (_, mut doc) = d.load(&id)?;
+        Ok(doc.save())
+    })
+    .await
+    {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_DISPOSITION, file),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => e,
+    }
+}
+
+/// `serve`: the pages, and with `sync` the delivery loop, in one process until SIGTERM.
+pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Result<()> {
+    tinnhiem_shared::log::init();
+    let home = Arc::new(home);
+    let auth = Arc::new(Auth::with_defaults(
+        tinnhiem_web::Accounts::in_dir(&home.dir),
+        format!(
+            "Kiểm phiếu — {}",
+            home.config
+                .name
+                .as_deref()
+                .unwrap_or(home.config.unit.as_str())
+        ),
+    ));
+    if !auth.has_accounts() {
+        println!(
+            "Chưa có tài khoản: tạo bằng `tinnhiem-node --home {} user add TÊN --role clerk`",
+            home.dir.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow!("--http {addr}: không mở được cổng web: {e}"))?;
+        let local = listener.local_addr()?;
+        println!("Trang kiểm phiếu: http://{local}/");
+        let web = Web {
+            home: home.clone(),
+            auth,
+            lock: Arc::new(Mutex::new(())),
+        };
+        let server = tokio::spawn(tinnhiem_web::serve(listener, app(web)));
+        if sync {
+            crate::sync::daemon_loop(&home, crate::stop_signal()).await;
+        } else {
+            crate::stop_signal().await;
+        }
+        server.abort();
+        Ok(())
+    })
+}

@@ -1,0 +1,220 @@
+//! A real headless Chromium driven over WebDriver (Debian's `chromium` and
+//! `chromium-driver`, installed by `.ci/run`), and the node's web server as a process.
+//!
+//! Each [`Browser`] starts its own `chromedriver` on a free loopback port and one
+//! Chromium session, so two browsers are two independent people. Screenshots go to
+//! `$TINNHIEM_SCREENSHOTS` when set (the README's pictures come from there).
+
+use crate::{bin, web_base, NodeHome, Proc};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where Debian puts them.
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// One browser.
+pub struct Browser {
+    /// The WebDriver session.
+    pub c: Client,
+    _driver: Proc,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium. Fails the test, saying what to
+    /// install, when they are missing.
+    pub async fn start() -> Browser {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "browser tests need Chromium: apt-get install chromium chromium-driver (.ci/run does)"
+        );
+        // fantoccini's HTTP client is built with rustls; this workspace's provider is ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let driver = Proc(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn chromedriver"),
+        );
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,1000", "--lang=vi-VN", "--no-first-run",
+                         "--disable-extensions", "--password-store=basic"],
+            }),
+        );
+        let c = ClientBuilder::rustls()
+            .expect("rustls client")
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("connect to chromedriver");
+        Browser { c, _driver: driver }
+    }
+
+    /// Opens `url`.
+    pub async fn go(&self, url: &str) {
+        self.c.goto(url).await.expect("goto");
+    }
+
+    /// Signs in on the login page at `base`.
+    pub async fn login(&self, base: &str, user: &str, password: &str) {
+        self.go(&format!("{base}/login")).await;
+        self.fill("#user", user).await;
+        self.fill("#password", password).await;
+        self.click("#login").await;
+        self.wait_for("#who").await;
+    }
+
+    /// Waits (up to 30 s) for an element.
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// Replaces the value of an input.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.wait_for(css).await;
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    }
+
+    /// Clicks an element.
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    /// Types into whatever has the focus (what a person at a keyboard does).
+    pub async fn keys(&self, text: &str) {
+        self.c
+            .active_element()
+            .await
+            .expect("focused element")
+            .send_keys(text)
+            .await
+            .expect("keys");
+    }
+
+    /// The text of an element.
+    pub async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("text")
+    }
+
+    /// Waits (up to `secs`) until the text of `css` contains `want`; returns it.
+    pub async fn wait_text(&self, css: &str, want: &str, secs: u64) -> String {
+        let t0 = Instant::now();
+        loop {
+            let now = match self.c.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if now.contains(want) {
+                return now;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "{css}: waited {secs} s for «{want}», text is «{now}»"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Saves a screenshot as `$TINNHIEM_SCREENSHOTS/NAME.png` when that is set.
+    pub async fn shot(&self, name: &str) {
+        let Ok(dir) = std::env::var("TINNHIEM_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
+            .expect("write screenshot");
+    }
+
+    /// Ends the browser session.
+    pub async fn close(self) {
+        let _ = self.c.close().await;
+    }
+}
+
+/// `tinnhiem-node serve --http` on a free port of a home; its base URL.
+pub struct NodeWeb {
+    _proc: Proc,
+    _stdout: std::process::ChildStdout,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl NodeHome {
+    /// Adds a web account.
+    pub fn user(&self, name: &str, role: &str, password: &str) {
+        let out = Command::new(bin("tinnhiem-node"))
+            .arg("--home")
+            .arg(self.path())
+            .args(["user", "add", name, "--role", role])
+            .env("TINNHIEM_PASSWORD", password)
+            .output()
+            .expect("user add");
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// Starts the clerk's web pages (and, with `sync`, delivery to the hub).
+    pub fn web(&self, sync: bool) -> NodeWeb {
+        let mut cmd = Command::new(bin("tinnhiem-node"));
+        cmd.arg("--home")
+            .arg(self.path())
+            .args(["serve", "--http", "127.0.0.1:0"]);
+        if sync {
+            cmd.arg("--sync");
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(self.path().join("web.log")).expect("log"))
+            .spawn()
+            .expect("spawn node serve");
+        let out = child.stdout.take().expect("stdout");
+        let mut r = std::io::BufReader::new(out);
+        let mut base = None;
+        for _ in 0..5 {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some(b) = web_base(&line) {
+                base = Some(b);
+                break;
+            }
+        }
+        NodeWeb {
+            _proc: Proc(child),
+            _stdout: r.into_inner(),
+            base: base.expect("node serve prints its URL"),
+        }
+    }
+}
