@@ -82,9 +82,19 @@ fn session_json(rng: &mut Rng, district: usize) -> serde_json::Value {
         };
         let high = rng.below(valid - low + 1);
         let conf = valid - low - high;
+        // A provincial cadre who also sits in the first three district councils: the
+        // reviewer sees them in three places side by side.
+        let (person, name) = if i == 7 && district <= 3 {
+            ("p-lc-0001".to_string(), "Hoàng Văn Đức")
+        } else {
+            (
+                format!("p-{district:02}-{i:02}"),
+                NAMES[(district + i) % NAMES.len()],
+            )
+        };
         subjects.push(serde_json::json!({
-            "id": sid, "person_id": format!("p-{district:02}-{i:02}"),
-            "name": NAMES[(district + i) % NAMES.len()], "position": POSITIONS[i], "unit": format!("Huyện {district:02}"),
+            "id": sid, "person_id": person,
+            "name": name, "position": POSITIONS[i], "unit": format!("Huyện {district:02}"),
         }));
         tallies.insert(
             sid,
@@ -102,6 +112,10 @@ fn session_json(rng: &mut Rng, district: usize) -> serde_json::Value {
 }
 
 struct Options {
+    /// Seconds to wait, pages open, before the districts start (time to open a browser).
+    hold: u64,
+    /// Keep the hubs and their pages up at the end, until Ctrl-C.
+    serve: bool,
     districts: usize,
     seed: u64,
     keep: Option<PathBuf>,
@@ -110,7 +124,11 @@ struct Options {
 }
 
 fn options() -> Result<Option<Options>> {
+    use std::io::IsTerminal;
+    let tty = std::io::stdout().is_terminal();
     let mut o = Options {
+        hold: if tty { 10 } else { 0 },
+        serve: tty,
         districts: 20,
         seed: 2023,
         keep: None,
@@ -142,6 +160,9 @@ fn options() -> Result<Option<Options>> {
             "--seed" => o.seed = args.next().context("--seed S")?.parse()?,
             "--keep" => o.keep = Some(args.next().context("--keep DIR")?.into()),
             "--timeout" => o.timeout = args.next().context("--timeout SECS")?.parse()?,
+            "--hold" => o.hold = args.next().context("--hold SECS")?.parse()?,
+            "--serve" => o.serve = true,
+            "--no-serve" => o.serve = false,
             "--clean" => custom_link.push("--loss".into()),
             "--loss" | "--delay-ms" | "--jitter-ms" | "--dup" | "--reorder" | "--rate-kbps"
             | "--up-secs" | "--down-secs" => {
@@ -150,9 +171,11 @@ fn options() -> Result<Option<Options>> {
             }
             "-h" | "--help" => {
                 println!("tinnhiem-demo [--districts N] [--seed S] [--keep DIR] [--timeout SECS]");
+                println!("              [--hold SECS] [--serve | --no-serve]");
                 println!("              [--clean | --loss PCT --delay-ms MS --jitter-ms MS --dup PCT --reorder PCT");
                 println!("               --rate-kbps KBPS --up-secs S --down-secs S]");
                 println!("Default link: 20% loss, 60±40 ms, 2% duplicated, 5% reordered, 512 kbit/s, up 4 s / down 2 s.");
+                println!("On a terminal: waits 10 s (--hold) before the districts start, and keeps the pages up at the end (--serve) until Ctrl-C.");
                 return Ok(None);
             }
             other => bail!("unknown argument {other} (try --help)"),
@@ -188,6 +211,7 @@ fn start_hub(
     dir: &str,
     unit: &str,
     name: &str,
+    http: Option<u16>,
 ) -> Result<(PathBuf, String, u16, Child)> {
     let home = root.join(dir);
     hub(&home, &["init", "--unit", unit, "--name", name])?;
@@ -199,6 +223,10 @@ fn start_hub(
             .arg("--home")
             .arg(&home)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(
+                http.map(|p| vec!["--http".to_string(), format!("127.0.0.1:{p}")])
+                    .unwrap_or_default(),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()?,
@@ -212,6 +240,32 @@ fn start_hub(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     Ok((home, key, port, child))
+}
+
+/// `preferred` when free, else any free TCP port of loopback.
+fn web_port(preferred: u16) -> Result<u16> {
+    if std::net::TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
+        return Ok(preferred);
+    }
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The demo's web password (every account).
+const PASSWORD: &str = "tinnhiem-demo";
+
+fn user_add(home: &Path, name: &str, role: &str) -> Result<()> {
+    let out = Command::new(bin("tinnhiem-hub"))
+        .arg("--home")
+        .arg(home)
+        .args(["user", "add", name, "--role", role])
+        .env("TINNHIEM_PASSWORD", PASSWORD)
+        .output()?;
+    if !out.status.success() {
+        bail!("user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
 }
 
 /// A `tinnhiem-netsim` in front of `to_port`; its port and process.
@@ -256,14 +310,17 @@ fn main() -> Result<()> {
 
     // The hubs: the province, and above it the national council body and the Party
     // organization department, each reached through its own flaky link.
+    let province_web = web_port(8080)?;
     let (hub_home, hub_key, hub_port, _hub) = start_hub(
         &root,
         "tinh-lai-chau",
         "lai-chau",
         "Thường trực HĐND tỉnh Lai Châu",
+        Some(province_web),
     )?;
     let (sim_port, _sim) = start_sim(&root, "netsim", hub_port, o.seed, &o.link)?;
     let mut uppers = Vec::new();
+    let mut party_web = None;
     for (i, (dir, unit, name)) in [
         ("quoc-hoi", "quoc-hoi", "Ủy ban Thường vụ Quốc hội"),
         ("ban-to-chuc-tu", "ban-to-chuc-tu", "Ban Tổ chức Trung ương"),
@@ -271,7 +328,16 @@ fn main() -> Result<()> {
     .into_iter()
     .enumerate()
     {
-        let (home, key, port, child) = start_hub(&root, dir, unit, name)?;
+        let web = if unit == "ban-to-chuc-tu" {
+            Some(web_port(8081)?)
+        } else {
+            None
+        };
+        let (home, key, port, child) = start_hub(&root, dir, unit, name, web)?;
+        if web.is_some() {
+            user_add(&home, "xem", "reviewer")?;
+            party_web = web;
+        }
         let (sport, sim) = start_sim(&root, dir, port, o.seed + 1 + i as u64, &o.link)?;
         hub(
             &home,
@@ -306,6 +372,26 @@ fn main() -> Result<()> {
             ],
         )?;
         uppers.push((unit, home, child, sim));
+    }
+    user_add(&hub_home, "tinh", "staff")?;
+    user_add(&hub_home, "xem", "reviewer")?;
+    println!();
+    println!(
+        "  Provincial dashboard:  http://127.0.0.1:{}/   login tinh / {PASSWORD}  (reviewer: xem / {PASSWORD})",
+        province_web
+    );
+    if let Some(p) = party_web {
+        println!(
+            "  Party organization department, reviewer: http://127.0.0.1:{p}/review   login xem / {PASSWORD}"
+        );
+    }
+    println!();
+    if o.hold > 0 {
+        println!(
+            "Open the dashboard now; the districts start in {} s…",
+            o.hold
+        );
+        std::thread::sleep(std::time::Duration::from_secs(o.hold));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
 
@@ -475,5 +561,14 @@ fn main() -> Result<()> {
         }
     }
     print!("{}", hub(&hub_home, &["destination", "list"])?);
+    if o.serve {
+        println!();
+        println!(
+            "The hubs keep serving: dashboard http://127.0.0.1:{province_web}/ (tinh / {PASSWORD}); try the reviewer's search for «hoang van duc». Ctrl-C to stop."
+        );
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     Ok(())
 }
