@@ -31,6 +31,12 @@ pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Re
                 .unwrap_or(Value::Null))
         }
         "aggregate_list" => state::aggregates_json(store, hub),
+        "backup" => {
+            let dest = req["dest"].as_str().ok_or_else(|| anyhow!("dest"))?;
+            Ok(serde_json::to_value(
+                store.backup_to(std::path::Path::new(dest))?,
+            )?)
+        }
         "log_verify" => state::log_verify(store),
         "log_show" => state::log_show(store),
         "status" => {

@@ -67,6 +67,17 @@ pub(crate) enum Command {
         #[arg(long, value_name = "ADDR")]
         http: Option<SocketAddr>,
     },
+    /// Back up this hub while it serves: the store as one consistent snapshot (taken
+    /// by the running server), the config, the keys and the accounts.
+    Backup {
+        /// A directory that does not exist yet.
+        dest: PathBuf,
+    },
+    /// Restore a backup into --home, which must be new (never overwrites a home).
+    Restore {
+        /// The backup directory.
+        from: PathBuf,
+    },
     /// Accounts for the web pages (roles staff, reviewer, admin).
     #[command(subcommand)]
     User(tinnhiem_web::users::UserCmd),

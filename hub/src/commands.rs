@@ -31,9 +31,41 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Restore { from } = &cli.command {
+        let s = tinnhiem_shared::store::home::restore(from, &dir, "hub.toml")?;
+        println!(
+            "Đã khôi phục {} vào {} ({} bản ghi, đã kiểm từng bản ghi)",
+            from.display(),
+            dir.display(),
+            s.records
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let home = Home::open(&dir)?;
     match cli.command {
         Command::Init { .. } => Err(anyhow!("init đã được xử lý")),
+        Command::Restore { .. } => Err(anyhow!("restore đã được xử lý")),
+        Command::Backup { dest } => {
+            tinnhiem_shared::store::home::prepare(&dest)?;
+            let dest = dest.canonicalize()?;
+            let v = ask(
+                &home,
+                &json!({"cmd": "backup", "dest": dest.join("store").display().to_string()}),
+            )?;
+            tinnhiem_shared::store::home::copy_files(
+                &home.dir,
+                &dest,
+                &["hub.toml", "unit.key", "users.toml"],
+                &[],
+            )?;
+            println!(
+                "Đã sao lưu {} vào {} ({} bản ghi, đã đọc lại và kiểm). Bản sao lưu chứa khóa bí mật: cất giữ như khóa.",
+                home.dir.display(),
+                dest.display(),
+                v["records"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::User(cmd) => {
             tinnhiem_web::users::run(
                 &tinnhiem_web::Accounts::in_dir(&home.dir),

@@ -136,6 +136,17 @@ pub enum Command {
         #[arg(long)]
         sync: bool,
     },
+    /// Back up this home while it works: the store as one consistent snapshot, the
+    /// config, the keys, the accounts and the plain copies of sealed minutes.
+    Backup {
+        /// A directory that does not exist yet.
+        dest: std::path::PathBuf,
+    },
+    /// Restore a backup into --home, which must be new (never overwrites a home).
+    Restore {
+        /// The backup directory.
+        from: std::path::PathBuf,
+    },
     /// Accounts for the web pages (roles clerk, admin).
     #[command(subcommand)]
     User(tinnhiem_web::users::UserCmd),

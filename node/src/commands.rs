@@ -36,6 +36,16 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Restore { from } = &cli.command {
+        let s = tinnhiem_shared::store::home::restore(from, &dir, "node.toml")?;
+        println!(
+            "Đã khôi phục {} vào {} ({} bản ghi, đã kiểm từng bản ghi)",
+            from.display(),
+            dir.display(),
+            s.records
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut home = Home::open(&dir)?;
     // Commands that open the store only for short moments (so that they and the
     // others can run side by side) come first.
@@ -81,6 +91,23 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve { http, sync } => {
             crate::web::serve(home, http, sync)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Backup { dest } => {
+            let store = home.store()?;
+            let s = tinnhiem_shared::store::home::backup(
+                &store,
+                &home.dir,
+                &dest,
+                &["node.toml", "unit.key", "users.toml"],
+                &["sealed"],
+            )?;
+            println!(
+                "Đã sao lưu {} vào {} ({} bản ghi, đã đọc lại và kiểm). Bản sao lưu chứa khóa bí mật: cất giữ như khóa.",
+                home.dir.display(),
+                dest.display(),
+                s.records
+            );
             return Ok(ExitCode::SUCCESS);
         }
         Command::User(cmd) => {
@@ -192,6 +219,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Status { .. }
         | Command::VerifyReceipt
         | Command::Serve { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
         | Command::User(_) => handled_above(),
         Command::Audit => {
             for line in cx.desk.store.audit_log()? {

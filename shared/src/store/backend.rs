@@ -324,6 +324,39 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Every record of `tables` as one consistent state: one read transaction with redb
+    /// (writers go on; the snapshot is what was committed when it began). sled has no
+    /// snapshot across trees; its trees are read one after the other.
+    pub(crate) fn snapshot(
+        &self,
+        path: &Path,
+        tables: &[&'static str],
+    ) -> Result<Vec<(&'static str, Vec<KeyValue>)>, StoreError> {
+        guarded(path, || match self {
+            Backend::Sled { .. } => tables
+                .iter()
+                .map(|t| Ok((*t, self.scan_inner(path, t, b"")?)))
+                .collect(),
+            Backend::Redb { db } => {
+                use redb::{ReadableDatabase, ReadableTable};
+                let rx = db.begin_read().map_err(|e| from_redb(path, e))?;
+                let mut out = Vec::new();
+                for t in tables {
+                    let tb = rx.open_table(def(t)).map_err(|e| from_redb(path, e))?;
+                    let mut rows = Vec::new();
+                    for kv in tb.iter().map_err(|e| from_redb(path, e))? {
+                        let (k, v) = kv.map_err(|e| from_redb(path, e))?;
+                        rows.push((k.value().to_vec(), v.value().to_vec()));
+                    }
+                    out.push((*t, rows));
+                }
+                Ok(out)
+            }
+        })
+    }
+}
+
 /// The path of the store's files, for messages.
 pub(crate) fn describe(dir: &Path, kind: BackendKind) -> PathBuf {
     match kind {
