@@ -63,6 +63,7 @@ fn the_deploy_examples_load() {
     for (hub_toml, registry) in [
         ("hub.toml", "registry.toml"),
         ("hub-national.toml", "registry-national.toml"),
+        ("hub-party.toml", "registry-party.toml"),
     ] {
         let dir = tempfile::tempdir().expect("tmp");
         run(dir.path(), &["init", "--unit", "x"]);
