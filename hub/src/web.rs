@@ -44,6 +44,7 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/review", get(review))
         .route("/minutes/{unit}/{session}", get(minutes))
         .route("/export/results.csv", get(results_csv))
+        .route("/export/results.xlsx", get(results_xlsx))
         .route("/api/dashboard", get(api_dashboard))
         .route("/api/person", get(api_person))
         .route("/metrics", get(metrics))
@@ -56,6 +57,7 @@ fn nav(role: Role) -> Vec<(&'static str, &'static str)> {
     if role != Role::Reviewer {
         n.push(("/", "Tổng hợp"));
         n.push(("/export/results.csv", "Xuất CSV"));
+        n.push(("/export/results.xlsx", "Xuất Excel"));
     }
     n.push(("/review", "Tra cứu người được lấy phiếu"));
     n
@@ -255,6 +257,80 @@ async fn minutes(
     }
 }
 
+const RESULT_HEADERS: [&str; 15] = [
+    "Đơn vị",
+    "Phiên",
+    "Cơ quan",
+    "Ngày",
+    "Mã người",
+    "Họ tên",
+    "Chức vụ",
+    "Phiếu thu về",
+    "Phiếu hợp lệ",
+    "Tín nhiệm cao",
+    "Tín nhiệm",
+    "Tín nhiệm thấp",
+    "Không tín nhiệm",
+    "Cảnh báo",
+    "Mã niêm phong",
+];
+
+/// One row per subject of every session received: text cells, numbers as numbers.
+enum Cell {
+    Text(String),
+    Num(u64),
+    Empty,
+}
+
+fn result_rows(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Vec<Vec<Cell>>> {
+    use tinnhiem_shared::domain::Mark;
+    let mut rows = Vec::new();
+    for s in state::sessions(store)? {
+        let levels = s.result.procedure.levels();
+        for x in &s.result.subjects {
+            let count = |m: Mark| {
+                levels
+                    .iter()
+                    .position(|l| *l == m)
+                    .and_then(|i| x.counts.get(i))
+                    .map_or(Cell::Empty, |c| Cell::Num(*c))
+            };
+            rows.push(vec![
+                Cell::Text(s.unit.clone()),
+                Cell::Text(s.result.session.to_string()),
+                Cell::Text(s.meta.body.clone()),
+                Cell::Text(s.meta.date.to_string()),
+                Cell::Text(x.person_id.to_string()),
+                Cell::Text(x.name.clone()),
+                Cell::Text(x.position.clone()),
+                Cell::Num(s.result.collected),
+                Cell::Num(x.valid),
+                count(Mark::High),
+                count(Mark::Confidence),
+                count(Mark::Low),
+                count(Mark::NoConfidence),
+                Cell::Text(x.flag.title().to_string()),
+                Cell::Text(hex::encode(s.seal.id())),
+            ]);
+        }
+    }
+    Ok(rows)
+}
+
+fn download(bytes: Vec<u8>, mime: &'static str, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
 async fn results_csv(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(STAFF) {
         return r;
@@ -262,66 +338,68 @@ async fn results_csv(State(w): State<Web>, who: Signed) -> Response {
     let hub = w.hub.clone();
     let r = blocking(move || {
         let mut out = csv::Writer::from_writer(Vec::new());
-        out.write_record([
-            "don_vi",
-            "phien",
-            "co_quan",
-            "ngay",
-            "ma_nguoi",
-            "ho_ten",
-            "chuc_vu",
-            "phieu_hop_le",
-            "tin_nhiem_cao",
-            "tin_nhiem",
-            "tin_nhiem_thap",
-            "khong_tin_nhiem",
-            "canh_bao",
-        ])?;
-        for s in state::sessions(&hub.store)? {
-            let levels = s.result.procedure.levels();
-            for x in &s.result.subjects {
-                let count = |m: tinnhiem_shared::domain::Mark| {
-                    levels
-                        .iter()
-                        .position(|l| *l == m)
-                        .and_then(|i| x.counts.get(i))
-                        .map(|c| c.to_string())
-                        .unwrap_or_default()
-                };
-                use tinnhiem_shared::domain::Mark;
-                out.write_record([
-                    s.unit.as_str(),
-                    s.result.session.as_str(),
-                    &s.meta.body,
-                    &s.meta.date.to_string(),
-                    x.person_id.as_str(),
-                    &x.name,
-                    &x.position,
-                    &x.valid.to_string(),
-                    &count(Mark::High),
-                    &count(Mark::Confidence),
-                    &count(Mark::Low),
-                    &count(Mark::NoConfidence),
-                    x.flag.key(),
-                ])?;
-            }
+        out.write_record(RESULT_HEADERS)?;
+        for row in result_rows(&hub.store)? {
+            out.write_record(row.iter().map(|c| match c {
+                Cell::Text(t) => t.clone(),
+                Cell::Num(n) => n.to_string(),
+                Cell::Empty => String::new(),
+            }))?;
         }
-        Ok(out.into_inner()?)
+        // A BOM so that spreadsheet programs read the Vietnamese text as UTF-8.
+        Ok([b"\xEF\xBB\xBF".as_slice(), &out.into_inner()?].concat())
     })
     .await;
     match r {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"ket-qua.csv\"",
-                ),
-            ],
-            // A BOM so that spreadsheet programs read the Vietnamese text as UTF-8.
-            [b"\xEF\xBB\xBF".as_slice(), &bytes].concat(),
-        )
-            .into_response(),
+        Ok(bytes) => download(bytes, "text/csv; charset=utf-8", "ket-qua.csv"),
+        Err(e) => e,
+    }
+}
+
+async fn results_xlsx(State(w): State<Web>, who: Signed) -> Response {
+    if let Err(r) = who.require(STAFF) {
+        return r;
+    }
+    let hub = w.hub.clone();
+    let r = blocking(move || {
+        use rust_xlsxwriter::{Color, Format, Workbook};
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name("Kết quả")?;
+        let bold = Format::new()
+            .set_bold()
+            .set_background_color(Color::RGB(0xEEF1F4));
+        let flagged = Format::new().set_background_color(Color::RGB(0xFDE8E8));
+        for (c, h) in RESULT_HEADERS.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+        }
+        for (r, row) in result_rows(&hub.store)?.iter().enumerate() {
+            let r = r as u32 + 1;
+            let is_flagged = matches!(&row[13], Cell::Text(t) if !t.is_empty());
+            for (c, cell) in row.iter().enumerate() {
+                let c = c as u16;
+                match (cell, is_flagged) {
+                    (Cell::Text(t), false) => sheet.write_string(r, c, t)?,
+                    (Cell::Text(t), true) => sheet.write_string_with_format(r, c, t, &flagged)?,
+                    (Cell::Num(n), false) => sheet.write_number(r, c, *n as f64)?,
+                    (Cell::Num(n), true) => {
+                        sheet.write_number_with_format(r, c, *n as f64, &flagged)?
+                    }
+                    (Cell::Empty, _) => sheet,
+                };
+            }
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        sheet.autofit();
+        Ok(book.save_to_buffer()?)
+    })
+    .await;
+    match r {
+        Ok(bytes) => download(
+            bytes,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "ket-qua.xlsx",
+        ),
         Err(e) => e,
     }
 }

@@ -267,6 +267,31 @@ async fn the_dashboard_sees_a_district_arrive_and_a_reviewer_finds_a_person() {
         minutes.contains("Mã niêm phong") && minutes.contains("Nguyễn Văn A"),
         "{minutes}"
     );
+    // Exports: the CSV names the person; the XLSX is a zip (an Office Open XML file).
+    b.go(&format!("{base}/")).await;
+    let csv =
+        b.c.execute(
+            "return fetch('/export/results.csv').then(r => r.text())",
+            vec![],
+        )
+        .await
+        .expect("fetch csv");
+    let csv = csv.as_str().unwrap_or_default();
+    assert!(
+        csv.contains("Nguyễn Văn A") && csv.contains("ky-hop-2023"),
+        "{csv}"
+    );
+    let xlsx = b
+        .c
+        .execute(
+            "return fetch('/export/results.xlsx').then(r => r.arrayBuffer()).then(b => { const u = new Uint8Array(b); return [u.length, u[0], u[1]]; })",
+            vec![],
+        )
+        .await
+        .expect("fetch xlsx");
+    assert_eq!(xlsx[1], 0x50, "{xlsx}"); // "PK"
+    assert_eq!(xlsx[2], 0x4b, "{xlsx}");
+    assert!(xlsx[0].as_u64().unwrap_or(0) > 1000, "{xlsx}");
     b.go(&format!("{base}/metrics")).await;
     let metrics = b.text("body").await;
     assert!(
