@@ -17,6 +17,8 @@ function unitTree(units, hub) {
     return "<ul>" + list.map(u => {
       const st = u.reported
         ? `<span class="pill ok">đã nhận ${u.sessions} phiên</span> <span class=muted>${tn.when(u.last_received_at)}</span>`
+        : u.paper_only
+        ? `<span class="pill warn">bản giấy (QR), chờ bản điện tử</span>`
         : `<span class="pill bad">chưa nhận</span>`;
       return `<li data-unit="${tn.esc(u.unit)}" data-reported="${u.reported}">${tn.esc(u.name || u.unit)} <span class=muted>(${tn.esc(u.unit)})</span> ${st}${draw(u.unit)}</li>`;
     }).join("") + "</ul>";

@@ -31,6 +31,10 @@ pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Re
                 .unwrap_or(Value::Null))
         }
         "aggregate_list" => state::aggregates_json(store, hub),
+        "ingest_paper" => {
+            let record = hex::decode(req["record"].as_str().unwrap_or(""))?;
+            state::ingest_paper(store, &record, chrono::Utc::now().timestamp())
+        }
         "backup" => {
             let dest = req["dest"].as_str().ok_or_else(|| anyhow!("dest"))?;
             Ok(serde_json::to_value(

@@ -78,6 +78,13 @@ pub(crate) enum Command {
         /// The backup directory.
         from: PathBuf,
     },
+    /// Accept a result from a photograph or scan of printed minutes (their QR code) when
+    /// no link exists at all: verified like a seal, shown as paper-delivered until the
+    /// document itself arrives and matches.
+    IngestQr {
+        /// PNG or JPEG image.
+        image: PathBuf,
+    },
     /// Accounts for the web pages (roles staff, reviewer, admin).
     #[command(subcommand)]
     User(tinnhiem_web::users::UserCmd),

@@ -45,6 +45,34 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init { .. } => Err(anyhow!("init đã được xử lý")),
         Command::Restore { .. } => Err(anyhow!("restore đã được xử lý")),
+        Command::IngestQr { image } => {
+            let records = tinnhiem_web::paper::read(&image)?;
+            if records.is_empty() {
+                bail!(
+                    "không tìm thấy mã QR biên bản tinnhiem nào trong {} (chụp thẳng, đủ sáng, cả mã trong khung)",
+                    image.display()
+                );
+            }
+            for r in records {
+                let v = ask(
+                    &home,
+                    &json!({"cmd": "ingest_paper", "record": hex::encode(&r)}),
+                )?;
+                println!(
+                    "Đã nhận bản giấy: {} phiên «{}» lần {} ({} người), chữ ký và kết quả hợp lệ. {}",
+                    v["unit"].as_str().unwrap_or(""),
+                    v["session"].as_str().unwrap_or(""),
+                    v["seq"],
+                    v["subjects"],
+                    if v["digital"] == true {
+                        "Bản điện tử đã có và khớp."
+                    } else {
+                        "Chờ bản điện tử đến để đối chiếu."
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backup { dest } => {
             tinnhiem_shared::store::home::prepare(&dest)?;
             let dest = dest.canonicalize()?;

@@ -417,6 +417,7 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
     let reg = registry::list(store)?;
     let seals = accepted(store)?;
     let rejects = store.scan_table(Table::Rejects, b"")?;
+    let papers_all = papers(store)?;
     let units: Vec<Value> = expected_units(&reg, hub)
         .map(|e| {
             let mine: Vec<_> = seals
@@ -429,7 +430,15 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
                 .iter()
                 .filter_map(|s| s.3.as_ref().map(|r| r.body.received_at))
                 .max();
+            let paper_only = papers_all
+                .iter()
+                .filter(|p| p["state"] == "paper_only")
+                .filter(|p| {
+                    p["unit"].as_str().and_then(|u| reporting_child(&reg, u)) == Some(e.id.as_str())
+                })
+                .count();
             json!({"unit": e.id, "name": e.name, "parent": e.parent, "reported": !mine.is_empty(),
+                   "paper_only": paper_only,
                    "sessions": sessions.len(), "seals": mine.len(), "last_received_at": last})
         })
         .collect();
@@ -461,6 +470,7 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         "seals_rejected": rejects.len(),
         "units": units,
         "recent_rejections": last_rejects,
+        "papers": papers_all,
     }))
 }
 
@@ -933,4 +943,73 @@ pub(crate) fn log_show(store: &Store) -> Result<Value> {
     let tree = crate::commit::load_log(store).map_err(|e| anyhow::anyhow!(e))?;
     let size = tree.size();
     Ok(json!({"size": size, "root": tree.root(size).map(hex::encode).unwrap_or_default()}))
+}
+
+fn paper_key(unit: &str, session: &str, seq: u32) -> Vec<u8> {
+    format!("{unit}/{session}/{seq:08}").into_bytes()
+}
+
+/// `ingest-qr`: a result from a photographed paper record. Verified like a seal (the
+/// signature, the digest over the result, a key of that unit valid when it sealed) and
+/// kept as paper-delivered until the document itself arrives with the same seal.
+pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Value> {
+    use tinnhiem_shared::seal::paper;
+    let p = paper::decode(record)?;
+    p.verify()?;
+    let b = &p.seal.body;
+    let entry = registry::get(store, &b.unit)?.ok_or_else(|| {
+        anyhow::anyhow!("đơn vị «{}» không có trong sổ đăng ký của máy chủ", b.unit)
+    })?;
+    if !entry
+        .keys()?
+        .iter()
+        .any(|k| k.key.0 == b.signer && k.valid_at(b.sealed_at))
+    {
+        anyhow::bail!(
+            "biên bản giấy ký bằng khóa {} không phải khóa của «{}» lúc niêm phong",
+            hex::encode(b.signer),
+            b.unit
+        );
+    }
+    let id = p.seal.id();
+    store.batch(&[Write::Put(
+        Table::Paper,
+        paper_key(&b.unit, &b.session, b.seq),
+        postcard::to_stdvec(&(record, now))?,
+    )])?;
+    let digital = store.read(Table::Receipts, &id)?.is_some();
+    tracing::info!(unit = %b.unit, session = %b.session, seq = b.seq, digital, "paper record accepted");
+    Ok(
+        json!({"unit": b.unit, "session": b.session, "seq": b.seq, "seal_id": hex::encode(id),
+              "digital": digital, "subjects": p.result.subjects.len()}),
+    )
+}
+
+/// Every paper record held, with its state: `matched` when the document arrived with
+/// the same seal, `differs` when a document arrived sealed otherwise at that seq,
+/// `paper_only` while waiting.
+pub(crate) fn papers(store: &Store) -> Result<Vec<Value>> {
+    use tinnhiem_shared::seal::paper;
+    let mut out = Vec::new();
+    for (_, v) in store.scan_table(Table::Paper, b"")? {
+        let Ok((record, at)) = postcard::from_bytes::<(Vec<u8>, i64)>(&v) else {
+            continue;
+        };
+        let Ok(p) = paper::decode(&record) else {
+            continue;
+        };
+        let b = &p.seal.body;
+        let id = p.seal.id();
+        let digital = store.read(Table::Seals, &seal_key(&b.unit, &b.session, b.seq))?;
+        let state = match digital.and_then(|d| Seal::from_bytes(&d).ok()) {
+            Some(d) if d.id() == id => "matched",
+            Some(_) => "differs",
+            None => "paper_only",
+        };
+        out.push(
+            json!({"unit": b.unit, "session": b.session, "seq": b.seq, "body": p.result.body,
+                        "seal_id": hex::encode(id), "received_at": at, "state": state}),
+        );
+    }
+    Ok(out)
 }

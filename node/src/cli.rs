@@ -88,6 +88,9 @@ pub enum Command {
         /// Write the per-subject result to this CSV file.
         #[arg(long, value_name = "FILE.csv")]
         csv: Option<PathBuf>,
+        /// Write the QR code of the current seal (seal and result) to this PNG file.
+        #[arg(long, value_name = "FILE.png")]
+        qr: Option<PathBuf>,
     },
     /// The legal deadlines of a session.
     Deadlines {
@@ -135,6 +138,12 @@ pub enum Command {
         /// Also deliver sealed minutes to the hub, as `sync --daemon` does.
         #[arg(long)]
         sync: bool,
+    },
+    /// Check a photograph or scan of printed minutes: the QR code's seal and result are
+    /// verified and compared with this home's record. Exit 0 only when they match.
+    VerifyPaper {
+        /// PNG or JPEG image.
+        image: std::path::PathBuf,
     },
     /// Back up this home while it works: the store as one consistent snapshot, the
     /// config, the keys, the accounts and the plain copies of sealed minutes.

@@ -212,7 +212,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             session,
             minutes,
             csv,
-        } => cx.export(&session, minutes.as_deref(), csv.as_deref()),
+            qr,
+        } => cx.export(&session, minutes.as_deref(), csv.as_deref(), qr.as_deref()),
+        Command::VerifyPaper { image } => cx.verify_paper(&image),
         Command::Deadlines { session, json } => cx.deadlines(&session, json),
         Command::Hub(_)
         | Command::Sync { .. }
@@ -643,9 +645,15 @@ impl<'a> Cx<'a> {
         Ok(ExitCode::SUCCESS)
     }
 
-    fn export(&self, session: &str, html: Option<&Path>, csv: Option<&Path>) -> Result<ExitCode> {
-        if html.is_none() && csv.is_none() {
-            bail!("cần --minutes FILE.html và/hoặc --csv FILE.csv");
+    fn export(
+        &self,
+        session: &str,
+        html: Option<&Path>,
+        csv: Option<&Path>,
+        qr: Option<&Path>,
+    ) -> Result<ExitCode> {
+        if html.is_none() && csv.is_none() && qr.is_none() {
+            bail!("cần --minutes FILE.html, --csv FILE.csv và/hoặc --qr FILE.png");
         }
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
@@ -667,7 +675,96 @@ impl<'a> Cx<'a> {
             write_atomic(p, report::csv(&r)?.as_bytes())?;
             println!("Đã xuất kết quả ra {}", p.display());
         }
+        if let Some(p) = qr {
+            let Some(seal) = current else {
+                bail!("--qr: phiên «{sid}» chưa được niêm phong ở trạng thái hiện tại; niêm phong trước");
+            };
+            let canon = seal::canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
+            let png = tinnhiem_web::paper::png(&seal::paper::encode(seal, &canon))?;
+            write_atomic(p, &png)?;
+            println!(
+                "Đã xuất mã QR của niêm phong lần {} ra {}",
+                seal.body.seq,
+                p.display()
+            );
+        }
         Ok(ExitCode::SUCCESS)
+    }
+
+    fn verify_paper(&self, image: &Path) -> Result<ExitCode> {
+        let records = tinnhiem_web::paper::read(image)?;
+        if records.is_empty() {
+            bail!(
+                "không tìm thấy mã QR biên bản tinnhiem nào trong {} (chụp thẳng, đủ sáng, cả mã trong khung)",
+                image.display()
+            );
+        }
+        let mut ok = true;
+        for bytes in records {
+            let p = seal::paper::decode(&bytes)?;
+            let b = &p.seal.body;
+            if let Err(e) = p.verify() {
+                println!(
+                    "Mã QR phiên «{}» lần {}: KHÔNG HỢP LỆ — {e}",
+                    b.session, b.seq
+                );
+                ok = false;
+                continue;
+            }
+            println!(
+                "Mã QR: đơn vị «{}», phiên «{}», niêm phong lần {}: chữ ký và kết quả HỢP LỆ (khóa {}).",
+                b.unit,
+                b.session,
+                b.seq,
+                hex::encode(b.signer)
+            );
+            for x in &p.result.subjects {
+                println!(
+                    "  {:<28} hợp lệ {:>4}  {}  {}",
+                    x.name,
+                    x.valid,
+                    x.counts
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                    tinnhiem_shared::domain::Flag::parse(&x.flag)
+                        .map(|f| f.title())
+                        .unwrap_or("")
+                );
+            }
+            let mine = b.unit == self.home.config.unit.as_str();
+            let held = match SessionId::new(&b.session) {
+                Ok(sid) if mine => self.desk.store.seals(&sid)?,
+                _ => Vec::new(),
+            };
+            match held.iter().find(|x| x.body.seq == b.seq) {
+                Some(x) if x.id() == p.seal.id() => {
+                    println!(
+                        "  KHỚP với bản điện tử trong máy này (mã niêm phong {}).",
+                        hex::encode(x.id())
+                    );
+                }
+                Some(x) => {
+                    ok = false;
+                    println!(
+                        "  KHÁC bản điện tử: máy này giữ niêm phong lần {} với mã {}, bản giấy mang mã {}.",
+                        b.seq,
+                        hex::encode(x.id()),
+                        hex::encode(p.seal.id())
+                    );
+                }
+                None => {
+                    ok = false;
+                    println!("  Máy này không giữ niêm phong đó để đối chiếu.");
+                }
+            }
+        }
+        Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     }
 
     fn deadlines(&self, session: &str, json: bool) -> Result<ExitCode> {

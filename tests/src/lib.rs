@@ -33,11 +33,12 @@ pub fn bin_dir() -> &'static Path {
             .parent()
             .expect("workspace")
             .to_path_buf();
-        let newest_source = ["shared", "node", "hub", "tests"]
+        let newest_source = ["shared", "web", "node", "hub", "tests"]
             .iter()
             .flat_map(|c| {
                 [
                     workspace.join(c).join("src"),
+                    workspace.join(c).join("assets"),
                     workspace.join(c).join("Cargo.toml"),
                 ]
             })

@@ -104,6 +104,24 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
     assert!(minutes.contains("Mã niêm phong"), "{minutes}");
     assert!(!minutes.contains("BẢN NHÁP"), "{minutes}");
     b.shot("node-6-minutes").await;
+    // The printed paper verifies itself: Chromium's rendering of the QR code, read back
+    // from the picture, matches the seal in the store.
+    let png = b
+        .wait_for("#qr svg")
+        .await
+        .screenshot()
+        .await
+        .expect("QR screenshot");
+    let pic = node.file("qr.png", "");
+    std::fs::write(&pic, &png).expect("write picture");
+    if let Ok(d) = std::env::var("TINNHIEM_SCREENSHOTS") {
+        let _ = std::fs::write(format!("{d}/qr-element.png"), &png);
+    }
+    let checked = node.ok(&["verify-paper", pic.to_str().expect("path")]);
+    assert!(
+        checked.contains("HỢP LỆ") && checked.contains("KHỚP"),
+        "{checked}"
+    );
     b.close().await;
 
     // The store agrees with what the page showed, the seal verifies, and the audit log

@@ -10,6 +10,7 @@ pub mod account;
 pub mod login;
 pub mod minutes;
 pub mod page;
+pub mod paper;
 pub mod users;
 
 pub use account::{Accounts, Role};

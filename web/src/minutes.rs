@@ -29,6 +29,10 @@ td.name { min-width: 9em; }
 .sign { margin-left: 55%; text-align: center; margin-top: 1.5em; }
 .sign .space { height: 5em; }
 .seal { font-family: monospace; font-size: 8.5pt; word-break: break-all; border-top: 1px solid #999; margin-top: 2em; padding-top: 0.5em; }
+.qr { display: flex; gap: 1em; align-items: center; margin-top: 1em; page-break-inside: avoid; }
+.qr svg { width: 420px; height: 420px; flex: none; }
+@media print { .qr svg { width: 60mm; height: 60mm; } }
+.qr p { font-size: 9pt; }
 .draft { color: #a00; font-weight: bold; text-align: center; border: 2px solid #a00; padding: 0.3em; }
 .confidential { text-align: right; font-weight: bold; }
 @media print { .noprint { display: none; } body { margin: 0; } }
@@ -203,6 +207,17 @@ pub fn html(
             hex::encode(x.body.result_digest),
             hex::encode(x.body.signer)
         ));
+        // The paper verifies itself: the seal and the result it signs, in a QR code.
+        let canon = tinnhiem_shared::seal::canonical_result(r, m.mode, &m.body, m.date);
+        let record = tinnhiem_shared::seal::paper::encode(x, &canon);
+        match crate::paper::svg(&record) {
+            Some(svg) => h.push_str(&format!(
+                "<div class=\"qr\" id=\"qr\">{svg}<p>Mã QR: niêm phong và kết quả đã ký. Kiểm tra bản giấy: <code>tinnhiem-node verify-paper ẢNH</code></p></div>\n"
+            )),
+            None => h.push_str(
+                "<p class=\"note\">Biên bản quá lớn cho một mã QR; kiểm tra bằng mã niêm phong ở trên.</p>\n",
+            ),
+        }
     }
     h.push_str("</body></html>\n");
     h

@@ -11,6 +11,7 @@
 mod aggregate;
 mod enroll;
 mod keys;
+pub mod paper;
 mod receipt;
 mod treehead;
 

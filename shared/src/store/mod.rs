@@ -47,6 +47,8 @@ pub enum Table {
     Rejects,
     /// The hub's transparency log: leaf hashes by index (8 bytes, big-endian).
     Log,
+    /// Results received on paper (a photographed QR code), by unit/session/seq.
+    Paper,
 }
 
 impl Table {
@@ -62,12 +64,14 @@ impl Table {
             Table::Outbox => "outbox",
             Table::Rejects => "rejects",
             Table::Log => "log",
+            Table::Paper => "paper",
         }
     }
 }
 
-pub(crate) const TABLES: [&str; 10] = [
+pub(crate) const TABLES: [&str; 11] = [
     "log",
+    "paper",
     "meta",
     "docs",
     "seals",
