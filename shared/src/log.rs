@@ -1,14 +1,20 @@
 //! Structured logs of the long-running commands (`serve`, `sync --daemon`): to stderr,
 //! filtered by `TINNHIEM_LOG` (e.g. `debug`, `tinnhiem_shared=debug`), colored only on
-//! a terminal so that journald and log files stay clean.
+//! a terminal so that journald and log files stay clean. `TINNHIEM_LOG_FORMAT=json`
+//! writes one JSON object per event, for a log collector.
 
 /// Installs the subscriber once; later calls do nothing.
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TINNHIEM_LOG")
         .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("TINNHIEM_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
