@@ -32,7 +32,7 @@ async function refresh() {
   document.getElementById("seals").textContent = `${d.seals_accepted} / ${d.seals_rejected}`;
   const periods = d.deadlines || [];
   document.getElementById("due").innerHTML = periods.length ? periods.map(p =>
-    `<div>Năm ${p.period}: hạn ${tn.esc(p.report_due)} — <b class="${p.state === "overdue" ? "bad" : p.state === "met" ? "ok" : "warn"}">${DUE_VI[p.state] || p.state}</b>` +
+    `<div>Năm ${p.period}: hạn ${tn.date(p.report_due)} — <b class="${p.state === "overdue" ? "bad" : p.state === "met" ? "ok" : "warn"}">${DUE_VI[p.state] || p.state}</b>` +
     (p.missing.length ? `<div class=muted>Còn thiếu: ${p.missing.map(m => tn.esc(m.name || m.unit)).join(", ")}</div>` : "") + "</div>").join("")
     : "<span class=muted>Chưa có</span>";
   const log = d.log || {};
@@ -44,7 +44,7 @@ async function refresh() {
     : "<p class=muted>Không có.</p>";
   const ss = d.sessions || [];
   document.getElementById("sessions").innerHTML = ss.length ? `<table id=sessions-table><tr><th>Đơn vị</th><th>Phiên</th><th>Ngày</th><th class=num>Số người</th><th class=num>Vượt ngưỡng</th><th>Nhận lúc</th><th></th></tr>` +
-    ss.map(s => `<tr><td>${tn.esc(s.body)}</td><td>${tn.esc(s.session)} <span class=muted>lần ${s.seq}</span></td><td>${tn.esc(s.date)}</td><td class=num>${s.subjects}</td><td class=num>${s.flagged}</td><td>${tn.when(s.received_at)}</td><td><a href="/minutes/${encodeURIComponent(s.unit)}/${encodeURIComponent(s.session)}" target=_blank>Biên bản</a></td></tr>`).join("") + "</table>"
+    ss.map(s => `<tr><td>${tn.esc(s.body)}</td><td>${tn.esc(s.session)} <span class=muted>lần ${s.seq}</span></td><td>${tn.date(s.date)}</td><td class=num>${s.subjects}</td><td class=num>${s.flagged}</td><td>${tn.when(s.received_at)}</td><td><a href="/minutes/${encodeURIComponent(s.unit)}/${encodeURIComponent(s.session)}" target=_blank>Biên bản</a></td></tr>`).join("") + "</table>"
     : "<p class=muted>Chưa nhận biên bản nào.</p>";
   const ds = d.destinations || [];
   document.getElementById("destinations").innerHTML = ds.length ? `<table><tr><th>Nơi nhận</th><th>Địa chỉ</th><th class=num>Đã nhận</th><th class=num>Đã gửi</th><th class=num>Chờ</th><th class=num>Bị từ chối</th><th>Lỗi gần nhất</th></tr>` +

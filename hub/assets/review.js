@@ -5,12 +5,12 @@ const LEVEL_VI = {high: "Tín nhiệm cao", confidence: "Tín nhiệm", low: "T�
 function person(p) {
   const rs = p.results;
   const levels = [...new Set(rs.flatMap(r => Object.keys(r.counts)))];
-  const head = `<tr><th></th>${rs.map(r => `<th>${tn.esc(r.body)}<div class=muted>${tn.esc(r.date)} · ${tn.esc(r.profile)}</div></th>`).join("")}</tr>`;
+  const head = `<tr><th></th>${rs.map(r => `<th>${tn.esc(r.body)}<div class=muted>${tn.date(r.date)} · ${tn.esc(r.profile)}</div></th>`).join("")}</tr>`;
   const row = (label, f) => `<tr><th>${label}</th>${rs.map(r => `<td class=num>${f(r)}</td>`).join("")}</tr>`;
   const body = [
     row("Chức vụ", r => tn.esc(r.position)),
     row("Phiếu thu về / hợp lệ", r => `${r.collected} / ${r.valid}`),
-    ...levels.map(l => row(LEVEL_VI[l] || l, r => r.counts[l] === undefined ? "" : `${r.counts[l]} <span class=muted>(${r.percent[l]}%)</span>`)),
+    ...levels.map(l => row(LEVEL_VI[l] || l, r => r.counts[l] === undefined ? "" : `${r.counts[l]} <span class=muted>(${tn.pct(r.percent[l])})</span>`)),
     row("Cảnh báo", r => r.flag === "none" ? "" : `<b class=bad>${tn.esc(r.flag_title)}</b>`),
     row("Hệ quả theo quy định", r => r.consequence ? `${tn.esc(r.consequence.what)}<div class=muted>${tn.esc(r.consequence.who)} · ${tn.esc(r.consequence.source)}</div>` : ""),
   ].join("");

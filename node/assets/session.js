@@ -35,7 +35,7 @@ async function act(where, url, body, ok) {
 function drawSetup() {
   const m = S.meta;
   $("tab-setup").innerHTML = `<h2>Thông tin phiên</h2>
-<table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.esc(m.date)}</td></tr>
+<table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
 <tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
 <h2>Ban kiểm phiếu</h2><form id=board onsubmit="return false">
@@ -48,7 +48,7 @@ function drawSetup() {
 <button id=board-go>Ghi</button> <span class=msg></span></form>
 <h2>Làm việc trên nhiều máy</h2>
 <p>Mỗi máy nhập phần của mình; gộp bằng tệp: <a href="/s/${encodeURIComponent(ID)}/doc" id=doc-download>tải tệp phiên này</a>, mang sang máy kia và nhập ở trang “Các phiên”. Phiếu nhập ở các máy được cộng lại; một số bị nhập khác nhau ở hai máy sẽ được báo để nhập lại.</p>
-<h2>Các hạn theo quy định</h2><ul>${S.deadlines.map(d => `<li>${tn.esc(d.due)} — ${tn.esc(d.what)}</li>`).join("")}</ul>`;
+<h2>Các hạn theo quy định</h2><ul>${S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("")}</ul>`;
   const f = $("board");
   f.addEventListener("submit", () => act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu"));
 }
@@ -162,7 +162,7 @@ function drawRecent() {
 
 function drawResult() {
   const r = S.result;
-  const pct = (x, k) => `${x.counts[k]} <span class=muted>(${x.percent[k]}%)</span>`;
+  const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
   const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
   const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
   $("tab-result").innerHTML = `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
@@ -200,7 +200,7 @@ async function load() {
   S = await tn.get(API);
   const m = S.meta;
   $("heading").firstChild.textContent = `${m.body} — ${m.title || m.session} `;
-  $("summary").textContent = `${m.date} · ${m.procedure_title} · ${S.subjects.length} người · ${S.entries.length} phiếu đã nhập · ${S.seals.some(s => s.current) ? "đã niêm phong" : "chưa niêm phong"}`;
+  $("summary").textContent = `${tn.date(m.date)} · ${m.procedure_title} · ${S.subjects.length} người · ${S.entries.length} phiếu đã nhập · ${S.seals.some(s => s.current) ? "đã niêm phong" : "chưa niêm phong"}`;
   if (!drawn) {
     drawn = true;
     $("tabs").innerHTML = TABS.map(([t, l]) => `<a href="#${t}" data-tab="${t}" id=tab-link-${t}>${t === "ballots" && m.mode === "tallies" ? "Nhập tổng hợp" : l}</a>`).join("");

@@ -4,7 +4,7 @@ async function refresh() {
   const list = await tn.get("/api/sessions");
   const t = document.getElementById("sessions");
   t.innerHTML = list.length ? "<tr><th>Phiên</th><th>Cơ quan</th><th>Ngày</th><th>Hình thức</th><th class=num>Người</th><th class=num>Phiếu đã nhập</th><th>Niêm phong</th></tr>" +
-    list.map(s => `<tr data-session="${tn.esc(s.id)}"><td><a href="/s/${encodeURIComponent(s.id)}">${tn.esc(s.id)}</a></td><td>${tn.esc(s.body)}${s.title ? "<div class=muted>" + tn.esc(s.title) + "</div>" : ""}</td><td>${tn.esc(s.date)}</td><td>${tn.esc(s.procedure)} <span class=muted>${tn.esc(s.profile)}</span></td><td class=num>${s.subjects}</td><td class=num>${s.entries}</td><td>${s.sealed ? `<span class="pill ok">lần ${s.sealed}</span>` : "<span class=muted>chưa</span>"}</td></tr>`).join("")
+    list.map(s => `<tr data-session="${tn.esc(s.id)}"><td><a href="/s/${encodeURIComponent(s.id)}">${tn.esc(s.id)}</a></td><td>${tn.esc(s.body)}${s.title ? "<div class=muted>" + tn.esc(s.title) + "</div>" : ""}</td><td>${tn.date(s.date)}</td><td>${tn.esc(s.procedure)} <span class=muted>${tn.esc(s.profile)}</span></td><td class=num>${s.subjects}</td><td class=num>${s.entries}</td><td>${s.sealed ? `<span class="pill ok">lần ${s.sealed}</span>` : "<span class=muted>chưa</span>"}</td></tr>`).join("")
     : "<tr><td class=muted>Chưa có phiên nào. Tạo phiên mới hoặc nhập từ tệp ở dưới.</td></tr>";
   const st = await tn.get("/api/status");
   const d = document.getElementById("sync");

@@ -86,8 +86,8 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
     let table = b
         .wait_text("#result-table", "Quá nửa tín nhiệm thấp", 20)
         .await;
-    assert!(table.contains("3 (60.00%)"), "{table}");
-    assert!(table.contains("2 (40.00%)"), "{table}");
+    assert!(table.contains("3 (60,00%)"), "{table}");
+    assert!(table.contains("2 (40,00%)"), "{table}");
     b.wait_text("#problems", "đủ điều kiện niêm phong", 10)
         .await;
     b.shot("node-4-result").await;
@@ -225,7 +225,7 @@ async fn two_clerks_on_two_laptops_both_see_the_merged_ballots() {
             .find(|l| l.contains("Vương Thị Thu Hiền"))
             .unwrap_or_default()
             .to_string();
-        assert!(row.contains("0 (0.00%)"), "{row}");
+        assert!(row.contains("0 (0,00%)"), "{row}");
     }
     ba.shot("node-7-merged").await;
     let (ra, rb) = (a.result_json("ky-hop-18"), b_home.result_json("ky-hop-18"));

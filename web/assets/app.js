@@ -35,6 +35,10 @@ const tn = {
     tick();
     return setInterval(tick, ms);
   },
+  // Percentages arrive as "81.63"; Vietnamese writes 81,63%.
+  pct(p) { return String(p ?? "").replace(".", ",") + "%"; },
+  // "2023-12-08" as "08/12/2023".
+  date(iso) { const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || ""); return m ? `${m[3]}/${m[2]}/${m[1]}` : tn.esc(iso); },
   when(t) { return t ? new Date(t * 1000).toLocaleString("vi-VN") : ""; },
   say(id, text, cls) {
     const e = document.getElementById(id);
