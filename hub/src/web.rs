@@ -77,6 +77,13 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The upper hubs, read again from hub.toml (`destination add` changes it while serving).
+fn destinations(home: &std::path::Path) -> Vec<crate::home::Destination> {
+    Home::open(home)
+        .map(|h| h.config.destination)
+        .unwrap_or_default()
+}
+
 fn api_error(code: StatusCode, msg: &str) -> Response {
     (code, Json(json!({ "error": msg }))).into_response()
 }
@@ -133,9 +140,7 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
     let home = w.home.clone();
     let r = blocking(move || {
         let store = &hub.store;
-        let dests = Home::open(&home)
-            .map(|h| h.config.destination)
-            .unwrap_or_default();
+        let dests = destinations(&home);
         let mut status = state::status(store, &hub.unit)?;
         status["destinations"] = crate::forward::summary(store, &hub.unit, &dests)?;
         status["log"] = state::log_show(store)?;
@@ -415,9 +420,7 @@ async fn metrics(State(w): State<Web>, who: Signed) -> Response {
     let r = blocking(move || {
         let store = &hub.store;
         let status = state::status(store, &hub.unit)?;
-        let dests = Home::open(&home)
-            .map(|h| h.config.destination)
-            .unwrap_or_default();
+        let dests = destinations(&home);
         let d = crate::forward::summary(store, &hub.unit, &dests)?;
         let log = state::log_show(store)?;
         let mut m = String::new();

@@ -38,12 +38,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     }
     if let Command::Restore { from } = &cli.command {
         let s = tinnhiem_shared::store::home::restore(from, &dir, "node.toml")?;
-        println!(
-            "Đã khôi phục {} vào {} ({} bản ghi, đã kiểm từng bản ghi)",
-            from.display(),
-            dir.display(),
-            s.records
-        );
+        println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
         return Ok(ExitCode::SUCCESS);
     }
     let mut home = Home::open(&dir)?;

@@ -210,20 +210,26 @@ pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Outp
     tracing::info!("sync daemon stopped");
 }
 
+/// The hub's log head this node verified, and the alarm if the hub ever contradicted it.
+fn log_state(
+    home: &Home,
+    target: &HubTarget,
+) -> Result<(Option<(u64, [u8; 32])>, Option<outbox::LogAlarm>)> {
+    let store = home.store()?;
+    let dest = target.key()?;
+    Ok((
+        outbox::known_log(&store, &dest)?,
+        outbox::log_alarm(&store, &dest)?,
+    ))
+}
+
 /// `status --json`, also the web pages' delivery list.
 pub(crate) fn status_value(home: &Home) -> Result<serde_json::Value> {
     let Some(target) = &home.config.hub else {
         return Ok(json!({"unit": home.config.unit, "hub": null, "deliveries": []}));
     };
     let all = deliveries(home, target)?;
-    let (log, alarm) = {
-        let store = home.store()?;
-        let dest = target.key()?;
-        (
-            outbox::known_log(&store, &dest)?,
-            outbox::log_alarm(&store, &dest)?,
-        )
-    };
+    let (log, alarm) = log_state(home, target)?;
     let list: Vec<_> = all
         .iter()
         .map(|(_, d)| {
@@ -253,14 +259,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
         return Ok(());
     };
     let all = deliveries(home, target)?;
-    let (log, alarm) = {
-        let store = home.store()?;
-        let dest = target.key()?;
-        (
-            outbox::known_log(&store, &dest)?,
-            outbox::log_alarm(&store, &dest)?,
-        )
-    };
+    let (log, alarm) = log_state(home, target)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&status_value(home)?)?);
         return Ok(());

@@ -124,6 +124,16 @@ pub fn restore(from: &Path, home: &Path, marker: &str) -> Result<BackupSummary, 
     Ok(summary)
 }
 
+/// What `restore` says when it is done, in both binaries.
+pub fn restored(from: &Path, home: &Path, s: &BackupSummary) -> String {
+    format!(
+        "Đã khôi phục {} vào {} ({} bản ghi, đã kiểm từng bản ghi)",
+        from.display(),
+        home.display(),
+        s.records
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
