@@ -210,11 +210,14 @@ pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Outp
     tracing::info!("sync daemon stopped");
 }
 
+/// A verified log head: size and root.
+type LogHead = (u64, [u8; 32]);
+
 /// The hub's log head this node verified, and the alarm if the hub ever contradicted it.
 fn log_state(
     home: &Home,
     target: &HubTarget,
-) -> Result<(Option<(u64, [u8; 32])>, Option<outbox::LogAlarm>)> {
+) -> Result<(Option<LogHead>, Option<outbox::LogAlarm>)> {
     let store = home.store()?;
     let dest = target.key()?;
     Ok((
