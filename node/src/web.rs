@@ -60,6 +60,7 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/api/s/{id}/entries/remove", post(api_entry_remove))
         .route("/api/s/{id}/seal", post(api_seal))
         .route("/api/status", get(api_status))
+        .route("/metrics", get(metrics))
         .merge(tinnhiem_web::login::routes())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .with_state(web)
@@ -604,6 +605,48 @@ async fn api_status(State(w): State<Web>, who: Signed) -> Response {
         })
         .await,
     )
+}
+
+/// Prometheus text format: sessions, seals, and deliveries to the hub by state.
+async fn metrics(State(w): State<Web>, who: Signed) -> Response {
+    let r = at_desk(&w, &who, |d| {
+        let sessions = d.store.sessions()?;
+        let mut seals = 0;
+        for s in &sessions {
+            seals += d.store.seals(s)?.len();
+        }
+        let home = Home::open(&d.home.dir)?;
+        let st = crate::sync::status_value(&home)?;
+        let mut m = format!(
+            "# HELP tinnhiem_node_sessions Sessions in this home.\n# TYPE tinnhiem_node_sessions gauge\ntinnhiem_node_sessions {}\n# HELP tinnhiem_node_seals Seals made in this home.\n# TYPE tinnhiem_node_seals gauge\ntinnhiem_node_seals {seals}\n# HELP tinnhiem_node_deliveries Seals by delivery state to the hub.\n# TYPE tinnhiem_node_deliveries gauge\n",
+            sessions.len()
+        );
+        let list = st["deliveries"].as_array().cloned().unwrap_or_default();
+        for state in ["pending", "sent", "received", "rejected"] {
+            let n = list.iter().filter(|x| x["state"] == state).count();
+            m.push_str(&format!(
+                "tinnhiem_node_deliveries{{state=\"{state}\"}} {n}\n"
+            ));
+        }
+        let alarm = !st["log"]["alarm"].is_null();
+        m.push_str(&format!(
+            "# HELP tinnhiem_node_log_alarm 1 when the hub signed two log states that cannot both be true.\n# TYPE tinnhiem_node_log_alarm gauge\ntinnhiem_node_log_alarm {}\n",
+            u8::from(alarm)
+        ));
+        Ok(m)
+    })
+    .await;
+    match r {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => e,
+    }
 }
 
 async fn minutes_page(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {

@@ -104,6 +104,13 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
     assert!(minutes.contains("Mã niêm phong"), "{minutes}");
     assert!(!minutes.contains("BẢN NHÁP"), "{minutes}");
     b.shot("node-6-minutes").await;
+    b.go(&format!("{}/metrics", web.base)).await;
+    let metrics = b.text("body").await;
+    assert!(
+        metrics.contains("tinnhiem_node_seals 1") && metrics.contains("tinnhiem_node_sessions 1"),
+        "{metrics}"
+    );
+    b.go(&format!("{}/s/ky-hop-18/minutes", web.base)).await;
     // The printed paper verifies itself: Chromium's rendering of the QR code, read back
     // from the picture, matches the seal in the store.
     let png = b
