@@ -118,7 +118,14 @@ pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
                     Ok(req) => {
                         let st = state.clone();
                         let res = tokio::task::spawn_blocking(move || {
-                            answer(&st.store, &st.unit, &st.key, &req)
+                            let changes_registry = req["cmd"]
+                                .as_str()
+                                .is_some_and(|c| c.starts_with("registry_"));
+                            let r = answer(&st.store, &st.unit, &st.key, &req);
+                            if changes_registry {
+                                st.registry_changed();
+                            }
+                            r
                         })
                         .await;
                         match res {

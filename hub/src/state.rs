@@ -44,11 +44,19 @@ pub(crate) struct HubState {
     committer: Committer,
     /// Serializes registry writes from enrollments.
     registry_lock: Mutex<()>,
+    /// Which unit each registered key belongs to, built from the registry on first use
+    /// and dropped whenever this process writes the registry (enrollments, admin
+    /// commands): every handshake asks, and a national registry is long.
+    key_index: Mutex<Option<KeyIndex>>,
     /// Woken after each durable batch of accepted items: the forwarders start at once
     /// instead of at their next poll.
     pub(crate) accepted: Arc<tokio::sync::Notify>,
     traffic: Traffic,
 }
+
+/// Registered keys → (unit, validity).
+type KeyIndex =
+    std::collections::HashMap<[u8; 32], Vec<(String, tinnhiem_shared::seal::KeyValidity)>>;
 
 /// Counters for `/metrics`, since the process started.
 #[derive(Debug, Default)]
@@ -76,6 +84,7 @@ impl HubState {
             committer: Committer::start(store.clone(), move || wake.notify_waiters()),
             store,
             registry_lock: Mutex::new(()),
+            key_index: Mutex::new(None),
             accepted,
             traffic: Traffic::default(),
         }
@@ -92,6 +101,13 @@ impl HubState {
 
     fn registered_keys(&self, unit: &str) -> Option<Vec<tinnhiem_shared::seal::KeyValidity>> {
         registry::get(&self.store, unit).ok()??.keys().ok()
+    }
+
+    /// Forgets the key index: the registry changed.
+    pub(crate) fn registry_changed(&self) {
+        if let Ok(mut i) = self.key_index.lock() {
+            *i = None;
+        }
     }
 
     pub(crate) fn key_allowed(&self, key: &PublicKey) -> bool {
@@ -242,14 +258,22 @@ impl Host for HubState {
     /// own time in `verify_seal`.
     fn unit_of(&self, key: &PublicKey) -> Option<String> {
         let t = now();
-        registry::list(&self.store)
-            .ok()?
-            .into_iter()
-            .find(|e| {
-                e.keys()
-                    .is_ok_and(|ks| ks.iter().any(|k| k.key == *key && k.valid_at(t)))
-            })
-            .map(|e| e.id)
+        let mut index = self.key_index.lock().ok()?;
+        if index.is_none() {
+            let mut m = KeyIndex::new();
+            for e in registry::list(&self.store).ok()? {
+                for k in e.keys().unwrap_or_default() {
+                    m.entry(k.key.0).or_default().push((e.id.clone(), k));
+                }
+            }
+            *index = Some(m);
+        }
+        index
+            .as_ref()?
+            .get(&key.0)?
+            .iter()
+            .find(|(_, k)| k.valid_at(t))
+            .map(|(unit, _)| unit.clone())
     }
     fn env(self: &Arc<Self>, _unit: &str) -> Conn {
         Conn(Arc::clone(self))
@@ -346,7 +370,9 @@ impl HubEnv for Conn {
             .registry_lock
             .lock()
             .map_err(|_| (RejectReason::Unavailable, "lock".into()))?;
-        registry::enroll(&self.0.store, peer, record).map_err(|e| {
+        let r = registry::enroll(&self.0.store, peer, record);
+        self.0.registry_changed();
+        r.map_err(|e| {
             let detail = format!("enrollment: {e:#}");
             self.0
                 .record_reject(peer, "", &[0; 32], RejectReason::WrongKey, &detail);
