@@ -11,6 +11,13 @@
 //!
 //! `--quick` (CI): 10 nodes × 10 sessions, a node with 10. Default: 100 nodes × 100
 //! sessions (10 000, a whole country), a node with 50.
+//!
+//! `--flaky`: 700 district nodes with one sealed session each, through the simulated
+//! link (`tinnhiem-netsim`: 300 ms RTT, jitter, partitions) at 0%, 10% and 30% loss, a
+//! fresh hub each time; the time until all 700 have receipts, and the ratios to the
+//! clean run. A node whose connection fails retries with backoff, as `sync --daemon`
+//! does (but from scratch: these simulated nodes keep no sync state between attempts,
+//! which can only make them slower than the real node).
 
 use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
@@ -20,7 +27,7 @@ use tinnhiem_shared::net::client::deliver;
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
 use tinnhiem_shared::seal::{seal_doc, PublicKey, UnitKey};
-use tinnhiem_tests::{session_file, Hub};
+use tinnhiem_tests::{netsim, session_file, Hub};
 
 fn node_key(i: usize) -> UnitKey {
     let mut seed = [7u8; 32];
@@ -39,6 +46,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn main() -> Result<()> {
+    if std::env::args().any(|a| a == "--flaky") {
+        return flaky();
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let (nodes, per_node) = if quick {
         (10usize, 10usize)
@@ -230,4 +240,125 @@ fn node_figures(hub: &Hub, n: usize) -> Result<()> {
         kib as f64 / 1024.0
     );
     Ok(())
+}
+
+/// `--flaky`: 700 districts through the simulated link at 0, 10 and 30% loss.
+fn flaky() -> Result<()> {
+    const DISTRICTS: usize = 700;
+    println!("tinnhiem-bench --flaky: {DISTRICTS} districts, one sealed session each, 300 ms RTT, partitions (up 8 s / down 2 s)");
+    println!();
+    println!("| loss | all {DISTRICTS} with receipts | ratio to 0% | connections | wire bytes per session |");
+    println!("|---|---|---|---|---|");
+    let mut clean = None;
+    for loss in [0u32, 10, 30] {
+        let (secs, conns, wire) = flaky_run(DISTRICTS, loss)?;
+        let base = *clean.get_or_insert(secs);
+        println!(
+            "| {loss}% | {secs:.1} s | {:.2}× | {conns} | {} |",
+            secs / base,
+            wire / DISTRICTS as u64
+        );
+    }
+    Ok(())
+}
+
+fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
+    let hub = Hub::start("lai-chau");
+    let mut reg = String::new();
+    for i in 0..districts {
+        reg.push_str(&format!(
+            "[[unit]]\nid = \"huyen-{i:03}\"\nkey = \"{}\"\nparent = \"lai-chau\"\n\n",
+            node_key(i).public().to_hex()
+        ));
+    }
+    let reg_file = hub.path().join("bench-registry.toml");
+    std::fs::write(&reg_file, reg)?;
+    hub.ok(&["registry", "import", reg_file.to_str().context("path")?]);
+    let hub_key = PublicKey::from_hex(&hub.key)?;
+    let loss_s = loss.to_string();
+    let (_sim, addr) = netsim(
+        hub.addr,
+        &[
+            "--loss",
+            &loss_s,
+            "--delay-ms",
+            "150",
+            "--jitter-ms",
+            "20",
+            "--up-secs",
+            "8",
+            "--down-secs",
+            "2",
+            "--seed",
+            "700",
+        ],
+    );
+    let mut work = Vec::new();
+    for i in 0..districts {
+        let key = node_key(i);
+        let unit = UnitId::new(format!("huyen-{i:03}"))?;
+        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))?
+            .into_session(&unit, || "e".into())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
+        let (seal, _) = seal_doc(&mut d, &key, 1, 2).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+        work.push((unit, key, d.save(), seal));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(1200);
+    let (conns, wire) = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (i, (unit, key, bytes, seal)) in work.into_iter().enumerate() {
+            tasks.push(tokio::spawn(async move {
+                // Start within the first second, as offices come online.
+                tokio::time::sleep(Duration::from_millis((i as u64 * 7) % 1000)).await;
+                let cfg = NetConfig::default();
+                let ep =
+                    net::client_endpoint(&key, hub_key, &cfg).map_err(|e| anyhow::anyhow!(e))?;
+                let (mut conns, mut wire, mut attempt) = (0u64, 0u64, 0u32);
+                loop {
+                    let doc = SessionDoc::load(&bytes, b"bench")?;
+                    let job = Job {
+                        doc,
+                        sync_state: None,
+                        seals: vec![seal.clone()],
+                    };
+                    let machine = NodeSession::new(unit.as_str(), hub_key, vec![job], 0, 5_000);
+                    let mut got = false;
+                    conns += 1;
+                    let r = deliver(&ep, addr, machine, &cfg, deadline, |e| {
+                        if matches!(e, Event::Receipt { .. }) {
+                            got = true;
+                        }
+                    })
+                    .await;
+                    if let Ok(st) = &r {
+                        wire += st.wire_bytes;
+                    }
+                    if got {
+                        return Ok::<_, anyhow::Error>((conns, wire));
+                    }
+                    if Instant::now() > deadline {
+                        bail!("{unit}: no receipt before the deadline");
+                    }
+                    // Backoff with jitter, as the node's outbox: 0.5 s doubling to 8 s.
+                    attempt = (attempt + 1).min(5);
+                    let base = 250u64 << attempt;
+                    let jitter = (i as u64 * 131 + attempt as u64 * 17) % base;
+                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+                }
+            }));
+        }
+        let (mut conns, mut wire) = (0, 0);
+        for t in tasks {
+            let (c, w) = t.await??;
+            conns += c;
+            wire += w;
+        }
+        Ok::<_, anyhow::Error>((conns, wire))
+    })?;
+    Ok((start.elapsed().as_secs_f64(), conns, wire))
 }
