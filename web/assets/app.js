@@ -17,6 +17,9 @@ const tn = {
       body: JSON.stringify(body ?? {})});
     if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
     const j = await r.json().catch(() => ({}));
+    if (r.status === 422 || r.status === 400 && !j.error) {
+      throw new Error("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
+    }
     if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
     return j;
   },
