@@ -50,6 +50,14 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
         .await;
     b.click("#create-go").await;
 
+    // A broken list is refused whole, saying where, and nothing is stored.
+    b.fill("#csv-text", "id,person_id,name\ns01,p-1\n").await;
+    b.click("#csv-go").await;
+    let refused = b.wait_text("#tab-subjects .msg", "không ghi gì", 20).await;
+    assert!(refused.contains("dòng"), "{refused}");
+    let t = b.text("#subjects-table").await;
+    assert!(t.contains("Chưa có ai"), "{t}");
+
     // Subjects from CSV.
     b.fill("#csv-text", SUBJECTS_CSV).await;
     b.click("#csv-go").await;
