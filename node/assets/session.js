@@ -18,6 +18,15 @@ function show(tab) {
   if (tab === "ballots") { const f = document.querySelector(".mark"); if (f) f.focus(); }
 }
 
+// Replaces an element's content only when it changed: a poll must not swap a button
+// from under a clerk's click.
+function put(el, html) {
+  if (el._html === html) return false;
+  el._html = html;
+  el.innerHTML = html;
+  return true;
+}
+
 function msg(where, text, cls) {
   const e = document.querySelector(`#${where} .msg`);
   if (e) { e.textContent = text; e.className = "msg " + (cls || ""); }
@@ -154,7 +163,8 @@ function drawRecent() {
   const names = Object.fromEntries(S.subjects.map(x => [x.id, x.name]));
   const byId = Object.fromEntries(S.entries.map(e => [e.id, e]));
   const last = mine.slice(-10).reverse().map(id => byId[id]).filter(Boolean);
-  r.innerHTML = last.length ? `<table id=recent-table><tr><th>Mã phiếu</th><th>Nội dung</th><th></th></tr>` + last.map(e => `<tr><td class=muted>${tn.esc(e.id.slice(0, 8))}</td><td>${Object.entries(e.marks).map(([s, m]) => `${tn.esc(names[s] || s)}: ${TITLE(m)}`).join("; ")}</td><td><button class="secondary remove" data-id="${tn.esc(e.id)}">Xóa</button></td></tr>`).join("") + "</table>" : "<p class=muted>Chưa có.</p>";
+  const changed = put(r, last.length ? `<table id=recent-table><tr><th>Mã phiếu</th><th>Nội dung</th><th></th></tr>` + last.map(e => `<tr><td class=muted>${tn.esc(e.id.slice(0, 8))}</td><td>${Object.entries(e.marks).map(([s, m]) => `${tn.esc(names[s] || s)}: ${TITLE(m)}`).join("; ")}</td><td><button class="secondary remove" data-id="${tn.esc(e.id)}">Xóa</button></td></tr>`).join("") + "</table>" : "<p class=muted>Chưa có.</p>");
+  if (!changed) return;
   for (const b of r.querySelectorAll(".remove")) b.addEventListener("click", () => {
     if (confirm("Xóa phiếu này?")) act("tab-ballots", API + "/entries/remove", {id: b.dataset.id}, () => "Đã xóa phiếu");
   });
@@ -165,11 +175,11 @@ function drawResult() {
   const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
   const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
   const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
-  $("tab-result").innerHTML = `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
+  put($("tab-result"), `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
 <p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
 <table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => `<th class=num>${tn.esc(l.title)}</th>`).join("")}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>` +
     r.subjects.map(x => `<tr class="${x.flag !== "none" ? "flag" : ""}" data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td>${S.levels.map(l => `<td class=num>${pct(x, l.key)}</td>`).join("")}<td class=num>${x.invalid}</td><td>${x.flag !== "none" ? `<b class=bad>${tn.esc(S.flag_titles[x.id])}</b>` : ""}</td></tr>`).join("") +
-    `</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv">Tải CSV</a></p>`;
+    `</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv">Tải CSV</a></p>`);
 }
 
 async function drawSeal() {
@@ -178,14 +188,15 @@ async function drawSeal() {
   let st = {deliveries: []};
   try { st = await tn.get("/api/status"); } catch (e) { /* shown below as no hub */ }
   const mine = (st.deliveries || []).filter(d => d.session === ID);
-  $("tab-seal").innerHTML = `<h2>Niêm phong biên bản kiểm phiếu</h2>
+  const changed = put($("tab-seal"), `<h2>Niêm phong biên bản kiểm phiếu</h2>
 ${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bản không thay đổi từ đó.</p>` : seals.length ? `<p class=warn id=seal-state>Đã có thay đổi sau lần niêm phong ${seals[seals.length - 1].seq}: cần niêm phong lại.</p>` : `<p class=muted id=seal-state>Chưa niêm phong.</p>`}
 <p>Niêm phong là chữ ký số của đơn vị trên toàn bộ lịch sử phiên và kết quả tính được; sau đó biên bản được gửi lên máy chủ khi có mạng.</p>
 <button id=seal-go ${S.sealable && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
 ${!S.sealable ? `<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
 ${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => `<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${tn.esc(s.seal_id.slice(0, 32))}…</td></tr>`).join("")}</table>` : ""}
 <h2>Gửi lên máy chủ</h2>${st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index : tn.esc(d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
-<p><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank>Biên bản kiểm phiếu (in)</a></p>`;
+<p><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank>Biên bản kiểm phiếu (in)</a></p>`);
+  if (!changed) return;
   $("seal-go").addEventListener("click", async () => {
     try {
       const r = await tn.post(API + "/seal", {});
@@ -211,11 +222,7 @@ async function load() {
     drawRecent();
   }
   drawResult();
-  const active = !$("tab-seal").hidden;
-  const m2 = document.querySelector("#tab-seal .msg");
-  const keep = m2 ? [m2.textContent, m2.className] : null;
   await drawSeal();
-  if (keep && active) { const e = document.querySelector("#tab-seal .msg"); e.textContent = keep[0]; e.className = keep[1]; }
 }
 
 window.addEventListener("hashchange", () => show(location.hash.slice(1) || "ballots"));

@@ -106,9 +106,18 @@ impl Browser {
         e.send_keys(text).await.expect("type");
     }
 
-    /// Clicks an element.
+    /// Clicks an element. A page that redraws between finding and clicking (they poll)
+    /// leaves a stale reference: find it again, a few times.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.expect("click");
+        for attempt in 0.. {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(e) if attempt < 5 && e.to_string().to_lowercase().contains("stale") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Types into whatever has the focus (what a person at a keyboard does).
