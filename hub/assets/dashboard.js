@@ -31,26 +31,26 @@ async function refresh() {
   document.getElementById("reported").textContent = `${d.units_reported} / ${d.units_expected}`;
   document.getElementById("seals").textContent = `${d.seals_accepted} / ${d.seals_rejected}`;
   const periods = d.deadlines || [];
-  document.getElementById("due").innerHTML = periods.length ? periods.map(p =>
+  tn.view.due = periods.length ? periods.map(p =>
     `<div>Năm ${p.period}: hạn ${tn.date(p.report_due)} — <b class="${p.state === "overdue" ? "bad" : p.state === "met" ? "ok" : "warn"}">${DUE_VI[p.state] || p.state}</b>` +
     (p.missing.length ? `<div class=muted>Còn thiếu: ${p.missing.map(m => tn.esc(m.name || m.unit)).join(", ")}</div>` : "") + "</div>").join("")
     : "<span class=muted>Chưa có</span>";
   const log = d.log || {};
-  document.getElementById("log").innerHTML = `<div class=stat>${log.size ?? 0} mục</div><div class=muted title="${tn.esc(log.root)}">gốc ${tn.esc(String(log.root || "").slice(0, 16))}…</div>`;
-  document.getElementById("units").innerHTML = unitTree(d.units || [], d.hub);
+  tn.view.log = `<div class=stat>${log.size ?? 0} mục</div><div class=muted title="${tn.esc(log.root)}">gốc ${tn.esc(String(log.root || "").slice(0, 16))}…</div>`;
+  tn.view.units = unitTree(d.units || [], d.hub);
   const fl = d.flagged || [];
-  document.getElementById("flagged").innerHTML = fl.length ? `<table id=flagged-table><tr><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị</th><th>Cảnh báo</th><th>Hệ quả theo quy định</th></tr>` +
+  tn.view.flagged = fl.length ? `<table id=flagged-table><tr><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị</th><th>Cảnh báo</th><th>Hệ quả theo quy định</th></tr>` +
     fl.map(x => `<tr class=flag><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td>${tn.esc(x.body)}</td><td>${tn.esc(x.flag_title)}</td><td>${x.consequence ? tn.esc(x.consequence.what) + " <span class=muted>(" + tn.esc(x.consequence.source) + ")</span>" : ""}</td></tr>`).join("") + "</table>"
     : "<p class=muted>Không có.</p>";
   const ss = d.sessions || [];
-  document.getElementById("sessions").innerHTML = ss.length ? `<table id=sessions-table><tr><th>Đơn vị</th><th>Phiên</th><th>Ngày</th><th class=num>Số người</th><th class=num>Vượt ngưỡng</th><th>Nhận lúc</th><th></th></tr>` +
+  tn.view.sessions = ss.length ? `<table id=sessions-table><tr><th>Đơn vị</th><th>Phiên</th><th>Ngày</th><th class=num>Số người</th><th class=num>Vượt ngưỡng</th><th>Nhận lúc</th><th></th></tr>` +
     ss.map(s => `<tr><td>${tn.esc(s.body)}</td><td>${tn.esc(s.session)} <span class=muted>lần ${s.seq}</span></td><td>${tn.date(s.date)}</td><td class=num>${s.subjects}</td><td class=num>${s.flagged}</td><td>${tn.when(s.received_at)}</td><td><a href="/minutes/${encodeURIComponent(s.unit)}/${encodeURIComponent(s.session)}" target=_blank>Biên bản</a></td></tr>`).join("") + "</table>"
     : "<p class=muted>Chưa nhận biên bản nào.</p>";
   const ds = d.destinations || [];
-  document.getElementById("destinations").innerHTML = ds.length ? `<table><tr><th>Nơi nhận</th><th>Địa chỉ</th><th class=num>Đã nhận</th><th class=num>Đã gửi</th><th class=num>Chờ</th><th class=num>Bị từ chối</th><th>Lỗi gần nhất</th></tr>` +
+  tn.view.destinations = ds.length ? `<table><tr><th>Nơi nhận</th><th>Địa chỉ</th><th class=num>Đã nhận</th><th class=num>Đã gửi</th><th class=num>Chờ</th><th class=num>Bị từ chối</th><th>Lỗi gần nhất</th></tr>` +
     ds.map(x => `<tr><td>${tn.esc(x.name || x.unit)}</td><td>${tn.esc(x.addr)}</td><td class=num>${x.received}</td><td class=num>${x.sent}</td><td class=num>${x.pending}</td><td class=num>${x.rejected}</td><td>${tn.esc((x.open.find(o => o.last_error) || {}).last_error || "")}</td></tr>`).join("") + "</table>"
     : "<p class=muted>Không chuyển lên cấp nào (tinnhiem-hub destination add).</p>";
   const rj = d.recent_rejections || [];
-  document.getElementById("rejections").innerHTML = rj.length ? "<ul>" + rj.map(r => `<li>${tn.esc(r.unit || "")} ${tn.esc(r.session || "")}: <b>${tn.esc(r.reason || "")}</b> ${tn.esc(r.detail || "")}</li>`).join("") + "</ul>" : "<p class=muted>Không có.</p>";
+  tn.view.rejections = rj.length ? "<ul>" + rj.map(r => `<li>${tn.esc(r.unit || "")} ${tn.esc(r.session || "")}: <b>${tn.esc(r.reason || "")}</b> ${tn.esc(r.detail || "")}</li>`).join("") + "</ul>" : "<p class=muted>Không có.</p>";
 }
 tn.poll(refresh, 2000);

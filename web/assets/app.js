@@ -43,6 +43,15 @@ const tn = {
   // "2023-12-08" as "08/12/2023".
   date(iso) { const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || ""); return m ? `${m[3]}/${m[2]}/${m[1]}` : tn.esc(iso); },
   when(t) { return t ? new Date(t * 1000).toLocaleString("vi-VN") : ""; },
+  // `tn.view.ID = html` replaces the content of element ID only when it changed: pages
+  // that poll must not swap a link or a button from under a click.
+  view: new Proxy({}, {
+    set(_, id, html) {
+      const el = document.getElementById(id);
+      if (el && el._html !== html) { el._html = html; el.innerHTML = html; }
+      return true;
+    },
+  }),
   say(id, text, cls) {
     const e = document.getElementById(id);
     if (e) { e.textContent = text; e.className = cls || ""; }
