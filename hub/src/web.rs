@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::store::Table;
+use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::{page, Auth, Role, Signed};
 
 /// What every handler needs.
@@ -140,9 +141,8 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
     let home = w.home.clone();
     let r = blocking(move || {
         let store = &hub.store;
-        let dests = destinations(&home);
         let mut status = state::status(store, &hub.unit)?;
-        status["destinations"] = crate::forward::summary(store, &hub.unit, &dests)?;
+        status["destinations"] = delivery_summary(&hub, &home)?;
         status["log"] = state::log_show(store)?;
         status["flagged"] = state::flagged(store)?;
         status["deadlines"] = state::deadlines(store, &hub.unit, chrono::Utc::now().date_naive())?
@@ -419,73 +419,85 @@ async fn metrics(State(w): State<Web>, who: Signed) -> Response {
     let home = w.home.clone();
     let r = blocking(move || {
         let store = &hub.store;
-        let status = state::status(store, &hub.unit)?;
-        let dests = destinations(&home);
-        let d = crate::forward::summary(store, &hub.unit, &dests)?;
+        // Counts only: no deadline calendar, no results, so a scrape stays cheap.
+        let c = state::counts(store, &hub.unit)?;
+        let d = delivery_summary(&hub, &home)?;
         let log = state::log_show(store)?;
-        let mut m = String::new();
-        let mut gauge = |name: &str, help: &str, v: &Value| {
-            m.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
-                v.as_u64().unwrap_or(0)
-            ));
-        };
-        gauge(
+        let t = hub.traffic();
+        let mut m = Metrics::new();
+        m.one(
+            Kind::Gauge,
             "tinnhiem_hub_seals_accepted",
             "Sealed minutes accepted.",
-            &status["seals_accepted"],
-        );
-        gauge(
+            c.seals_accepted,
+        )
+        .one(
+            Kind::Gauge,
             "tinnhiem_hub_seals_rejected",
             "Sealed minutes or messages rejected.",
-            &status["seals_rejected"],
-        );
-        gauge(
+            c.seals_rejected,
+        )
+        .one(
+            Kind::Gauge,
             "tinnhiem_hub_units_expected",
             "Units registered to report here.",
-            &status["units_expected"],
-        );
-        gauge(
+            c.units_expected,
+        )
+        .one(
+            Kind::Gauge,
             "tinnhiem_hub_units_reported",
             "Units with at least one accepted seal.",
-            &status["units_reported"],
-        );
-        gauge(
+            c.units_reported,
+        )
+        .one(
+            Kind::Gauge,
             "tinnhiem_hub_log_size",
             "Leaves in the transparency log.",
-            &log["size"],
+            log["size"].as_u64().unwrap_or(0),
+        )
+        .labelled(
+            Kind::Gauge,
+            "tinnhiem_hub_deliveries",
+            "Deliveries to upper hubs by state.",
+            d.as_array().into_iter().flatten().flat_map(|dest| {
+                let unit = dest["unit"].as_str().unwrap_or("").to_string();
+                ["pending", "sent", "received", "rejected"].map(|st| {
+                    (
+                        vec![("destination", unit.clone()), ("state", st.to_string())],
+                        dest[st].as_u64().unwrap_or(0),
+                    )
+                })
+            }),
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_connections_total",
+            "QUIC connections closed since start.",
+            t.connections,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_messages_total",
+            "Sync messages exchanged on closed connections since start.",
+            t.messages,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_wire_bytes_total",
+            "Bytes on the wire of closed connections since start.",
+            t.bytes,
         );
-        m.push_str("# HELP tinnhiem_hub_deliveries Deliveries to upper hubs by state.\n# TYPE tinnhiem_hub_deliveries gauge\n");
-        for dest in d.as_array().into_iter().flatten() {
-            let unit = dest["unit"].as_str().unwrap_or("");
-            for st in ["pending", "sent", "received", "rejected"] {
-                m.push_str(&format!(
-                    "tinnhiem_hub_deliveries{{destination=\"{}\",state=\"{st}\"}} {}\n",
-                    unit.replace(['"', '\\', '\n'], "_"),
-                    dest[st].as_u64().unwrap_or(0)
-                ));
-            }
-        }
-        let t = hub.traffic();
-        for (name, help, v) in [
-            ("tinnhiem_hub_connections_total", "QUIC connections closed since start.", t.connections),
-            ("tinnhiem_hub_messages_total", "Sync messages exchanged on closed connections since start.", t.messages),
-            ("tinnhiem_hub_wire_bytes_total", "Bytes on the wire of closed connections since start.", t.bytes),
-        ] {
-            m.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
-        }
         Ok(m)
     })
     .await;
     match r {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(m) => m.into_response(),
         Err(e) => e,
     }
+}
+
+/// Each upper destination with its deliveries by state (the dashboard and `/metrics`).
+fn delivery_summary(hub: &HubState, home: &std::path::Path) -> anyhow::Result<Value> {
+    let dests = destinations(home);
+    crate::forward::summary(&hub.store, &hub.unit, &dests)
 }

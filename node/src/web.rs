@@ -19,6 +19,7 @@ use tinnhiem_shared::doc::{CountField, MetaField};
 use tinnhiem_shared::domain::{
     compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, Subject, SubjectId,
 };
+use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::{page, Auth, Role, Signed};
 
 /// What every handler needs.
@@ -613,38 +614,45 @@ async fn metrics(State(w): State<Web>, who: Signed) -> Response {
         let sessions = d.store.sessions()?;
         let mut seals = 0;
         for s in &sessions {
-            seals += d.store.seals(s)?.len();
+            seals += d.store.seals(s)?.len() as u64;
         }
         let home = Home::open(&d.home.dir)?;
         let st = crate::sync::status_value(&home)?;
-        let mut m = format!(
-            "# HELP tinnhiem_node_sessions Sessions in this home.\n# TYPE tinnhiem_node_sessions gauge\ntinnhiem_node_sessions {}\n# HELP tinnhiem_node_seals Seals made in this home.\n# TYPE tinnhiem_node_seals gauge\ntinnhiem_node_seals {seals}\n# HELP tinnhiem_node_deliveries Seals by delivery state to the hub.\n# TYPE tinnhiem_node_deliveries gauge\n",
-            sessions.len()
-        );
         let list = st["deliveries"].as_array().cloned().unwrap_or_default();
-        for state in ["pending", "sent", "received", "rejected"] {
-            let n = list.iter().filter(|x| x["state"] == state).count();
-            m.push_str(&format!(
-                "tinnhiem_node_deliveries{{state=\"{state}\"}} {n}\n"
-            ));
-        }
         let alarm = !st["log"]["alarm"].is_null();
-        m.push_str(&format!(
-            "# HELP tinnhiem_node_log_alarm 1 when the hub signed two log states that cannot both be true.\n# TYPE tinnhiem_node_log_alarm gauge\ntinnhiem_node_log_alarm {}\n",
-            u8::from(alarm)
-        ));
+        let mut m = Metrics::new();
+        m.one(
+            Kind::Gauge,
+            "tinnhiem_node_sessions",
+            "Sessions in this home.",
+            sessions.len() as u64,
+        )
+        .one(
+            Kind::Gauge,
+            "tinnhiem_node_seals",
+            "Seals made in this home.",
+            seals,
+        )
+        .labelled(
+            Kind::Gauge,
+            "tinnhiem_node_deliveries",
+            "Seals by delivery state to the hub.",
+            ["pending", "sent", "received", "rejected"].map(|state| {
+                let n = list.iter().filter(|x| x["state"] == state).count() as u64;
+                (vec![("state", state.to_string())], n)
+            }),
+        )
+        .one(
+            Kind::Gauge,
+            "tinnhiem_node_log_alarm",
+            "1 when the hub signed two log states that cannot both be true.",
+            u64::from(alarm),
+        );
         Ok(m)
     })
     .await;
     match r {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(m) => m.into_response(),
         Err(e) => e,
     }
 }

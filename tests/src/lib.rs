@@ -7,6 +7,10 @@
 
 pub mod netsim;
 
+pub mod https;
+
+pub mod tunlink;
+
 pub mod browser;
 
 use std::path::{Path, PathBuf};
@@ -254,6 +258,13 @@ pub struct Hub {
 impl Hub {
     /// `init` a hub for `unit` and start serving.
     pub fn start(unit: &str) -> Hub {
+        let mut h = Hub::init(unit);
+        h.serve(&[]);
+        h
+    }
+
+    /// `init` a hub for `unit`, not serving yet.
+    pub fn init(unit: &str) -> Hub {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut h = Hub {
             dir,
@@ -265,23 +276,34 @@ impl Hub {
         };
         h.ok(&["init", "--unit", unit]);
         h.key = h.ok(&["key", "show"]).trim().to_string();
-        h.serve(&[]);
         h
     }
 
     /// (Re)starts `serve` with extra arguments, on the same port when it had one.
     pub fn serve(&mut self, extra: &[&str]) {
-        use std::io::BufRead;
-        self.proc = None;
         let listen = if self.addr.port() == 1 {
             "127.0.0.1:0".to_string()
         } else {
             self.addr.to_string()
         };
-        let mut child = Command::new(bin("tinnhiem-hub"))
+        let cmd = Command::new(bin("tinnhiem-hub"));
+        self.serve_with(cmd, &listen, extra);
+    }
+
+    /// Starts `serve --listen LISTEN` inside the network namespace `ns` (`ip netns exec`).
+    pub fn serve_in_netns(&mut self, ns: &str, listen: &str) {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(bin("tinnhiem-hub"));
+        self.serve_with(cmd, listen, &[]);
+    }
+
+    fn serve_with(&mut self, mut cmd: Command, listen: &str, extra: &[&str]) {
+        use std::io::BufRead;
+        self.proc = None;
+        let mut child = cmd
             .arg("--home")
             .arg(self.dir.path())
-            .args(["serve", "--listen", &listen])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(self.dir.path().join("serve.log")).expect("log"))

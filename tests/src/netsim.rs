@@ -56,7 +56,8 @@ pub struct Counters {
     pub clients: AtomicU64,
 }
 
-struct Link {
+/// One client's link: its random stream, its place in the partition cycle, its queues.
+pub(crate) struct Link {
     cfg: LinkConfig,
     rng: u64,
     /// Offset into the partition cycle, so that districts do not all go down together.
@@ -66,7 +67,7 @@ struct Link {
 }
 
 impl Link {
-    fn new(cfg: LinkConfig, salt: u64) -> Link {
+    pub(crate) fn new(cfg: LinkConfig, salt: u64) -> Link {
         let mut rng = cfg.seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         for _ in 0..4 {
             rng = xorshift(rng);
@@ -98,7 +99,7 @@ impl Link {
     }
 
     /// When each copy of a packet of `len` bytes leaves, or none if dropped.
-    fn schedule(&mut self, dir: usize, len: usize) -> Vec<Instant> {
+    pub(crate) fn schedule(&mut self, dir: usize, len: usize) -> Vec<Instant> {
         if !self.up() || self.roll(self.cfg.loss) {
             return vec![];
         }

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod login;
+pub mod metrics;
 pub mod minutes;
 pub mod page;
 pub mod paper;

@@ -12,7 +12,10 @@ pub mod server;
 mod tls;
 
 pub use backoff::Backoff;
-pub use tls::{cert_key, client_endpoint, peer_key, server_endpoint, KeyCheck, NetConfig, ALPN};
+pub use tls::{
+    cert_key, client_endpoint, client_endpoint_on, peer_key, server_endpoint, KeyCheck, NetConfig,
+    ALPN,
+};
 
 use crate::proto::{FrameError, Framer, Msg};
 

@@ -26,9 +26,12 @@ pub struct NetConfig {
     pub max_streams: u32,
     /// The largest message accepted; a peer that sends more is cut off.
     pub max_message: usize,
-    /// A client that hears nothing for this long drops the connection and reconnects:
-    /// on a lossy link QUIC's probe timeout doubles with each loss, and a fresh
-    /// connection often gets through sooner than the backed-off old one.
+    /// A client that hears nothing for this long, not a message and not a single
+    /// datagram, drops the connection and reconnects: the path is gone (a NAT rebinding,
+    /// a long partition), and QUIC's probe timeout, doubled at every loss, would wait
+    /// longer than a fresh connection needs. A connection whose packets still arrive is
+    /// kept, however slow: on a 30%-loss link, starting over cost more than waiting
+    /// (`tinnhiem-bench --tun`).
     pub stall_after: Duration,
     /// A message begun must be complete within this long: a peer that dribbles a frame
     /// a byte at a time to hold a connection and its memory is cut off.
@@ -242,6 +245,18 @@ pub fn client_endpoint(
     hub: PublicKey,
     cfg: &NetConfig,
 ) -> Result<quinn::Endpoint, String> {
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    client_endpoint_on(key, hub, cfg, any)
+}
+
+/// [`client_endpoint`] on a chosen local address (a benchmark gives each simulated
+/// district its own).
+pub fn client_endpoint_on(
+    key: &UnitKey,
+    hub: PublicKey,
+    cfg: &NetConfig,
+    bind: SocketAddr,
+) -> Result<quinn::Endpoint, String> {
     let (cert, pk) = identity(key)?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -255,9 +270,6 @@ pub fn client_endpoint(
         quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
     let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
     cc.transport_config(Arc::new(transport(cfg)?));
-    let bind: SocketAddr = "0.0.0.0:0"
-        .parse()
-        .map_err(|e: std::net::AddrParseError| e.to_string())?;
     let mut ep = quinn::Endpoint::client(bind).map_err(|e| format!("client socket: {e}"))?;
     ep.set_default_client_config(cc);
     Ok(ep)

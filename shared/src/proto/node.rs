@@ -544,6 +544,41 @@ impl NodeSession {
         }
     }
 
+    /// The hub has none of this document (its Welcome says so): skip Automerge's
+    /// negotiation of what each side has, which costs two round trips to learn exactly
+    /// that, and send the whole document in one sync message with the seals right
+    /// behind it on the same stream. The hub applies the document before it reads the
+    /// seals; if it could not, it answers `HeadsMissing` and we sync the slow way.
+    ///
+    /// On a link at 300 ms RTT this is the difference between a delivery in three
+    /// round trips after the handshake and one.
+    fn push_whole(&mut self, s: &str, now: u64) {
+        let Some(d) = self.docs.get_mut(s) else {
+            return;
+        };
+        let mut st = sync::State::new();
+        st.their_heads = Some(Vec::new());
+        st.their_need = Some(Vec::new());
+        st.their_have = Some(vec![sync::Have {
+            last_sync: Vec::new(),
+            bloom: sync::BloomFilter::default(),
+        }]);
+        st.their_capabilities = Some(vec![sync::Capability::MessageV2]);
+        d.sync = st;
+        d.phase = Phase::Syncing;
+        d.last_activity = now;
+        if let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) {
+            self.out.push_back((
+                Channel::Doc(s.to_owned()),
+                Msg::Sync {
+                    session: s.to_owned(),
+                    data: m.encode(),
+                },
+            ));
+        }
+        self.send_seals(s, now);
+    }
+
     fn send_seals(&mut self, s: &str, now: u64) {
         let Some(d) = self.docs.get_mut(s) else {
             return;
@@ -718,8 +753,11 @@ impl NodeSession {
                 let ours = d.doc.heads();
                 self.theirs.get(&s).is_some_and(|h| *h == ours)
             };
+            let hub_has_none = self.theirs.get(&s).is_some_and(|h| h.is_empty());
             if in_sync {
                 self.send_seals(&s, now);
+            } else if hub_has_none {
+                self.push_whole(&s, now);
             } else {
                 self.start_sync(&s, now);
             }

@@ -336,6 +336,63 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
     }
 }
 
+/// Round trips (hub answers) until the node holds every receipt, each side sending all it
+/// has before the other answers, as on a clean link.
+fn round_trips(node: &mut NodeSession, hub: &mut HubSession, env: &mut MemEnv) -> usize {
+    let mut trips = 0;
+    let mut got = Vec::new();
+    while !node.is_done() && trips < 20 {
+        while let Some((ch, m)) = node.poll_transmit() {
+            hub.handle(env, ch, m);
+        }
+        trips += 1;
+        while let Some((ch, m)) = hub.poll_transmit() {
+            node.handle(ch, m, 0);
+        }
+        while let Some(e) = node.poll_event() {
+            got.push(e);
+        }
+    }
+    assert_eq!(receipts(&got).len(), 1, "{got:?}");
+    trips
+}
+
+#[test]
+fn a_first_delivery_takes_one_round_trip_after_the_welcome() {
+    let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 40, &unit_key());
+    let mut env = MemEnv::new();
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut doc, &seal, None)],
+        0,
+        1000,
+    );
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    // Hello → Welcome (the hub has none of it); the whole document and the seal → Receipt.
+    assert_eq!(round_trips(&mut node, &mut hub, &mut env), 2);
+    assert_eq!(env.accepted.len(), 1);
+
+    // A later seal of the same document, which the hub holds in part: Automerge's sync
+    // sends only the new change, then the seal.
+    let key = unit_key();
+    let mut d2 = SessionDoc::load(&doc.save(), b"laptop").expect("load");
+    d2.set_count(CountField::Total, 60).expect("count");
+    d2.commit(4, "total");
+    let (seal2, _) = seal_doc(&mut d2, &key, 2, 5).expect("sealable");
+    let mut node = NodeSession::new(
+        "phong-tho",
+        hub_key().public(),
+        vec![job(&mut d2, &seal2, None)],
+        0,
+        1000,
+    );
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let trips = round_trips(&mut node, &mut hub, &mut env);
+    assert!((3..=5).contains(&trips), "{trips} round trips");
+    assert_eq!(env.accepted.len(), 2);
+}
+
 #[test]
 fn an_unchanged_document_costs_one_small_round_trip() {
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 40, &unit_key());

@@ -20,13 +20,15 @@
 //! which can only make them slower than the real node).
 
 use anyhow::{bail, Context, Result};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::domain::{SessionFile, UnitId};
 use tinnhiem_shared::net::client::deliver;
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
-use tinnhiem_shared::seal::{seal_doc, PublicKey, UnitKey};
+use tinnhiem_shared::seal::{seal_doc, PublicKey, Seal, UnitKey};
+use tinnhiem_tests::tunlink::{district_ip, in_netns, spawn_in_netns, TunLink, HUB_IP};
 use tinnhiem_tests::{netsim, session_file, Hub};
 
 fn node_key(i: usize) -> UnitKey {
@@ -48,6 +50,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 fn main() -> Result<()> {
     if std::env::args().any(|a| a == "--flaky") {
         return flaky();
+    }
+    if std::env::args().any(|a| a == "--tun") {
+        return tun();
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let (nodes, per_node) = if quick {
@@ -262,8 +267,16 @@ fn flaky() -> Result<()> {
     Ok(())
 }
 
-fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
-    let hub = Hub::start("lai-chau");
+/// One district's delivery: its unit, its saved sealed document and the seal.
+struct Work {
+    unit: UnitId,
+    doc: Vec<u8>,
+    seal: Seal,
+}
+
+/// `districts` sealed sessions, one per district, and a fresh hub that knows their keys.
+fn districts_and_hub(districts: usize) -> Result<(Hub, Vec<Work>)> {
+    let hub = Hub::init("lai-chau");
     let mut reg = String::new();
     for i in 0..districts {
         reg.push_str(&format!(
@@ -274,6 +287,108 @@ fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
     let reg_file = hub.path().join("bench-registry.toml");
     std::fs::write(&reg_file, reg)?;
     hub.ok(&["registry", "import", reg_file.to_str().context("path")?]);
+    let mut work = Vec::new();
+    for i in 0..districts {
+        let unit = UnitId::new(format!("huyen-{i:03}"))?;
+        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))?
+            .into_session(&unit, || "e".into())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
+        let (seal, _) =
+            seal_doc(&mut d, &node_key(i), 1, 2).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+        work.push(Work {
+            unit,
+            doc: d.save(),
+            seal,
+        });
+    }
+    Ok((hub, work))
+}
+
+/// Backoff with jitter after a failed attempt, as the node's outbox: 0.5 s doubling to 8 s.
+async fn backoff(i: usize, attempt: &mut u32) {
+    *attempt = (*attempt + 1).min(5);
+    let base = 250u64 << *attempt;
+    let jitter = (i as u64 * 131 + u64::from(*attempt) * 17) % base;
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+/// Every district delivers its seal over QUIC to `addr` (from `bind(i)`), retrying until
+/// it has a receipt. Returns the connections made and the QUIC bytes of the attempts
+/// that ended cleanly.
+async fn quic_districts(
+    work: Vec<Work>,
+    addr: std::net::SocketAddr,
+    hub_key: PublicKey,
+    bind: fn(usize) -> std::net::SocketAddr,
+    deadline: Instant,
+) -> Result<(u64, u64, Vec<f64>)> {
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, w) in work.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            // Start within the first second, as offices come online.
+            tokio::time::sleep(Duration::from_millis((i as u64 * 7) % 1000)).await;
+            let cfg = NetConfig::default();
+            let ep = net::client_endpoint_on(&node_key(i), hub_key, &cfg, bind(i))
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let (mut conns, mut wire, mut attempt) = (0u64, 0u64, 0u32);
+            loop {
+                let job = Job {
+                    doc: SessionDoc::load(&w.doc, b"bench")?,
+                    sync_state: None,
+                    seals: vec![w.seal.clone()],
+                };
+                let machine = NodeSession::new(w.unit.as_str(), hub_key, vec![job], 0, 5_000);
+                let mut got = false;
+                conns += 1;
+                let r = deliver(&ep, addr, machine, &cfg, deadline, |e| {
+                    if matches!(e, Event::Receipt { .. }) {
+                        got = true;
+                    }
+                })
+                .await;
+                if let Ok(st) = &r {
+                    wire += st.wire_bytes;
+                }
+                if got {
+                    return Ok::<_, anyhow::Error>((conns, wire, t0.elapsed().as_secs_f64()));
+                }
+                if Instant::now() > deadline {
+                    bail!("{}: no receipt before the deadline", w.unit);
+                }
+                backoff(i, &mut attempt).await;
+            }
+        }));
+    }
+    let (mut conns, mut wire, mut times) = (0, 0, Vec::new());
+    for t in tasks {
+        let (c, w, at) = t.await??;
+        conns += c;
+        wire += w;
+        times.push(at);
+    }
+    Ok((conns, wire, times))
+}
+
+/// "p50 / p90 / p99" of completion times, seconds.
+fn percentiles(mut t: Vec<f64>) -> String {
+    t.sort_by(f64::total_cmp);
+    let at = |p: usize| {
+        t.get((t.len() * p / 100).min(t.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    format!("{:.1} / {:.1} / {:.1}", at(50), at(90), at(99))
+}
+
+fn any_addr(_: usize) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
+    let (mut hub, work) = districts_and_hub(districts)?;
+    hub.serve(&[]);
     let hub_key = PublicKey::from_hex(&hub.key)?;
     let loss_s = loss.to_string();
     let (_sim, addr) = netsim(
@@ -293,72 +408,191 @@ fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
             "700",
         ],
     );
-    let mut work = Vec::new();
-    for i in 0..districts {
-        let key = node_key(i);
-        let unit = UnitId::new(format!("huyen-{i:03}"))?;
-        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))?
-            .into_session(&unit, || "e".into())
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
-        let (seal, _) = seal_doc(&mut d, &key, 1, 2).map_err(|p| anyhow::anyhow!("{p:?}"))?;
-        work.push((unit, key, d.save(), seal));
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(1200);
-    let (conns, wire) = rt.block_on(async {
-        let mut tasks = Vec::new();
-        for (i, (unit, key, bytes, seal)) in work.into_iter().enumerate() {
-            tasks.push(tokio::spawn(async move {
-                // Start within the first second, as offices come online.
-                tokio::time::sleep(Duration::from_millis((i as u64 * 7) % 1000)).await;
-                let cfg = NetConfig::default();
-                let ep =
-                    net::client_endpoint(&key, hub_key, &cfg).map_err(|e| anyhow::anyhow!(e))?;
-                let (mut conns, mut wire, mut attempt) = (0u64, 0u64, 0u32);
-                loop {
-                    let doc = SessionDoc::load(&bytes, b"bench")?;
-                    let job = Job {
-                        doc,
-                        sync_state: None,
-                        seals: vec![seal.clone()],
-                    };
-                    let machine = NodeSession::new(unit.as_str(), hub_key, vec![job], 0, 5_000);
-                    let mut got = false;
-                    conns += 1;
-                    let r = deliver(&ep, addr, machine, &cfg, deadline, |e| {
-                        if matches!(e, Event::Receipt { .. }) {
-                            got = true;
-                        }
-                    })
-                    .await;
-                    if let Ok(st) = &r {
-                        wire += st.wire_bytes;
-                    }
-                    if got {
-                        return Ok::<_, anyhow::Error>((conns, wire));
-                    }
-                    if Instant::now() > deadline {
-                        bail!("{unit}: no receipt before the deadline");
-                    }
-                    // Backoff with jitter, as the node's outbox: 0.5 s doubling to 8 s.
-                    attempt = (attempt + 1).min(5);
-                    let base = 250u64 << attempt;
-                    let jitter = (i as u64 * 131 + attempt as u64 * 17) % base;
-                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-                }
-            }));
-        }
-        let (mut conns, mut wire) = (0, 0);
-        for t in tasks {
-            let (c, w) = t.await??;
-            conns += c;
-            wire += w;
-        }
-        Ok::<_, anyhow::Error>((conns, wire))
-    })?;
+    let (conns, wire, _) = rt.block_on(quic_districts(work, addr, hub_key, any_addr, deadline))?;
     Ok((start.elapsed().as_secs_f64(), conns, wire))
+}
+
+/// The link of the flaky runs, at `loss`.
+fn flaky_link(loss: u32) -> netsim::LinkConfig {
+    netsim::LinkConfig {
+        loss,
+        delay_ms: 150,
+        jitter_ms: 20,
+        dup: 0,
+        reorder: 0,
+        rate_kbps: 0,
+        up_secs: 8,
+        down_secs: 2,
+        seed: 700,
+    }
+}
+
+/// HTTPS: give up an attempt that has not brought a receipt in this long, and start over.
+const HTTPS_ATTEMPT: Duration = Duration::from_secs(30);
+
+/// `--tun`: the flaky workload over QUIC and over HTTPS, both through TUN devices
+/// between network namespaces, at 0, 10 and 30% loss.
+fn tun() -> Result<()> {
+    const DISTRICTS: usize = 700;
+    let districts = std::env::args()
+        .skip_while(|a| a != "--districts")
+        .nth(1)
+        .map(|n| n.parse::<usize>())
+        .transpose()
+        .context("--districts N")?
+        .unwrap_or(DISTRICTS);
+    let link = TunLink::new(districts, flaky_link(0)).context(
+        "--tun needs root, /dev/net/tun and iproute2 (network namespaces and TUN devices)",
+    )?;
+    println!("tinnhiem-bench --tun: {districts} districts, one sealed session each, 300 ms RTT, partitions (up 8 s / down 2 s), through TUN devices between two network namespaces");
+    // The HTTPS server, in the hub's namespace, for every run.
+    let (cert, pk) = tinnhiem_tests::https::certificate(HUB_IP.into())?;
+    let store = tempfile::tempdir()?;
+    let https_addr = std::net::SocketAddr::from((HUB_IP, 4443));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (c2, dir) = (cert.clone(), store.path().to_path_buf());
+    let _server = spawn_in_netns(&link.hub_ns, move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind(https_addr).await;
+            let l = match l {
+                Ok(l) => {
+                    let _ = ready_tx.send(Ok(()));
+                    l
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return Ok(());
+                }
+            };
+            tinnhiem_tests::https::serve(l, c2, pk, dir, UnitKey::from_seed([9; 32])).await
+        })
+    })?;
+    ready_rx
+        .recv()
+        .context("HTTPS server thread")?
+        .map_err(|e| anyhow::anyhow!("HTTPS server: {e}"))?;
+    let tls = tinnhiem_tests::https::client_config(&cert)?;
+    println!();
+    println!("| loss | QUIC (ours): all with receipts | HTTPS: all with receipts | HTTPS ÷ QUIC | QUIC vs its 0% | connections QUIC / HTTPS | IP bytes per session QUIC / HTTPS |");
+    println!("|---|---|---|---|---|---|---|");
+    let losses: Vec<u32> = match std::env::args().skip_while(|a| a != "--losses").nth(1) {
+        Some(l) => l
+            .split(',')
+            .map(|x| x.parse())
+            .collect::<Result<_, _>>()
+            .context("--losses 0,10,30")?,
+        None => vec![0, 10, 30],
+    };
+    let (mut clean, mut tails) = (None, Vec::new());
+    for loss in losses {
+        // Ours: a real hub in the hub's namespace.
+        let (mut hub, work) = districts_and_hub(districts)?;
+        let counters = link.reset(flaky_link(loss));
+        hub.serve_in_netns(&link.hub_ns, &format!("{HUB_IP}:0"));
+        let (addr, hub_key) = (hub.addr, PublicKey::from_hex(&hub.key)?);
+        let (q_secs, q_conns, q_times) = in_netns(&link.districts_ns, move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs(1800);
+            let (conns, _, times) =
+                rt.block_on(quic_districts(work, addr, hub_key, district_addr, deadline))?;
+            Ok((start.elapsed().as_secs_f64(), conns, times))
+        })?;
+        let q_bytes = counters.bytes.load(Ordering::Relaxed);
+        drop(hub);
+        // The baseline: the same documents and seals, one HTTPS POST each.
+        let (_, work) = districts_and_hub(districts)?;
+        let counters = link.reset(flaky_link(loss));
+        let tls = tls.clone();
+        let (h_secs, h_conns, h_times) = in_netns(&link.districts_ns, move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let start = Instant::now();
+            let (conns, times) = rt.block_on(https_districts(work, https_addr, tls))?;
+            Ok((start.elapsed().as_secs_f64(), conns, times))
+        })?;
+        let h_bytes = counters.bytes.load(Ordering::Relaxed);
+        let base = *clean.get_or_insert(q_secs);
+        let n = districts as u64;
+        println!(
+            "| {loss}% | {q_secs:.1} s | {h_secs:.1} s | {:.2}× | {:.2}× | {q_conns} / {h_conns} | {} / {} |",
+            h_secs / q_secs,
+            q_secs / base,
+            q_bytes / n,
+            h_bytes / n
+        );
+        tails.push(format!(
+            "| {loss}% | {} | {} |",
+            percentiles(q_times),
+            percentiles(h_times)
+        ));
+    }
+    println!();
+    println!("Each district's time to its receipt, p50 / p90 / p99, seconds:");
+    println!();
+    println!("| loss | QUIC (ours) | HTTPS |");
+    println!("|---|---|---|");
+    for t in tails {
+        println!("{t}");
+    }
+    Ok(())
+}
+
+fn district_addr(i: usize) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((district_ip(i), 0))
+}
+
+/// Every district uploads its document and seal by HTTPS until it has a receipt.
+/// Returns the attempts (connections) made.
+async fn https_districts(
+    work: Vec<Work>,
+    addr: std::net::SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<(u64, Vec<f64>)> {
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, w) in work.into_iter().enumerate() {
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis((i as u64 * 7) % 1000)).await;
+            let body = tinnhiem_tests::https::body(&w.seal, &w.doc);
+            let (mut conns, mut attempt) = (0u64, 0u32);
+            loop {
+                conns += 1;
+                let r = tinnhiem_tests::https::upload(
+                    addr,
+                    district_ip(i).into(),
+                    tls.clone(),
+                    body.clone(),
+                    HTTPS_ATTEMPT,
+                )
+                .await;
+                if r.is_ok() {
+                    return Ok::<_, anyhow::Error>((conns, t0.elapsed().as_secs_f64()));
+                }
+                if conns > 200 {
+                    bail!("{}: no receipt after 200 attempts: {r:?}", w.unit);
+                }
+                backoff(i, &mut attempt).await;
+            }
+        }));
+    }
+    let (mut conns, mut times) = (0, Vec::new());
+    for t in tasks {
+        let (c, at) = t.await??;
+        conns += c;
+        times.push(at);
+    }
+    Ok((conns, times))
 }
