@@ -54,23 +54,7 @@ pub async fn deliver(
 ) -> Result<Stats, DeliverError> {
     let start = Instant::now();
     let now_ms = || start.elapsed().as_millis() as u64;
-    let connecting = ep
-        .connect(addr, "tinnhiem")
-        .map_err(|e| DeliverError::Connect {
-            addr,
-            detail: e.to_string(),
-        })?;
-    let left = deadline.saturating_duration_since(Instant::now());
-    let conn = match tokio::time::timeout(left, connecting).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            return Err(DeliverError::Connect {
-                addr,
-                detail: e.to_string(),
-            })
-        }
-        Err(_) => return Err(DeliverError::Timeout),
-    };
+    let conn = connect(ep, addr, deadline).await?;
     let (tx, mut rx) = mpsc::channel::<Result<(Channel, Msg, usize), String>>(64);
     let mut sends: BTreeMap<Channel, quinn::SendStream> = BTreeMap::new();
     let mut stats = Stats::default();
@@ -173,6 +157,71 @@ pub async fn deliver(
     stats.wire_bytes = st.udp_tx.bytes + st.udp_rx.bytes;
     conn.close(0u32.into(), b"done");
     result.map(|()| stats)
+}
+
+/// A new handshake is started beside the ones in flight after this long without one
+/// finishing...
+const RACE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+/// ...keeping at most this many (the oldest is abandoned for the newest).
+const RACE_MAX: usize = 3;
+
+/// Connects to `addr`, racing handshakes. On a lossy link QUIC's probe timeout doubles
+/// with every lost handshake flight, so after a partition the first attempt may sit
+/// silent for seconds while the link is back; a fresh attempt started beside it probes
+/// on its own clock and often finishes first. The first to finish wins, the others are
+/// dropped (and closed); a refusal from the hub ends the whole attempt at once, as does
+/// the deadline. (Abandoning the slow handshake and backing off instead was measured
+/// and was slower: BENCHMARKS.md.)
+async fn connect(
+    ep: &quinn::Endpoint,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> Result<quinn::Connection, DeliverError> {
+    let start = |set: &mut tokio::task::JoinSet<_>| {
+        ep.connect(addr, "tinnhiem")
+            .map(|c| set.spawn(c))
+            .map_err(|e| DeliverError::Connect {
+                addr,
+                detail: e.to_string(),
+            })
+    };
+    let mut set = tokio::task::JoinSet::new();
+    let mut racing = std::collections::VecDeque::new();
+    racing.push_back(start(&mut set)?);
+    let mut next = Instant::now() + RACE_AFTER;
+    loop {
+        tokio::select! {
+            r = set.join_next() => match r {
+                Some(Ok(Ok(conn))) => return Ok(conn),
+                Some(Ok(Err(e))) => {
+                    return Err(DeliverError::Connect {
+                        addr,
+                        detail: e.to_string(),
+                    })
+                }
+                // One we abandoned below.
+                Some(Err(_)) => {}
+                None => {
+                    return Err(DeliverError::Connect {
+                        addr,
+                        detail: "no handshake in flight".into(),
+                    })
+                }
+            },
+            _ = tokio::time::sleep_until(next.min(deadline).into()) => {
+                if Instant::now() >= deadline {
+                    return Err(DeliverError::Timeout);
+                }
+                if racing.len() >= RACE_MAX {
+                    if let Some(oldest) = racing.pop_front() {
+                        oldest.abort();
+                    }
+                }
+                racing.push_back(start(&mut set)?);
+                next = Instant::now() + RACE_AFTER;
+            }
+        }
+    }
 }
 
 fn spawn_reader(

@@ -5,7 +5,9 @@
 //! Storage and policy (the registry, verification, the store) come in through
 //! [`HubEnv`], a synchronous trait: the machine itself does no IO and reads no clock.
 
-use super::wire::{Channel, DocHeads, LogHead, Msg, RejectReason, Welcome, PROTOCOL_VERSION};
+use super::wire::{
+    Channel, DocHeads, LogHead, Msg, RejectReason, Welcome, OLDEST_VERSION, PROTOCOL_VERSION,
+};
 use crate::doc::SessionDoc;
 use crate::seal::{Receipt, Seal};
 use automerge::sync::{self, SyncDoc};
@@ -115,6 +117,26 @@ pub struct HubSession {
     closed: Option<(RejectReason, String)>,
     /// The log size the Welcome announced: receipts prove consistency with it.
     welcome_log: Option<u64>,
+    /// Document messages that arrived before the Hello (streams race; a node sends a
+    /// first delivery right behind its Hello), handled once the Hello is.
+    early: Vec<(Channel, Msg)>,
+    /// Their bytes, bounded by [`EARLY_BYTES`].
+    early_bytes: usize,
+}
+
+/// What a peer may send before its Hello has been read, in bytes: a node sends at most
+/// [`super::node::EAGER_BYTES`] of documents that way; more is a hostile peer holding
+/// memory without saying who it is.
+pub const EARLY_BYTES: usize = 1 << 20;
+
+/// The bytes a message holds, roughly (for the early-message budget).
+fn size_of(m: &Msg) -> usize {
+    64 + match m {
+        Msg::Sync { data, .. } => data.len(),
+        Msg::Seal { seal, .. } => seal.len(),
+        Msg::Aggregate { aggregate, .. } => aggregate.len(),
+        _ => 0,
+    }
 }
 
 impl HubSession {
@@ -130,6 +152,8 @@ impl HubSession {
             greeted: false,
             closed: None,
             welcome_log: None,
+            early: Vec::new(),
+            early_bytes: 0,
         }
     }
 
@@ -243,10 +267,13 @@ impl HubSession {
         }
         match (ch, msg) {
             (Channel::Control, Msg::Hello(h)) => {
-                if h.version != PROTOCOL_VERSION {
+                if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&h.version) {
                     return self.close(
                         RejectReason::Version,
-                        format!("hub speaks version {PROTOCOL_VERSION}, peer {}", h.version),
+                        format!(
+                            "hub speaks versions {OLDEST_VERSION} to {PROTOCOL_VERSION}, peer {}",
+                            h.version
+                        ),
                     );
                 }
                 if h.unit != self.peer {
@@ -300,12 +327,26 @@ impl HubSession {
                 self.out.push_back((
                     Channel::Control,
                     Msg::Welcome(Welcome {
-                        version: PROTOCOL_VERSION,
+                        version: h.version,
                         hub: self.hub.clone(),
                         docs,
                         log,
                     }),
                 ));
+                for (ch, m) in std::mem::take(&mut self.early) {
+                    self.handle(env, ch, m);
+                }
+                self.early_bytes = 0;
+            }
+            (ch @ Channel::Doc(_), m) if !self.greeted => {
+                self.early_bytes += size_of(&m);
+                if self.early_bytes > EARLY_BYTES {
+                    return self.close(
+                        RejectReason::TooLarge,
+                        format!("over {EARLY_BYTES} bytes before the Hello"),
+                    );
+                }
+                self.early.push((ch, m));
             }
             (_, _) if !self.greeted => {
                 self.close(RejectReason::Malformed, "a message before Hello".into())

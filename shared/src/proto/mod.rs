@@ -61,4 +61,6 @@ pub fn parse_doc_name(speaker: &str, name: &str) -> Option<(String, String)> {
     Some((unit.to_owned(), session.to_owned()))
 }
 
-pub use wire::{Channel, DocHeads, FrameError, Framer, Msg, RejectReason, PROTOCOL_VERSION};
+pub use wire::{
+    Channel, DocHeads, FrameError, Framer, Msg, RejectReason, OLDEST_VERSION, PROTOCOL_VERSION,
+};

@@ -98,6 +98,9 @@ struct DocState {
     seals: BTreeMap<u32, (Seal, Option<bool>)>,
     phase: Phase,
     last_activity: u64,
+    /// No sync state with this hub: most likely it has never seen the document, so it
+    /// goes whole, right behind the Hello.
+    eager: bool,
 }
 
 /// The node side of one connection.
@@ -128,7 +131,14 @@ pub struct NodeSession {
     /// many sessions never needs more streams than the hub grants.
     queue: VecDeque<String>,
     max_active: usize,
+    /// Document messages that arrived before the Welcome (streams race), handled after
+    /// it, so that receipts are checked against the Welcome's log head.
+    early: Vec<(Channel, Msg)>,
 }
+
+/// The most bytes of whole documents sent before the Welcome (the hub holds what comes
+/// before it reads the Hello, up to [`super::hub::EARLY_BYTES`]).
+pub const EAGER_BYTES: usize = 512 << 10;
 
 /// What a connection carries besides documents and seals.
 #[derive(Default)]
@@ -197,6 +207,7 @@ impl NodeSession {
                 continue;
             };
             let name = super::doc_name(unit, doc_unit.as_str(), session.as_str());
+            let eager = j.sync_state.is_none();
             let sync = j
                 .sync_state
                 .as_deref()
@@ -211,6 +222,7 @@ impl NodeSession {
                     seals,
                     phase: Phase::Hello,
                     last_activity: now,
+                    eager,
                 },
             );
         }
@@ -232,10 +244,41 @@ impl NodeSession {
             theirs: BTreeMap::new(),
             queue: VecDeque::new(),
             max_active: MAX_ACTIVE_DOCS,
+            early: Vec::new(),
         };
         s.send_hello(now);
+        s.push_eagerly(now);
         s.check_done(now);
         s
+    }
+
+    /// First deliveries go right behind the Hello, without waiting a round trip for the
+    /// Welcome to say the hub has none of them: a few documents, small enough together
+    /// for the hub to hold before it reads the Hello. A document the hub did have after
+    /// all costs only the bytes (Automerge applies what it already holds as nothing).
+    fn push_eagerly(&mut self, now: u64) {
+        if !self.aggregates.is_empty() || !self.enrollments.is_empty() {
+            return; // a forwarding hub: its documents need the enrollments read first
+        }
+        let mut budget = EAGER_BYTES;
+        let mut names = Vec::new();
+        for (name, d) in self.docs.iter_mut() {
+            if names.len() >= self.max_active {
+                break;
+            }
+            if !d.eager || d.seals.is_empty() {
+                continue;
+            }
+            let size = d.doc.save().len();
+            if size > budget {
+                continue;
+            }
+            budget -= size;
+            names.push(name.clone());
+        }
+        for name in names {
+            self.push_whole(&name, now);
+        }
     }
 
     fn send_hello(&mut self, now: u64) {
@@ -281,6 +324,15 @@ impl NodeSession {
                 self.theirs = w.docs.into_iter().map(|d| (d.session, d.heads)).collect();
                 self.queue = self.docs.keys().cloned().collect();
                 self.start_more(now);
+                for (ch, m) in std::mem::take(&mut self.early) {
+                    self.handle(ch, m, now);
+                }
+            }
+            (ch @ Channel::Doc(_), m) if !self.welcomed => {
+                // Bounded: two answers (a sync, a receipt or rejection) per seal sent.
+                if self.early.len() < 4 * self.max_active {
+                    self.early.push((ch, m));
+                }
             }
             (Channel::Control, Msg::Reject { reason, detail, .. }) => {
                 self.fail_all(reason, detail);
@@ -523,14 +575,7 @@ impl NodeSession {
         let Some(d) = self.docs.get_mut(s) else {
             return;
         };
-        if let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) {
-            self.out.push_back((
-                Channel::Doc(s.to_owned()),
-                Msg::Sync {
-                    session: s.to_owned(),
-                    data: m.encode(),
-                },
-            ));
+        if queue_sync(&mut self.out, s, d) {
             d.last_activity = now;
         }
         let ours = d.doc.heads();
@@ -544,14 +589,15 @@ impl NodeSession {
         }
     }
 
-    /// The hub has none of this document (its Welcome says so): skip Automerge's
-    /// negotiation of what each side has, which costs two round trips to learn exactly
-    /// that, and send the whole document in one sync message with the seals right
-    /// behind it on the same stream. The hub applies the document before it reads the
-    /// seals; if it could not, it answers `HeadsMissing` and we sync the slow way.
+    /// The hub has none of this document (its Welcome says so, or we never synced it
+    /// with this hub): skip Automerge's negotiation of what each side has, which costs
+    /// two round trips to learn exactly that, and send the whole document in one sync
+    /// message with the seals right behind it on the same stream. The hub applies the
+    /// document before it reads the seals; if it could not, it answers `HeadsMissing`
+    /// and we sync the slow way.
     ///
     /// On a link at 300 ms RTT this is the difference between a delivery in three
-    /// round trips after the handshake and one.
+    /// round trips after the Welcome and one (none, sent with the Hello).
     fn push_whole(&mut self, s: &str, now: u64) {
         let Some(d) = self.docs.get_mut(s) else {
             return;
@@ -567,15 +613,7 @@ impl NodeSession {
         d.sync = st;
         d.phase = Phase::Syncing;
         d.last_activity = now;
-        if let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) {
-            self.out.push_back((
-                Channel::Doc(s.to_owned()),
-                Msg::Sync {
-                    session: s.to_owned(),
-                    data: m.encode(),
-                },
-            ));
-        }
+        queue_sync(&mut self.out, s, d);
         self.send_seals(s, now);
     }
 
@@ -827,6 +865,21 @@ impl NodeSession {
     pub fn is_done(&self) -> bool {
         self.done_reported
     }
+}
+
+/// Queues the sync message Automerge wants to send for `d`, if any; whether it did.
+fn queue_sync(out: &mut VecDeque<(Channel, Msg)>, s: &str, d: &mut DocState) -> bool {
+    let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) else {
+        return false;
+    };
+    out.push_back((
+        Channel::Doc(s.to_owned()),
+        Msg::Sync {
+            session: s.to_owned(),
+            data: m.encode(),
+        },
+    ));
+    true
 }
 
 /// A receipt from the hub's bytes; undecodable is a protocol error (drop the connection).

@@ -243,18 +243,19 @@ fn job(doc: &mut SessionDoc, seal: &Seal, state: Option<Vec<u8>>) -> Job {
     }
 }
 
+/// A node delivering `job` (retry after 1 s) and a fresh hub conversation.
+fn pair(job: Job) -> (NodeSession, HubSession) {
+    (
+        NodeSession::new("phong-tho", hub_key().public(), vec![job], 0, 1000),
+        HubSession::new("lai-chau", "phong-tho", Limits::default()),
+    )
+}
+
 #[test]
 fn a_clean_link_delivers_and_the_receipt_verifies() {
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 20, &unit_key());
     let mut env = MemEnv::new();
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut doc, &seal, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, None));
     let (events, _) = run(
         &mut node,
         &mut hub,
@@ -338,7 +339,11 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
 
 /// Round trips (hub answers) until the node holds every receipt, each side sending all it
 /// has before the other answers, as on a clean link.
-fn round_trips(node: &mut NodeSession, hub: &mut HubSession, env: &mut MemEnv) -> usize {
+fn round_trips(
+    node: &mut NodeSession,
+    hub: &mut HubSession,
+    env: &mut MemEnv,
+) -> (usize, Vec<Event>) {
     let mut trips = 0;
     let mut got = Vec::new();
     while !node.is_done() && trips < 20 {
@@ -354,43 +359,87 @@ fn round_trips(node: &mut NodeSession, hub: &mut HubSession, env: &mut MemEnv) -
         }
     }
     assert_eq!(receipts(&got).len(), 1, "{got:?}");
-    trips
+    (trips, got)
 }
 
 #[test]
-fn a_first_delivery_takes_one_round_trip_after_the_welcome() {
+fn a_first_delivery_takes_one_round_trip() {
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 40, &unit_key());
     let mut env = MemEnv::new();
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut doc, &seal, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
-    // Hello → Welcome (the hub has none of it); the whole document and the seal → Receipt.
-    assert_eq!(round_trips(&mut node, &mut hub, &mut env), 2);
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, None));
+    // Hello, the whole document and the seal → Welcome and Receipt.
+    let (trips, events) = round_trips(&mut node, &mut hub, &mut env);
+    assert_eq!(trips, 1);
     assert_eq!(env.accepted.len(), 1);
+    let state = events.iter().rev().find_map(|e| match e {
+        Event::SyncState { state, .. } => Some(state.clone()),
+        _ => None,
+    });
 
-    // A later seal of the same document, which the hub holds in part: Automerge's sync
-    // sends only the new change, then the seal.
+    // A later seal of the same document, which the hub holds in part, from a node that
+    // kept its sync state: Automerge's sync sends only the new change, then the seal.
     let key = unit_key();
     let mut d2 = SessionDoc::load(&doc.save(), b"laptop").expect("load");
     d2.set_count(CountField::Total, 60).expect("count");
     d2.commit(4, "total");
     let (seal2, _) = seal_doc(&mut d2, &key, 2, 5).expect("sealable");
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut d2, &seal2, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
-    let trips = round_trips(&mut node, &mut hub, &mut env);
+    let (mut node, mut hub) = pair(job(&mut d2, &seal2, state));
+    let (trips, _) = round_trips(&mut node, &mut hub, &mut env);
     assert!((3..=5).contains(&trips), "{trips} round trips");
     assert_eq!(env.accepted.len(), 2);
+}
+
+#[test]
+fn messages_that_outrun_the_hello_or_the_welcome_wait_for_it() {
+    let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 40, &unit_key());
+    let mut env = MemEnv::new();
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, None));
+    // The document's stream overtakes the control stream, both ways (each stream
+    // keeps its own order).
+    let control_last = |v: &mut Vec<(Channel, Msg)>| {
+        v.sort_by_key(|(ch, _)| *ch == Channel::Control);
+    };
+    let mut out = Vec::new();
+    while let Some(m) = node.poll_transmit() {
+        out.push(m);
+    }
+    assert!(out.len() >= 3, "Hello, the document, the seal");
+    control_last(&mut out);
+    assert_eq!(out.last().map(|m| m.0.clone()), Some(Channel::Control));
+    for (ch, m) in out {
+        hub.handle(&mut env, ch, m);
+    }
+    assert!(hub.closed().is_none());
+    let mut back = Vec::new();
+    while let Some(m) = hub.poll_transmit() {
+        back.push(m);
+    }
+    control_last(&mut back);
+    for (ch, m) in back {
+        node.handle(ch, m, 0);
+    }
+    let mut got = Vec::new();
+    while let Some(e) = node.poll_event() {
+        got.push(e);
+    }
+    assert_eq!(receipts(&got).len(), 1, "{got:?}");
+    assert!(got.iter().any(|e| matches!(e, Event::LogHead { .. })));
+    assert!(node.is_done());
+
+    // A peer that sends more than the budget before saying who it is is cut off.
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    for i in 0..40 {
+        hub.handle(
+            &mut env,
+            Channel::Doc(format!("s{i}")),
+            Msg::Sync {
+                session: format!("s{i}"),
+                data: vec![0; 32 << 10],
+            },
+        );
+    }
+    let closed = hub.closed().map(|c| c.0);
+    assert_eq!(closed, Some(RejectReason::TooLarge));
 }
 
 #[test]
@@ -402,26 +451,18 @@ fn an_unchanged_document_costs_one_small_round_trip() {
         dup_pct: 0,
         reorder_pct: 0,
     };
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut doc, &seal, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
-    let (_, first) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, None));
+    let (events, first) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
     let saves = env.saves;
-    // Same seal again (the node lost its outbox record, say): Hello/Welcome show equal
-    // heads, so no sync message is sent; the Seal gets the same receipt back.
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut doc, &seal, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let state = events.iter().rev().find_map(|e| match e {
+        Event::SyncState { state, .. } => Some(state.clone()),
+        _ => None,
+    });
+    assert!(state.is_some(), "the node persists its sync state");
+    // Same seal again (the node lost its outbox record, say, but kept its sync state):
+    // Hello/Welcome show equal heads, so no sync message is sent; the Seal gets the
+    // same receipt back.
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, state));
     let (events, second) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
     assert_eq!(receipts(&events).len(), 1);
     assert_eq!(env.saves, saves, "nothing written again");
@@ -453,14 +494,7 @@ fn hostile_peers_get_typed_rejections() {
 
     // A seal signed by a key that is not the unit's.
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 10, &UnitKey::from_seed([9; 32]));
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut doc, &seal, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, None));
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert_eq!(rejected(&ev), vec![RejectReason::WrongKey]);
 
@@ -469,27 +503,13 @@ fn hostile_peers_get_typed_rejections() {
     let mut body = seal.body.clone();
     body.result_digest = [1; 32];
     let forged = Seal::sign(&unit_key(), body);
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut doc, &forged, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let (mut node, mut hub) = pair(job(&mut doc, &forged, None));
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert_eq!(rejected(&ev), vec![RejectReason::ResultMismatch]);
 
     // Another unit's document pushed by phong-tho.
     let (mut other, other_seal) = sealed("muong-te", "ky-hop-21", 3, &unit_key());
-    let mut node = NodeSession::new(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(&mut other, &other_seal, None)],
-        0,
-        1000,
-    );
-    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    let (mut node, mut hub) = pair(job(&mut other, &other_seal, None));
     let (ev, _) = run(&mut node, &mut hub, &mut env, clean, 1, 10_000);
     assert!(rejected(&ev).contains(&RejectReason::OtherUnit), "{ev:?}");
     assert!(

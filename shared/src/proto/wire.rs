@@ -5,8 +5,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The protocol version this build speaks. 2: the Hello carries enrollments, and a
-/// document's name may be `unit/session` (a descendant's, forwarded by a hub).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// document's name may be `unit/session` (a descendant's, forwarded by a hub). 3: a
+/// node may send a document and its seals right behind its Hello, before the Welcome;
+/// the hub holds them until it has read the Hello.
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// The oldest version a hub still answers (a version-2 node never sends before the
+/// Welcome, so the hub need only echo its version).
+pub const OLDEST_VERSION: u16 = 2;
 
 /// Where a message travels: the connection's control channel, or one document's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
