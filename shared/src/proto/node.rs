@@ -256,17 +256,29 @@ impl NodeSession {
     /// Welcome to say the hub has none of them: a few documents, small enough together
     /// for the hub to hold before it reads the Hello. A document the hub did have after
     /// all costs only the bytes (Automerge applies what it already holds as nothing).
+    /// Seals of documents the hub already holds whole go the same way, alone.
     fn push_eagerly(&mut self, now: u64) {
         if !self.aggregates.is_empty() || !self.enrollments.is_empty() {
             return; // a forwarding hub: its documents need the enrollments read first
         }
         let mut budget = EAGER_BYTES;
         let mut names = Vec::new();
+        let mut seals_only = Vec::new();
         for (name, d) in self.docs.iter_mut() {
-            if names.len() >= self.max_active {
+            if names.len() + seals_only.len() >= self.max_active {
                 break;
             }
-            if !d.eager || d.seals.is_empty() {
+            if d.seals.is_empty() {
+                continue;
+            }
+            if !d.eager {
+                // Our last sync left the hub with every change we have (a receipt lost
+                // with the link, say): the seals alone, behind the Hello.
+                let ours = d.doc.heads();
+                let shared = &d.sync.shared_heads;
+                if ours.iter().all(|h| shared.iter().any(|s| s.0 == *h)) {
+                    seals_only.push(name.clone());
+                }
                 continue;
             }
             let size = d.doc.save().len();
@@ -278,6 +290,9 @@ impl NodeSession {
         }
         for name in names {
             self.push_whole(&name, now);
+        }
+        for name in seals_only {
+            self.send_seals(&name, now);
         }
     }
 

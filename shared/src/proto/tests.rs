@@ -462,6 +462,9 @@ fn an_unchanged_document_costs_one_small_round_trip() {
     // Same seal again (the node lost its outbox record, say, but kept its sync state):
     // Hello/Welcome show equal heads, so no sync message is sent; the Seal gets the
     // same receipt back.
+    let (mut node, mut hub) = pair(job(&mut doc, &seal, state.clone()));
+    let (trips, _) = round_trips(&mut node, &mut hub, &mut env);
+    assert_eq!(trips, 1, "Hello and Seal, then Welcome and Receipt");
     let (mut node, mut hub) = pair(job(&mut doc, &seal, state));
     let (events, second) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
     assert_eq!(receipts(&events).len(), 1);

@@ -18,6 +18,11 @@
 //! clean run. A node whose connection fails retries with backoff, as `sync --daemon`
 //! does (but from scratch: these simulated nodes keep no sync state between attempts,
 //! which can only make them slower than the real node).
+//!
+//! `--tun` (root): the same 700 districts, once over our QUIC sync to a real hub and
+//! once as HTTPS uploads of the whole document (the baseline), both through TUN devices
+//! between two network namespaces that this process joins through the netsim link
+//! (`tunlink`), at 0%, 10% and 30% loss (`--losses 0,30`, `--districts N` to shorten).
 
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::Ordering;
