@@ -19,17 +19,24 @@
 //! Hello{version, unit, docs+heads,
 //!       enrollments}                ──▶  verify and record each enrollment
 //!                                        (a forwarding hub's children), then
-//!                                   ◀──  Welcome{version, hub, docs+heads}
+//!                                   ◀──  Welcome{version, hub, docs+heads, log head}
 //! per document, on its own channel (a QUIC bi-stream):
 //!   if heads differ: Sync{automerge sync message} ◀──▶ Sync … until the hub has ours
 //! Seal{seal}                        ──▶  verify, store durably
 //!                                   ◀──  Receipt{receipt}  or  Reject{reason}
 //! ```
 //!
-//! A document already in sync costs the Hello/Welcome round trip and one Seal/Receipt
-//! round trip for an undelivered seal, nothing for a delivered one. Automerge sync state
-//! per (peer, document) is handed out as an event so the driver persists it, and a
-//! reconnect resumes from it.
+//! Two shortcuts cut the round trips on slow links (protocol version 3). A document
+//! never synced with this hub goes whole (one Automerge v2 sync message) with its seals
+//! right behind the Hello; a document whose sync state says the hub holds every change
+//! sends its seals right behind the Hello. Either way the delivery is one round trip
+//! after the QUIC handshake. Messages on a document's stream may outrun the Hello (the
+//! hub holds them, up to [`hub::EARLY_BYTES`]) or the Welcome (the node holds them, so
+//! that receipts are checked against the Welcome's log head).
+//!
+//! A delivered seal costs nothing (the outbox knows). Automerge sync state per (peer,
+//! document) is handed out as an event so the driver persists it, and a reconnect
+//! resumes from it: what the hub acknowledged is not sent again.
 
 pub mod hub;
 pub mod node;

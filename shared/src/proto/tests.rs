@@ -337,17 +337,25 @@ fn loss_duplication_and_reordering_still_deliver_exactly_once() {
     }
 }
 
+/// What a conversation cost: round trips, the node's events, and the bytes of Automerge
+/// sync data the node sent.
+struct Cost {
+    trips: usize,
+    events: Vec<Event>,
+    sync_bytes: usize,
+}
+
 /// Round trips (hub answers) until the node holds every receipt, each side sending all it
 /// has before the other answers, as on a clean link.
-fn round_trips(
-    node: &mut NodeSession,
-    hub: &mut HubSession,
-    env: &mut MemEnv,
-) -> (usize, Vec<Event>) {
+fn round_trips(node: &mut NodeSession, hub: &mut HubSession, env: &mut MemEnv) -> Cost {
     let mut trips = 0;
     let mut got = Vec::new();
+    let mut sync_bytes = 0;
     while !node.is_done() && trips < 20 {
         while let Some((ch, m)) = node.poll_transmit() {
+            if let Msg::Sync { data, .. } = &m {
+                sync_bytes += data.len();
+            }
             hub.handle(env, ch, m);
         }
         trips += 1;
@@ -359,19 +367,23 @@ fn round_trips(
         }
     }
     assert_eq!(receipts(&got).len(), 1, "{got:?}");
-    (trips, got)
+    Cost {
+        trips,
+        events: got,
+        sync_bytes,
+    }
 }
 
 #[test]
-fn a_first_delivery_takes_one_round_trip() {
+fn a_first_delivery_takes_one_round_trip_and_a_later_one_sends_only_what_is_new() {
     let (mut doc, seal) = sealed("phong-tho", "ky-hop-14", 40, &unit_key());
     let mut env = MemEnv::new();
     let (mut node, mut hub) = pair(job(&mut doc, &seal, None));
     // Hello, the whole document and the seal → Welcome and Receipt.
-    let (trips, events) = round_trips(&mut node, &mut hub, &mut env);
-    assert_eq!(trips, 1);
+    let first = round_trips(&mut node, &mut hub, &mut env);
+    assert_eq!(first.trips, 1);
     assert_eq!(env.accepted.len(), 1);
-    let state = events.iter().rev().find_map(|e| match e {
+    let state = first.events.iter().rev().find_map(|e| match e {
         Event::SyncState { state, .. } => Some(state.clone()),
         _ => None,
     });
@@ -384,9 +396,26 @@ fn a_first_delivery_takes_one_round_trip() {
     d2.commit(4, "total");
     let (seal2, _) = seal_doc(&mut d2, &key, 2, 5).expect("sealable");
     let (mut node, mut hub) = pair(job(&mut d2, &seal2, state));
-    let (trips, _) = round_trips(&mut node, &mut hub, &mut env);
-    assert!((3..=5).contains(&trips), "{trips} round trips");
+    let second = round_trips(&mut node, &mut hub, &mut env);
+    assert!(
+        (3..=5).contains(&second.trips),
+        "{} round trips",
+        second.trips
+    );
     assert_eq!(env.accepted.len(), 2);
+    // What the hub acknowledged is not sent again: the second conversation carries
+    // the one new change, not the document.
+    let whole = d2.save().len();
+    assert!(
+        second.sync_bytes * 4 < whole && second.sync_bytes * 4 < first.sync_bytes,
+        "second delivery sent {} bytes of sync; first {}, whole document {whole}",
+        second.sync_bytes,
+        first.sync_bytes
+    );
+    eprintln!(
+        "sync bytes: first delivery {} (whole document), second seal {} (document now {whole})",
+        first.sync_bytes, second.sync_bytes
+    );
 }
 
 #[test]
@@ -463,8 +492,9 @@ fn an_unchanged_document_costs_one_small_round_trip() {
     // Hello/Welcome show equal heads, so no sync message is sent; the Seal gets the
     // same receipt back.
     let (mut node, mut hub) = pair(job(&mut doc, &seal, state.clone()));
-    let (trips, _) = round_trips(&mut node, &mut hub, &mut env);
-    assert_eq!(trips, 1, "Hello and Seal, then Welcome and Receipt");
+    let again = round_trips(&mut node, &mut hub, &mut env);
+    assert_eq!(again.trips, 1, "Hello and Seal, then Welcome and Receipt");
+    assert_eq!(again.sync_bytes, 0, "no sync message");
     let (mut node, mut hub) = pair(job(&mut doc, &seal, state));
     let (events, second) = run(&mut node, &mut hub, &mut env, clean, 1, 60_000);
     assert_eq!(receipts(&events).len(), 1);
