@@ -257,14 +257,14 @@ fn flaky() -> Result<()> {
     const DISTRICTS: usize = 700;
     println!("tinnhiem-bench --flaky: {DISTRICTS} districts, one sealed session each, 300 ms RTT, partitions (up 8 s / down 2 s)");
     println!();
-    println!("| loss | all {DISTRICTS} with receipts | ratio to 0% | connections | wire bytes per session |");
-    println!("|---|---|---|---|---|");
+    println!("| loss | all {DISTRICTS} with receipts | ratio to 0% | connections | wire bytes per session | each district p50 / p90 / p99 |");
+    println!("|---|---|---|---|---|---|");
     let mut clean = None;
     for loss in [0u32, 10, 30] {
-        let (secs, conns, wire) = flaky_run(DISTRICTS, loss)?;
+        let (secs, conns, wire, tail) = flaky_run(DISTRICTS, loss)?;
         let base = *clean.get_or_insert(secs);
         println!(
-            "| {loss}% | {secs:.1} s | {:.2}× | {conns} | {} |",
+            "| {loss}% | {secs:.1} s | {:.2}× | {conns} | {} | {tail} s |",
             secs / base,
             wire / DISTRICTS as u64
         );
@@ -391,7 +391,7 @@ fn any_addr(_: usize) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
+fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64, String)> {
     let (mut hub, work) = districts_and_hub(districts)?;
     hub.serve(&[]);
     let hub_key = PublicKey::from_hex(&hub.key)?;
@@ -418,8 +418,9 @@ fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64)> {
         .build()?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(1200);
-    let (conns, wire, _) = rt.block_on(quic_districts(work, addr, hub_key, any_addr, deadline))?;
-    Ok((start.elapsed().as_secs_f64(), conns, wire))
+    let (conns, wire, times) =
+        rt.block_on(quic_districts(work, addr, hub_key, any_addr, deadline))?;
+    Ok((start.elapsed().as_secs_f64(), conns, wire, percentiles(times)))
 }
 
 /// The link of the flaky runs, at `loss`.
