@@ -34,10 +34,7 @@ pub fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Lỗi: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  do: {cause}");
-            }
+            tinnhiem_shared::log::print_error(e.as_ref());
             ExitCode::from(1)
         }
     }

@@ -18,3 +18,14 @@ pub fn init() {
             .try_init()
     };
 }
+
+/// Prints why a command failed, the same way in every binary: `Lỗi: …`, then each cause
+/// on its own line (`  do: …`), so a clerk reads what went wrong and an operator why.
+pub fn print_error(e: &(dyn std::error::Error + 'static)) {
+    eprintln!("Lỗi: {e}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        eprintln!("  do: {c}");
+        cause = c.source();
+    }
+}

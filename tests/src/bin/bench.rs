@@ -420,7 +420,12 @@ fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64, String)> {
     let deadline = start + Duration::from_secs(1200);
     let (conns, wire, times) =
         rt.block_on(quic_districts(work, addr, hub_key, any_addr, deadline))?;
-    Ok((start.elapsed().as_secs_f64(), conns, wire, percentiles(times)))
+    Ok((
+        start.elapsed().as_secs_f64(),
+        conns,
+        wire,
+        percentiles(times),
+    ))
 }
 
 /// The link of the flaky runs, at `loss`.
