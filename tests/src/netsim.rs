@@ -43,6 +43,26 @@ pub struct LinkConfig {
     pub seed: u64,
 }
 
+impl LinkConfig {
+    /// The same link as `tinnhiem-netsim` arguments.
+    pub fn to_args(&self) -> Vec<String> {
+        [
+            ("--loss", u64::from(self.loss)),
+            ("--delay-ms", self.delay_ms),
+            ("--jitter-ms", self.jitter_ms),
+            ("--dup", u64::from(self.dup)),
+            ("--reorder", u64::from(self.reorder)),
+            ("--rate-kbps", self.rate_kbps),
+            ("--up-secs", self.up_secs),
+            ("--down-secs", self.down_secs),
+            ("--seed", self.seed),
+        ]
+        .iter()
+        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+        .collect()
+    }
+}
+
 /// Counters, shared with whoever wants to print them.
 #[derive(Debug, Default)]
 pub struct Counters {

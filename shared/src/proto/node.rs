@@ -136,8 +136,8 @@ pub struct NodeSession {
     early: Vec<(Channel, Msg)>,
 }
 
-/// The most bytes of whole documents sent before the Welcome (the hub holds what comes
-/// before it reads the Hello, up to [`super::hub::EARLY_BYTES`]).
+/// The most bytes of whole-document sync messages sent before the Welcome (the hub
+/// holds what comes before it reads the Hello, up to [`super::hub::EARLY_BYTES`]).
 pub const EAGER_BYTES: usize = 512 << 10;
 
 /// What a connection carries besides documents and seals.
@@ -262,37 +262,28 @@ impl NodeSession {
             return; // a forwarding hub: its documents need the enrollments read first
         }
         let mut budget = EAGER_BYTES;
-        let mut names = Vec::new();
-        let mut seals_only = Vec::new();
-        for (name, d) in self.docs.iter_mut() {
-            if names.len() + seals_only.len() >= self.max_active {
+        let mut pushed = 0;
+        let names: Vec<String> = self.docs.keys().cloned().collect();
+        for name in names {
+            if pushed >= self.max_active {
                 break;
             }
+            let Some(d) = self.docs.get_mut(&name) else {
+                continue;
+            };
             if d.seals.is_empty() {
                 continue;
             }
-            if !d.eager {
+            if d.eager {
+                if self.push_whole(&name, now, &mut budget) {
+                    pushed += 1;
+                }
+            } else if holds_all(&d.sync.shared_heads, &d.doc.heads()) {
                 // Our last sync left the hub with every change we have (a receipt lost
                 // with the link, say): the seals alone, behind the Hello.
-                let ours = d.doc.heads();
-                let shared = &d.sync.shared_heads;
-                if ours.iter().all(|h| shared.iter().any(|s| s.0 == *h)) {
-                    seals_only.push(name.clone());
-                }
-                continue;
+                self.send_seals(&name, now);
+                pushed += 1;
             }
-            let size = d.doc.save().len();
-            if size > budget {
-                continue;
-            }
-            budget -= size;
-            names.push(name.clone());
-        }
-        for name in names {
-            self.push_whole(&name, now);
-        }
-        for name in seals_only {
-            self.send_seals(&name, now);
         }
     }
 
@@ -344,7 +335,8 @@ impl NodeSession {
                 }
             }
             (ch @ Channel::Doc(_), m) if !self.welcomed => {
-                // Bounded: two answers (a sync, a receipt or rejection) per seal sent.
+                // Bounded: a few answers (the hub's sync, a receipt or rejection per
+                // seal) for each document in flight.
                 if self.early.len() < 4 * self.max_active {
                     self.early.push((ch, m));
                 }
@@ -598,7 +590,7 @@ impl NodeSession {
             .sync
             .their_heads
             .as_ref()
-            .is_some_and(|theirs| ours.iter().all(|h| theirs.iter().any(|t| t.0 == *h)));
+            .is_some_and(|theirs| holds_all(theirs, &ours));
         if d.phase == Phase::Syncing && hub_has_ours {
             self.send_seals(s, now);
         }
@@ -613,9 +605,12 @@ impl NodeSession {
     ///
     /// On a link at 300 ms RTT this is the difference between a delivery in three
     /// round trips after the Welcome and one (none, sent with the Hello).
-    fn push_whole(&mut self, s: &str, now: u64) {
+    ///
+    /// Sends nothing, and says so, when the message would take more than `budget`
+    /// bytes (what is left of it is returned through `budget`).
+    fn push_whole(&mut self, s: &str, now: u64, budget: &mut usize) -> bool {
         let Some(d) = self.docs.get_mut(s) else {
-            return;
+            return false;
         };
         let mut st = sync::State::new();
         st.their_heads = Some(Vec::new());
@@ -625,11 +620,20 @@ impl NodeSession {
             bloom: sync::BloomFilter::default(),
         }]);
         st.their_capabilities = Some(vec![sync::Capability::MessageV2]);
+        let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut st) else {
+            return false;
+        };
+        let data = m.encode();
+        if data.len() > *budget {
+            return false;
+        }
+        *budget -= data.len();
         d.sync = st;
         d.phase = Phase::Syncing;
         d.last_activity = now;
-        queue_sync(&mut self.out, s, d);
+        self.out.push_back(sync_msg(s, data));
         self.send_seals(s, now);
+        true
     }
 
     fn send_seals(&mut self, s: &str, now: u64) {
@@ -809,10 +813,11 @@ impl NodeSession {
             let hub_has_none = self.theirs.get(&s).is_some_and(|h| h.is_empty());
             if in_sync {
                 self.send_seals(&s, now);
-            } else if hub_has_none {
-                self.push_whole(&s, now);
             } else {
-                self.start_sync(&s, now);
+                let mut unbounded = usize::MAX;
+                if !(hub_has_none && self.push_whole(&s, now, &mut unbounded)) {
+                    self.start_sync(&s, now);
+                }
             }
         }
     }
@@ -887,14 +892,24 @@ fn queue_sync(out: &mut VecDeque<(Channel, Msg)>, s: &str, d: &mut DocState) -> 
     let Some(m) = d.doc.automerge().sync().generate_sync_message(&mut d.sync) else {
         return false;
     };
-    out.push_back((
+    out.push_back(sync_msg(s, m.encode()));
+    true
+}
+
+/// A sync message for document `s`, on its channel.
+fn sync_msg(s: &str, data: Vec<u8>) -> (Channel, Msg) {
+    (
         Channel::Doc(s.to_owned()),
         Msg::Sync {
             session: s.to_owned(),
-            data: m.encode(),
+            data,
         },
-    ));
-    true
+    )
+}
+
+/// Whether `theirs` (the hub's heads, as Automerge knows them) includes all of `ours`.
+fn holds_all(theirs: &[automerge::ChangeHash], ours: &[[u8; 32]]) -> bool {
+    ours.iter().all(|h| theirs.iter().any(|t| t.0 == *h))
 }
 
 /// A receipt from the hub's bytes; undecodable is a protocol error (drop the connection).

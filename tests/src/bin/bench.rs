@@ -108,9 +108,7 @@ fn main() -> Result<()> {
         work.push((unit, key, jobs));
     }
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let start = Instant::now();
     let (received, wire) = rt.block_on(async {
         let mut tasks = Vec::new();
@@ -273,14 +271,15 @@ fn flaky() -> Result<()> {
 }
 
 /// One district's delivery: its unit, its saved sealed document and the seal.
+#[derive(Clone)]
 struct Work {
     unit: UnitId,
     doc: Vec<u8>,
     seal: Seal,
 }
 
-/// `districts` sealed sessions, one per district, and a fresh hub that knows their keys.
-fn districts_and_hub(districts: usize) -> Result<(Hub, Vec<Work>)> {
+/// A fresh hub (not serving yet) that knows the keys of `districts` districts.
+fn registered_hub(districts: usize) -> Result<Hub> {
     let hub = Hub::init("lai-chau");
     let mut reg = String::new();
     for i in 0..districts {
@@ -292,6 +291,11 @@ fn districts_and_hub(districts: usize) -> Result<(Hub, Vec<Work>)> {
     let reg_file = hub.path().join("bench-registry.toml");
     std::fs::write(&reg_file, reg)?;
     hub.ok(&["registry", "import", reg_file.to_str().context("path")?]);
+    Ok(hub)
+}
+
+/// `districts` sealed sessions, one per district.
+fn sealed_districts(districts: usize) -> Result<Vec<Work>> {
     let mut work = Vec::new();
     for i in 0..districts {
         let unit = UnitId::new(format!("huyen-{i:03}"))?;
@@ -307,7 +311,14 @@ fn districts_and_hub(districts: usize) -> Result<(Hub, Vec<Work>)> {
             seal,
         });
     }
-    Ok((hub, work))
+    Ok(work)
+}
+
+/// A multi-threaded tokio runtime (built on the calling thread, so in its namespace).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Backoff with jitter after a failed attempt, as the node's outbox: 0.5 s doubling to 8 s.
@@ -392,30 +403,14 @@ fn any_addr(_: usize) -> std::net::SocketAddr {
 }
 
 fn flaky_run(districts: usize, loss: u32) -> Result<(f64, u64, u64, String)> {
-    let (mut hub, work) = districts_and_hub(districts)?;
+    let work = sealed_districts(districts)?;
+    let mut hub = registered_hub(districts)?;
     hub.serve(&[]);
     let hub_key = PublicKey::from_hex(&hub.key)?;
-    let loss_s = loss.to_string();
-    let (_sim, addr) = netsim(
-        hub.addr,
-        &[
-            "--loss",
-            &loss_s,
-            "--delay-ms",
-            "150",
-            "--jitter-ms",
-            "20",
-            "--up-secs",
-            "8",
-            "--down-secs",
-            "2",
-            "--seed",
-            "700",
-        ],
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let args = flaky_link(loss).to_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (_sim, addr) = netsim(hub.addr, &args);
+    let rt = runtime()?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(1200);
     let (conns, wire, times) =
@@ -468,10 +463,7 @@ fn tun() -> Result<()> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (c2, dir) = (cert.clone(), store.path().to_path_buf());
     let _server = spawn_in_netns(&link.hub_ns, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async move {
+        runtime()?.block_on(async move {
             let l = tokio::net::TcpListener::bind(https_addr).await;
             let l = match l {
                 Ok(l) => {
@@ -503,16 +495,16 @@ fn tun() -> Result<()> {
         None => vec![0, 10, 30],
     };
     let (mut clean, mut tails) = (None, Vec::new());
+    let sealed = sealed_districts(districts)?;
     for loss in losses {
         // Ours: a real hub in the hub's namespace.
-        let (mut hub, work) = districts_and_hub(districts)?;
+        let mut hub = registered_hub(districts)?;
+        let work = sealed.clone();
         let counters = link.reset(flaky_link(loss));
         hub.serve_in_netns(&link.hub_ns, &format!("{HUB_IP}:0"));
         let (addr, hub_key) = (hub.addr, PublicKey::from_hex(&hub.key)?);
         let (q_secs, q_conns, q_times) = in_netns(&link.districts_ns, move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let start = Instant::now();
             let deadline = start + Duration::from_secs(1800);
             let (conns, _, times) =
@@ -522,13 +514,11 @@ fn tun() -> Result<()> {
         let q_bytes = counters.bytes.load(Ordering::Relaxed);
         drop(hub);
         // The baseline: the same documents and seals, one HTTPS POST each.
-        let (_, work) = districts_and_hub(districts)?;
+        let work = sealed.clone();
         let counters = link.reset(flaky_link(loss));
         let tls = tls.clone();
         let (h_secs, h_conns, h_times) = in_netns(&link.districts_ns, move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let start = Instant::now();
             let (conns, times) = rt.block_on(https_districts(work, https_addr, tls))?;
             Ok((start.elapsed().as_secs_f64(), conns, times))
