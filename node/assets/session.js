@@ -185,8 +185,9 @@ function drawResult() {
 async function drawSeal() {
   const seals = S.seals;
   const cur = seals.find(s => s.current);
-  let st = {deliveries: []};
-  try { st = await tn.get("/api/status"); } catch (e) { /* shown below as no hub */ }
+  let st = {deliveries: []}, stErr = "";
+  // A failed read is said as such: "no hub" for a read error once hid a stalled server.
+  try { st = await tn.get("/api/status"); } catch (e) { stErr = e.message || String(e); }
   const mine = (st.deliveries || []).filter(d => d.session === ID);
   const changed = put($("tab-seal"), `<h2>Niêm phong biên bản kiểm phiếu</h2>
 ${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bản không thay đổi từ đó.</p>` : seals.length ? `<p class=warn id=seal-state>Đã có thay đổi sau lần niêm phong ${seals[seals.length - 1].seq}: cần niêm phong lại.</p>` : `<p class=muted id=seal-state>Chưa niêm phong.</p>`}
@@ -194,7 +195,7 @@ ${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bả
 <button id=seal-go ${S.sealable && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
 ${!S.sealable ? `<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
 ${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => `<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${tn.esc(s.seal_id.slice(0, 32))}…</td></tr>`).join("")}</table>` : ""}
-<h2>Gửi lên máy chủ</h2>${st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index : tn.esc(d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
+<h2>Gửi lên máy chủ</h2>${stErr ? `<p class=error id=delivery-error>Không đọc được tình trạng gửi lên máy chủ: ${tn.esc(stErr)}</p>` : st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index + (d.received_at ? " lúc " + tn.when(d.received_at) : "") : tn.esc(d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
 <p><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank>Biên bản kiểm phiếu (in)</a></p>`);
   if (!changed) return;
   $("seal-go").addEventListener("click", async () => {

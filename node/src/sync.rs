@@ -46,9 +46,12 @@ impl Outbox for NodeOutbox<'_> {
     }
 }
 
-fn deliveries(home: &Home, dest: &HubTarget) -> Result<Vec<(Seal, outbox::Delivery)>> {
-    let store = home.store()?;
-    Ok(outbox::deliveries(&NodeOutbox(home), &store, &dest.key()?)?)
+fn deliveries(
+    home: &Home,
+    store: &Store,
+    dest: &HubTarget,
+) -> Result<Vec<(Seal, outbox::Delivery)>> {
+    Ok(outbox::deliveries(&NodeOutbox(home), store, &dest.key()?)?)
 }
 
 async fn run_until(
@@ -117,7 +120,7 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
         .enable_all()
         .build()?;
     let stats = rt.block_on(run_until(home, &target, start + timeout, true, json))?;
-    let all = deliveries(home, &target)?;
+    let all = deliveries(home, &home.store()?, &target)?;
     let received = all.iter().filter(|(_, d)| d.state == "received").count();
     let ok = received == all.len();
     if json {
@@ -215,24 +218,24 @@ type LogHead = (u64, [u8; 32]);
 
 /// The hub's log head this node verified, and the alarm if the hub ever contradicted it.
 fn log_state(
-    home: &Home,
+    store: &Store,
     target: &HubTarget,
 ) -> Result<(Option<LogHead>, Option<outbox::LogAlarm>)> {
-    let store = home.store()?;
     let dest = target.key()?;
     Ok((
-        outbox::known_log(&store, &dest)?,
-        outbox::log_alarm(&store, &dest)?,
+        outbox::known_log(store, &dest)?,
+        outbox::log_alarm(store, &dest)?,
     ))
 }
 
-/// `status --json`, also the web pages' delivery list.
-pub(crate) fn status_value(home: &Home) -> Result<serde_json::Value> {
+/// `status --json`, also the web pages' delivery list. The caller passes the store it
+/// holds: a request never opens the store a second time.
+pub(crate) fn status_value(home: &Home, store: &Store) -> Result<serde_json::Value> {
     let Some(target) = &home.config.hub else {
         return Ok(json!({"unit": home.config.unit, "hub": null, "deliveries": []}));
     };
-    let all = deliveries(home, target)?;
-    let (log, alarm) = log_state(home, target)?;
+    let all = deliveries(home, store, target)?;
+    let (log, alarm) = log_state(store, target)?;
     let list: Vec<_> = all
         .iter()
         .map(|(_, d)| {
@@ -253,18 +256,19 @@ pub(crate) fn status_value(home: &Home) -> Result<serde_json::Value> {
 
 /// `status`.
 pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
+    let store = home.store()?;
     let Some(target) = &home.config.hub else {
         if json_out {
-            println!("{}", status_value(home)?);
+            println!("{}", status_value(home, &store)?);
         } else {
             println!("Chưa đặt máy chủ (tinnhiem-node hub set --addr HOST:PORT --key KHÓA).");
         }
         return Ok(());
     };
-    let all = deliveries(home, target)?;
-    let (log, alarm) = log_state(home, target)?;
+    let all = deliveries(home, &store, target)?;
+    let (log, alarm) = log_state(&store, target)?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&status_value(home)?)?);
+        println!("{}", serde_json::to_string_pretty(&status_value(home, &store)?)?);
         return Ok(());
     }
     println!(
@@ -329,7 +333,7 @@ pub(crate) fn verify_receipts(home: &Home) -> Result<usize> {
     };
     let dest = target.key()?;
     let mut n = 0;
-    for (seal, d) in deliveries(home, target)? {
+    for (seal, d) in deliveries(home, &home.store()?, target)? {
         if let Some(r) = &d.receipt {
             let r = Receipt::from_bytes(&hex::decode(r)?)?;
             r.verify(&dest, &seal)?;

@@ -602,7 +602,7 @@ async fn api_status(State(w): State<Web>, who: Signed) -> Response {
         at_desk(&w, &who, |d| {
             // Re-read node.toml: `hub set` may have run since the server started.
             let home = Home::open(&d.home.dir)?;
-            crate::sync::status_value(&home)
+            crate::sync::status_value(&home, &d.store)
         })
         .await,
     )
@@ -617,7 +617,7 @@ async fn metrics(State(w): State<Web>, who: Signed) -> Response {
             seals += d.store.seals(s)?.len() as u64;
         }
         let home = Home::open(&d.home.dir)?;
-        let st = crate::sync::status_value(&home)?;
+        let st = crate::sync::status_value(&home, &d.store)?;
         let list = st["deliveries"].as_array().cloned().unwrap_or_default();
         let alarm = !st["log"]["alarm"].is_null();
         let mut m = Metrics::new();

@@ -18,7 +18,9 @@ use crate::domain::SessionId;
 use crate::seal::Seal;
 pub use backend::KeyValue;
 use backend::{Backend, Op};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// The on-disk format this build writes. Bumped with a migration in [`Store::open`].
@@ -137,11 +139,32 @@ pub struct BackupSummary {
     pub tables: Vec<(&'static str, usize)>,
 }
 
-/// An open store.
+/// An open store: a cheap, clonable handle on one engine.
+///
+/// Within one process a store directory is open at most once. A second
+/// [`Store::open`] of a directory this process already holds gets a handle on the same
+/// engine at once, instead of waiting for a lock that only its own caller could
+/// release (the web server and its sync loop share a home; a request that holds the
+/// store and asks for it again must not wait for itself). The engine closes when the
+/// last handle is dropped.
+#[derive(Clone)]
 pub struct Store {
+    engine: Arc<Engine>,
+}
+
+struct Engine {
     path: PathBuf,
     kind: BackendKind,
     backend: Backend,
+}
+
+/// The engines this process holds open, by canonical directory.
+static OPEN: Mutex<BTreeMap<PathBuf, Weak<Engine>>> = Mutex::new(BTreeMap::new());
+
+/// The directory as the registry names it: canonical when it exists, so that two
+/// spellings of one directory share one engine.
+fn registry_key(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
 fn seal_key(session: &SessionId, seq: u32) -> Vec<u8> {
@@ -166,41 +189,59 @@ impl Store {
     /// process holds it, waits up to `wait` for it to be released before reporting
     /// [`StoreError::Locked`].
     pub fn open(dir: &Path, new_kind: BackendKind, wait: Duration) -> Result<Store, StoreError> {
-        let kind = BackendKind::detect(dir).unwrap_or(new_kind);
         let start = std::time::Instant::now();
-        let backend = loop {
+        loop {
+            // The registry lock is held across the engine's open, so two threads of
+            // this process never race to open the same directory.
+            let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+            let key = registry_key(dir);
+            if let Some(engine) = open.get(&key).and_then(Weak::upgrade) {
+                return Ok(Store { engine });
+            }
+            // A handle of this process that is being dropped right now still holds the
+            // engine's lock for a moment: wait for it even when `wait` is zero.
+            let ours = open.contains_key(&key);
+            open.retain(|_, w| w.strong_count() > 0);
+            let kind = BackendKind::detect(dir).unwrap_or(new_kind);
             match Backend::open(dir, kind, &TABLES) {
-                Ok(b) => break b,
-                Err(StoreError::Locked(_)) if start.elapsed() < wait => {
+                Ok(backend) => {
+                    let store = Store {
+                        engine: Arc::new(Engine {
+                            path: backend::describe(dir, kind),
+                            kind,
+                            backend,
+                        }),
+                    };
+                    store.migrate()?;
+                    open.insert(registry_key(dir), Arc::downgrade(&store.engine));
+                    return Ok(store);
+                }
+                Err(StoreError::Locked(_))
+                    if start.elapsed() < wait.max(Duration::from_secs(ours as u64)) =>
+                {
+                    drop(open);
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(e) => return Err(e),
             }
-        };
-        let store = Store {
-            path: backend::describe(dir, kind),
-            kind,
-            backend,
-        };
-        store.migrate()?;
-        Ok(store)
+        }
     }
 
     /// The engine in use.
     pub fn kind(&self) -> BackendKind {
-        self.kind
+        self.engine.kind
     }
 
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.backend.get(&self.path, table, key)? {
+        match self.engine.backend.get(&self.engine.path, table, key)? {
             None => Ok(None),
             Some(v) => unseal(table, key, v).map(Some),
         }
     }
 
     fn scan(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.backend
-            .scan(&self.path, table, prefix)?
+        self.engine.backend
+            .scan(&self.engine.path, table, prefix)?
             .into_iter()
             .filter(|(k, _)| !(table == "meta" && k == VERSION_KEY))
             .map(|(k, v)| {
@@ -230,11 +271,11 @@ impl Store {
                 Op::PutNew(t, k, _) => Op::PutNew(t, k, v),
             })
             .collect();
-        self.backend.write(&self.path, &ops, durable)
+        self.engine.backend.write(&self.engine.path, &ops, durable)
     }
 
     fn version(&self) -> Result<Option<u64>, StoreError> {
-        match self.backend.get(&self.path, "meta", VERSION_KEY)? {
+        match self.engine.backend.get(&self.engine.path, "meta", VERSION_KEY)? {
             None => Ok(None),
             Some(v) => Ok(Some(u64::from_be_bytes(v.as_slice().try_into().map_err(
                 |_| StoreError::BadRecord {
@@ -248,7 +289,7 @@ impl Store {
     fn set_version(&self, extra: &[Op<'_>]) -> Result<(), StoreError> {
         let mut ops = vec![Op::Put("meta", VERSION_KEY, &STORE_VERSION_BYTES)];
         ops.extend_from_slice(extra);
-        self.backend.write(&self.path, &ops, true)
+        self.engine.backend.write(&self.engine.path, &ops, true)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -260,7 +301,7 @@ impl Store {
                 // either the old store or the new one.
                 let mut rewritten: Vec<(&'static str, Vec<u8>, Vec<u8>)> = Vec::new();
                 for t in TABLES {
-                    for (k, v) in self.backend.scan(&self.path, t, b"")? {
+                    for (k, v) in self.engine.backend.scan(&self.engine.path, t, b"")? {
                         if t == "meta" && k == VERSION_KEY {
                             continue;
                         }
@@ -287,7 +328,7 @@ impl Store {
         if BackendKind::detect(dest).is_some() {
             return Err(StoreError::Exists(dest.display().to_string()));
         }
-        let snap = self.backend.snapshot(&self.path, &TABLES)?;
+        let snap = self.engine.backend.snapshot(&self.engine.path, &TABLES)?;
         let copy = Backend::open(dest, BackendKind::Redb, &TABLES)?;
         let path = backend::describe(dest, BackendKind::Redb);
         let ops: Vec<Op<'_>> = snap
@@ -591,6 +632,26 @@ mod tests {
             "a refused batch writes nothing"
         );
         assert_eq!(st.device().expect("dev"), st.device().expect("dev"));
+    }
+
+    #[test]
+    fn a_second_open_in_the_same_process_shares_the_store_at_once() {
+        for kind in [BackendKind::Redb, BackendKind::Sled] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let s = SessionId::new("ky-hop-1").expect("id");
+            let first = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
+            // Another spelling of the same directory, no waiting allowed: a lock held
+            // by this very process must not be waited for.
+            let again = dir.path().join(".");
+            let second = Store::open(&again, kind, Duration::ZERO).expect("second open");
+            first.create_doc(&s, b"doc-1", &line()).expect("create");
+            assert_eq!(second.doc(&s).expect("read"), Some(b"doc-1".to_vec()));
+            drop(first);
+            drop(second);
+            // Closed with the last handle: open again from scratch.
+            let third = Store::open(dir.path(), kind, Duration::ZERO).expect("reopen");
+            assert_eq!(third.doc(&s).expect("read"), Some(b"doc-1".to_vec()));
+        }
     }
 
     #[test]
