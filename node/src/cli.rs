@@ -371,6 +371,15 @@ pub enum EntryCmd {
         #[arg(long)]
         marks: String,
     },
+    /// The ballots entered, in the order they were entered (merged laptops: a causal
+    /// order), each with its id and marks.
+    List {
+        /// The session.
+        session: String,
+        /// Print them as JSON: `[{"id": ..., "marks": {"s01": "high", ...}}, ...]`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a ballot entered by mistake.
     Remove {
         /// The session.

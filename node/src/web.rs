@@ -19,6 +19,7 @@ use tinnhiem_shared::doc::{CountField, MetaField};
 use tinnhiem_shared::domain::{
     compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, Subject, SubjectId,
 };
+use tinnhiem_shared::store::StoreError;
 use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::{page, Auth, Role, Signed};
 
@@ -103,9 +104,25 @@ async fn at_desk<T: Send + 'static>(
     .await;
     match r {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if passing(&e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": format!("{e:#}") })),
+        )
+            .into_response()),
         Ok(Err(e)) => Err(bad(format!("{e:#}"))),
         Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
     }
+}
+
+/// A store another process holds, or a read or write the disk failed: the same request
+/// may succeed in a moment, so it is a 503 the page retries, not a 400 it gives up on.
+fn passing(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Locked(_) | StoreError::Io(_))
+        )
+    })
 }
 
 fn json_or<T: serde::Serialize>(r: Result<T, Response>) -> Response {
@@ -170,7 +187,11 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 <section class=card id=tab-seal hidden></section>
 <script>{js}</script>"#,
         id = page::esc(&id),
-        js = include_str!("../assets/session.js")
+        js = concat!(
+            include_str!("../assets/ballot.js"),
+            "\n",
+            include_str!("../assets/session.js")
+        )
     );
     Html(page::frame(
         &format!("Phiên {id}"),
@@ -540,8 +561,13 @@ async fn api_tally(
 
 #[derive(Deserialize)]
 struct EntryForm {
-    /// Subject id → mark key.
+    /// Subject id → mark key. Missing is an empty ballot, refused in Vietnamese like
+    /// any other, not a bare 422.
+    #[serde(default)]
     marks: std::collections::BTreeMap<String, String>,
+    /// The page's id for this ballot; a retry with the same id is answered, not stored.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 async fn api_entry_add(
@@ -553,8 +579,8 @@ async fn api_entry_add(
     json_or(
         at_desk(&w, &who, move |d| {
             let pairs: Vec<(String, String)> = f.marks.into_iter().collect();
-            let (eid, n) = d.add_entry(&id, &pairs)?;
-            Ok(json!({"id": eid, "count": n}))
+            let a = d.add_entry(&id, &pairs, f.id.as_deref())?;
+            Ok(json!({"id": a.id, "count": a.count, "already": a.already}))
         })
         .await,
     )

@@ -17,10 +17,13 @@ const tn = {
       body: JSON.stringify(body ?? {})});
     if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
     const j = await r.json().catch(() => ({}));
+    // The status rides on the error: a page that retries must tell "the server said
+    // no" (4xx, will say no again) from "no answer" (no status) or a server fault (5xx).
+    const fail = text => Object.assign(new Error(text), {status: r.status});
     if (r.status === 422 || r.status === 400 && !j.error) {
-      throw new Error("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
+      throw fail("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
     }
-    if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+    if (!r.ok) throw fail(j.error || ("HTTP " + r.status));
     return j;
   },
   // Calls f now and every `ms`, showing the time of the last refresh in #live.
