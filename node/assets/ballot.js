@@ -116,7 +116,13 @@ async function drain() {
   try {
     while (E.queue.length) {
       const b = step(E.queue.shift());
-      if (b) { drawEntry(); await save(b); }
+      if (b) {
+        drawEntry();
+        await save(b);
+        // Typing paused: the whole page (result, seal tab) catches up before the count
+        // shows the ballot, as after any other save. Typing ahead: the poll will.
+        if (!E.queue.length) await load().catch(() => {});
+      }
     }
   } catch (e) {
     stop(null, "lỗi của trang: " + (e.message || e));
