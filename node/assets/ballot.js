@@ -54,7 +54,7 @@ function drawBallots() {
   clearBallot();
   const legend = Object.entries(E.keys).filter(([k]) => k !== "x").map(([k, v]) => `<span class=kbd>${k}</span> ${TITLE(v)}`).join(" · ");
   t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ cả tờ ghi ở “Có mặt & số phiếu”</small></h2>
-<p class=muted>Gõ một phím cho mỗi người: ${legend}; <span class=kbd>Space</span> để trống. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại, <span class=kbd>↑</span> <span class=kbd>↓</span> chọn dòng. Cứ gõ tiếp: phím gõ trong lúc đang ghi được giữ lại cho phiếu sau.</p>
+<p class=muted>Gõ một phím cho mỗi người: ${legend}; <span class=kbd>Space</span> (phím cách) để trống. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại, <span class=kbd>↑</span> <span class=kbd>↓</span> chọn dòng. Cứ gõ tiếp: phím gõ trong lúc đang ghi được giữ lại cho phiếu sau.</p>
 <p id=progress></p>
 <form id=ballot onsubmit="return false"><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
     polled.map((x, i) => `<tr data-row=${i}><td class=num>${i + 1}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td><input class=mark data-subject="${tn.esc(x.id)}" readonly autocomplete=off aria-label="${tn.esc(x.name)}"></td><td class=chosen></td></tr>`).join("") +
@@ -114,15 +114,18 @@ async function drain() {
   if (E.busy) return;
   E.busy = true;
   try {
-    while (E.queue.length) {
-      const b = step(E.queue.shift());
-      if (b) {
-        drawEntry();
-        await save(b);
-        // Typing paused: the whole page (result, seal tab) catches up before the count
-        // shows the ballot, as after any other save. Typing ahead: the poll will.
-        if (!E.queue.length) await load().catch(() => {});
+    let saved = false;
+    for (;;) {
+      while (E.queue.length) {
+        const b = step(E.queue.shift());
+        if (b) { drawEntry(); await save(b); saved = true; }
       }
+      if (!saved) break;
+      // Typing paused: the whole page (summary, result, seal tab) catches up before the
+      // count shows the last ballot, as after any other save. While typing ahead, the
+      // poll does.
+      saved = false;
+      await load().catch(() => {});
     }
   } catch (e) {
     stop(null, "lỗi của trang: " + (e.message || e));
@@ -164,7 +167,7 @@ function step(k) {
         say("Phiếu trống: chưa gõ dòng nào nên không ghi. Nếu phiếu giấy không đánh dấu ai, gõ 0 cho từng người.", "error");
         return null;
       }
-      if (blank.length) { E.asking = true; return null; }
+      if (blank.length) { E.asking = true; say("", ""); return null; }
       return take();
     }
     case "Escape": clearBallot(); say("Đã xóa phiếu đang nhập.", ""); return null;
@@ -333,7 +336,7 @@ function drawRecent() {
 function drawTallies(t, polled) {
   const v = x => x === null || x === undefined ? "" : String(x);
   t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2>
-<p class=muted>Gõ số của một người rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó. Ô <span class="unsaved kbd">nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
+<p class=muted>Gõ số của một người rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó. Ô <span class=unsaved>nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
 <table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th><th>Trạng thái</th></tr>` +
     polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td class=tally-state></td></tr>`).join("") +
     `</table><span class=msg></span>`;

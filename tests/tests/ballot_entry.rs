@@ -265,11 +265,22 @@ async fn sixty_ballots_typed_in_one_burst_are_stored_exactly_and_in_order() {
     b.keys(ENTER).await;
     let said = b.wait_text("#ballot-msg", "Phiếu trống", 10).await;
     assert!(said.contains("gõ 0"), "{said}");
-    // A key past the last row stops entry; it and what follows are set aside, shown,
-    // and never stored, until Esc.
+    // Enter with rows left blank asks in the page, naming them; Esc goes back unsaved.
+    b.keys(&format!("2{ENTER}")).await;
+    let ask = b.wait_text("#ballot-ask", "không hợp lệ", 10).await;
+    assert!(
+        ask.contains("Lò Văn Mạnh") && ask.contains("Tẩn Thị Mẩy"),
+        "{ask}"
+    );
+    b.shot("ballot-entry-question").await;
+    b.keys(ESC).await; // back to the first blank row
+    b.keys(ESC).await; // and clear the ballot
+                       // A key past the last row stops entry; it and what follows are set aside, shown,
+                       // and never stored, until Esc.
     b.keys(&format!("1231{ENTER}2")).await;
     let stop = b.wait_text("#ballot-stop", "thừa", 10).await;
     assert!(stop.contains("3 phím"), "{stop}");
+    b.shot("ballot-entry-stopped").await;
     b.keys(ESC).await; // go on: the three rows are still there
     b.keys(ESC).await; // clear them
     assert_eq!(settle(&b, BALLOTS, 30).await, BALLOTS);
@@ -330,6 +341,7 @@ async fn a_typed_total_looks_unsaved_until_enter_saves_its_row() {
         .wait_text(&format!("{row} .tally-state"), "Chưa ghi", 10)
         .await;
     assert!(hint.contains("Enter"), "{hint}");
+    b.shot("ballot-entry-tally-unsaved").await;
     for (level, v) in [("confidence", "12"), ("low", "5"), ("invalid", "2")] {
         b.fill(&format!("{row} input[data-level={level}]"), v).await;
     }
