@@ -1,5 +1,6 @@
 //! One function per command.
 
+use tinnhiem_shared::domain::limits::for_terminal_json;
 use crate::cli::*;
 use crate::home::{default_dir, Destination, Home};
 use crate::state::HubState;
@@ -190,7 +191,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_status(&v);
+                print_status(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -199,7 +200,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_results(&v);
+                print_results(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -208,7 +209,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_person(&v);
+                print_person(&for_terminal_json(&v));
             }
             let found = v["people"].as_array().is_some_and(|a| !a.is_empty());
             Ok(if found {
@@ -226,7 +227,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_deadlines(&v);
+                print_deadlines(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -235,7 +236,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_flagged(&v);
+                print_flagged(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -294,7 +295,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_aggregates(&v);
+                print_aggregates(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -354,7 +355,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_destinations(&v);
+                print_destinations(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }

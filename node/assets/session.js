@@ -84,15 +84,66 @@ const COUNT_FIELDS = [["attendance", "total", "Tổng số đại biểu / thàn
   ["attendance", "absent_from_start", "Vắng từ đầu đến khi bỏ phiếu"], ["attendance", "present_at_vote", "Có mặt khi bỏ phiếu"],
   ["ballots", "issued", "Số phiếu phát ra"], ["ballots", "collected", "Số phiếu thu về"], ["ballots", "wholly_invalid", "Số phiếu không hợp lệ cả tờ"]];
 
+// A count as typed: null when empty, a number when a whole number, else the reason.
+function countOf(input) {
+  const v = input.value.trim();
+  if (input.validity && input.validity.badInput) return {bad: "Chỉ nhập số nguyên không âm, ví dụ 48"};
+  if (v === "") return {value: null};
+  if (!/^[0-9]+$/.test(v)) return {bad: "Chỉ nhập số nguyên không âm (không có dấu trừ, dấu phẩy, chữ e), ví dụ 48"};
+  return {value: Number(v)};
+}
+
+// Shows each reason under its field (`count/NAME`); clears the others.
+function countErrors(fields) {
+  for (const [, k] of COUNT_FIELDS) {
+    const input = $("count-" + k), out = $("count-error-" + k);
+    const text = fields["count/" + k] || "";
+    input.classList.toggle("invalid", !!text);
+    input.setAttribute("aria-invalid", text ? "true" : "false");
+    out.textContent = text;
+  }
+}
+
 function drawCounts() {
-  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false"><div class=grid>` +
-    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 name=${k} id=count-${k} value="${S[g][k] ?? ""}"></label>`).join("") +
+  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false" novalidate><div class=grid>` +
+    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 step=1 inputmode=numeric name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
     `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
   const f = $("counts");
-  f.addEventListener("submit", () => {
-    const body = {};
-    for (const [, k] of COUNT_FIELDS) body[k] = num(f[k].value);
-    act("tab-counts", API + "/counts", body, r => r.quorum_met ? "Đã ghi. Đủ số người có mặt theo quy định." : "Đã ghi. CHƯA đủ số người có mặt theo quy định.");
+  // What the form holds: the body to send, or the typing slips found before sending.
+  const read = () => {
+    const body = {}, bad = {};
+    for (const [g, k] of COUNT_FIELDS) {
+      const c = countOf(f[k]);
+      if (c.bad) bad["count/" + k] = c.bad;
+      // Emptying a saved count cannot unsay it: say so instead of "saved".
+      else if (c.value === null && S[g][k] !== null && S[g][k] !== undefined) bad["count/" + k] = `Không xóa được số đã ghi (${S[g][k]}); hãy nhập số đúng`;
+      else body[k] = c.value;
+    }
+    return {body, bad};
+  };
+  let timer = null, asked = 0;
+  const check = async () => {
+    const {body, bad} = read();
+    const n = ++asked;
+    let fields = {...bad};
+    try { await tn.post(API + "/counts", {...body, check: true}); }
+    catch (e) { fields = {...(e.fields || {}), ...bad}; }
+    if (n === asked) countErrors(fields);
+  };
+  f.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 250); });
+  f.addEventListener("submit", async () => {
+    clearTimeout(timer);
+    const {body, bad} = read();
+    if (Object.keys(bad).length) { countErrors(bad); msg("tab-counts", "Chưa ghi: sửa các ô được đánh dấu đỏ.", "error"); return; }
+    try {
+      const r = await tn.post(API + "/counts", body);
+      countErrors({});
+      msg("tab-counts", r.quorum_met ? "Đã ghi. Đủ số người có mặt theo quy định." : "Đã ghi. CHƯA đủ số người có mặt theo quy định.", "ok");
+      await load();
+    } catch (e) {
+      countErrors(e.fields || {});
+      msg("tab-counts", e.message, "error");
+    }
   });
 }
 
@@ -110,13 +161,28 @@ function drawBallots() {
   const polled = S.subjects.filter(x => !x.excluded);
   if (S.meta.mode === "tallies") {
     t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2><table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th></tr>` +
-      polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" value="${x.tally ? x.tally.levels[i] : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid value="${x.tally ? x.tally.invalid : ""}"></td><td><button class=tally-go>Ghi</button></td></tr>`).join("") +
+      polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" value="${x.tally ? x.tally.levels[i] : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid value="${x.tally ? x.tally.invalid : ""}"></td><td><button class=tally-go>Ghi</button> <span class=field-error></span></td></tr>`).join("") +
       `</table><span class=msg></span>`;
-    for (const b of t.querySelectorAll(".tally-go")) b.addEventListener("click", () => {
+    for (const b of t.querySelectorAll(".tally-go")) b.addEventListener("click", async () => {
       const tr = b.closest("tr"); const body = {subject: tr.dataset.subject};
-      for (const i of tr.querySelectorAll("input")) body[i.dataset.level] = num(i.value);
+      const err = tr.querySelector(".field-error");
+      for (const i of tr.querySelectorAll("input")) {
+        const c = countOf(i);
+        if (c.bad) { err.textContent = c.bad; i.classList.add("invalid"); return; }
+        body[i.dataset.level] = c.value;
+      }
       body.invalid = body.invalid ?? 0;
-      act("tab-ballots", API + "/tally", body, () => "Đã ghi kết quả của " + tr.cells[0].textContent);
+      try {
+        await tn.post(API + "/tally", body);
+        err.textContent = "";
+        for (const i of tr.querySelectorAll("input")) i.classList.remove("invalid");
+        msg("tab-ballots", "Đã ghi kết quả của " + tr.cells[0].textContent, "ok");
+        await load();
+      } catch (e) {
+        err.textContent = (e.fields || {})["subject/" + tr.dataset.subject] || e.message;
+        for (const i of tr.querySelectorAll("input")) i.classList.add("invalid");
+        msg("tab-ballots", e.message, "error");
+      }
     });
     return;
   }

@@ -437,7 +437,7 @@ impl<'a> Cx<'a> {
         if values.iter().all(|(_, v)| v.is_none()) {
             bail!("không có số nào để ghi; xem --help");
         }
-        let r = self.desk.set_counts(session, values)?;
+        let r = self.desk.set_counts(session, values, false)?;
         println!(
             "Đã ghi. Có mặt khi bỏ phiếu {}/{}; phiếu phát ra {}, thu về {}",
             r.present_at_vote, r.total, r.issued, r.collected
@@ -524,7 +524,10 @@ impl<'a> Cx<'a> {
             }
             println!("{}", serde_json::to_string_pretty(&j)?);
         } else {
-            print!("{}", report::table(&s, &r));
+            print!(
+                "{}",
+                tinnhiem_shared::domain::limits::for_terminal_lines(&report::table(&s, &r))
+            );
             report::print_seals(&seals, &heads);
         }
         Ok(ExitCode::SUCCESS)

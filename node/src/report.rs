@@ -175,7 +175,10 @@ pub(crate) fn print_problems(r: &SessionResult) {
             r.problems.len()
         );
         for p in &r.problems {
-            println!("  - {p}");
+            println!(
+                "  - {}",
+                tinnhiem_shared::domain::limits::for_terminal(&p.to_string())
+            );
         }
     }
 }

@@ -103,7 +103,28 @@ async fn at_desk<T: Send + 'static>(
     .await;
     match r {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(bad(format!("{e:#}"))),
+        Ok(Err(e)) => Err(match e.downcast_ref::<crate::desk::Refused>() {
+            // Each reason goes to its field on the page; the whole text says it all too.
+            Some(refused) => {
+                let mut fields = serde_json::Map::new();
+                for (at, text) in &refused.reasons {
+                    if let Some(at) = at {
+                        let slot = fields.entry(at.clone()).or_insert_with(|| json!(""));
+                        let joined = match slot.as_str() {
+                            Some("") | None => text.clone(),
+                            Some(prev) => format!("{prev}; {text}"),
+                        };
+                        *slot = json!(joined);
+                    }
+                }
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": refused.to_string(), "fields": fields})),
+                )
+                    .into_response()
+            }
+            None => bad(format!("{e:#}")),
+        }),
         Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
     }
 }
@@ -473,6 +494,9 @@ struct CountsForm {
     issued: Option<u64>,
     collected: Option<u64>,
     wholly_invalid: Option<u64>,
+    /// Check only, write nothing: the page asks as the clerk types.
+    #[serde(default)]
+    check: bool,
 }
 
 async fn api_counts(
@@ -494,8 +518,9 @@ async fn api_counts(
                     (CountField::Collected, f.collected),
                     (CountField::WhollyInvalid, f.wholly_invalid),
                 ],
+                f.check,
             )?;
-            Ok(json!({"quorum_met": r.quorum_met}))
+            Ok(json!({"quorum_met": r.quorum_met, "saved": !f.check}))
         })
         .await,
     )

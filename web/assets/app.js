@@ -20,7 +20,11 @@ const tn = {
     if (r.status === 422 || r.status === 400 && !j.error) {
       throw new Error("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
     }
-    if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+    if (!r.ok) {
+      const e = new Error(j.error || ("HTTP " + r.status));
+      e.fields = j.fields || {};  // each reason at the field where it is fixed
+      throw e;
+    }
     return j;
   },
   // Calls f now and every `ms`, showing the time of the last refresh in #live.

@@ -7,6 +7,7 @@
 mod deadline;
 mod file;
 mod ids;
+pub mod limits;
 mod percent;
 mod profile;
 mod result;

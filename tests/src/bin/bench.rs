@@ -93,7 +93,8 @@ fn main() -> Result<()> {
         let mut jobs = Vec::new();
         for j in 0..per_node {
             let s =
-                SessionFile::from_json(&session_file(&format!("ky-{j:03}"), 10 + (j as u64 % 15)))?
+                SessionFile::from_json(&session_file(&format!("ky-{j:03}"), 10 + (j as u64 % 15)))
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?
                     .into_session(&unit, || "e".into())
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
@@ -299,7 +300,8 @@ fn sealed_districts(districts: usize) -> Result<Vec<Work>> {
     let mut work = Vec::new();
     for i in 0..districts {
         let unit = UnitId::new(format!("huyen-{i:03}"))?;
-        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))?
+        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
             .into_session(&unit, || "e".into())
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
