@@ -1,6 +1,5 @@
 //! One function per command.
 
-use tinnhiem_shared::domain::limits::for_terminal_json;
 use crate::cli::*;
 use crate::home::{default_dir, Destination, Home};
 use crate::state::HubState;
@@ -10,6 +9,7 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tinnhiem_shared::domain::limits::for_terminal_json;
 use tinnhiem_shared::domain::UnitId;
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::hub::Limits;

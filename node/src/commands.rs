@@ -637,7 +637,11 @@ impl<'a> Cx<'a> {
                 s.conflicts.len()
             );
             for c in &s.conflicts {
-                println!("  - {}: {}", c.field, c.values.join(" / "));
+                println!(
+                    "  - {}: {}",
+                    tinnhiem_shared::domain::conflict_vi(&c.field),
+                    c.values.join(" / ")
+                );
             }
         }
         Ok(ExitCode::SUCCESS)

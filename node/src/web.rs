@@ -82,6 +82,13 @@ fn nav() -> Vec<(&'static str, &'static str)> {
     vec![("/", "Các phiên")]
 }
 
+/// Conflicts with the field's label for people (the path stays for scripts).
+fn conflicts_json(c: &[tinnhiem_shared::domain::Conflict]) -> Value {
+    c.iter()
+        .map(|c| json!({"field": c.field, "label": tinnhiem_shared::domain::conflict_vi(&c.field), "values": c.values}))
+        .collect()
+}
+
 fn bad(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
 }
@@ -293,7 +300,7 @@ async fn api_merge(State(w): State<Web>, who: Signed, body: Bytes) -> Response {
             let (sid, new, s) = d.merge(&body, "tệp của máy khác")?;
             Ok(
                 json!({"id": sid, "new_changes": new, "entries": s.entries.len(),
-                      "conflicts": s.conflicts}),
+                      "conflicts": conflicts_json(&s.conflicts)}),
             )
         })
         .await,
@@ -355,7 +362,7 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                          "count_to": m.count_to, "chair": m.chair, "board": m.board},
                 "attendance": s.attendance, "ballots": s.ballots,
                 "levels": levels, "subjects": subjects, "entries": entries,
-                "conflicts": s.conflicts, "anomalies": s.anomalies,
+                "conflicts": conflicts_json(&s.conflicts), "anomalies": s.anomalies,
                 "result": r.to_json(), "problems": problems, "sealable": r.sealable(),
                 "flag_titles": r.subjects.iter().map(|x| (x.id.to_string(), x.flag.title())).collect::<std::collections::BTreeMap<_, _>>(),
                 "seals": seals,

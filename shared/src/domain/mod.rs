@@ -22,7 +22,9 @@ pub use file::{
 pub use ids::{IdError, PersonId, SessionId, SubjectId, UnitId};
 pub use percent::Percent;
 pub use profile::{Consequence, Denominator, Procedure, Profile, ProfileRules};
-pub use result::{compute, ExcludedSubject, Flag, Problem, SessionResult, SubjectResult};
+pub use result::{
+    compute, conflict_vi, ExcludedSubject, Flag, Problem, SessionResult, SubjectResult,
+};
 pub use session::{
     Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, Session, Subject, Tally,
 };
