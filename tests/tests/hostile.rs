@@ -120,10 +120,10 @@ fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
             .await
             .expect("handshake");
         let (mut send, _recv) = conn.open_bi().await.expect("stream");
-        send.write_all(&(100u32 << 20).to_be_bytes())
-            .await
-            .expect("write");
-        send.write_all(&[0u8; 1000]).await.expect("write");
+        // The hub may cut the connection as soon as it reads the header, so a write
+        // may already fail: what matters is that the connection ends.
+        let _ = send.write_all(&(100u32 << 20).to_be_bytes()).await;
+        let _ = send.write_all(&[0u8; 1000]).await;
         let closed = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await;
         assert!(
             closed.is_ok(),
