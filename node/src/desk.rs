@@ -346,7 +346,10 @@ impl<'a> Desk<'a> {
                 )
         });
         if !reasons.is_empty() {
-            let name = s.subject(&subj_id).map(|x| x.name.clone()).unwrap_or_default();
+            let name = s
+                .subject(&subj_id)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
             return Err(Refused {
                 what: format!("Kết quả của {name} không hợp lý"),
                 reasons,

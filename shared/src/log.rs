@@ -23,7 +23,8 @@ pub fn init() {
 /// on its own line (`  do: …`), so a clerk reads what went wrong and an operator why.
 pub fn print_error(e: &(dyn std::error::Error + 'static)) {
     // An error may quote a name from a document or a file: never raw to the terminal.
-    let safe = |x: &dyn std::fmt::Display| crate::domain::limits::for_terminal_lines(&x.to_string());
+    let safe =
+        |x: &dyn std::fmt::Display| crate::domain::limits::for_terminal_lines(&x.to_string());
     eprintln!("Lỗi: {}", safe(&e));
     let mut cause = e.source();
     while let Some(c) = cause {

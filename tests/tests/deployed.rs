@@ -105,7 +105,10 @@ async fn a_whole_session_on_serve_sync_with_a_hub_saves_each_ballot_at_once() {
     assert!(delivered.contains("lúc"), "receipt time shown: {delivered}");
     b.shot("node-5b-receipt").await;
     let held = hub.ok(&["result", "--json"]);
-    assert!(held.contains("ky-hop-20"), "the hub holds the session: {held}");
+    assert!(
+        held.contains("ky-hop-20"),
+        "the hub holds the session: {held}"
+    );
     b.close().await;
 }
 
@@ -143,7 +146,10 @@ async fn impossible_counts_are_refused_at_their_fields_and_not_stored() {
     let present = b
         .wait_text("#count-error-present", "lớn hơn tổng số", 20)
         .await;
-    assert!(present.contains("(52)") && present.contains("(50)"), "{present}");
+    assert!(
+        present.contains("(52)") && present.contains("(50)"),
+        "{present}"
+    );
     let issued = b.wait_text("#count-error-issued", "(53)", 20).await;
     assert!(issued.contains("số có mặt khi bỏ phiếu"), "{issued}");
     let collected = b.wait_text("#count-error-collected", "(54)", 20).await;
@@ -174,14 +180,21 @@ async fn impossible_counts_are_refused_at_their_fields_and_not_stored() {
     b.click("#tab-link-ballots").await;
     for (i, v) in ["30", "10", "9", "0"].iter().enumerate() {
         b.fill(
-            &format!("#tally-table tr[data-subject=s01] td:nth-child({}) input", i + 2),
+            &format!(
+                "#tally-table tr[data-subject=s01] td:nth-child({}) input",
+                i + 2
+            ),
             v,
         )
         .await;
     }
     b.click("#tally-table tr[data-subject=s01] .tally-go").await;
     let row = b
-        .wait_text("#tally-table tr[data-subject=s01] .field-error", "Lò Văn Mạnh", 20)
+        .wait_text(
+            "#tally-table tr[data-subject=s01] .field-error",
+            "Lò Văn Mạnh",
+            20,
+        )
         .await;
     assert!(row.contains("49") && row.contains("50"), "{row}");
     let stored = node.result_json("ky-hop-21");

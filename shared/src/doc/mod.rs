@@ -24,6 +24,7 @@
 
 pub mod screen;
 
+use crate::domain::limits;
 use crate::domain::{
     Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure,
     Profile, Session, SessionId, Subject, SubjectId, Tally, UnitId,
@@ -33,7 +34,6 @@ use automerge::{
     ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
 use chrono::NaiveDate;
-use crate::domain::limits;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 

@@ -139,7 +139,8 @@ impl SessionFile {
                     e.column(),
                     match e.classify() {
                         serde_json::error::Category::Eof => "tệp kết thúc giữa chừng",
-                        serde_json::error::Category::Syntax => "sai cú pháp (thiếu dấu phẩy, ngoặc hoặc dấu nháy?)",
+                        serde_json::error::Category::Syntax =>
+                            "sai cú pháp (thiếu dấu phẩy, ngoặc hoặc dấu nháy?)",
                         _ => "không đọc được",
                     }
                 ),
@@ -224,7 +225,11 @@ impl SessionFile {
         if self.board.len() > super::limits::MAX_BOARD {
             errs.push(err(
                 "board",
-                format!("ban kiểm phiếu có {} người, quá {}", self.board.len(), super::limits::MAX_BOARD),
+                format!(
+                    "ban kiểm phiếu có {} người, quá {}",
+                    self.board.len(),
+                    super::limits::MAX_BOARD
+                ),
             ));
         }
         for (i, m) in self.board.iter().enumerate() {
@@ -235,7 +240,11 @@ impl SessionFile {
         if self.subjects.len() > super::limits::MAX_SUBJECTS {
             errs.push(err(
                 "subjects",
-                format!("danh sách có {} người, quá giới hạn {}", self.subjects.len(), super::limits::MAX_SUBJECTS),
+                format!(
+                    "danh sách có {} người, quá giới hạn {}",
+                    self.subjects.len(),
+                    super::limits::MAX_SUBJECTS
+                ),
             ));
         }
         let mode = match (&self.mode, &self.tallies, &self.entries) {
@@ -438,7 +447,11 @@ fn subjects_from_rows(
         if r.name.trim().is_empty() {
             errs.push(err(format!("{here}.name"), "họ tên trống"));
         }
-        for (field, v) in [("name", &r.name), ("position", &r.position), ("unit", &r.unit)] {
+        for (field, v) in [
+            ("name", &r.name),
+            ("position", &r.position),
+            ("unit", &r.unit),
+        ] {
             if let Err(e) = super::limits::check_text(v.trim()) {
                 errs.push(err(format!("{here}.{field}"), e.to_string()));
             }
@@ -589,8 +602,10 @@ impl<'e> Walk<'e> {
         match v.as_object() {
             Some(o) => Some(o),
             None => {
-                self.errs
-                    .push(err(at, "phải là một đối tượng {…} (các mục trong ngoặc nhọn)"));
+                self.errs.push(err(
+                    at,
+                    "phải là một đối tượng {…} (các mục trong ngoặc nhọn)",
+                ));
                 None
             }
         }
@@ -600,7 +615,10 @@ impl<'e> Walk<'e> {
         for k in o.keys().filter(|k| !known.contains(&k.as_str())) {
             self.errs.push(err(
                 join(at, k),
-                format!("mục «{k}» không có trong mẫu tệp; các mục được dùng: {}", known.join(", ")),
+                format!(
+                    "mục «{k}» không có trong mẫu tệp; các mục được dùng: {}",
+                    known.join(", ")
+                ),
             ));
         }
     }
@@ -617,7 +635,10 @@ impl<'e> Walk<'e> {
             Some(other) => {
                 self.errs.push(err(
                     join(at, key),
-                    format!("phải là chữ trong dấu nháy \"…\", không phải {}", kind(other)),
+                    format!(
+                        "phải là chữ trong dấu nháy \"…\", không phải {}",
+                        kind(other)
+                    ),
                 ));
                 None
             }
@@ -689,9 +710,25 @@ impl<'e> Walk<'e> {
             "",
             o,
             &[
-                "id", "unit", "profile", "procedure", "mode", "body", "title", "date", "place",
-                "count_from", "count_to", "chair", "board", "resolution_date", "attendance",
-                "ballots", "subjects", "tallies", "entries",
+                "id",
+                "unit",
+                "profile",
+                "procedure",
+                "mode",
+                "body",
+                "title",
+                "date",
+                "place",
+                "count_from",
+                "count_to",
+                "chair",
+                "board",
+                "resolution_date",
+                "attendance",
+                "ballots",
+                "subjects",
+                "tallies",
+                "entries",
             ],
         );
         let id = self.string("", o, "id", true);
@@ -723,7 +760,10 @@ impl<'e> Walk<'e> {
             }
             Some(other) => self.errs.push(err(
                 "board",
-                format!("phải là danh sách tên [\"…\", \"…\"], không phải {}", kind(other)),
+                format!(
+                    "phải là danh sách tên [\"…\", \"…\"], không phải {}",
+                    kind(other)
+                ),
             )),
         }
         let [total, present, absent_from_start, present_at_vote] = self.counts(
@@ -801,7 +841,10 @@ impl<'e> Walk<'e> {
             Some(other) => {
                 self.errs.push(err(
                     "entries",
-                    format!("phải là danh sách phiếu [{{…}}, …], không phải {}", kind(other)),
+                    format!(
+                        "phải là danh sách phiếu [{{…}}, …], không phải {}",
+                        kind(other)
+                    ),
                 ));
                 None
             }
@@ -951,13 +994,20 @@ mod tests {
             .replace("\"body\": ", "\"bodi\": \"x\", \"body\": ");
         let e = SessionFile::from_json(&bad).expect_err("three problems");
         let at: Vec<_> = e.iter().map(|e| e.at.as_str()).collect();
-        assert_eq!(at, vec!["bodi", "attendance.total", "ballots.collected"], "{e:?}");
+        assert_eq!(
+            at,
+            vec!["bodi", "attendance.total", "ballots.collected"],
+            "{e:?}"
+        );
         for x in &e {
             let text = x.to_string();
-            assert!(!text.contains("invalid type") && !text.contains("expected"), "{text}");
+            assert!(
+                !text.contains("invalid type") && !text.contains("expected"),
+                "{text}"
+            );
         }
-        let syntax = SessionFile::from_json("{\n  \"id\": \"a\",\n  \"body\" \"x\"\n}")
-            .expect_err("syntax");
+        let syntax =
+            SessionFile::from_json("{\n  \"id\": \"a\",\n  \"body\" \"x\"\n}").expect_err("syntax");
         assert!(syntax[0].to_string().contains("dòng 3"), "{syntax:?}");
     }
 

@@ -1,11 +1,11 @@
 //! The result of a session: a pure function of the session and its profile.
 
+use super::limits::MAX_COUNT;
 use super::{
     Denominator, Exclusion, Mark, Mode, Percent, PersonId, Procedure, Profile, Session, SessionId,
     SubjectId, UnitId,
 };
 use serde_json::{json, Value};
-use super::limits::MAX_COUNT;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -255,7 +255,9 @@ impl Problem {
             Problem::MissingTally { subject, .. }
             | Problem::SubjectSum { subject, .. }
             | Problem::TallyTooLarge { subject, .. } => Some(format!("subject/{subject}")),
-            Problem::Conflict { field, .. } if field.starts_with("attendance.") || field.starts_with("ballots.") => {
+            Problem::Conflict { field, .. }
+                if field.starts_with("attendance.") || field.starts_with("ballots.") =>
+            {
                 count(field)
             }
             _ => None,
@@ -558,7 +560,9 @@ pub fn compute(session: &Session) -> SessionResult {
     bound("ballots.issued", &mut b.issued);
     bound("ballots.collected", &mut b.collected);
     bound("ballots.wholly_invalid", &mut b.wholly_invalid);
-    let too_large = problems.iter().any(|p| matches!(p, Problem::TooLarge { .. }));
+    let too_large = problems
+        .iter()
+        .any(|p| matches!(p, Problem::TooLarge { .. }));
 
     let mut need = |field: &'static str, v: Option<u64>| -> u64 {
         v.unwrap_or_else(|| {
@@ -640,9 +644,7 @@ pub fn compute(session: &Session) -> SessionResult {
     let attendance_possible = !problems.iter().any(|p| {
         matches!(
             p,
-            Problem::TooLarge { .. }
-                | Problem::AttendanceSum { .. }
-                | Problem::AbsentAtVote { .. }
+            Problem::TooLarge { .. } | Problem::AttendanceSum { .. } | Problem::AbsentAtVote { .. }
         ) || matches!(p, Problem::Exceeds { field, .. } if field.starts_with("attendance."))
     });
 
@@ -752,8 +754,11 @@ pub fn compute(session: &Session) -> SessionResult {
             for s in &polled {
                 match session.tallies.get(&s.id) {
                     Some(t) if t.levels.len() == levels.len() => {
-                        if let Some(&value) =
-                            t.levels.iter().chain([&t.invalid]).find(|&&v| v > MAX_COUNT)
+                        if let Some(&value) = t
+                            .levels
+                            .iter()
+                            .chain([&t.invalid])
+                            .find(|&&v| v > MAX_COUNT)
                         {
                             problems.push(Problem::TallyTooLarge {
                                 subject: s.id.clone(),
@@ -1015,7 +1020,11 @@ mod tests {
         assert_eq!(tl.at().as_deref(), Some("subject/s01"));
         assert!(tl.to_string().starts_with("A: số"), "{tl}");
         let sum = r.problems.iter().find(|p| p.code() == "subject_sum");
-        assert!(sum.is_some_and(|p| p.to_string().starts_with("A: tổng")), "{:?}", r.problems);
+        assert!(
+            sum.is_some_and(|p| p.to_string().starts_with("A: tổng")),
+            "{:?}",
+            r.problems
+        );
     }
 
     fn session(
