@@ -345,6 +345,11 @@ impl<'a> Cx<'a> {
             println!("{}", serde_json::to_string_pretty(&v)?);
             return Ok(ExitCode::SUCCESS);
         }
+        if rows.is_empty() {
+            println!(
+                "Chưa có phiên nào (tạo bằng: tinnhiem-node session create, hoặc session import)."
+            );
+        }
         for (id, m, _, last) in rows {
             let sealed = match last {
                 Some((seq, at, true)) => {
