@@ -207,7 +207,7 @@ fn vietnamese_usage(s: &str) -> String {
     s.replace("[OPTIONS]", OPTIONS_TAG)
 }
 
-fn ctx<'e>(e: &'e clap::Error, kind: ContextKind) -> Option<&'e str> {
+fn ctx(e: &clap::Error, kind: ContextKind) -> Option<&str> {
     match e.get(kind) {
         Some(ContextValue::String(s)) => Some(s),
         _ => None,
