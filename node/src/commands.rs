@@ -574,8 +574,9 @@ impl<'a> Cx<'a> {
         let (sealed, r) = match self.desk.seal(session)? {
             Sealing::Already(last) => {
                 println!(
-                    "Phiên «{sid}» đã được niêm phong lần {} và không thay đổi từ đó.",
-                    last.body.seq
+                    "Phiên «{sid}» đã được niêm phong lần {} lúc {} và không thay đổi từ đó.",
+                    last.body.seq,
+                    when::moment_vi(last.body.sealed_at)
                 );
                 println!("Mã niêm phong: {}", hex::encode(last.id()));
                 return Ok(ExitCode::SUCCESS);
@@ -593,7 +594,10 @@ impl<'a> Cx<'a> {
             Sealing::Sealed(sealed, r) => (sealed, r),
         };
         let seq = sealed.body.seq;
-        println!("Đã niêm phong biên bản kiểm phiếu phiên «{sid}», lần {seq}.");
+        println!(
+            "Đã niêm phong biên bản kiểm phiếu phiên «{sid}», lần {seq}, lúc {}.",
+            when::moment_vi(sealed.body.sealed_at)
+        );
         println!(
             "Số người được lấy phiếu: {}; cảnh báo ngưỡng: {}",
             r.subjects.len(),

@@ -243,7 +243,7 @@ fn audit_verify_and_session_list_answer_people_and_scripts() {
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["seals"].as_array().map(Vec::len), Some(0), "{v}");
 
-    h.ok(&["seal", "ky-hop-14"]);
+    let sealed = h.ok(&["seal", "ky-hop-14"]);
 
     let v: serde_json::Value =
         serde_json::from_str(&h.ok(&["verify", "ky-hop-14", "--json"])).expect("verify --json");
@@ -254,6 +254,10 @@ fn audit_verify_and_session_list_answer_people_and_scripts() {
     assert_eq!(seal["valid"], true, "{v}");
     assert_eq!(seal["signed_by_this_node"], true, "{v}");
     let sealed_at = for_people(seal["sealed_at"].as_str().expect("sealed_at"));
+    assert!(
+        sealed.contains(&format!("lần 1, lúc {sealed_at}.")),
+        "{sealed}"
+    );
     let text = h.ok(&["verify", "ky-hop-14"]);
     assert!(
         text.contains(&format!("Niêm phong lần 1 lúc {sealed_at}: HỢP LỆ")),
