@@ -10,11 +10,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tinnhiem_shared::domain::limits::for_terminal_json;
-use tinnhiem_shared::domain::UnitId;
+use tinnhiem_shared::domain::{when, UnitId};
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::hub::Limits;
 use tinnhiem_shared::seal::PublicKey;
-use tinnhiem_web::Role;
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let dir = match &cli.home {
@@ -91,11 +90,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(cmd) => {
-            tinnhiem_web::users::run(
-                &tinnhiem_web::Accounts::in_dir(&home.dir),
-                cmd,
-                &[Role::Staff, Role::Reviewer, Role::Admin],
-            )?;
+            tinnhiem_web::users::run(&tinnhiem_web::Accounts::in_dir(&home.dir), cmd)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCmd::Show) => {
@@ -108,7 +103,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 &home,
                 &json!({"cmd": "registry_rotate", "unit": unit, "key": key, "at": at}),
             )?;
-            println!("Đã đổi khóa của «{unit}» từ {}", registry::rfc3339(at));
+            println!("Đã đổi khóa của «{unit}» từ {}", when::moment_vi(at));
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry(RegistryCmd::Revoke { unit, key, at }) => {
@@ -119,7 +114,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             println!(
                 "Đã thu hồi khóa {key} của «{unit}» từ {}",
-                registry::rfc3339(at)
+                when::moment_vi(at)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -167,7 +162,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                             let short: String =
                                 k["key"].as_str().unwrap_or("").chars().take(16).collect();
                             match k["revoked_at"].as_str() {
-                                Some(r) => format!("{short}… (thu hồi {r})"),
+                                Some(r) => format!("{short}… (thu hồi {})", when::iso_to_vi(r)),
                                 None => format!("{short}…"),
                             }
                         })
@@ -219,10 +214,17 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Deadlines { json, today } => {
-            if let Some(t) = &today {
-                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                    .map_err(|_| anyhow!("--today «{t}»: cần dạng YYYY-MM-DD"))?;
-            }
+            // The server reads ISO, whichever form was typed.
+            let today = match today {
+                None => None,
+                Some(t) => Some(
+                    when::parse_day(&t)
+                        .ok_or_else(|| {
+                            anyhow!("--today «{t}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
+                        })?
+                        .to_string(),
+                ),
+            };
             let v = ask(&home, &json!({"cmd": "deadlines", "today": today}))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -513,7 +515,7 @@ fn print_status(v: &Value) {
             .flatten()
             .filter_map(|m| m["unit"].as_str())
             .collect();
-        let when = if next["state"] == "met" {
+        let left = if next["state"] == "met" {
             "đã đủ các đơn vị".to_string()
         } else if days < 0 {
             format!("QUÁ HẠN {} ngày", -days)
@@ -521,9 +523,9 @@ fn print_status(v: &Value) {
             format!("còn {days} ngày")
         };
         println!(
-            "Hạn báo cáo kỳ {}: {} ({when})",
+            "Hạn báo cáo kỳ {}: {} ({left})",
             next["period"],
-            next["report_due"].as_str().unwrap_or("")
+            when::iso_to_vi(next["report_due"].as_str().unwrap_or(""))
         );
         if !missing.is_empty() && days <= 30 {
             println!("  SẮP ĐẾN HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
@@ -600,7 +602,7 @@ fn print_person(v: &Value) {
         for r in p["results"].as_array().into_iter().flatten() {
             println!(
                 "  {} {} ({}, {}): {} — hợp lệ {}/{}: {}{}",
-                r["date"].as_str().unwrap_or(""),
+                when::iso_to_vi(r["date"].as_str().unwrap_or("")),
                 r["body"].as_str().unwrap_or(""),
                 r["unit"].as_str().unwrap_or(""),
                 r["profile"].as_str().unwrap_or(""),
@@ -623,16 +625,16 @@ fn print_person(v: &Value) {
 
 fn print_deadlines(v: &Value) {
     for p in v["periods"].as_array().into_iter().flatten() {
-        let when = match p["state"].as_str().unwrap_or("") {
+        let left = match p["state"].as_str().unwrap_or("") {
             "met" => "ĐÃ ĐỦ các đơn vị".to_string(),
             "overdue" => format!("QUÁ HẠN {} ngày", -p["days"].as_i64().unwrap_or(0)),
             "due_today" => "HÔM NAY".to_string(),
             _ => format!("còn {} ngày", p["days"]),
         };
         println!(
-            "Kỳ {}: báo cáo cấp trên hạn {} ({when}); đã báo cáo {}/{}",
+            "Kỳ {}: báo cáo cấp trên hạn {} ({left}); đã báo cáo {}/{}",
             p["period"],
-            p["report_due"].as_str().unwrap_or(""),
+            when::iso_to_vi(p["report_due"].as_str().unwrap_or("")),
             p["units_reported"],
             p["units_expected"]
         );
@@ -645,15 +647,15 @@ fn print_deadlines(v: &Value) {
         }
     }
     for d in v["sessions"].as_array().into_iter().flatten() {
-        let when = match d["state"].as_str().unwrap_or("") {
+        let left = match d["state"].as_str().unwrap_or("") {
             "passed" => "đã qua".to_string(),
             "due_today" => "hôm nay".to_string(),
             _ => format!("còn {} ngày", d["days"]),
         };
         println!(
             "  {} {:<12} {} / {}: {}",
-            d["due"].as_str().unwrap_or(""),
-            when,
+            when::iso_to_vi(d["due"].as_str().unwrap_or("")),
+            left,
             d["unit"].as_str().unwrap_or(""),
             d["session"].as_str().unwrap_or(""),
             d["what"].as_str().unwrap_or("")
@@ -673,7 +675,7 @@ fn print_flagged(v: &Value) {
             r["position"].as_str().unwrap_or(""),
             r["unit"].as_str().unwrap_or(""),
             r["body"].as_str().unwrap_or(""),
-            r["date"].as_str().unwrap_or("")
+            when::iso_to_vi(r["date"].as_str().unwrap_or(""))
         );
         println!("  {}: {}", r["flag"].as_str().unwrap_or(""), percents(&r));
         if let Some(c) = r["consequence"].as_object() {

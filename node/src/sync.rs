@@ -324,8 +324,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
 }
 
 fn when(t: Option<i64>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+    t.map(tinnhiem_shared::domain::when::moment_vi)
         .unwrap_or_default()
 }
 

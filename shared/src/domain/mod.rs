@@ -13,6 +13,7 @@ mod profile;
 mod result;
 mod session;
 pub mod text;
+pub mod when;
 
 pub use deadline::{deadlines, deadlines_for, Deadline, DeadlineKind};
 pub use file::{
