@@ -120,6 +120,10 @@ pub enum Command {
         /// With --once: print a JSON summary instead of text.
         #[arg(long)]
         json: bool,
+        /// With --once: try now, even if the hub refused recently (its retry time has
+        /// not come) or refused a seal for good (after the cause was fixed).
+        #[arg(long, requires = "once")]
+        retry_now: bool,
     },
     /// Delivery of every seal to the hub: pending, sent, received or rejected.
     Status {

@@ -240,7 +240,8 @@ impl Store {
     }
 
     fn scan(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.engine.backend
+        self.engine
+            .backend
             .scan(&self.engine.path, table, prefix)?
             .into_iter()
             .filter(|(k, _)| !(table == "meta" && k == VERSION_KEY))
@@ -275,7 +276,11 @@ impl Store {
     }
 
     fn version(&self) -> Result<Option<u64>, StoreError> {
-        match self.engine.backend.get(&self.engine.path, "meta", VERSION_KEY)? {
+        match self
+            .engine
+            .backend
+            .get(&self.engine.path, "meta", VERSION_KEY)?
+        {
             None => Ok(None),
             Some(v) => Ok(Some(u64::from_be_bytes(v.as_slice().try_into().map_err(
                 |_| StoreError::BadRecord {
@@ -660,9 +665,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
-            st.backend
+            st.engine
+                .backend
                 .write(
-                    &st.path,
+                    &st.engine.path,
                     &[Op::Put("meta", VERSION_KEY, &99u64.to_be_bytes())],
                     true,
                 )
@@ -682,9 +688,10 @@ mod tests {
             {
                 // What version 1 wrote: bare values.
                 let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
-                st.backend
+                st.engine
+                    .backend
                     .write(
-                        &st.path,
+                        &st.engine.path,
                         &[
                             Op::Put("meta", VERSION_KEY, &1u64.to_be_bytes()),
                             Op::Put("docs", s.as_str().as_bytes(), b"old document"),
@@ -709,14 +716,16 @@ mod tests {
         let s = SessionId::new("ky-hop-1").expect("id");
         st.put_doc(&s, b"the document", &line()).expect("put");
         let mut raw = st
+            .engine
             .backend
-            .get(&st.path, "docs", s.as_str().as_bytes())
+            .get(&st.engine.path, "docs", s.as_str().as_bytes())
             .expect("raw")
             .expect("some");
         raw[2] ^= 0x10;
-        st.backend
+        st.engine
+            .backend
             .write(
-                &st.path,
+                &st.engine.path,
                 &[Op::Put("docs", s.as_str().as_bytes(), &raw)],
                 true,
             )
