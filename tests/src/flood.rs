@@ -24,28 +24,33 @@ pub async fn capture_initials(n: usize, key: &UnitKey, hub: PublicKey) -> Vec<Ve
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .expect("client endpoint");
+    // In batches, so that the sink's receive buffer never overflows; a datagram lost
+    // anyway comes again with the attempt's next probe (same connection id).
     let mut attempts = Vec::with_capacity(n);
-    for _ in 0..n {
-        attempts.push(ep.connect(to, "tinnhiem").expect("connect"));
-    }
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n);
     let mut buf = vec![0u8; 2048];
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while out.len() < n && Instant::now() < deadline {
-        let Ok(Ok((len, _))) =
-            tokio::time::timeout(Duration::from_secs(5), sink.recv_from(&mut buf)).await
-        else {
-            break;
-        };
-        let d = &buf[..len];
-        // Long header: flags, version (4), DCID length, DCID.
-        let Some(&cid_len) = d.get(5) else { continue };
-        let Some(cid) = d.get(6..6 + usize::from(cid_len)) else {
-            continue;
-        };
-        if d[0] & 0xf0 == 0xc0 && seen.insert(cid.to_vec()) {
-            out.push(d.to_vec());
+        let batch = (n - attempts.len()).min(50);
+        for _ in 0..batch {
+            attempts.push(ep.connect(to, "tinnhiem").expect("connect"));
+        }
+        while out.len() < attempts.len() && Instant::now() < deadline {
+            let Ok(Ok((len, _))) =
+                tokio::time::timeout(Duration::from_millis(1500), sink.recv_from(&mut buf)).await
+            else {
+                break;
+            };
+            let d = &buf[..len];
+            // Long header: flags, version (4), DCID length, DCID.
+            let Some(&cid_len) = d.get(5) else { continue };
+            let Some(cid) = d.get(6..6 + usize::from(cid_len)) else {
+                continue;
+            };
+            if d[0] & 0xf0 == 0xc0 && seen.insert(cid.to_vec()) {
+                out.push(d.to_vec());
+            }
         }
     }
     drop(attempts);

@@ -541,12 +541,14 @@ fn a_burst_of_replayed_initials_locks_no_district_out() {
         .build()
         .expect("rt");
     let stranger = UnitKey::from_seed([66; 32]);
+    let captured = Instant::now();
     let (one_socket, spread) = rt.block_on(async {
         (
             tinnhiem_tests::flood::capture_initials(1100, &stranger, hub_key).await,
             tinnhiem_tests::flood::capture_initials(1100, &stranger, hub_key).await,
         )
     });
+    eprintln!("captured 2 200 Initials in {:?}", captured.elapsed());
     assert_eq!(one_socket.len(), 1100);
     assert_eq!(spread.len(), 1100);
     let bytes: usize = one_socket.iter().map(Vec::len).sum();
