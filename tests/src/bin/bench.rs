@@ -473,7 +473,7 @@ fn flood() -> Result<()> {
         };
         let start = Instant::now();
         let deadline = start + Duration::from_secs(300);
-        let (times, replayed) = rt.block_on(async {
+        let (secs, times, replayed) = rt.block_on(async {
             let flood = tokio::spawn(async move {
                 use tinnhiem_tests::flood::replay;
                 let (one, spread) = bursts;
@@ -494,10 +494,10 @@ fn flood() -> Result<()> {
             // The districts start 0.1 s into the burst.
             tokio::time::sleep(Duration::from_millis(100)).await;
             let (_, _, times) = quic_districts(work, addr, hub_key, any_addr, deadline).await?;
+            let secs = start.elapsed().as_secs_f64() - 0.1;
             let replayed = flood.await.ok().flatten();
-            Ok::<_, anyhow::Error>((times, replayed))
+            Ok::<_, anyhow::Error>((secs, times, replayed))
         })?;
-        let secs = start.elapsed().as_secs_f64() - 0.1;
         let rss = hub.pid().and_then(peak_rss_kib).unwrap_or(0);
         let mut times = times;
         times.sort_by(f64::total_cmp);
