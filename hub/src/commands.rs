@@ -497,6 +497,13 @@ fn print_destinations(v: &Value) {
     }
 }
 
+/// Unix seconds as a UTC time a person reads.
+fn unix_time(t: Option<i64>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.format("%d/%m/%Y %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
 fn print_status(v: &Value) {
     println!("Máy chủ: {}", v["hub"].as_str().unwrap_or(""));
     println!(
@@ -550,12 +557,37 @@ fn print_status(v: &Value) {
     }
     for r in v["recent_rejections"].as_array().into_iter().flatten() {
         println!(
-            "  từ chối: {} {}: {} {}",
+            "  từ chối: {} {}: {} {} ({} lần, lần cuối {})",
             r["unit"].as_str().unwrap_or(""),
             r["session"].as_str().unwrap_or(""),
             r["reason"].as_str().unwrap_or(""),
-            r["detail"].as_str().unwrap_or("")
+            r["detail"].as_str().unwrap_or(""),
+            r["count"].as_u64().unwrap_or(1),
+            unix_time(r["last"].as_i64())
         );
+    }
+    let refused = v["refused_keys"].as_array().cloned().unwrap_or_default();
+    if !refused.is_empty() {
+        println!(
+            "Khóa lạ bị từ chối khi kết nối (đối chiếu dấu vân tay với đơn vị trước khi đăng ký):"
+        );
+    }
+    for k in refused {
+        println!(
+            "  {} khóa {} từ {}: {} lần, {} → {}",
+            k["claimed_unit"].as_str().unwrap_or("(không ghi đơn vị)"),
+            k["fingerprint"].as_str().unwrap_or(""),
+            k["address"].as_str().unwrap_or(""),
+            k["count"],
+            unix_time(k["first_at"].as_i64()),
+            unix_time(k["last_at"].as_i64())
+        );
+        match k["enrol"].as_str() {
+            Some(cmd) => println!("    {cmd}"),
+            None => {
+                println!("    khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)")
+            }
+        }
     }
 }
 
@@ -762,8 +794,9 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
             ..NetConfig::default()
         };
         let st = state.clone();
-        let allow: net::KeyCheck = Arc::new(move |k| st.key_allowed(k));
-        let ep = net::server_endpoint(&state.key, listen, allow, &cfg).map_err(|e| anyhow!(e))?;
+        let allow: net::KeyCheck = Arc::new(move |k| st.key_verdict(k));
+        let (ep, tls) = net::server_endpoint(&state.key, &state.unit, listen, allow, &cfg)
+            .map_err(|e| anyhow!(e))?;
         let addr = ep.local_addr()?;
         tracing::info!(%addr, hub = %state.unit, key = %state.key.public(), "listening (QUIC)");
         println!("tinnhiem-hub «{}» đang nghe ở {addr}", state.unit);
@@ -807,10 +840,14 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         };
         let server = tokio::spawn(net::server::serve(
             ep.clone(),
+            tls,
             state.clone(),
             cfg,
             limits,
-            max_connections,
+            net::server::Admission {
+                max_connections,
+                gate: net::gate::GateLimits::default(),
+            },
         ));
         shutdown_signal().await;
         tracing::info!("shutting down");

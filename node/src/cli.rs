@@ -145,6 +145,10 @@ pub enum Command {
         /// Với --once: in tóm tắt dạng JSON.
         #[arg(long)]
         json: bool,
+        /// With --once: try now, even if the hub refused recently (its retry time has
+        /// not come) or refused a seal for good (after the cause was fixed).
+        #[arg(long, requires = "once")]
+        retry_now: bool,
     },
     /// Tình trạng gửi từng niêm phong lên máy chủ: chờ, đã gửi, đã nhận, bị từ chối.
     Status {

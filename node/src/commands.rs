@@ -61,6 +61,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             daemon,
             timeout,
             json,
+            retry_now,
         } => {
             if daemon {
                 crate::sync::daemon(&home)?;
@@ -69,7 +70,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if !once {
                 bail!("cần --once hoặc --daemon");
             }
-            let ok = crate::sync::once(&home, std::time::Duration::from_secs(timeout), json)?;
+            let ok = crate::sync::once(
+                &home,
+                std::time::Duration::from_secs(timeout),
+                json,
+                retry_now,
+            )?;
             return Ok(if ok {
                 ExitCode::SUCCESS
             } else {
