@@ -121,7 +121,11 @@ pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
                             let changes_registry = req["cmd"]
                                 .as_str()
                                 .is_some_and(|c| c.starts_with("registry_"));
-                            let r = answer(&st.store, &st.unit, &st.key, &req);
+                            let mut r = answer(&st.store, &st.unit, &st.key, &req);
+                            if let (Ok(v), Some("status")) = (&mut r, req["cmd"].as_str()) {
+                                // Kept in the serving process only.
+                                v["refused_keys"] = st.refused_keys();
+                            }
                             if changes_registry {
                                 st.registry_changed();
                             }

@@ -1,16 +1,21 @@
-//! The command line.
+//! The command line. Every text here is what the operator reads in `--help`: Vietnamese,
+//! like every other output (headings and usage errors: [`tinnhiem_web::command_line`]).
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tinnhiem_web::users::{HubRole, UserCmd};
 
-/// A provincial (or upper) hub: receives, verifies and receipts sealed minutes.
 #[derive(Debug, Parser)]
-#[command(name = "tinnhiem-hub", version, about)]
+#[command(
+    name = "tinnhiem-hub",
+    version,
+    about = "Máy chủ tỉnh (hoặc cấp trên): nhận, kiểm, cấp biên nhận cho biên bản đã niêm phong, và báo cáo.",
+    long_about = None
+)]
 pub(crate) struct Cli {
-    /// The hub's home directory. Default: the platform data directory, or
-    /// $TINNHIEM_HUB_HOME.
-    #[arg(long, global = true, env = "TINNHIEM_HUB_HOME")]
+    /// Thư mục làm việc của máy chủ. Mặc định: thư mục dữ liệu của hệ điều hành.
+    #[arg(long, global = true, env = "TINNHIEM_HUB_HOME", value_name = "THƯ_MỤC")]
     pub(crate) home: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -18,111 +23,115 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Create the home: the hub's key pair (mode 0600) and config.
+    /// Khởi tạo thư mục làm việc: cặp khóa của máy chủ (quyền 0600) và cấu hình.
     Init {
-        /// The hub's unit id (e.g. `lai-chau`).
-        #[arg(long)]
+        /// Mã đơn vị của máy chủ (ví dụ `lai-chau`).
+        #[arg(long, value_name = "MÃ")]
         unit: String,
-        /// Its name.
-        #[arg(long)]
+        /// Tên.
+        #[arg(long, value_name = "TÊN")]
         name: Option<String>,
     },
-    /// The hub's key.
+    /// Khóa của máy chủ.
     #[command(subcommand)]
     Key(KeyCmd),
-    /// The registry of units that report to this hub.
+    /// Danh sách đơn vị báo cáo về máy chủ này.
     #[command(subcommand)]
     Registry(RegistryCmd),
-    /// The upper hubs this hub forwards to (national council body, Party organization
-    /// department...): in hub.toml, read again by a running `serve` within seconds.
+    /// Các máy chủ cấp trên mà máy chủ này chuyển tiếp tới (cơ quan của Quốc hội, Ban Tổ
+    /// chức...): ghi trong hub.toml, `serve` đang chạy đọc lại trong vài giây.
     #[command(subcommand)]
     Destination(DestinationCmd),
-    /// The hub's sealed aggregate of a reporting period, forwarded to every destination.
+    /// Báo cáo tổng hợp có niêm phong của một kỳ, chuyển tới mọi nơi nhận cấp trên.
     #[command(subcommand)]
     Aggregate(AggregateCmd),
-    /// The transparency log of everything this hub accepted.
+    /// Nhật ký minh bạch của mọi thứ máy chủ đã nhận.
     #[command(subcommand)]
     Log(LogCmd),
-    /// Run the QUIC server (and the admin socket for the other commands).
+    /// Chạy máy chủ QUIC (và cổng quản trị cho các lệnh khác).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "0.0.0.0:4433")]
+        /// Địa chỉ lắng nghe.
+        #[arg(long, value_name = "ĐỊA_CHỈ", default_value = "0.0.0.0:4433")]
         listen: SocketAddr,
-        /// At most this many connections at once.
-        #[arg(long, default_value_t = 512)]
+        /// Số kết nối cùng lúc tối đa.
+        #[arg(long, value_name = "SỐ", default_value_t = 512)]
         max_connections: usize,
-        /// The largest message a peer may send, in bytes.
-        #[arg(long, default_value_t = 8 << 20)]
+        /// Kích thước tối đa một thông điệp, tính bằng byte.
+        #[arg(long, value_name = "BYTE", default_value_t = 8 << 20)]
         max_message: usize,
-        /// The largest document the hub keeps, in bytes.
-        #[arg(long, default_value_t = 16 << 20)]
+        /// Kích thước tối đa một tài liệu được giữ, tính bằng byte.
+        #[arg(long, value_name = "BYTE", default_value_t = 16 << 20)]
         max_doc: usize,
-        /// Seconds a peer has to complete a message it has begun (slow peers are cut
-        /// off; mind links as slow as max-message / this).
-        #[arg(long, default_value_t = 60)]
+        /// Số giây tối đa để gửi xong một thông điệp đã bắt đầu (máy gửi quá chậm bị
+        /// ngắt; lưu ý đường truyền chậm cỡ max-message / số giây này).
+        #[arg(long, value_name = "GIÂY", default_value_t = 60)]
         message_timeout: u64,
-        /// Also serve the web pages (dashboard, reviewer's search, minutes, /metrics) on
-        /// this address, e.g. 127.0.0.1:8080. Keep it on localhost and put a TLS proxy
-        /// in front for other machines (deploy/OPERATIONS.md).
-        #[arg(long, value_name = "ADDR")]
+        /// Đồng thời mở trang web (bảng theo dõi, tra cứu, biên bản, /metrics) ở địa chỉ
+        /// này, ví dụ 127.0.0.1:8080. Chỉ để trên máy này và đặt proxy TLS phía trước cho
+        /// máy khác (deploy/OPERATIONS.md).
+        #[arg(long, value_name = "ĐỊA_CHỈ")]
         http: Option<SocketAddr>,
     },
-    /// Back up this hub while it serves: the store as one consistent snapshot (taken
-    /// by the running server), the config, the keys and the accounts.
+    /// Sao lưu máy chủ trong khi chạy: kho dữ liệu (một bản chụp nhất quán do máy chủ
+    /// đang chạy chụp), cấu hình, khóa và tài khoản.
     Backup {
-        /// A directory that does not exist yet.
+        /// Thư mục đích, chưa có.
+        #[arg(value_name = "THƯ_MỤC")]
         dest: PathBuf,
     },
-    /// Restore a backup into --home, which must be new (never overwrites a home).
+    /// Khôi phục bản sao lưu vào --home, phải là thư mục mới (không bao giờ ghi đè).
     Restore {
-        /// The backup directory.
+        /// Thư mục sao lưu.
+        #[arg(value_name = "THƯ_MỤC")]
         from: PathBuf,
     },
-    /// Accept a result from a photograph or scan of printed minutes (their QR code) when
-    /// no link exists at all: verified like a seal, shown as paper-delivered until the
-    /// document itself arrives and matches.
+    /// Nhận kết quả từ ảnh chụp hoặc bản quét biên bản giấy (mã QR) khi hoàn toàn không
+    /// có đường truyền: kiểm như một niêm phong, ghi là nhận bản giấy cho đến khi tài liệu
+    /// điện tử đến và khớp.
     IngestQr {
-        /// PNG or JPEG image.
+        /// Ảnh PNG hoặc JPEG.
+        #[arg(value_name = "ẢNH")]
         image: PathBuf,
     },
-    /// Accounts for the web pages (roles staff, reviewer, admin).
+    /// Tài khoản đăng nhập trang web (vai trò staff, reviewer, admin).
     #[command(subcommand)]
-    User(tinnhiem_web::users::UserCmd),
-    /// Units expected and reported, seals accepted and rejected.
+    User(UserCmd<HubRole>),
+    /// Đơn vị phải báo cáo và đã báo cáo, biên bản đã nhận và bị từ chối.
     Status {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// A reviewer's view of one person: every place they were polled, side by side.
-    /// QUERY is a person id or a name, with or without diacritics ("nguyen van a").
+    /// Tra cứu một người: mọi nơi người đó được lấy phiếu, đặt cạnh nhau.
+    ///
+    /// TRA_CỨU là mã người hoặc họ tên, có dấu hay không dấu ("nguyen van a").
     Person {
-        /// Person id or name.
+        /// Mã người hoặc họ tên.
+        #[arg(value_name = "TRA_CỨU")]
         query: String,
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Every subject over a threshold, with the consequence the profile prescribes and
-    /// the body that must act.
+    /// Mọi người vượt ngưỡng, với hậu quả theo quy định và cơ quan phải xử lý.
     Flagged {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Legal deadlines: every accepted session's calendar, and per period the report due
-    /// on 15 January with the units that have not reported yet.
+    /// Các thời hạn: lịch của từng phiên đã nhận, và của mỗi kỳ là hạn báo cáo 15 tháng 1
+    /// cùng các đơn vị chưa báo cáo.
     Deadlines {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
-        /// Judge against this day instead of today (YYYY-MM-DD).
-        #[arg(long)]
+        /// Tính theo ngày này thay cho hôm nay (dd/mm/yyyy hoặc YYYY-MM-DD).
+        #[arg(long, value_name = "NGÀY")]
         today: Option<String>,
     },
-    /// Every accepted session with its results and flags.
+    /// Mọi phiên đã nhận, với kết quả và cảnh báo.
     Result {
-        /// As JSON (the node's `result --json` shape, one per session).
+        /// In dạng JSON (như `result --json` của máy huyện, mỗi phiên một mục).
         #[arg(long)]
         json: bool,
     },
@@ -130,31 +139,31 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DestinationCmd {
-    /// Add (or replace) an upper hub: every accepted seal, with its document, and the
-    /// enrollments of this hub's units go there, unchanged.
+    /// Thêm (hoặc thay) một máy chủ cấp trên: mọi niêm phong đã nhận, cùng tài liệu, và
+    /// đăng ký của các đơn vị thuộc máy chủ này được chuyển tới đó, nguyên vẹn.
     Add {
-        /// The upper hub's unit id (e.g. `quoc-hoi`, `ban-to-chuc-tu`).
-        #[arg(long)]
+        /// Mã đơn vị của máy chủ cấp trên (ví dụ `quoc-hoi`, `ban-to-chuc-tu`).
+        #[arg(long, value_name = "MÃ")]
         unit: String,
-        /// `HOST:PORT` of its QUIC endpoint.
-        #[arg(long)]
+        /// `HOST:CỔNG` của cổng QUIC.
+        #[arg(long, value_name = "HOST:CỔNG")]
         addr: String,
-        /// Its public key (`tinnhiem-hub key show` there).
-        #[arg(long)]
+        /// Khóa công khai của nó (`tinnhiem-hub key show` ở đó).
+        #[arg(long, value_name = "KHÓA")]
         key: String,
-        /// Its name.
-        #[arg(long)]
+        /// Tên.
+        #[arg(long, value_name = "TÊN")]
         name: Option<String>,
     },
-    /// Stop forwarding to an upper hub (what it received stays received).
+    /// Thôi chuyển tiếp tới một máy chủ cấp trên (những gì nó đã nhận vẫn giữ nguyên).
     Remove {
-        /// The upper hub's unit id.
-        #[arg(long)]
+        /// Mã đơn vị của máy chủ cấp trên.
+        #[arg(long, value_name = "MÃ")]
         unit: String,
     },
-    /// The upper hubs, with delivery counts when `serve` runs.
+    /// Các máy chủ cấp trên, với số đã gửi khi `serve` đang chạy.
     List {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
@@ -162,20 +171,20 @@ pub(crate) enum DestinationCmd {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum AggregateCmd {
-    /// Seal the aggregate of a period (the year of the sessions): which units reported,
-    /// which are missing or late, every subject over a threshold, a reference to each
-    /// seal included. Sealing again later makes the next seq.
+    /// Niêm phong báo cáo tổng hợp của một kỳ (năm của các phiên): đơn vị đã báo cáo,
+    /// chưa báo cáo hoặc muộn, mọi người vượt ngưỡng, tham chiếu tới từng niêm phong.
+    /// Niêm phong lại sau đó tạo lần kế tiếp.
     Seal {
-        /// The period, e.g. 2023.
-        #[arg(long)]
+        /// Kỳ, ví dụ 2023.
+        #[arg(long, value_name = "NĂM")]
         period: i32,
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Every aggregate held: this hub's own, and those received from lower hubs.
+    /// Mọi báo cáo tổng hợp đang giữ: của máy chủ này và nhận từ cấp dưới.
     List {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
@@ -183,17 +192,17 @@ pub(crate) enum AggregateCmd {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum LogCmd {
-    /// The log's size and root.
+    /// Số mục và gốc của nhật ký.
     Show {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Check the whole log: every leaf stored, every receipt's item at its index, every
-    /// signed root a root of this log (nothing rewritten), every accepted seal in it.
-    /// Exit 0 only when all holds.
+    /// Kiểm toàn bộ nhật ký: mọi mục đều được lưu, mỗi biên nhận đúng mục ở vị trí của
+    /// nó, mọi gốc đã ký là gốc của nhật ký này (không gì bị viết lại), mọi niêm phong đã
+    /// nhận đều có trong đó. Mã thoát 0 chỉ khi tất cả đúng.
     Verify {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
@@ -201,65 +210,75 @@ pub(crate) enum LogCmd {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum KeyCmd {
-    /// Print the public key as 64 hex characters.
+    /// In khóa công khai (64 ký tự hex).
     Show,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RegistryCmd {
-    /// Enroll one unit (takes effect at once, also while `serve` runs).
+    /// Đăng ký một đơn vị (có hiệu lực ngay, cả khi `serve` đang chạy).
     Add {
-        /// The unit's id.
-        #[arg(long)]
+        /// Mã đơn vị.
+        #[arg(long, value_name = "MÃ")]
         unit: String,
-        /// Its public key (`tinnhiem-node key show`).
-        #[arg(long)]
+        /// Khóa công khai của nó (`tinnhiem-node key show`).
+        #[arg(long, value_name = "KHÓA")]
         key: String,
-        /// The unit it reports to.
-        #[arg(long)]
+        /// Đơn vị cấp trên mà nó báo cáo.
+        #[arg(long, value_name = "MÃ")]
         parent: String,
-        /// Its name.
-        #[arg(long)]
+        /// Tên.
+        #[arg(long, value_name = "TÊN")]
         name: Option<String>,
-        /// Its level (commune, district, province, national, party...).
-        #[arg(long)]
+        /// Cấp (commune, district, province, national, party...).
+        #[arg(long, value_name = "CẤP")]
         level: Option<String>,
     },
-    /// Replace a unit's key from a moment on (default: now): the new key is valid from
-    /// then, the old one revoked then; seals made before stay valid.
+    /// Thay khóa của một đơn vị từ một thời điểm (mặc định: bây giờ): khóa mới có hiệu lực
+    /// từ đó, khóa cũ bị thu hồi từ đó; niêm phong làm trước vẫn hợp lệ.
     Rotate {
-        /// The unit.
-        #[arg(long)]
+        /// Mã đơn vị.
+        #[arg(long, value_name = "MÃ")]
         unit: String,
-        /// The new public key.
-        #[arg(long)]
+        /// Khóa công khai mới.
+        #[arg(long, value_name = "KHÓA")]
         key: String,
-        /// RFC 3339 time (default: now).
-        #[arg(long)]
+        /// Thời điểm theo RFC 3339 (mặc định: bây giờ).
+        #[arg(long, value_name = "THỜI_ĐIỂM")]
         at: Option<String>,
     },
-    /// Revoke one key of a unit from a moment on (default: now).
+    /// Thu hồi một khóa của đơn vị từ một thời điểm (mặc định: bây giờ).
     Revoke {
-        /// The unit.
-        #[arg(long)]
+        /// Mã đơn vị.
+        #[arg(long, value_name = "MÃ")]
         unit: String,
-        /// The key to revoke.
-        #[arg(long)]
+        /// Khóa cần thu hồi.
+        #[arg(long, value_name = "KHÓA")]
         key: String,
-        /// RFC 3339 time (default: now).
-        #[arg(long)]
+        /// Thời điểm theo RFC 3339 (mặc định: bây giờ).
+        #[arg(long, value_name = "THỜI_ĐIỂM")]
         at: Option<String>,
     },
-    /// Enroll every `[[unit]]` of a TOML file (id, key or [[unit.keys]], parent, name,
+    /// Đăng ký mọi `[[unit]]` của một tệp TOML (id, key hoặc [[unit.keys]], parent, name,
     /// level).
     Import {
-        /// The file.
+        /// Tệp TOML.
+        #[arg(value_name = "TỆP")]
         file: PathBuf,
     },
-    /// List the registry.
+    /// Liệt kê danh sách đăng ký.
     List {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tinnhiem_shared::domain::UnitId;
+use tinnhiem_shared::domain::limits::for_terminal_json;
+use tinnhiem_shared::domain::{when, UnitId};
 use tinnhiem_shared::net::{self, NetConfig};
 use tinnhiem_shared::proto::hub::Limits;
 use tinnhiem_shared::seal::PublicKey;
-use tinnhiem_web::Role;
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let dir = match &cli.home {
@@ -90,11 +90,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(cmd) => {
-            tinnhiem_web::users::run(
-                &tinnhiem_web::Accounts::in_dir(&home.dir),
-                cmd,
-                &[Role::Staff, Role::Reviewer, Role::Admin],
-            )?;
+            tinnhiem_web::users::run(&tinnhiem_web::Accounts::in_dir(&home.dir), cmd)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCmd::Show) => {
@@ -107,7 +103,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 &home,
                 &json!({"cmd": "registry_rotate", "unit": unit, "key": key, "at": at}),
             )?;
-            println!("Đã đổi khóa của «{unit}» từ {}", registry::rfc3339(at));
+            println!("Đã đổi khóa của «{unit}» từ {}", when::moment_vi(at));
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry(RegistryCmd::Revoke { unit, key, at }) => {
@@ -118,7 +114,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             println!(
                 "Đã thu hồi khóa {key} của «{unit}» từ {}",
-                registry::rfc3339(at)
+                when::moment_vi(at)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -166,7 +162,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                             let short: String =
                                 k["key"].as_str().unwrap_or("").chars().take(16).collect();
                             match k["revoked_at"].as_str() {
-                                Some(r) => format!("{short}… (thu hồi {r})"),
+                                Some(r) => format!("{short}… (thu hồi {})", when::iso_to_vi(r)),
                                 None => format!("{short}…"),
                             }
                         })
@@ -190,7 +186,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_status(&v);
+                print_status(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -199,7 +195,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_results(&v);
+                print_results(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -208,7 +204,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_person(&v);
+                print_person(&for_terminal_json(&v));
             }
             let found = v["people"].as_array().is_some_and(|a| !a.is_empty());
             Ok(if found {
@@ -218,15 +214,22 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Deadlines { json, today } => {
-            if let Some(t) = &today {
-                chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                    .map_err(|_| anyhow!("--today «{t}»: cần dạng YYYY-MM-DD"))?;
-            }
+            // The server reads ISO, whichever form was typed.
+            let today = match today {
+                None => None,
+                Some(t) => Some(
+                    when::parse_day(&t)
+                        .ok_or_else(|| {
+                            anyhow!("--today «{t}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
+                        })?
+                        .to_string(),
+                ),
+            };
             let v = ask(&home, &json!({"cmd": "deadlines", "today": today}))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_deadlines(&v);
+                print_deadlines(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -235,7 +238,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_flagged(&v);
+                print_flagged(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -294,7 +297,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_aggregates(&v);
+                print_aggregates(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -354,7 +357,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_destinations(&v);
+                print_destinations(&for_terminal_json(&v));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -494,6 +497,13 @@ fn print_destinations(v: &Value) {
     }
 }
 
+/// Unix seconds as a UTC time a person reads.
+fn unix_time(t: Option<i64>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.format("%d/%m/%Y %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
 fn print_status(v: &Value) {
     println!("Máy chủ: {}", v["hub"].as_str().unwrap_or(""));
     println!(
@@ -512,7 +522,7 @@ fn print_status(v: &Value) {
             .flatten()
             .filter_map(|m| m["unit"].as_str())
             .collect();
-        let when = if next["state"] == "met" {
+        let left = if next["state"] == "met" {
             "đã đủ các đơn vị".to_string()
         } else if days < 0 {
             format!("QUÁ HẠN {} ngày", -days)
@@ -520,9 +530,9 @@ fn print_status(v: &Value) {
             format!("còn {days} ngày")
         };
         println!(
-            "Hạn báo cáo kỳ {}: {} ({when})",
+            "Hạn báo cáo kỳ {}: {} ({left})",
             next["period"],
-            next["report_due"].as_str().unwrap_or("")
+            when::iso_to_vi(next["report_due"].as_str().unwrap_or(""))
         );
         if !missing.is_empty() && days <= 30 {
             println!("  SẮP ĐẾN HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
@@ -547,12 +557,37 @@ fn print_status(v: &Value) {
     }
     for r in v["recent_rejections"].as_array().into_iter().flatten() {
         println!(
-            "  từ chối: {} {}: {} {}",
+            "  từ chối: {} {}: {} {} ({} lần, lần cuối {})",
             r["unit"].as_str().unwrap_or(""),
             r["session"].as_str().unwrap_or(""),
             r["reason"].as_str().unwrap_or(""),
-            r["detail"].as_str().unwrap_or("")
+            r["detail"].as_str().unwrap_or(""),
+            r["count"].as_u64().unwrap_or(1),
+            unix_time(r["last"].as_i64())
         );
+    }
+    let refused = v["refused_keys"].as_array().cloned().unwrap_or_default();
+    if !refused.is_empty() {
+        println!(
+            "Khóa lạ bị từ chối khi kết nối (đối chiếu dấu vân tay với đơn vị trước khi đăng ký):"
+        );
+    }
+    for k in refused {
+        println!(
+            "  {} khóa {} từ {}: {} lần, {} → {}",
+            k["claimed_unit"].as_str().unwrap_or("(không ghi đơn vị)"),
+            k["fingerprint"].as_str().unwrap_or(""),
+            k["address"].as_str().unwrap_or(""),
+            k["count"],
+            unix_time(k["first_at"].as_i64()),
+            unix_time(k["last_at"].as_i64())
+        );
+        match k["enrol"].as_str() {
+            Some(cmd) => println!("    {cmd}"),
+            None => {
+                println!("    khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)")
+            }
+        }
     }
 }
 
@@ -599,7 +634,7 @@ fn print_person(v: &Value) {
         for r in p["results"].as_array().into_iter().flatten() {
             println!(
                 "  {} {} ({}, {}): {} — hợp lệ {}/{}: {}{}",
-                r["date"].as_str().unwrap_or(""),
+                when::iso_to_vi(r["date"].as_str().unwrap_or("")),
                 r["body"].as_str().unwrap_or(""),
                 r["unit"].as_str().unwrap_or(""),
                 r["profile"].as_str().unwrap_or(""),
@@ -622,16 +657,16 @@ fn print_person(v: &Value) {
 
 fn print_deadlines(v: &Value) {
     for p in v["periods"].as_array().into_iter().flatten() {
-        let when = match p["state"].as_str().unwrap_or("") {
+        let left = match p["state"].as_str().unwrap_or("") {
             "met" => "ĐÃ ĐỦ các đơn vị".to_string(),
             "overdue" => format!("QUÁ HẠN {} ngày", -p["days"].as_i64().unwrap_or(0)),
             "due_today" => "HÔM NAY".to_string(),
             _ => format!("còn {} ngày", p["days"]),
         };
         println!(
-            "Kỳ {}: báo cáo cấp trên hạn {} ({when}); đã báo cáo {}/{}",
+            "Kỳ {}: báo cáo cấp trên hạn {} ({left}); đã báo cáo {}/{}",
             p["period"],
-            p["report_due"].as_str().unwrap_or(""),
+            when::iso_to_vi(p["report_due"].as_str().unwrap_or("")),
             p["units_reported"],
             p["units_expected"]
         );
@@ -644,15 +679,15 @@ fn print_deadlines(v: &Value) {
         }
     }
     for d in v["sessions"].as_array().into_iter().flatten() {
-        let when = match d["state"].as_str().unwrap_or("") {
+        let left = match d["state"].as_str().unwrap_or("") {
             "passed" => "đã qua".to_string(),
             "due_today" => "hôm nay".to_string(),
             _ => format!("còn {} ngày", d["days"]),
         };
         println!(
             "  {} {:<12} {} / {}: {}",
-            d["due"].as_str().unwrap_or(""),
-            when,
+            when::iso_to_vi(d["due"].as_str().unwrap_or("")),
+            left,
             d["unit"].as_str().unwrap_or(""),
             d["session"].as_str().unwrap_or(""),
             d["what"].as_str().unwrap_or("")
@@ -672,7 +707,7 @@ fn print_flagged(v: &Value) {
             r["position"].as_str().unwrap_or(""),
             r["unit"].as_str().unwrap_or(""),
             r["body"].as_str().unwrap_or(""),
-            r["date"].as_str().unwrap_or("")
+            when::iso_to_vi(r["date"].as_str().unwrap_or(""))
         );
         println!("  {}: {}", r["flag"].as_str().unwrap_or(""), percents(&r));
         if let Some(c) = r["consequence"].as_object() {
@@ -759,8 +794,9 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
             ..NetConfig::default()
         };
         let st = state.clone();
-        let allow: net::KeyCheck = Arc::new(move |k| st.key_allowed(k));
-        let ep = net::server_endpoint(&state.key, listen, allow, &cfg).map_err(|e| anyhow!(e))?;
+        let allow: net::KeyCheck = Arc::new(move |k| st.key_verdict(k));
+        let (ep, tls) = net::server_endpoint(&state.key, &state.unit, listen, allow, &cfg)
+            .map_err(|e| anyhow!(e))?;
         let addr = ep.local_addr()?;
         tracing::info!(%addr, hub = %state.unit, key = %state.key.public(), "listening (QUIC)");
         println!("tinnhiem-hub «{}» đang nghe ở {addr}", state.unit);
@@ -804,10 +840,14 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         };
         let server = tokio::spawn(net::server::serve(
             ep.clone(),
+            tls,
             state.clone(),
             cfg,
             limits,
-            max_connections,
+            net::server::Admission {
+                max_connections,
+                gate: net::gate::GateLimits::default(),
+            },
         ));
         shutdown_signal().await;
         tracing::info!("shutting down");

@@ -25,12 +25,12 @@ pub mod fuzzing {
     }
 }
 
-use clap::Parser;
 use std::process::ExitCode;
 
-/// Runs the command line; 0 done, 1 failed, 2 bad usage.
+/// Runs the command line; 0 done, 1 failed, 2 bad usage (written in Vietnamese by
+/// [`tinnhiem_web::command_line`]).
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli: cli::Cli = tinnhiem_web::command_line::parse();
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -27,8 +27,36 @@ fn seal_key(unit: &str, session: &str, seq: u32) -> Vec<u8> {
     k
 }
 
-fn getrandom_bytes(b: &mut [u8]) -> Result<(), String> {
-    getrandom::getrandom(b).map_err(|e| e.to_string())
+/// The key of a (unit, reason) rejection record. Records from before the counting
+/// (one per rejection, keyed by time) are read as counts of one.
+fn reject_key(unit: &str, reason: &str) -> Vec<u8> {
+    format!("by/{unit}\0{reason}").into_bytes()
+}
+
+/// Every rejection record as (count, JSON with `unit`, `reason`, `count`, `first`,
+/// `last`, and the sample's `session`, `seal_id`, `detail` at the top for older readers).
+fn rejections(store: &Store) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (_, v) in store.scan_table(Table::Rejects, b"")? {
+        let Ok(mut r) = serde_json::from_slice::<Value>(&v) else {
+            continue;
+        };
+        if r.get("count").is_none() {
+            // A record of one rejection, as written before.
+            let at = r["at"].clone();
+            r["count"] = json!(1);
+            r["first"] = at.clone();
+            r["last"] = at;
+        } else {
+            for f in ["session", "seal_id", "detail"] {
+                r[f] = r["sample"][f].clone();
+            }
+            r["at"] = r["last"].clone();
+        }
+        out.push(r);
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r["last"].as_i64().unwrap_or(0)));
+    Ok(out)
 }
 
 fn now() -> i64 {
@@ -52,6 +80,26 @@ pub(crate) struct HubState {
     /// instead of at their next poll.
     pub(crate) accepted: Arc<tokio::sync::Notify>,
     traffic: Traffic,
+    /// Keys refused at the handshake, by key: in memory and bounded
+    /// ([`REFUSED_KEYS`]), since anyone can make one with a fresh key per attempt.
+    refused: Mutex<std::collections::HashMap<[u8; 32], RefusedAttempt>>,
+    /// Serializes the read-modify-write of rejection records.
+    rejects_lock: Mutex<()>,
+}
+
+/// The most refused keys remembered; the one seen least recently goes first.
+pub(crate) const REFUSED_KEYS: usize = 64;
+
+/// Attempts by one key the registry did not know (or no longer accepts).
+#[derive(Debug, Clone)]
+pub(crate) struct RefusedAttempt {
+    key: PublicKey,
+    claimed_unit: Option<String>,
+    revoked: bool,
+    last_address: std::net::SocketAddr,
+    first_at: i64,
+    last_at: i64,
+    count: u64,
 }
 
 /// Registered keys → (unit, validity).
@@ -64,6 +112,12 @@ pub(crate) struct Traffic {
     pub(crate) connections: std::sync::atomic::AtomicU64,
     pub(crate) messages: std::sync::atomic::AtomicU64,
     pub(crate) bytes: std::sync::atomic::AtomicU64,
+    /// QUIC Retries sent (handshakes asked to prove their address).
+    pub(crate) retries: std::sync::atomic::AtomicU64,
+    /// Handshakes dropped or refused over a bound.
+    pub(crate) shed: std::sync::atomic::AtomicU64,
+    /// Handshakes in progress at the last decision.
+    pub(crate) handshakes: std::sync::atomic::AtomicU64,
 }
 
 /// A reading of [`Traffic`].
@@ -71,6 +125,10 @@ pub(crate) struct TrafficNow {
     pub(crate) connections: u64,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
+    pub(crate) retries: u64,
+    pub(crate) shed: u64,
+    pub(crate) handshakes: u64,
+    pub(crate) refused_keys: u64,
 }
 
 impl HubState {
@@ -87,6 +145,72 @@ impl HubState {
             key_index: Mutex::new(None),
             accepted,
             traffic: Traffic::default(),
+            refused: Mutex::new(Default::default()),
+            rejects_lock: Mutex::new(()),
+        }
+    }
+
+    /// The keys refused at the handshake, most recent first, each with the command
+    /// that would enrol it (to run only after the district confirms the fingerprint).
+    pub(crate) fn refused_keys(&self) -> Value {
+        let Ok(m) = self.refused.lock() else {
+            return json!([]);
+        };
+        let mut all: Vec<&RefusedAttempt> = m.values().collect();
+        all.sort_by_key(|a| std::cmp::Reverse(a.last_at));
+        Value::Array(
+            all.into_iter()
+                .map(|a| {
+                    let unit = a.claimed_unit.as_deref().unwrap_or("ĐƠN-VỊ");
+                    json!({
+                        "key": a.key.to_hex(), "fingerprint": a.key.fingerprint(),
+                        "claimed_unit": a.claimed_unit, "revoked": a.revoked,
+                        "address": a.last_address.to_string(),
+                        "first_at": a.first_at, "last_at": a.last_at, "count": a.count,
+                        // A closed key is never opened again: the district makes a new one.
+                        "enrol": (!a.revoked).then(|| format!(
+                            "tinnhiem-hub registry add --unit {unit} --key {} --parent {}",
+                            a.key.to_hex(), self.unit)),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Records a handshake refused for its key: one record per key, counted.
+    pub(crate) fn record_refused_key(
+        &self,
+        r: &tinnhiem_shared::net::RefusedKey,
+        from: std::net::SocketAddr,
+    ) {
+        let t = now();
+        let Ok(mut m) = self.refused.lock() else {
+            return;
+        };
+        let first = !m.contains_key(&r.key.0);
+        if first && m.len() >= REFUSED_KEYS {
+            if let Some(oldest) = m.values().min_by_key(|a| a.last_at).map(|a| a.key.0) {
+                m.remove(&oldest);
+            }
+        }
+        let a = m.entry(r.key.0).or_insert_with(|| RefusedAttempt {
+            key: r.key,
+            claimed_unit: None,
+            revoked: r.revoked,
+            last_address: from,
+            first_at: t,
+            last_at: t,
+            count: 0,
+        });
+        a.claimed_unit = r.claimed_unit.clone();
+        a.revoked = r.revoked;
+        a.last_address = from;
+        a.last_at = t;
+        a.count += 1;
+        // Once per key in the log; the count is in `status`.
+        if first {
+            tracing::warn!(key = %r.key.fingerprint(), unit = ?r.claimed_unit, %from,
+                revoked = r.revoked, "handshake refused: key not registered");
         }
     }
 
@@ -96,6 +220,14 @@ impl HubState {
             connections: self.traffic.connections.load(Relaxed),
             messages: self.traffic.messages.load(Relaxed),
             bytes: self.traffic.bytes.load(Relaxed),
+            retries: self.traffic.retries.load(Relaxed),
+            shed: self.traffic.shed.load(Relaxed),
+            handshakes: self.traffic.handshakes.load(Relaxed),
+            refused_keys: self
+                .refused
+                .lock()
+                .map(|m| m.values().map(|a| a.count).sum())
+                .unwrap_or(0),
         }
     }
 
@@ -110,10 +242,28 @@ impl HubState {
         }
     }
 
-    pub(crate) fn key_allowed(&self, key: &PublicKey) -> bool {
-        self.unit_of(key).is_some()
+    /// What the registry says of a key at the handshake.
+    pub(crate) fn key_verdict(&self, key: &PublicKey) -> tinnhiem_shared::net::KeyVerdict {
+        use tinnhiem_shared::net::KeyVerdict;
+        if self.unit_of(key).is_some() {
+            return KeyVerdict::Known;
+        }
+        let known = self
+            .key_index
+            .lock()
+            .ok()
+            .and_then(|i| i.as_ref().map(|m| m.contains_key(&key.0)))
+            .unwrap_or(false);
+        if known {
+            KeyVerdict::Revoked
+        } else {
+            KeyVerdict::Unknown
+        }
     }
 
+    /// Counts a rejection in its (unit, reason) record: count, first and last time, and
+    /// the latest one as a sample. A peer refused in a loop grows a counter, never the
+    /// store; written without waiting for the disk (a count lost in a crash is a count).
     fn record_reject(
         &self,
         unit: &str,
@@ -122,19 +272,41 @@ impl HubState {
         reason: RejectReason,
         detail: &str,
     ) {
-        let mut k = now().to_be_bytes().to_vec();
-        let mut r = [0u8; 8];
-        let _ = getrandom_bytes(&mut r);
-        k.extend(r);
-        let v = json!({"at": now(), "unit": unit, "session": session, "seal_id": hex::encode(seal_id),
-                       "reason": reason.code(), "detail": detail});
-        if let Err(e) =
+        let t = now();
+        let k = reject_key(unit, reason.code());
+        let sample = json!({"session": session, "seal_id": hex::encode(seal_id), "detail": detail});
+        let r = (|| -> Result<bool> {
+            let _g = self
+                .rejects_lock
+                .lock()
+                .map_err(|_| anyhow::anyhow!("lock"))?;
+            let old: Option<Value> = self
+                .store
+                .read(Table::Rejects, &k)?
+                .and_then(|v| serde_json::from_slice(&v).ok());
+            let (count, first) = match &old {
+                Some(o) => (
+                    o["count"].as_u64().unwrap_or(1),
+                    o["first"].as_i64().unwrap_or(t),
+                ),
+                None => (0, t),
+            };
+            let v = json!({"unit": unit, "reason": reason.code(), "count": count + 1,
+                           "first": first, "last": t, "sample": sample});
             self.store
-                .batch(&[Write::Put(Table::Rejects, k, v.to_string().into_bytes())])
-        {
-            tracing::error!("could not record a rejection: {e}");
+                .batch_lazy(&[Write::Put(Table::Rejects, k, v.to_string().into_bytes())])?;
+            Ok(old.is_none())
+        })();
+        match r {
+            // The first of its kind is worth a line in the log; the rest are counted.
+            Ok(true) => {
+                tracing::warn!(unit, session, reason = reason.code(), "rejected: {detail}")
+            }
+            Ok(false) => {
+                tracing::debug!(unit, session, reason = reason.code(), "rejected: {detail}")
+            }
+            Err(e) => tracing::error!("could not record a rejection: {e:#}"),
         }
-        tracing::warn!(unit, session, reason = reason.code(), "rejected: {detail}");
     }
 
     fn ingest(
@@ -287,6 +459,17 @@ impl Host for HubState {
         detail: &str,
     ) {
         self.record_reject(unit, session, seal_id, reason, detail);
+    }
+    fn refused_key(&self, r: &tinnhiem_shared::net::RefusedKey, from: std::net::SocketAddr) {
+        self.record_refused_key(r, from);
+    }
+    fn door(&self, counts: tinnhiem_shared::net::gate::GateCounts, in_progress: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.traffic.retries.store(counts.retried, Relaxed);
+        self.traffic.shed.store(counts.shed, Relaxed);
+        self.traffic
+            .handshakes
+            .store(u64::from(in_progress), Relaxed);
     }
     fn connection_closed(&self, unit: &str, bytes: u64, messages: u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -462,7 +645,10 @@ pub(crate) fn counts(store: &Store, hub: &str) -> Result<Counts> {
     let expected: Vec<&str> = expected_units(&reg, hub).map(|e| e.id.as_str()).collect();
     Ok(Counts {
         seals_accepted: seals.len() as u64,
-        seals_rejected: store.scan_table(Table::Rejects, b"")?.len() as u64,
+        seals_rejected: rejections(store)?
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap_or(1))
+            .sum(),
         units_expected: expected.len() as u64,
         units_reported: expected.iter().filter(|u| reporting.contains(*u)).count() as u64,
     })
@@ -472,7 +658,7 @@ pub(crate) fn counts(store: &Store, hub: &str) -> Result<Counts> {
 pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
     let reg = registry::list(store)?;
     let seals = accepted(store)?;
-    let rejects = store.scan_table(Table::Rejects, b"")?;
+    let rejects = rejections(store)?;
     let papers_all = papers(store)?;
     let units: Vec<Value> = expected_units(&reg, hub)
         .map(|e| {
@@ -499,12 +685,11 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         })
         .collect();
     let reported = units.iter().filter(|u| u["reported"] == true).count();
-    let last_rejects: Vec<Value> = rejects
+    let rejected: u64 = rejects
         .iter()
-        .rev()
-        .take(20)
-        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
-        .collect();
+        .map(|r| r["count"].as_u64().unwrap_or(1))
+        .sum();
+    let last_rejects: Vec<Value> = rejects.into_iter().take(20).collect();
     // The report due next (or the one overdue), with the units still missing.
     let periods = deadlines(store, hub, chrono::Utc::now().date_naive())?["periods"].clone();
     let next_report = periods
@@ -523,9 +708,10 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         "units_expected": units.len(),
         "units_reported": reported,
         "seals_accepted": seals.len(),
-        "seals_rejected": rejects.len(),
+        "seals_rejected": rejected,
         "units": units,
         "recent_rejections": last_rejects,
+        "refused_keys": [],
         "papers": papers_all,
     }))
 }

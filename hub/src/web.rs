@@ -116,6 +116,7 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
 <section class=card><h2>Người có kết quả vượt ngưỡng</h2><div id=flagged></div></section>
 <section class=card><h2>Biên bản đã nhận</h2><div id=sessions></div></section>
 <section class=card><h2>Chuyển lên cấp trên</h2><div id=destinations></div></section>
+<section class=card><h2>Khóa lạ bị từ chối khi kết nối</h2><p class=muted>Máy chủ chưa đăng ký các khóa này. Chỉ đăng ký sau khi gọi điện cho đơn vị và đối chiếu dấu vân tay khóa với màn hình của họ.</p><div id=refused></div></section>
 <section class=card><h2>Bị từ chối gần đây</h2><div id=rejections></div></section>
 <script>{}</script>"#,
         DASHBOARD_JS
@@ -143,6 +144,7 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
         let store = &hub.store;
         let mut status = state::status(store, &hub.unit)?;
         status["destinations"] = delivery_summary(&hub, &home)?;
+        status["refused_keys"] = hub.refused_keys();
         status["log"] = state::log_show(store)?;
         status["flagged"] = state::flagged(store)?;
         status["deadlines"] = state::deadlines(store, &hub.unit, chrono::Utc::now().date_naive())?
@@ -486,6 +488,30 @@ async fn metrics(State(w): State<Web>, who: Signed) -> Response {
             "tinnhiem_hub_wire_bytes_total",
             "Bytes on the wire of closed connections since start.",
             t.bytes,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_retries_total",
+            "QUIC Retries sent: handshakes asked to prove their address while many were pending.",
+            t.retries,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_handshakes_shed_total",
+            "Handshakes dropped or refused over a bound (per source address, in total).",
+            t.shed,
+        )
+        .one(
+            Kind::Gauge,
+            "tinnhiem_hub_handshakes_in_progress",
+            "Handshakes in progress at the last one admitted.",
+            t.handshakes,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_refused_keys_total",
+            "Handshakes refused for a key the registry does not accept (remembered keys).",
+            t.refused_keys,
         );
         Ok(m)
     })

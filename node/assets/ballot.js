@@ -338,7 +338,7 @@ function drawTallies(t, polled) {
   t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2>
 <p class=muted>Gõ số của một người rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó. Ô <span class=unsaved>nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
 <table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th><th>Trạng thái</th></tr>` +
-    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td class=tally-state></td></tr>`).join("") +
+    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`).join("") +
     `</table><span class=msg></span>`;
   const mark = tr => {
     let dirty = false;
@@ -356,20 +356,32 @@ function drawTallies(t, polled) {
   const saveRow = async tr => {
     const body = {subject: tr.dataset.subject};
     const inputs = [...tr.querySelectorAll("input")];
-    const sent = inputs.map(i => i.value);
-    for (const i of inputs) body[i.dataset.level] = num(i.value);
+    const st = tr.querySelector(".tally-state"), err = tr.querySelector(".field-error");
+    const unsaved = why => { mark(tr); st.className = "tally-state error"; st.textContent = why; };
+    for (const i of inputs) {
+      const c = countOf(i);
+      if (c.bad) { err.textContent = c.bad; i.classList.add("invalid"); unsaved("Chưa ghi"); return; }
+      body[i.dataset.level] = c.value;
+    }
     body.invalid = body.invalid ?? 0;
-    const st = tr.querySelector(".tally-state");
+    const sent = inputs.map(i => i.value);
     st.className = "tally-state muted"; st.textContent = "Đang ghi…";
-    if (await act("tab-ballots", API + "/tally", body, () => "Đã ghi kết quả của " + tr.cells[0].textContent)) {
+    try {
+      await tn.post(API + "/tally", body);
+      err.textContent = "";
+      for (const i of inputs) i.classList.remove("invalid");
       // What was sent is saved; a value typed while it was on its way is still not.
       inputs.forEach((i, n) => { i.dataset.saved = i.dataset.level === "invalid" && sent[n] === "" ? "0" : sent[n]; });
       inputs.forEach(i => { if (i.dataset.level === "invalid" && i.value === "") i.value = "0"; });
       tr.dataset.saved = "1";
       mark(tr);
-    } else {
-      mark(tr);
-      st.className = "tally-state error"; st.textContent = "Chưa ghi — xem lỗi ở dưới";
+      msg("tab-ballots", "Đã ghi kết quả của " + tr.cells[0].textContent, "ok");
+      await load();
+    } catch (e) {
+      err.textContent = (e.fields || {})["subject/" + tr.dataset.subject] || e.message;
+      for (const i of inputs) i.classList.add("invalid");
+      msg("tab-ballots", e.message, "error");
+      unsaved("Chưa ghi");
     }
   };
   for (const tr of t.querySelectorAll("#tally-table tr[data-subject]")) {

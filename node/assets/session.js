@@ -84,22 +84,73 @@ const COUNT_FIELDS = [["attendance", "total", "Tổng số đại biểu / thàn
   ["attendance", "absent_from_start", "Vắng từ đầu đến khi bỏ phiếu"], ["attendance", "present_at_vote", "Có mặt khi bỏ phiếu"],
   ["ballots", "issued", "Số phiếu phát ra"], ["ballots", "collected", "Số phiếu thu về"], ["ballots", "wholly_invalid", "Số phiếu không hợp lệ cả tờ"]];
 
+// A count as typed: null when empty, a number when a whole number, else the reason.
+function countOf(input) {
+  const v = input.value.trim();
+  if (input.validity && input.validity.badInput) return {bad: "Chỉ nhập số nguyên không âm, ví dụ 48"};
+  if (v === "") return {value: null};
+  if (!/^[0-9]+$/.test(v)) return {bad: "Chỉ nhập số nguyên không âm (không có dấu trừ, dấu phẩy, chữ e), ví dụ 48"};
+  return {value: Number(v)};
+}
+
+// Shows each reason under its field (`count/NAME`); clears the others.
+function countErrors(fields) {
+  for (const [, k] of COUNT_FIELDS) {
+    const input = $("count-" + k), out = $("count-error-" + k);
+    const text = fields["count/" + k] || "";
+    input.classList.toggle("invalid", !!text);
+    input.setAttribute("aria-invalid", text ? "true" : "false");
+    out.textContent = text;
+  }
+}
+
 function drawCounts() {
-  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false"><div class=grid>` +
-    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 name=${k} id=count-${k} value="${S[g][k] ?? ""}"></label>`).join("") +
+  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false" novalidate><div class=grid>` +
+    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 step=1 inputmode=numeric name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
     `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
   const f = $("counts");
-  f.addEventListener("submit", () => {
-    const body = {};
-    for (const [, k] of COUNT_FIELDS) body[k] = num(f[k].value);
-    act("tab-counts", API + "/counts", body, r => r.quorum_met ? "Đã ghi. Đủ số người có mặt theo quy định." : "Đã ghi. CHƯA đủ số người có mặt theo quy định.");
+  // What the form holds: the body to send, or the typing slips found before sending.
+  const read = () => {
+    const body = {}, bad = {};
+    for (const [g, k] of COUNT_FIELDS) {
+      const c = countOf(f[k]);
+      if (c.bad) bad["count/" + k] = c.bad;
+      // Emptying a saved count cannot unsay it: say so instead of "saved".
+      else if (c.value === null && S[g][k] !== null && S[g][k] !== undefined) bad["count/" + k] = `Không xóa được số đã ghi (${S[g][k]}); hãy nhập số đúng`;
+      else body[k] = c.value;
+    }
+    return {body, bad};
+  };
+  let timer = null, asked = 0;
+  const check = async () => {
+    const {body, bad} = read();
+    const n = ++asked;
+    let fields = {...bad};
+    try { await tn.post(API + "/counts", {...body, check: true}); }
+    catch (e) { fields = {...(e.fields || {}), ...bad}; }
+    if (n === asked) countErrors(fields);
+  };
+  f.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 250); });
+  f.addEventListener("submit", async () => {
+    clearTimeout(timer);
+    const {body, bad} = read();
+    if (Object.keys(bad).length) { countErrors(bad); msg("tab-counts", "Chưa ghi: sửa các ô được đánh dấu đỏ.", "error"); return; }
+    try {
+      const r = await tn.post(API + "/counts", body);
+      countErrors({});
+      msg("tab-counts", r.quorum_met ? "Đã ghi. Đủ số người có mặt theo quy định." : "Đã ghi. CHƯA đủ số người có mặt theo quy định.", "ok");
+      await load();
+    } catch (e) {
+      countErrors(e.fields || {});
+      msg("tab-counts", e.message, "error");
+    }
   });
 }
 
 function drawResult() {
   const r = S.result;
   const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
-  const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
+  const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.label || c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
   const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
   put($("tab-result"), `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
 <p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
@@ -121,7 +172,7 @@ ${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bả
 <button id=seal-go ${S.sealable && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
 ${!S.sealable ? `<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
 ${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => `<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${tn.esc(s.seal_id.slice(0, 32))}…</td></tr>`).join("")}</table>` : ""}
-<h2>Gửi lên máy chủ</h2>${stErr ? `<p class=error id=delivery-error>Không đọc được tình trạng gửi lên máy chủ: ${tn.esc(stErr)}</p>` : st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index + (d.received_at ? " lúc " + tn.when(d.received_at) : "") : tn.esc(d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
+<h2>Gửi lên máy chủ</h2>${stErr ? `<p class=error id=delivery-error>Không đọc được tình trạng gửi lên máy chủ: ${tn.esc(stErr)}</p>` : st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index + (d.received_at ? " lúc " + tn.when(d.received_at) : "") : tn.esc(d.detail_vi || d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
 <p><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank>Biên bản kiểm phiếu (in)</a></p>`);
   if (!changed) return;
   $("seal-go").addEventListener("click", async () => {

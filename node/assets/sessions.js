@@ -8,8 +8,9 @@ async function refresh() {
   const st = await tn.get("/api/status");
   if (!st.hub) { tn.view.sync = "<p class=muted>Chưa đặt máy chủ (tinnhiem-node hub set --addr HOST:PORT --key KHÓA).</p>"; return; }
   const alarm = st.log && st.log.alarm ? `<p class=error>CẢNH BÁO: máy chủ đã ký hai trạng thái nhật ký không thể cùng đúng: ${tn.esc(st.log.alarm.detail)}</p>` : "";
-  tn.view.sync = alarm + `<p class=muted>Máy chủ ${tn.esc(st.hub)}</p>` + (st.deliveries.length ? "<table id=deliveries><tr><th>Phiên</th><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>" +
-    st.deliveries.map(x => `<tr data-session="${tn.esc(x.session)}" data-state="${tn.esc(x.state)}"><td>${tn.esc(x.session)}</td><td>${x.seq}</td><td><b class="${x.state === "received" ? "ok" : x.state === "rejected" ? "bad" : "warn"}">${tn.esc(x.state_vi)}</b></td><td>${x.state === "received" ? "biên nhận #" + x.log_index + " lúc " + tn.when(x.received_at) : x.state === "rejected" ? tn.esc((x.reject_reason || "") + " — " + (x.reject_detail || "")) : tn.esc(x.last_error || "")}</td></tr>`).join("") + "</table>"
+  const retry = st.retry ? `<p class=warn id=refused>Máy chủ đã từ chối ${st.retry.failures} lần liên tiếp: ${tn.esc(st.retry.reason_vi)}. Tự thử lại sau ${tn.when(st.retry.next_attempt_at)}.</p>` : "";
+  tn.view.sync = alarm + retry + `<p class=muted>Máy chủ ${tn.esc(st.hub)}</p>` + (st.deliveries.length ? "<table id=deliveries><tr><th>Phiên</th><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>" +
+    st.deliveries.map(x => `<tr data-session="${tn.esc(x.session)}" data-state="${tn.esc(x.state)}"><td>${tn.esc(x.session)}</td><td>${x.seq}</td><td><b class="${x.state === "received" ? "ok" : x.state === "rejected" ? "bad" : "warn"}">${tn.esc(x.state_vi)}</b></td><td>${x.state === "received" ? "biên nhận #" + x.log_index + " lúc " + tn.when(x.received_at) : tn.esc(x.detail_vi || x.last_error || "")}</td></tr>`).join("") + "</table>"
     : "<p class=muted>Chưa có biên bản nào được niêm phong.</p>");
 }
 

@@ -1,15 +1,26 @@
-//! The command line, as clap types.
+//! The command line, as clap types. Every text here is what the clerk reads in `--help`:
+//! Vietnamese, like every other output (headings and usage errors: [`tinnhiem_web::command_line`]).
+//! Enumerated values are [`ValueEnum`]s spelled as in files and scripts, so `--help`
+//! lists them and a wrong one is refused before anything is opened.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use tinnhiem_shared::domain::{Exclusion, Mode, Procedure, Profile};
+use tinnhiem_shared::store::BackendKind;
+use tinnhiem_web::users::{NodeRole, UserCmd};
 
-/// A council office's offline node: sessions, ballots, results and sealed minutes.
+/// Máy của văn phòng HĐND (hoặc cấp ủy): phiên lấy phiếu, phiếu, kết quả, biên bản niêm phong.
 #[derive(Debug, Parser)]
-#[command(name = "tinnhiem-node", version, about, long_about = None)]
+#[command(
+    name = "tinnhiem-node",
+    version,
+    about = "Máy của văn phòng HĐND (hoặc cấp ủy): phiên lấy phiếu tín nhiệm, phiếu, kết quả và biên bản niêm phong, làm việc không cần mạng.",
+    long_about = None
+)]
 pub struct Cli {
-    /// The node's home directory (key, store, sealed minutes). Default: the platform
-    /// data directory, or $TINNHIEM_HOME.
-    #[arg(long, global = true, env = "TINNHIEM_HOME")]
+    /// Thư mục làm việc của máy (khóa, kho dữ liệu, biên bản đã niêm phong). Mặc định:
+    /// thư mục dữ liệu của hệ điều hành.
+    #[arg(long, global = true, env = "TINNHIEM_HOME", value_name = "THƯ_MỤC")]
     pub home: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
@@ -19,158 +30,179 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the home: the unit's key pair (mode 0600) and its config.
+    /// Khởi tạo thư mục làm việc: cặp khóa của đơn vị (quyền 0600) và cấu hình.
     Init {
-        /// The unit's id (e.g. `lai-chau.phong-tho`).
-        #[arg(long)]
+        /// Mã đơn vị (ví dụ `lai-chau.phong-tho`).
+        #[arg(long, value_name = "MÃ")]
         unit: String,
-        /// The unit's name, for printed minutes (e.g. `HĐND huyện Phong Thổ`).
-        #[arg(long)]
+        /// Tên đơn vị, in trên biên bản (ví dụ `HĐND huyện Phong Thổ`).
+        #[arg(long, value_name = "TÊN")]
         name: Option<String>,
-        /// Storage engine for a new home: `redb` (default) or `sled` (see
-        /// ARCHITECTURE.md: sled 0.34 stores can be corrupted by a kill -9).
-        #[arg(long, default_value = "redb")]
-        store: String,
+        /// Kiểu kho dữ liệu của thư mục mới (sled 0.34 có thể hỏng khi bị tắt đột ngột,
+        /// xem ARCHITECTURE.md).
+        #[arg(long, value_name = "KIỂU", default_value = "redb")]
+        store: StoreArg,
     },
-    /// The unit's key.
+    /// Khóa của đơn vị.
     #[command(subcommand)]
     Key(KeyCmd),
-    /// Sessions: create, import, list, show.
+    /// Phiên lấy phiếu: tạo, nhập từ tệp, liệt kê, xem.
     #[command(subcommand)]
     Session(SessionCmd),
-    /// Subjects on the ballot.
+    /// Người được lấy phiếu.
     #[command(subcommand)]
     Subject(SubjectCmd),
-    /// Counting board and header of the minutes.
+    /// Ban kiểm phiếu và phần đầu biên bản.
     #[command(subcommand)]
     Board(BoardCmd),
-    /// Attendance counts.
+    /// Số đại biểu (thành viên) có mặt.
     #[command(subcommand)]
     Attendance(AttendanceCmd),
-    /// Ballot counts.
+    /// Số phiếu phát ra, thu về.
     #[command(subcommand)]
     Ballots(BallotsCmd),
-    /// Per-subject totals typed from paper (tallies mode).
+    /// Kết quả từng người, nhập từ bản tổng hợp giấy (kiểu nhập tổng hợp).
     #[command(subcommand)]
     Tally(TallyCmd),
-    /// Per-ballot entries (entries mode).
+    /// Từng phiếu (kiểu nhập từng phiếu).
     #[command(subcommand)]
     Entry(EntryCmd),
-    /// The result: a table, or JSON with --json.
+    /// Kết quả: bảng, hoặc JSON với --json.
     Result {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Print the result as JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Seal the counting minutes: refused, with every problem, unless the quorum is met
-    /// and the numbers are consistent.
+    /// Niêm phong biên bản kiểm phiếu: bị từ chối, kèm mọi vấn đề, nếu chưa đủ 2/3 hoặc
+    /// số liệu chưa khớp.
     Seal {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
     },
-    /// Check every stored seal of a session against its document. Exit 0 when valid.
+    /// Kiểm mọi niêm phong của một phiên với tài liệu. Mã thoát 0 khi tất cả hợp lệ.
     Verify {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
+        /// In dạng JSON.
+        #[arg(long)]
+        json: bool,
     },
-    /// Carry a session between laptops: export to a file, merge a file.
+    /// Mang phiên giữa các máy: xuất ra tệp, gộp từ tệp.
     #[command(subcommand)]
     Doc(DocCmd),
-    /// Export the printable counting minutes (HTML) and/or the result as CSV.
+    /// Xuất biên bản kiểm phiếu để in (HTML), kết quả (CSV) và/hoặc mã QR (PNG).
     Export {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Write the counting minutes (Annex 4 layout, printable) to this HTML file.
-        #[arg(long, value_name = "FILE.html")]
+        /// Ghi biên bản kiểm phiếu (mẫu Phụ lục 4, để in) ra tệp HTML này.
+        #[arg(long, value_name = "TỆP.html")]
         minutes: Option<PathBuf>,
-        /// Write the per-subject result to this CSV file.
-        #[arg(long, value_name = "FILE.csv")]
+        /// Ghi kết quả từng người ra tệp CSV này.
+        #[arg(long, value_name = "TỆP.csv")]
         csv: Option<PathBuf>,
-        /// Write the QR code of the current seal (seal and result) to this PNG file.
-        #[arg(long, value_name = "FILE.png")]
+        /// Ghi mã QR của lần niêm phong hiện tại (niêm phong và kết quả) ra tệp PNG này.
+        #[arg(long, value_name = "TỆP.png")]
         qr: Option<PathBuf>,
     },
-    /// The legal deadlines of a session.
+    /// Các thời hạn theo quy định của một phiên.
     Deadlines {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Print as JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// The audit log of this home (who changed what, when).
-    Audit,
-    /// The hub this node reports to.
+    /// Nhật ký thao tác của máy này (ai đã thay đổi gì, lúc nào).
+    Audit {
+        /// In dạng JSON (thời điểm theo RFC 3339).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Máy chủ tỉnh mà máy này báo cáo.
     #[command(subcommand)]
     Hub(HubCmd),
-    /// Deliver sealed minutes to the hub: `--once` (exit 0 only when every seal has a
-    /// verified receipt) or `--daemon` (keep trying, with backoff, until stopped).
+    /// Gửi biên bản đã niêm phong lên máy chủ.
+    ///
+    /// --once: gửi một lượt, mã thoát 0 chỉ khi mọi niêm phong đã có biên nhận hợp lệ;
+    /// --daemon: gửi mãi (thử lại thưa dần) cho đến khi bị dừng.
     Sync {
-        /// Sync everything, wait for receipts or give up after --timeout.
+        /// Gửi tất cả, chờ biên nhận hoặc thôi sau --timeout.
         #[arg(long, conflicts_with = "daemon")]
         once: bool,
-        /// Keep trying forever.
+        /// Gửi mãi, thử lại khi mất kết nối.
         #[arg(long)]
         daemon: bool,
-        /// With --once: give up after this many seconds.
-        #[arg(long, default_value_t = 60)]
+        /// Với --once: thôi sau ngần này giây.
+        #[arg(long, value_name = "GIÂY", default_value_t = 60)]
         timeout: u64,
-        /// With --once: print a JSON summary instead of text.
+        /// Với --once: in tóm tắt dạng JSON.
         #[arg(long)]
         json: bool,
+        /// With --once: try now, even if the hub refused recently (its retry time has
+        /// not come) or refused a seal for good (after the cause was fixed).
+        #[arg(long, requires = "once")]
+        retry_now: bool,
     },
-    /// Delivery of every seal to the hub: pending, sent, received or rejected.
+    /// Tình trạng gửi từng niêm phong lên máy chủ: chờ, đã gửi, đã nhận, bị từ chối.
     Status {
-        /// As JSON.
+        /// In dạng JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Check the stored receipts offline against the hub's key.
+    /// Kiểm các biên nhận đã lưu với khóa của máy chủ, không cần mạng.
     VerifyReceipt,
-    /// Serve the clerk's web pages (the whole session flow, offline) until stopped.
+    /// Mở trang web cho thư ký (cả quy trình một phiên, không cần mạng) cho đến khi bị dừng.
     Serve {
-        /// Address, e.g. 127.0.0.1:8080. Keep it on localhost unless a TLS proxy is in
-        /// front (deploy/OPERATIONS.md).
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        /// Địa chỉ, ví dụ 127.0.0.1:8080. Chỉ để trên máy này (localhost), trừ khi có
+        /// proxy TLS phía trước (deploy/OPERATIONS.md).
+        #[arg(long, value_name = "ĐỊA_CHỈ", default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
-        /// Also deliver sealed minutes to the hub, as `sync --daemon` does.
+        /// Đồng thời gửi biên bản đã niêm phong lên máy chủ, như `sync --daemon`.
         #[arg(long)]
         sync: bool,
     },
-    /// Check a photograph or scan of printed minutes: the QR code's seal and result are
-    /// verified and compared with this home's record. Exit 0 only when they match.
+    /// Kiểm ảnh chụp hoặc bản quét của biên bản giấy: niêm phong và kết quả trong mã QR
+    /// được kiểm và đối chiếu với dữ liệu của máy này. Mã thoát 0 chỉ khi khớp.
     VerifyPaper {
-        /// PNG or JPEG image.
-        image: std::path::PathBuf,
+        /// Ảnh PNG hoặc JPEG.
+        #[arg(value_name = "ẢNH")]
+        image: PathBuf,
     },
-    /// Back up this home while it works: the store as one consistent snapshot, the
-    /// config, the keys, the accounts and the plain copies of sealed minutes.
+    /// Sao lưu máy này trong khi vẫn làm việc: kho dữ liệu (một bản chụp nhất quán),
+    /// cấu hình, khóa, tài khoản và bản sao biên bản đã niêm phong.
     Backup {
-        /// A directory that does not exist yet.
-        dest: std::path::PathBuf,
+        /// Thư mục đích, chưa có.
+        #[arg(value_name = "THƯ_MỤC")]
+        dest: PathBuf,
     },
-    /// Restore a backup into --home, which must be new (never overwrites a home).
+    /// Khôi phục bản sao lưu vào --home, phải là thư mục mới (không bao giờ ghi đè).
     Restore {
-        /// The backup directory.
-        from: std::path::PathBuf,
+        /// Thư mục sao lưu.
+        #[arg(value_name = "THƯ_MỤC")]
+        from: PathBuf,
     },
-    /// Accounts for the web pages (roles clerk, admin).
+    /// Tài khoản đăng nhập trang web (vai trò clerk, admin).
     #[command(subcommand)]
-    User(tinnhiem_web::users::UserCmd),
+    User(UserCmd<NodeRole>),
 }
 
 /// `hub` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum HubCmd {
-    /// Set the hub: its QUIC address and its public key (`tinnhiem-hub key show`).
+    /// Đặt máy chủ: địa chỉ QUIC và khóa công khai (`tinnhiem-hub key show` trên máy chủ).
     Set {
-        /// `HOST:PORT`.
-        #[arg(long)]
+        /// `HOST:CỔNG`.
+        #[arg(long, value_name = "HOST:CỔNG")]
         addr: String,
-        /// 64 hex characters.
-        #[arg(long)]
+        /// 64 ký tự hex.
+        #[arg(long, value_name = "KHÓA")]
         key: String,
     },
 }
@@ -178,84 +210,100 @@ pub enum HubCmd {
 /// `key` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeyCmd {
-    /// Print the public key as 64 hex characters.
+    /// In khóa công khai (64 ký tự hex).
     Show,
-    /// Make a new key pair; the old one is kept as unit.key.<time>.old. Then have the hub
-    /// register it (`tinnhiem-hub registry rotate`): seals made before stay valid.
+    /// Tạo cặp khóa mới; khóa cũ được giữ ở unit.key.<thời điểm>.old. Sau đó nhờ máy chủ
+    /// đăng ký khóa mới (`tinnhiem-hub registry rotate`): niêm phong làm trước vẫn hợp lệ.
     Rotate,
 }
 
 /// `session` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SessionCmd {
-    /// Create an empty session.
+    /// Tạo một phiên trống.
     Create(CreateArgs),
-    /// Import a whole session from a JSON file.
+    /// Nhập cả một phiên từ tệp JSON.
     Import {
-        /// The JSON file.
+        /// Tệp JSON.
+        #[arg(value_name = "TỆP")]
         file: PathBuf,
     },
-    /// List the sessions of this home.
-    List,
+    /// Liệt kê các phiên của máy này.
+    List {
+        /// In dạng JSON (ngày theo ISO 8601, thời điểm theo RFC 3339).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tóm tắt một phiên: thông tin chung, số liệu, người được lấy phiếu, các lần niêm phong.
+    Show {
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
+        session: String,
+    },
 }
 
 /// Arguments of `session create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The session's id (e.g. `hdnd-2023-ky-hop-14`).
+    /// Mã phiên (ví dụ `hdnd-2023-ky-hop-14`).
+    #[arg(value_name = "PHIÊN")]
     pub session: String,
-    /// `nq96-2023` (councils) or `qd96-2023` (Party).
-    #[arg(long)]
-    pub profile: String,
-    /// `poll` (high/confidence/low) or `binding` (confidence/no confidence).
-    #[arg(long, default_value = "poll")]
-    pub procedure: String,
-    /// `entries` (one entry per ballot) or `tallies` (totals typed from paper).
-    #[arg(long, default_value = "entries")]
-    pub mode: String,
-    /// The voting body (e.g. `HĐND huyện Phong Thổ`).
-    #[arg(long)]
+    /// Quy định áp dụng: nq96-2023 (HĐND, Nghị quyết 96/2023/QH15) hoặc qd96-2023 (Đảng,
+    /// Quy định 96-QĐ/TW).
+    #[arg(long, value_name = "QUY_ĐỊNH")]
+    pub profile: ProfileArg,
+    /// Hình thức: poll (lấy phiếu: cao / tín nhiệm / thấp) hoặc binding (bỏ phiếu: tín
+    /// nhiệm / không tín nhiệm).
+    #[arg(long, value_name = "HÌNH_THỨC", default_value = "poll")]
+    pub procedure: ProcedureArg,
+    /// Cách nhập: entries (từng phiếu) hoặc tallies (tổng hợp từ bản giấy).
+    #[arg(long, value_name = "CÁCH_NHẬP", default_value = "entries")]
+    pub mode: ModeArg,
+    /// Cơ quan bỏ phiếu (ví dụ `HĐND huyện Phong Thổ`).
+    #[arg(long, value_name = "CƠ_QUAN")]
     pub body: String,
-    /// The day of the vote, YYYY-MM-DD.
-    #[arg(long)]
+    /// Ngày bỏ phiếu, dd/mm/yyyy hoặc YYYY-MM-DD.
+    #[arg(long, value_name = "NGÀY")]
     pub date: String,
-    /// The session or conference name (e.g. `Kỳ họp thứ mười lăm`).
-    #[arg(long)]
+    /// Tên kỳ họp hoặc hội nghị (ví dụ `Kỳ họp thứ mười lăm`).
+    #[arg(long, value_name = "TÊN")]
     pub title: Option<String>,
 }
 
 /// `subject` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SubjectCmd {
-    /// Add one subject (or replace the line with the same id).
+    /// Thêm một người được lấy phiếu (hoặc thay dòng cùng mã).
     Add {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Line id (e.g. `s01`).
-        #[arg(long)]
+        /// Mã dòng (ví dụ `s01`).
+        #[arg(long, value_name = "MÃ")]
         id: String,
-        /// Person id, stable across sessions (e.g. `p-0001`).
-        #[arg(long)]
+        /// Mã người, giữ nguyên qua các phiên (ví dụ `p-0001`).
+        #[arg(long, value_name = "MÃ_NGƯỜI")]
         person: String,
-        /// Full name.
-        #[arg(long)]
+        /// Họ và tên.
+        #[arg(long, value_name = "HỌ_TÊN")]
         name: String,
-        /// Position.
-        #[arg(long, default_value = "")]
+        /// Chức vụ.
+        #[arg(long, value_name = "CHỨC_VỤ", default_value = "")]
         position: String,
-        /// Unit of work.
-        #[arg(long, default_value = "")]
+        /// Đơn vị công tác.
+        #[arg(long, value_name = "ĐƠN_VỊ", default_value = "")]
         unit: String,
-        /// Listed but not polled: retiring, elected_this_year, appointed_this_year,
-        /// polled_on_another_line.
-        #[arg(long)]
-        excluded: Option<String>,
+        /// Có trong danh sách nhưng không lấy phiếu, vì lý do này.
+        #[arg(long, value_name = "LÝ_DO")]
+        excluded: Option<ExclusionArg>,
     },
-    /// Import subjects from CSV (header: id,person_id,name,position,unit[,excluded]).
+    /// Nhập người được lấy phiếu từ CSV (dòng đầu: id,person_id,name,position,unit[,excluded]).
     Import {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// The CSV file.
+        /// Tệp CSV.
+        #[arg(value_name = "TỆP")]
         file: PathBuf,
     },
 }
@@ -263,30 +311,31 @@ pub enum SubjectCmd {
 /// `board` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BoardCmd {
-    /// Set the counting board and the header of the minutes.
+    /// Ghi ban kiểm phiếu và phần đầu biên bản.
     Set {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// The chair of the counting board.
-        #[arg(long)]
+        /// Trưởng ban kiểm phiếu.
+        #[arg(long, value_name = "HỌ_TÊN")]
         chair: Option<String>,
-        /// Members, separated by `;`.
-        #[arg(long)]
+        /// Các thành viên, cách nhau bởi `;`.
+        #[arg(long, value_name = "DANH_SÁCH")]
         members: Option<String>,
-        /// Counting started at HH:MM.
-        #[arg(long)]
+        /// Bắt đầu kiểm phiếu lúc HH:MM.
+        #[arg(long, value_name = "HH:MM")]
         from: Option<String>,
-        /// Counting ended at HH:MM.
-        #[arg(long)]
+        /// Kết thúc kiểm phiếu lúc HH:MM.
+        #[arg(long, value_name = "HH:MM")]
         to: Option<String>,
-        /// Where the count took place.
-        #[arg(long)]
+        /// Nơi kiểm phiếu.
+        #[arg(long, value_name = "NƠI")]
         place: Option<String>,
-        /// The session or conference name.
-        #[arg(long)]
+        /// Tên kỳ họp hoặc hội nghị.
+        #[arg(long, value_name = "TÊN")]
         title: Option<String>,
-        /// Date of the resolution confirming the results, YYYY-MM-DD.
-        #[arg(long)]
+        /// Ngày nghị quyết xác nhận kết quả, dd/mm/yyyy hoặc YYYY-MM-DD.
+        #[arg(long, value_name = "NGÀY")]
         resolution_date: Option<String>,
     },
 }
@@ -294,21 +343,22 @@ pub enum BoardCmd {
 /// `attendance` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AttendanceCmd {
-    /// Set one or more attendance counts.
+    /// Ghi một hoặc nhiều số liệu có mặt.
     Set {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Total delegates or members summoned.
-        #[arg(long)]
+        /// Tổng số đại biểu (thành viên) được triệu tập.
+        #[arg(long, value_name = "SỐ")]
         total: Option<u64>,
-        /// Present at the session.
-        #[arg(long)]
+        /// Có mặt dự kỳ họp (hội nghị).
+        #[arg(long, value_name = "SỐ")]
         present: Option<u64>,
-        /// Absent from the start until the vote.
-        #[arg(long)]
+        /// Vắng mặt từ đầu đến trước khi bỏ phiếu.
+        #[arg(long, value_name = "SỐ")]
         absent_from_start: Option<u64>,
-        /// Present at the time of voting.
-        #[arg(long)]
+        /// Có mặt tại thời điểm bỏ phiếu.
+        #[arg(long, value_name = "SỐ")]
         present_at_vote: Option<u64>,
     },
 }
@@ -316,18 +366,19 @@ pub enum AttendanceCmd {
 /// `ballots` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BallotsCmd {
-    /// Set one or more ballot counts.
+    /// Ghi một hoặc nhiều số phiếu.
     Set {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Ballots issued.
-        #[arg(long)]
+        /// Số phiếu phát ra.
+        #[arg(long, value_name = "SỐ")]
         issued: Option<u64>,
-        /// Ballots collected.
-        #[arg(long)]
+        /// Số phiếu thu về.
+        #[arg(long, value_name = "SỐ")]
         collected: Option<u64>,
-        /// Collected ballots invalid as a whole (not issued by the board).
-        #[arg(long)]
+        /// Số phiếu thu về không hợp lệ toàn bộ (không do ban kiểm phiếu phát ra).
+        #[arg(long, value_name = "SỐ")]
         wholly_invalid: Option<u64>,
     },
 }
@@ -335,26 +386,28 @@ pub enum BallotsCmd {
 /// `tally` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TallyCmd {
-    /// Set one subject's totals.
+    /// Ghi kết quả của một người.
     Set {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// The subject's line id.
+        /// Mã dòng của người được lấy phiếu.
+        #[arg(value_name = "MÃ")]
         subject: String,
-        /// Poll: high.
-        #[arg(long)]
+        /// Lấy phiếu: số phiếu tín nhiệm cao.
+        #[arg(long, value_name = "SỐ")]
         high: Option<u64>,
-        /// Confidence (both procedures).
-        #[arg(long)]
+        /// Số phiếu tín nhiệm (cả hai hình thức).
+        #[arg(long, value_name = "SỐ")]
         confidence: Option<u64>,
-        /// Poll: low.
-        #[arg(long)]
+        /// Lấy phiếu: số phiếu tín nhiệm thấp.
+        #[arg(long, value_name = "SỐ")]
         low: Option<u64>,
-        /// Binding vote: no confidence.
-        #[arg(long)]
+        /// Bỏ phiếu: số phiếu không tín nhiệm.
+        #[arg(long, value_name = "SỐ")]
         no_confidence: Option<u64>,
-        /// Ballots invalid for this subject only.
-        #[arg(long, default_value_t = 0)]
+        /// Số phiếu không hợp lệ riêng với người này.
+        #[arg(long, value_name = "SỐ", default_value_t = 0)]
         invalid: u64,
     },
 }
@@ -362,29 +415,34 @@ pub enum TallyCmd {
 /// `entry` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum EntryCmd {
-    /// Enter one ballot: `--marks s01=high,s02=low,...` (a subject left out had no box
-    /// marked and counts as invalid for that subject).
+    /// Nhập một phiếu: `--marks s01=high,s02=low,...` (người không được đánh dấu ô nào
+    /// thì phiếu không hợp lệ với người đó).
     Add {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Marks: high|confidence|low (poll), confidence|no_confidence (binding), invalid.
-        #[arg(long)]
+        /// Các mức: high|confidence|low (lấy phiếu), confidence|no_confidence (bỏ
+        /// phiếu), invalid (không hợp lệ).
+        #[arg(long, value_name = "MÃ=MỨC,...")]
         marks: String,
     },
-    /// The ballots entered, in the order they were entered (merged laptops: a causal
-    /// order), each with its id and marks.
+    /// Các phiếu đã nhập, theo thứ tự nhập (phiếu của các máy đã gộp: theo thứ tự
+    /// trước sau giữa các máy), mỗi phiếu với mã và các mức.
     List {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Print them as JSON: `[{"id": ..., "marks": {"s01": "high", ...}}, ...]`.
+        /// In dạng JSON: `[{"id": ..., "marks": {"s01": "high", ...}}, ...]`.
         #[arg(long)]
         json: bool,
     },
-    /// Remove a ballot entered by mistake.
+    /// Xóa một phiếu nhập nhầm.
     Remove {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// The entry id printed by `entry add`.
+        /// Mã phiếu do `entry add` in ra.
+        #[arg(value_name = "MÃ_PHIẾU")]
         id: String,
     },
 }
@@ -392,17 +450,160 @@ pub enum EntryCmd {
 /// `doc` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DocCmd {
-    /// Write the session document to a file (for a USB stick).
+    /// Ghi tài liệu của phiên ra tệp (để chép sang USB).
     Export {
-        /// The session.
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
         session: String,
-        /// Output file.
-        #[arg(short = 'o', long = "output")]
+        /// Tệp ra.
+        #[arg(short = 'o', long = "output", value_name = "TỆP")]
         output: PathBuf,
     },
-    /// Merge a session document from a file into this home.
+    /// Gộp tài liệu của một phiên từ tệp vào máy này.
     Merge {
-        /// The file written by `doc export`.
+        /// Tệp do `doc export` ghi.
+        #[arg(value_name = "TỆP")]
         file: PathBuf,
     },
+}
+
+/// `--store`: the storage engine of a new home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreArg {
+    /// redb (mặc định).
+    Redb,
+    /// sled 0.34.
+    Sled,
+}
+
+impl From<StoreArg> for BackendKind {
+    fn from(s: StoreArg) -> BackendKind {
+        match s {
+            StoreArg::Redb => BackendKind::Redb,
+            StoreArg::Sled => BackendKind::Sled,
+        }
+    }
+}
+
+/// `--profile`, spelled as `Profile::key` (a test holds them together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// HĐND, Nghị quyết 96/2023/QH15.
+    #[value(name = "nq96-2023")]
+    Nq96_2023,
+    /// Đảng, Quy định 96-QĐ/TW.
+    #[value(name = "qd96-2023")]
+    Qd96_2023,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Profile {
+        match p {
+            ProfileArg::Nq96_2023 => Profile::Nq96_2023,
+            ProfileArg::Qd96_2023 => Profile::Qd96_2023,
+        }
+    }
+}
+
+/// `--procedure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProcedureArg {
+    /// Lấy phiếu tín nhiệm: cao / tín nhiệm / thấp.
+    Poll,
+    /// Bỏ phiếu tín nhiệm: tín nhiệm / không tín nhiệm.
+    Binding,
+}
+
+impl From<ProcedureArg> for Procedure {
+    fn from(p: ProcedureArg) -> Procedure {
+        match p {
+            ProcedureArg::Poll => Procedure::Poll,
+            ProcedureArg::Binding => Procedure::Binding,
+        }
+    }
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Nhập từng phiếu.
+    Entries,
+    /// Nhập tổng hợp từ bản giấy.
+    Tallies,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Entries => Mode::Entries,
+            ModeArg::Tallies => Mode::Tallies,
+        }
+    }
+}
+
+/// `--excluded`, spelled as `Exclusion::key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExclusionArg {
+    /// Đã có thông báo nghỉ hưu.
+    #[value(name = "retiring")]
+    Retiring,
+    /// Được bầu trong năm lấy phiếu.
+    #[value(name = "elected_this_year")]
+    ElectedThisYear,
+    /// Được bổ nhiệm trong năm lấy phiếu.
+    #[value(name = "appointed_this_year")]
+    AppointedThisYear,
+    /// Đã được lấy phiếu ở dòng khác.
+    #[value(name = "polled_on_another_line")]
+    PolledOnAnotherLine,
+}
+
+impl From<ExclusionArg> for Exclusion {
+    fn from(e: ExclusionArg) -> Exclusion {
+        match e {
+            ExclusionArg::Retiring => Exclusion::Retiring,
+            ExclusionArg::ElectedThisYear => Exclusion::ElectedThisYear,
+            ExclusionArg::AppointedThisYear => Exclusion::AppointedThisYear,
+            ExclusionArg::PolledOnAnotherLine => Exclusion::PolledOnAnotherLine,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name<V: ValueEnum>(v: &V) -> String {
+        v.to_possible_value()
+            .map(|p| p.get_name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The command line takes the same words as files and scripts: each value's name is
+    /// the domain's key, and every profile the domain knows can be chosen.
+    #[test]
+    fn values_are_spelled_as_the_domain_spells_them() {
+        for v in ProfileArg::value_variants() {
+            assert_eq!(name(v), Profile::from(*v).key());
+        }
+        assert_eq!(ProfileArg::value_variants().len(), Profile::ALL.len());
+        for v in ProcedureArg::value_variants() {
+            assert_eq!(Procedure::parse(&name(v)), Some(Procedure::from(*v)));
+        }
+        for v in ModeArg::value_variants() {
+            assert_eq!(Mode::parse(&name(v)), Some(Mode::from(*v)));
+        }
+        for v in ExclusionArg::value_variants() {
+            assert_eq!(Exclusion::parse(&name(v)), Some(Exclusion::from(*v)));
+        }
+        for v in StoreArg::value_variants() {
+            assert_eq!(BackendKind::parse(&name(v)), Some(BackendKind::from(*v)));
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

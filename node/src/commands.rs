@@ -5,16 +5,14 @@ use crate::desk::{now, Desk, NewSession, Sealing};
 use crate::home::{default_dir, write_atomic, Home};
 use crate::report;
 use anyhow::{anyhow, bail, Context, Result};
-use chrono::NaiveDate;
 use std::path::Path;
 use std::process::ExitCode;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
 use tinnhiem_shared::domain::{
-    compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, SessionId, Subject,
+    compute, deadlines, is_hhmm, when, Mode, PersonId, Procedure, Profile, SessionId, Subject,
     SubjectId, UnitId,
 };
 use tinnhiem_shared::seal;
-use tinnhiem_shared::store::BackendKind;
 use tinnhiem_web::minutes;
 
 /// Runs one command.
@@ -25,9 +23,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     };
     if let Command::Init { unit, name, store } = cli.command {
         let unit = UnitId::new(unit).context("--unit")?;
-        let store = BackendKind::parse(&store)
-            .ok_or_else(|| anyhow!("--store «{store}»: dùng redb hoặc sled"))?;
-        let home = Home::init(&dir, unit, name, store)?;
+        let home = Home::init(&dir, unit, name, store.into())?;
         println!(
             "Đã khởi tạo đơn vị «{}» tại {}",
             home.config.unit,
@@ -65,6 +61,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             daemon,
             timeout,
             json,
+            retry_now,
         } => {
             if daemon {
                 crate::sync::daemon(&home)?;
@@ -73,7 +70,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if !once {
                 bail!("cần --once hoặc --daemon");
             }
-            let ok = crate::sync::once(&home, std::time::Duration::from_secs(timeout), json)?;
+            let ok = crate::sync::once(
+                &home,
+                std::time::Duration::from_secs(timeout),
+                json,
+                retry_now,
+            )?;
             return Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -106,11 +108,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::User(cmd) => {
-            tinnhiem_web::users::run(
-                &tinnhiem_web::Accounts::in_dir(&home.dir),
-                cmd,
-                &[tinnhiem_web::Role::Clerk, tinnhiem_web::Role::Admin],
-            )?;
+            tinnhiem_web::users::run(&tinnhiem_web::Accounts::in_dir(&home.dir), cmd)?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::VerifyReceipt => {
@@ -201,7 +199,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Entry(EntryCmd::List { session, json }) => cx.entry_list(&session, json),
         Command::Result { session, json } => cx.result(&session, json),
         Command::Seal { session } => cx.seal(&session),
-        Command::Verify { session } => cx.verify(&session),
+        Command::Verify { session, json } => cx.verify(&session, json),
         Command::Doc(DocCmd::Export { session, output }) => cx.doc_export(&session, &output),
         Command::Doc(DocCmd::Merge { file }) => cx.doc_merge(&file),
         Command::Export {
@@ -220,12 +218,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Backup { .. }
         | Command::Restore { .. }
         | Command::User(_) => handled_above(),
-        Command::Audit => {
-            for line in cx.desk.store.audit_log()? {
-                println!("{line}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Audit { json } => cx.audit(json),
     }
 }
 
@@ -252,40 +245,23 @@ impl<'a> Cx<'a> {
         match c {
             SessionCmd::Create(a) => {
                 let id = self.desk.session_id(&a.session)?;
+                let profile: Profile = a.profile.into();
+                let procedure: Procedure = a.procedure.into();
+                let mode: Mode = a.mode.into();
                 let mut problems = Vec::new();
-                let profile = Profile::parse(&a.profile);
-                if profile.is_none() {
-                    problems.push(format!(
-                        "--profile «{}»: dùng nq96-2023 hoặc qd96-2023",
-                        a.profile
-                    ));
-                }
-                let procedure = Procedure::parse(&a.procedure);
-                if procedure.is_none() {
-                    problems.push(format!(
-                        "--procedure «{}»: dùng poll hoặc binding",
-                        a.procedure
-                    ));
-                }
-                let mode = Mode::parse(&a.mode);
-                if mode.is_none() {
-                    problems.push(format!("--mode «{}»: dùng entries hoặc tallies", a.mode));
-                }
-                let date = NaiveDate::parse_from_str(&a.date, "%Y-%m-%d").ok();
+                let date = when::parse_day(&a.date);
                 if date.is_none() {
-                    problems.push(format!("--date «{}»: cần dạng YYYY-MM-DD", a.date));
+                    problems.push(format!(
+                        "--date «{}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD",
+                        a.date
+                    ));
                 }
                 if a.body.trim().is_empty() {
                     problems.push("--body trống".into());
                 }
-                let (Some(profile), Some(procedure), Some(mode), Some(date)) =
-                    (profile, procedure, mode, date)
-                else {
+                let (Some(date), true) = (date, problems.is_empty()) else {
                     bail!("không tạo được phiên:\n  - {}", problems.join("\n  - "));
                 };
-                if !problems.is_empty() {
-                    bail!("không tạo được phiên:\n  - {}", problems.join("\n  - "));
-                }
                 self.desk.create(&NewSession {
                     id: id.clone(),
                     profile,
@@ -319,23 +295,87 @@ impl<'a> Cx<'a> {
                 report::print_problems(&r);
                 Ok(ExitCode::SUCCESS)
             }
-            SessionCmd::List => {
-                for id in self.desk.store.sessions()? {
-                    let (_, doc) = self.load(id.as_str())?;
-                    let s = doc.read()?;
-                    let seals = self.desk.store.seals(&id)?;
-                    let sealed = match seals.last() {
-                        Some(x) => format!("niêm phong lần {}", x.body.seq),
-                        None => "chưa niêm phong".into(),
-                    };
-                    println!(
-                        "{id}\t{}\t{}\t{}\t{sealed}",
-                        s.meta.date, s.meta.profile, s.meta.body
-                    );
-                }
+            SessionCmd::List { json } => self.session_list(json),
+            SessionCmd::Show { session } => {
+                let (sid, mut doc) = self.load(&session)?;
+                let s = doc.read()?;
+                let seals = self.desk.store.seals(&sid)?;
+                print!(
+                    "{}",
+                    tinnhiem_shared::domain::limits::for_terminal_lines(&report::show(
+                        &s,
+                        &compute(&s),
+                        &seals,
+                        &doc.heads()
+                    ))
+                );
                 Ok(ExitCode::SUCCESS)
             }
         }
+    }
+
+    /// Every session with its day and its last seal: a tab-separated line each for
+    /// people and `cut`, or JSON.
+    fn session_list(&self, json: bool) -> Result<ExitCode> {
+        let mut rows = Vec::new();
+        for id in self.desk.store.sessions()? {
+            let (_, mut doc) = self.load(id.as_str())?;
+            let s = doc.read()?;
+            let seals = self.desk.store.seals(&id)?;
+            let heads = doc.heads();
+            let last = seals
+                .last()
+                .map(|x| (x.body.seq, x.body.sealed_at, x.body.heads == heads));
+            rows.push((id, s.meta, seals.len(), last));
+        }
+        if json {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(id, m, n, last)| {
+                    serde_json::json!({
+                        "session": id.as_str(),
+                        "date": m.date.to_string(),
+                        "profile": m.profile.key(),
+                        "procedure": m.procedure.key(),
+                        "mode": m.mode.key(),
+                        "body": m.body,
+                        "title": m.title,
+                        "seals": n,
+                        "last_seal": last.map(|(seq, at, current)| serde_json::json!({
+                            "seq": seq,
+                            "sealed_at": when::moment_iso(at),
+                            "current": current,
+                        })),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if rows.is_empty() {
+            println!(
+                "Chưa có phiên nào (tạo bằng: tinnhiem-node session create, hoặc session import)."
+            );
+        }
+        for (id, m, _, last) in rows {
+            let sealed = match last {
+                Some((seq, at, true)) => {
+                    format!("niêm phong lần {seq} lúc {}", when::moment_vi(at))
+                }
+                Some((seq, at, false)) => format!(
+                    "niêm phong lần {seq} lúc {}, đã sửa sau đó",
+                    when::moment_vi(at)
+                ),
+                None => "chưa niêm phong".into(),
+            };
+            println!(
+                "{id}\t{}\t{}\t{}\t{sealed}",
+                when::day_vi(m.date),
+                m.profile,
+                tinnhiem_shared::domain::limits::for_terminal(&m.body)
+            );
+        }
+        Ok(ExitCode::SUCCESS)
     }
 
     fn subject(&self, c: SubjectCmd) -> Result<ExitCode> {
@@ -354,12 +394,7 @@ impl<'a> Cx<'a> {
                 if name.trim().is_empty() {
                     bail!("--name: họ tên trống");
                 }
-                let excluded = match excluded.as_deref() {
-                    None => None,
-                    Some(x) => Some(Exclusion::parse(x).ok_or_else(|| {
-                        anyhow!("--excluded «{x}»: dùng retiring, elected_this_year, appointed_this_year, polled_on_another_line")
-                    })?),
-                };
+                let excluded = excluded.map(Into::into);
                 let subj = self.desk.put_subject(
                     &session,
                     Subject {
@@ -407,10 +442,17 @@ impl<'a> Cx<'a> {
                 }
             }
         }
-        if let Some(d) = &resolution_date {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map_err(|_| anyhow!("--resolution-date «{d}»: cần dạng YYYY-MM-DD"))?;
-        }
+        // Stored as ISO, whichever form was typed.
+        let resolution_date = match resolution_date {
+            None => None,
+            Some(d) => Some(
+                when::parse_day(&d)
+                    .ok_or_else(|| {
+                        anyhow!("--resolution-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
+                    })?
+                    .to_string(),
+            ),
+        };
         let members = members.map(|m| {
             m.split(';')
                 .map(str::trim)
@@ -438,7 +480,7 @@ impl<'a> Cx<'a> {
         if values.iter().all(|(_, v)| v.is_none()) {
             bail!("không có số nào để ghi; xem --help");
         }
-        let r = self.desk.set_counts(session, values)?;
+        let r = self.desk.set_counts(session, values, false)?;
         println!(
             "Đã ghi. Có mặt khi bỏ phiếu {}/{}; phiếu phát ra {}, thu về {}",
             r.present_at_vote, r.total, r.issued, r.collected
@@ -552,7 +594,10 @@ impl<'a> Cx<'a> {
             }
             println!("{}", serde_json::to_string_pretty(&j)?);
         } else {
-            print!("{}", report::table(&s, &r));
+            print!(
+                "{}",
+                tinnhiem_shared::domain::limits::for_terminal_lines(&report::table(&s, &r))
+            );
             report::print_seals(&seals, &heads);
         }
         Ok(ExitCode::SUCCESS)
@@ -563,8 +608,9 @@ impl<'a> Cx<'a> {
         let (sealed, r) = match self.desk.seal(session)? {
             Sealing::Already(last) => {
                 println!(
-                    "Phiên «{sid}» đã được niêm phong lần {} và không thay đổi từ đó.",
-                    last.body.seq
+                    "Phiên «{sid}» đã được niêm phong lần {} lúc {} và không thay đổi từ đó.",
+                    last.body.seq,
+                    when::moment_vi(last.body.sealed_at)
                 );
                 println!("Mã niêm phong: {}", hex::encode(last.id()));
                 return Ok(ExitCode::SUCCESS);
@@ -582,7 +628,10 @@ impl<'a> Cx<'a> {
             Sealing::Sealed(sealed, r) => (sealed, r),
         };
         let seq = sealed.body.seq;
-        println!("Đã niêm phong biên bản kiểm phiếu phiên «{sid}», lần {seq}.");
+        println!(
+            "Đã niêm phong biên bản kiểm phiếu phiên «{sid}», lần {seq}, lúc {}.",
+            when::moment_vi(sealed.body.sealed_at)
+        );
         println!(
             "Số người được lấy phiếu: {}; cảnh báo ngưỡng: {}",
             r.subjects.len(),
@@ -599,32 +648,57 @@ impl<'a> Cx<'a> {
         Ok(ExitCode::SUCCESS)
     }
 
-    fn verify(&self, session: &str) -> Result<ExitCode> {
+    fn verify(&self, session: &str, json: bool) -> Result<ExitCode> {
         let (sid, mut doc) = self.load(session)?;
         let seals = self.desk.store.seals(&sid)?;
-        if seals.is_empty() {
-            eprintln!("Phiên «{sid}» chưa được niêm phong: không có gì để kiểm tra.");
-            return Ok(ExitCode::from(1));
-        }
         let mine = self.home.key()?.public();
-        let mut ok = true;
-        for x in &seals {
-            match seal::check(x, &mut doc) {
-                Ok(_) => {
+        let checked: Vec<_> = seals
+            .iter()
+            .map(|x| (x, seal::check(x, &mut doc).err()))
+            .collect();
+        let ok = !seals.is_empty() && checked.iter().all(|(_, e)| e.is_none());
+        if json {
+            let v = serde_json::json!({
+                "session": sid.as_str(),
+                "ok": ok,
+                "seals": checked.iter().map(|(x, e)| serde_json::json!({
+                    "seq": x.body.seq,
+                    "valid": e.is_none(),
+                    "error": e.as_ref().map(ToString::to_string),
+                    "seal_id": hex::encode(x.id()),
+                    "signer": hex::encode(x.body.signer),
+                    "signed_by_this_node": x.body.signer == mine.0,
+                    "sealed_at": when::moment_iso(x.body.sealed_at),
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else if seals.is_empty() {
+            eprintln!("Phiên «{sid}» chưa được niêm phong: không có gì để kiểm tra.");
+        }
+        if json || seals.is_empty() {
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        for (x, e) in &checked {
+            let at = when::moment_vi(x.body.sealed_at);
+            match e {
+                None => {
                     let by = if x.body.signer == mine.0 {
                         "khóa của máy này".to_string()
                     } else {
                         format!("khóa {}", hex::encode(x.body.signer))
                     };
                     println!(
-                        "Niêm phong lần {}: HỢP LỆ (ký bởi {by}; mã {})",
+                        "Niêm phong lần {} lúc {at}: HỢP LỆ (ký bởi {by}; mã {})",
                         x.body.seq,
                         hex::encode(x.id())
                     );
                 }
-                Err(e) => {
-                    ok = false;
-                    println!("Niêm phong lần {}: KHÔNG HỢP LỆ — {e}", x.body.seq);
+                Some(e) => {
+                    println!("Niêm phong lần {} lúc {at}: KHÔNG HỢP LỆ — {e}", x.body.seq);
                 }
             }
         }
@@ -633,6 +707,20 @@ impl<'a> Cx<'a> {
         } else {
             ExitCode::from(1)
         })
+    }
+
+    /// The audit log: a table in Vietnam's time, or JSON with RFC 3339 times.
+    fn audit(&self, json: bool) -> Result<ExitCode> {
+        let lines = self.desk.store.audit_log()?;
+        let rows: Vec<report::AuditRow> =
+            lines.iter().map(|l| report::AuditRow::parse(l)).collect();
+        if json {
+            let v: Vec<_> = rows.iter().map(report::AuditRow::to_json).collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            print!("{}", report::audit_table(&rows));
+        }
+        Ok(ExitCode::SUCCESS)
     }
 
     fn doc_export(&self, session: &str, output: &Path) -> Result<ExitCode> {
@@ -662,7 +750,11 @@ impl<'a> Cx<'a> {
                 s.conflicts.len()
             );
             for c in &s.conflicts {
-                println!("  - {}: {}", c.field, c.values.join(" / "));
+                println!(
+                    "  - {}: {}",
+                    tinnhiem_shared::domain::conflict_vi(&c.field),
+                    c.values.join(" / ")
+                );
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -794,18 +886,20 @@ impl<'a> Cx<'a> {
         let (_, doc) = self.load(session)?;
         let s = doc.read()?;
         let list = deadlines(&s.meta);
-        let today = chrono::Utc::now().date_naive();
+        let today = when::in_vietnam(chrono::Utc::now().timestamp())
+            .map(|t| t.date_naive())
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
         if json {
             println!("{}", serde_json::to_string_pretty(&list)?);
         } else {
             for d in list {
                 let days = (d.due - today).num_days();
-                let when = match days {
+                let left = match days {
                     n if n < 0 => format!("đã qua {} ngày", -n),
                     0 => "hôm nay".to_string(),
                     n => format!("còn {n} ngày"),
                 };
-                println!("{}  {:<22} {}", d.due.format("%d/%m/%Y"), when, d.what);
+                println!("{}  {:<22} {}", when::day_vi(d.due), left, d.what);
             }
         }
         Ok(ExitCode::SUCCESS)

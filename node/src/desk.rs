@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
 use tinnhiem_shared::domain::{
-    compute, subjects_from_csv, Entry, FileError, Mark, Mode, Procedure, Profile, Session,
+    compute, subjects_from_csv, Entry, FileError, Mark, Mode, Problem, Procedure, Profile, Session,
     SessionFile, SessionId, SessionResult, Subject, SubjectId, Tally,
 };
 use tinnhiem_shared::seal::{self, Seal};
@@ -31,6 +31,43 @@ pub(crate) fn list_errors(what: &str, errs: &[FileError]) -> anyhow::Error {
         s.push_str(&format!("\n  - {e}"));
     }
     anyhow!(s)
+}
+
+/// A change refused because of what it would make impossible, each reason at the field
+/// where it is fixed (`count/NAME`, `subject/ID`, as [`Problem::at`] names them). Nothing
+/// was written. The pages show each reason at its field; the command line prints them.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) what: String,
+    pub(crate) reasons: Vec<(Option<String>, String)>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, không ghi gì:", self.what)?;
+        for (_, r) in &self.reasons {
+            write!(f, "\n  - {r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The problems of `after` that `before` did not have and that `refuse` selects: a change
+/// is refused for what it makes impossible, not for what was already there (that stays
+/// listed and holds back the seal).
+fn introduced(
+    before: &SessionResult,
+    after: &SessionResult,
+    refuse: impl Fn(&Problem) -> bool,
+) -> Vec<(Option<String>, String)> {
+    after
+        .problems
+        .iter()
+        .filter(|p| refuse(p) && !before.problems.contains(p))
+        .map(|p| (p.at(), p.to_string()))
+        .collect()
 }
 
 /// The header of a new session.
@@ -146,7 +183,7 @@ impl<'a> Desk<'a> {
 
     /// Imports a whole session from JSON text; `origin` names the file for messages.
     pub(crate) fn import(&self, text: &str, origin: &str) -> Result<Session> {
-        let f = SessionFile::from_json(text).map_err(|e| list_errors(origin, &[e]))?;
+        let f = SessionFile::from_json(text).map_err(|e| list_errors(origin, &e))?;
         let mut ids = Vec::new();
         let s = f
             .into_session(&self.home.config.unit, || {
@@ -223,22 +260,41 @@ impl<'a> Desk<'a> {
     }
 
     /// Sets attendance or ballot counts; returns the result after.
+    /// Sets counts of the attendance and ballots form. Refused, with nothing written,
+    /// when the new figures are impossible by the form's own definitions (more present
+    /// than the whole body, more collected than issued, past [`MAX_COUNT`], …). With
+    /// `dry_run` nothing is written either way: the pages check as the clerk types.
+    ///
+    /// [`MAX_COUNT`]: tinnhiem_shared::domain::limits::MAX_COUNT
     pub(crate) fn set_counts(
         &self,
         session: &str,
         values: &[(CountField, Option<u64>)],
+        dry_run: bool,
     ) -> Result<SessionResult> {
-        if values.iter().all(|(_, v)| v.is_none()) {
+        if !dry_run && values.iter().all(|(_, v)| v.is_none()) {
             bail!("không có số nào để ghi");
         }
         let (sid, mut doc) = self.load(session)?;
+        let before = compute(&doc.read()?);
         for (f, v) in values {
             if let Some(v) = v {
                 doc.set_count(*f, *v)?;
             }
         }
-        self.save(&sid, &mut doc, "ghi số liệu")?;
-        Ok(compute(&doc.read()?))
+        let after = compute(&doc.read()?);
+        let reasons = introduced(&before, &after, Problem::is_count_rule);
+        if !reasons.is_empty() {
+            return Err(Refused {
+                what: "Số liệu không hợp lý".into(),
+                reasons,
+            }
+            .into());
+        }
+        if !dry_run {
+            self.save(&sid, &mut doc, "ghi số liệu")?;
+        }
+        Ok(after)
     }
 
     /// Sets one subject's totals typed from paper. `given` is aligned with
@@ -291,9 +347,31 @@ impl<'a> Desk<'a> {
                 problems.join("\n  - ")
             );
         }
+        let before = compute(&s);
         doc.set_tally(&subj_id, s.meta.procedure, &t)?;
+        let after = compute(&doc.read()?);
+        // A tally that does not add up to the ballots counted is refused at its row
+        // while the counts are known; once they change, the row's sum is listed instead.
+        let reasons = introduced(&before, &after, |p| {
+            p.at().as_deref() == Some(&format!("subject/{subj_id}"))
+                && matches!(
+                    p,
+                    Problem::SubjectSum { .. } | Problem::TallyTooLarge { .. }
+                )
+        });
+        if !reasons.is_empty() {
+            let name = s
+                .subject(&subj_id)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
+            return Err(Refused {
+                what: format!("Kết quả của {name} không hợp lý"),
+                reasons,
+            }
+            .into());
+        }
         self.save(&sid, &mut doc, &format!("ghi kết quả của {subj_id}"))?;
-        Ok(compute(&doc.read()?))
+        Ok(after)
     }
 
     /// Adds one ballot valid as a whole; returns its id, the number entered, and whether
@@ -365,6 +443,17 @@ impl<'a> Desk<'a> {
             if last.body.heads == heads {
                 return Ok(Sealing::Already(last.clone()));
             }
+        }
+        // A document no hub takes would be retried forever as "connection lost": say so
+        // now, while the clerk can still act.
+        let size = doc.save().len();
+        let limit = tinnhiem_shared::proto::hub::Limits::default().max_doc_bytes;
+        if size > limit {
+            return Ok(Sealing::Refused(vec![format!(
+                "Tài liệu phiên nặng {} KiB, quá giới hạn máy chủ nhận ({} KiB): không gửi được. Hãy kiểm tra các ô chữ dài bất thường hoặc số phiếu nhập thừa.",
+                size / 1024,
+                limit / 1024
+            )]));
         }
         let seq = seals.last().map_or(1, |x| x.body.seq + 1);
         let key = self.home.key()?;

@@ -11,14 +11,13 @@ mod report;
 mod sync;
 mod web;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 /// Runs the command line and maps errors to exit codes: 0 done, 1 refused or failed,
-/// 2 bad usage (clap's own).
+/// 2 bad usage (written in Vietnamese by [`tinnhiem_web::command_line`]).
 pub fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = cli::Cli::parse();
+    let cli: cli::Cli = tinnhiem_web::command_line::parse();
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

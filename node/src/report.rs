@@ -1,7 +1,10 @@
-//! Text output: the result table, problems, seals, and CSV.
+//! Text output: the result table, a session's summary, problems, seals, the audit log,
+//! and CSV. Days and times for people are `dd/mm/yyyy` and Vietnam's time
+//! ([`tinnhiem_shared::domain::when`]).
 
 use anyhow::Result;
-use tinnhiem_shared::domain::{Flag, Session, SessionResult};
+use tinnhiem_shared::domain::limits::for_terminal;
+use tinnhiem_shared::domain::{when, Flag, Mode, Session, SessionResult};
 use tinnhiem_shared::seal::Seal;
 
 fn pad(s: &str, w: usize) -> String {
@@ -38,7 +41,7 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
     out.push_str(&format!(
         "Phiên: {}   Ngày: {}   Quy định: {}\n\n",
         m.session,
-        m.date.format("%d/%m/%Y"),
+        when::day_vi(m.date),
         m.profile.rules().title
     ));
     let quorum_label = format!("Đủ 2/3 {}", m.profile.rules().quorum_base_vi);
@@ -175,7 +178,10 @@ pub(crate) fn print_problems(r: &SessionResult) {
             r.problems.len()
         );
         for p in &r.problems {
-            println!("  - {p}");
+            println!(
+                "  - {}",
+                tinnhiem_shared::domain::limits::for_terminal(&p.to_string())
+            );
         }
     }
 }
@@ -185,12 +191,10 @@ pub(crate) fn print_seals(seals: &[Seal], heads: &[[u8; 32]]) {
     match seals.last() {
         None => println!("Chưa niêm phong."),
         Some(last) => {
-            let when = chrono::DateTime::from_timestamp(last.body.sealed_at, 0)
-                .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
-                .unwrap_or_default();
             println!(
-                "Niêm phong lần {} lúc {when}, mã {}",
+                "Niêm phong lần {} lúc {}, mã {}",
                 last.body.seq,
+                when::moment_vi(last.body.sealed_at),
                 hex::encode(last.id())
             );
             if last.body.heads != heads {
@@ -198,6 +202,240 @@ pub(crate) fn print_seals(seals: &[Seal], heads: &[[u8; 32]]) {
             }
         }
     }
+}
+
+/// `session show`: what a clerk checks before sealing or after a merge, on one screen:
+/// the header, the counts, who is on the ballot, and every seal.
+pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8; 32]]) -> String {
+    let m = &s.meta;
+    let mut out = String::new();
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "chưa ghi".into());
+    out.push_str(&format!(
+        "Phiên «{}» — {}{}\n",
+        m.session,
+        m.body,
+        m.title
+            .as_deref()
+            .map(|t| format!(", {t}"))
+            .unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "Ngày bỏ phiếu: {}   Quy định: {}\n",
+        when::day_vi(m.date),
+        m.profile.rules().title
+    ));
+    out.push_str(&format!(
+        "Hình thức: {}   Cách nhập: {}\n",
+        m.procedure.title(),
+        match m.mode {
+            Mode::Entries => "từng phiếu",
+            Mode::Tallies => "tổng hợp từ bản giấy",
+        }
+    ));
+    out.push_str(&format!(
+        "Kiểm phiếu: từ {} đến {}, tại {}\n",
+        opt(&m.count_from),
+        opt(&m.count_to),
+        opt(&m.place)
+    ));
+    out.push_str(&format!(
+        "Trưởng ban kiểm phiếu: {}; thành viên: {}\n",
+        opt(&m.chair),
+        if m.board.is_empty() {
+            "chưa ghi".to_string()
+        } else {
+            m.board.join(", ")
+        }
+    ));
+    out.push_str(&format!(
+        "Nghị quyết xác nhận kết quả: {}\n\n",
+        m.resolution_date
+            .map(when::day_vi)
+            .unwrap_or_else(|| "chưa có".into())
+    ));
+
+    let n = |v: Option<u64>| v.map_or_else(|| "chưa nhập".to_string(), |x| x.to_string());
+    let a = &s.attendance;
+    let b = &s.ballots;
+    let rows = [
+        ("Tổng số đại biểu (thành viên)", n(a.total)),
+        ("Có mặt dự kỳ họp (hội nghị)", n(a.present)),
+        (
+            "Vắng mặt từ đầu đến trước khi bỏ phiếu",
+            n(a.absent_from_start),
+        ),
+        ("Có mặt tại thời điểm bỏ phiếu", n(a.present_at_vote)),
+        ("Số phiếu phát ra", n(b.issued)),
+        ("Số phiếu thu về", n(b.collected)),
+        ("Phiếu không hợp lệ toàn bộ", n(b.wholly_invalid)),
+    ];
+    let w = rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    out.push_str("Số liệu:\n");
+    for (label, value) in rows {
+        out.push_str(&format!("  {} {value}\n", pad(&format!("{label}:"), w)));
+    }
+    let polled = s.subjects.iter().filter(|x| x.excluded.is_none()).count();
+    match m.mode {
+        Mode::Entries => out.push_str(&format!(
+            "  {} {}\n",
+            pad("Phiếu đã nhập:", w),
+            s.entries.len()
+        )),
+        Mode::Tallies => out.push_str(&format!(
+            "  {} {}/{polled} người\n",
+            pad("Kết quả đã nhập:", w),
+            s.tallies.len()
+        )),
+    }
+
+    out.push_str(&format!(
+        "\nNgười được lấy phiếu ({polled}, cả danh sách {}):\n",
+        s.subjects.len()
+    ));
+    if s.subjects.is_empty() {
+        out.push_str("  chưa có ai\n");
+    }
+    let id_w = s
+        .subjects
+        .iter()
+        .map(|x| x.id.as_str().chars().count())
+        .max()
+        .unwrap_or(0);
+    for x in &s.subjects {
+        let mut line = format!("  {} {}", pad(x.id.as_str(), id_w), x.name);
+        if !x.position.is_empty() {
+            line.push_str(&format!(" — {}", x.position));
+        }
+        if !x.unit.is_empty() {
+            line.push_str(&format!(" ({})", x.unit));
+        }
+        if let Some(e) = x.excluded {
+            line.push_str(&format!(" [không lấy phiếu: {}]", e.title()));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+
+    out.push_str("\nNiêm phong:\n");
+    if seals.is_empty() {
+        out.push_str("  chưa niêm phong\n");
+    }
+    for x in seals {
+        out.push_str(&format!(
+            "  lần {} lúc {}, mã {}{}\n",
+            x.body.seq,
+            when::moment_vi(x.body.sealed_at),
+            hex::encode(x.id()),
+            if x.body.heads == heads {
+                " (đúng trạng thái hiện tại)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(last) = seals.last() {
+        if last.body.heads != heads {
+            out.push_str(&format!(
+                "  CHÚ Ý: tài liệu đã thay đổi sau lần niêm phong cuối; cần niêm phong lại (lần {}).\n",
+                last.body.seq + 1
+            ));
+        }
+    }
+    if !s.conflicts.is_empty() {
+        out.push_str(&format!(
+            "\nCHÚ Ý: {} giá trị bị nhập khác nhau trên hai máy:\n",
+            s.conflicts.len()
+        ));
+        for c in &s.conflicts {
+            out.push_str(&format!("  - {}: {}\n", c.field, c.values.join(" / ")));
+        }
+    }
+    if r.problems.is_empty() {
+        out.push_str("\nSố liệu khớp, đủ điều kiện niêm phong.\n");
+    } else {
+        out.push_str(&format!(
+            "\nCòn {} vấn đề (xem: tinnhiem-node result {}).\n",
+            r.problems.len(),
+            m.session
+        ));
+    }
+    out
+}
+
+/// One line of the audit log as stored (JSON with Unix seconds); a line that does not
+/// read as one is kept whole, so that nothing of the log is hidden.
+pub(crate) struct AuditRow {
+    at: Option<i64>,
+    who: String,
+    what: String,
+}
+
+impl AuditRow {
+    pub(crate) fn parse(line: &str) -> AuditRow {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            at: i64,
+            who: String,
+            what: String,
+        }
+        match serde_json::from_str::<Stored>(line) {
+            Ok(l) => AuditRow {
+                at: Some(l.at),
+                who: l.who,
+                what: l.what,
+            },
+            Err(_) => AuditRow {
+                at: None,
+                who: String::new(),
+                what: line.to_string(),
+            },
+        }
+    }
+
+    /// `{"at": RFC 3339 or null, "who", "what"}`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "at": self.at.and_then(when::moment_iso),
+            "who": self.who,
+            "what": self.what,
+        })
+    }
+}
+
+/// The audit log as a table, oldest first, times in Vietnam's time.
+pub(crate) fn audit_table(rows: &[AuditRow]) -> String {
+    if rows.is_empty() {
+        return "Nhật ký thao tác trống.\n".into();
+    }
+    let who_w = rows
+        .iter()
+        .map(|r| r.who.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 24);
+    let mut out = format!(
+        "{}  {}  Việc\n",
+        pad("Thời điểm (giờ VN)", 18),
+        pad("Người", who_w)
+    );
+    out.push_str(&format!("{}\n", "-".repeat(18 + 2 + who_w + 2 + 4)));
+    for r in rows {
+        let at = r.at.map(when::moment_vi).unwrap_or_else(|| "?".into());
+        let line = format!(
+            "{}  {}  {}",
+            pad(&at, 18),
+            pad(&for_terminal(&r.who), who_w),
+            for_terminal(&r.what)
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// The per-subject result as CSV (percentages with a dot, as in JSON).

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tinnhiem_shared::domain::SessionId;
-use tinnhiem_shared::outbox::{self, state_vi, Outbox, OutboxError, RunStats, Sender};
+use tinnhiem_shared::outbox::{self, reason_vi, Outbox, OutboxError, RunStats, Sender};
 use tinnhiem_shared::proto::node::Event;
 use tinnhiem_shared::seal::{Receipt, Seal};
 use tinnhiem_shared::store::Store;
@@ -58,7 +58,7 @@ async fn run_until(
     home: &Home,
     target: &HubTarget,
     deadline: Instant,
-    retry_rejected: bool,
+    retry_now: bool,
     quiet: bool,
 ) -> Result<RunStats> {
     let key = home.key()?;
@@ -73,7 +73,7 @@ async fn run_until(
         &from,
         target,
         deadline,
-        retry_rejected,
+        retry_now,
         |ev| {
             if !quiet {
                 print_event(ev);
@@ -109,8 +109,9 @@ fn print_event(ev: &Event) {
     }
 }
 
-/// `sync --once`: exit status 0 only when every seal has a verified receipt.
-pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
+/// `sync --once`: exit status 0 only when every seal has a verified receipt. A
+/// refusal ends it at once (exit 1), saying what the hub refused and what to do.
+pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) -> Result<bool> {
     let target = home.config.hub.clone().ok_or_else(|| {
         anyhow!("chưa đặt máy chủ: chạy `tinnhiem-node hub set --addr HOST:PORT --key KHÓA`")
     })?;
@@ -119,42 +120,173 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool) -> Result<bool> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let stats = rt.block_on(run_until(home, &target, start + timeout, true, json))?;
-    let all = deliveries(home, &home.store()?, &target)?;
+    let stats = rt.block_on(run_until(home, &target, start + timeout, retry_now, json))?;
+    let store = home.store()?;
+    let all = deliveries(home, &store, &target)?;
+    let schedule = outbox::schedule(&store, &target.key()?)?;
+    drop(store);
     let received = all.iter().filter(|(_, d)| d.state == "received").count();
     let ok = received == all.len();
+    let key = home.key()?.public();
+    let refusal = stats
+        .key_refused_by
+        .as_ref()
+        .map(|hub_unit| key_refusal(home, &target, &key, hub_unit.as_deref(), schedule.as_ref()));
     if json {
         println!(
             "{}",
             json!({"unit": home.config.unit, "sealed": all.len(), "received": received, "ok": ok,
                    "connections": stats.connections, "wire_bytes": stats.wire_bytes,
-                   "payload_bytes": stats.payload_bytes, "seconds": start.elapsed().as_secs_f64()})
+                   "payload_bytes": stats.payload_bytes, "seconds": start.elapsed().as_secs_f64(),
+                   "refused": stats.refused.as_ref().map(|s| json!({
+                       "reason": s.reason, "reason_vi": reason_vi(&s.reason), "detail": s.detail,
+                       "next_attempt_at": s.next_at_ms / 1000})),
+                   "key_refused": refusal.as_ref().map(|r| json!({
+                       "fingerprint": key.fingerprint(), "key": key.to_hex(), "text": r})),
+                   "held_back": stats.held_back})
         );
-    } else {
+        return Ok(ok);
+    }
+    println!(
+        "Đã gửi: {received}/{} biên bản có biên nhận; {} lần kết nối, {} byte trên đường truyền, {:.1} giây",
+        all.len(),
+        stats.connections,
+        stats.wire_bytes,
+        start.elapsed().as_secs_f64()
+    );
+    if let Some(text) = &refusal {
+        println!("{text}");
+    } else if let Some(s) = &stats.refused {
         println!(
-            "Đã gửi: {received}/{} biên bản có biên nhận; {} lần kết nối, {} byte trên đường truyền, {:.1} giây",
-            all.len(),
-            stats.connections,
-            stats.wire_bytes,
-            start.elapsed().as_secs_f64()
+            "Máy chủ từ chối: {} [{}]. Sẽ tự thử lại sau {} (sync --daemon); thử ngay: sync --once --retry-now.",
+            reason_vi(&s.reason),
+            s.reason,
+            when_ms(s.next_at_ms)
         );
-        if !ok {
-            for (_, d) in all.iter().filter(|(_, d)| d.state != "received") {
-                println!(
-                    "  chưa xong: «{}» lần {}: {}{}",
-                    d.session,
-                    d.seq,
-                    state_vi(&d.state),
-                    d.reject_reason
-                        .as_deref()
-                        .or(d.last_error.as_deref())
-                        .map(|x| format!(" — {x}"))
-                        .unwrap_or_default()
-                );
-            }
+    } else if stats.held_back > 0 {
+        if let Some(s) = &schedule {
+            println!(
+                "Chưa gửi lại {} biên bản: máy chủ đã từ chối lúc {} ({}); lần thử tiếp theo sau {}. Thử ngay: sync --once --retry-now.",
+                stats.held_back,
+                when_ms(s.last_at_ms),
+                reason_vi(&s.reason),
+                when_ms(s.next_at_ms)
+            );
+        }
+    }
+    if !ok {
+        for (_, d) in all.iter().filter(|(_, d)| d.state != "received") {
+            println!(
+                "  chưa xong: «{}» lần {}: {} — {}",
+                d.session,
+                d.seq,
+                delivery_state_vi(d),
+                detail_vi(d, schedule.as_ref())
+            );
         }
     }
     Ok(ok)
+}
+
+/// What a clerk reads when the hub refused this node's key: which unit and key, and
+/// the one command the province runs once it has checked the fingerprint by telephone.
+fn key_refusal(
+    home: &Home,
+    target: &HubTarget,
+    key: &tinnhiem_shared::seal::PublicKey,
+    hub_unit: Option<&str>,
+    schedule: Option<&outbox::retry::Schedule>,
+) -> String {
+    let unit = home.config.unit.as_str();
+    let closed = schedule.is_some_and(|s| s.reason == outbox::CLOSED_KEY);
+    let mut t = if closed {
+        format!(
+            "MÁY CHỦ {} TỪ CHỐI: khóa của đơn vị «{unit}» đã bị thu hồi ở máy chủ.\n  Dấu vân tay khóa: {}\n  Hãy tạo khóa mới (tinnhiem-node key rotate), rồi gọi cán bộ quản trị máy chủ tỉnh để đăng ký khóa mới.",
+            target.addr,
+            key.fingerprint()
+        )
+    } else {
+        let parent = hub_unit.unwrap_or("ĐƠN-VỊ-CỦA-MÁY-CHỦ");
+        let name = home
+            .config
+            .name
+            .as_deref()
+            .map(|n| format!(" --name {}", shell_quote(n)))
+            .unwrap_or_default();
+        format!(
+            "MÁY CHỦ {} CHƯA ĐĂNG KÝ KHÓA CỦA ĐƠN VỊ NÀY.\n  Đơn vị: {unit}\n  Dấu vân tay khóa: {}\n  Hãy gọi cán bộ quản trị máy chủ tỉnh, đọc dấu vân tay trên để họ đối chiếu, và đề nghị chạy:\n    tinnhiem-hub registry add --unit {unit} --key {}{name} --parent {parent}",
+            target.addr,
+            key.fingerprint(),
+            key.to_hex()
+        )
+    };
+    if let Some(s) = schedule {
+        t.push_str(&format!(
+            "\n  Máy này sẽ tự thử lại sau {} (sync --daemon); sau khi tỉnh đăng ký xong, thử ngay: tinnhiem-node sync --once --retry-now",
+            when_ms(s.next_at_ms)
+        ));
+    }
+    t
+}
+
+/// A value for a POSIX shell, in single quotes.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A delivery's state in Vietnamese, telling a refusal that waits for the clerk from
+/// one that will be retried.
+pub(crate) fn delivery_state_vi(d: &outbox::Delivery) -> &'static str {
+    match d.state.as_str() {
+        "rejected" if d.retryable() => "bị từ chối, sẽ thử lại",
+        "rejected" => "bị từ chối, chờ cán bộ xử lý",
+        s => outbox::state_vi(s),
+    }
+}
+
+/// What a clerk should know about a delivery, in Vietnamese: the receipt, or the
+/// refusal's reason and what happens next, or the last connection error.
+pub(crate) fn detail_vi(
+    d: &outbox::Delivery,
+    schedule: Option<&outbox::retry::Schedule>,
+) -> String {
+    match d.state.as_str() {
+        "received" => format!(
+            "biên nhận #{} lúc {}",
+            d.log_index.unwrap_or(0),
+            when(d.received_at)
+        ),
+        "rejected" => {
+            let code = d.reject_reason.as_deref().unwrap_or("");
+            let what = format!(
+                "{} [{code}]{}",
+                reason_vi(code),
+                d.reject_detail
+                    .as_deref()
+                    .filter(|x| !x.is_empty())
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default()
+            );
+            if !d.retryable() {
+                format!("{what}. Không tự gửi lại: cần sửa rồi niêm phong lại, hoặc thử lại bằng tay (sync --once --retry-now).")
+            } else if let Some(s) = schedule {
+                format!("{what}. Tự thử lại sau {}.", when_ms(s.next_at_ms))
+            } else {
+                format!("{what}. Sẽ tự thử lại.")
+            }
+        }
+        _ => d
+            .last_error
+            .as_deref()
+            .map(|e| format!("lỗi gần nhất: {e}"))
+            .unwrap_or_default(),
+    }
+}
+
+fn when_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S %d/%m/%Y UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// `sync --daemon`: keep delivering until SIGTERM or Ctrl-C.
@@ -236,13 +368,20 @@ pub(crate) fn status_value(home: &Home, store: &Store) -> Result<serde_json::Val
     };
     let all = deliveries(home, store, target)?;
     let (log, alarm) = log_state(store, target)?;
+    let schedule = outbox::schedule(store, &target.key()?)?;
     let list: Vec<_> = all
         .iter()
         .map(|(_, d)| {
             let mut v = serde_json::to_value(d).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("destination".into(), json!(target.addr));
-                o.insert("state_vi".into(), json!(state_vi(&d.state)));
+                o.insert("state_vi".into(), json!(delivery_state_vi(d)));
+                o.insert("detail_vi".into(), json!(detail_vi(d, schedule.as_ref())));
+                o.insert(
+                    "reason_vi".into(),
+                    json!(d.reject_reason.as_deref().map(reason_vi)),
+                );
+                o.insert("retried".into(), json!(d.retryable()));
             }
             v
         })
@@ -251,6 +390,9 @@ pub(crate) fn status_value(home: &Home, store: &Store) -> Result<serde_json::Val
         "unit": home.config.unit, "hub": target.addr, "hub_key": target.key,
         "log": {"size": log.map(|l| l.0), "root": log.map(|l| hex::encode(l.1)),
                 "alarm": alarm},
+        "retry": schedule.map(|s| json!({"failures": s.failures, "reason": s.reason,
+            "reason_vi": reason_vi(&s.reason), "detail": s.detail,
+            "next_attempt_at": s.next_at_ms / 1000, "last_refused_at": s.last_at_ms / 1000})),
         "deliveries": list}))
 }
 
@@ -267,6 +409,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
     };
     let all = deliveries(home, &store, target)?;
     let (log, alarm) = log_state(&store, target)?;
+    let schedule = outbox::schedule(&store, &target.key()?)?;
     if json_out {
         println!(
             "{}",
@@ -291,41 +434,33 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
             &hex::encode(root)[..16]
         );
     }
+    if let Some(s) = &schedule {
+        println!(
+            "Máy chủ đã từ chối {} lần liên tiếp (lần cuối {}: {}); lần thử tiếp theo sau {}.",
+            s.failures,
+            when_ms(s.last_at_ms),
+            reason_vi(&s.reason),
+            when_ms(s.next_at_ms)
+        );
+    }
     if all.is_empty() {
         println!("Chưa có biên bản nào được niêm phong.");
     }
     for (_, d) in &all {
-        let extra = match d.state.as_str() {
-            "received" => format!(
-                "biên nhận #{} lúc {}",
-                d.log_index.unwrap_or(0),
-                when(d.received_at)
-            ),
-            "rejected" => format!(
-                "{} — {}",
-                d.reject_reason.as_deref().unwrap_or(""),
-                d.reject_detail.as_deref().unwrap_or("")
-            ),
-            _ => d
-                .last_error
-                .clone()
-                .map(|e| format!("lỗi gần nhất: {e}"))
-                .unwrap_or_default(),
-        };
         println!(
-            "  {:<28} lần {:<3} {:<24} lượt gửi {:<3} {extra}",
+            "  {:<28} lần {:<3} {:<28} lượt gửi {:<3} {}",
             d.session,
             d.seq,
-            state_vi(&d.state),
-            d.attempts
+            delivery_state_vi(d),
+            d.attempts,
+            detail_vi(d, schedule.as_ref())
         );
     }
     Ok(())
 }
 
 fn when(t: Option<i64>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+    t.map(tinnhiem_shared::domain::when::moment_vi)
         .unwrap_or_default()
 }
 

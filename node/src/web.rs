@@ -83,6 +83,13 @@ fn nav() -> Vec<(&'static str, &'static str)> {
     vec![("/", "Các phiên")]
 }
 
+/// Conflicts with the field's label for people (the path stays for scripts).
+fn conflicts_json(c: &[tinnhiem_shared::domain::Conflict]) -> Value {
+    c.iter()
+        .map(|c| json!({"field": c.field, "label": tinnhiem_shared::domain::conflict_vi(&c.field), "values": c.values}))
+        .collect()
+}
+
 fn bad(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
 }
@@ -109,7 +116,28 @@ async fn at_desk<T: Send + 'static>(
             Json(json!({ "error": format!("{e:#}") })),
         )
             .into_response()),
-        Ok(Err(e)) => Err(bad(format!("{e:#}"))),
+        Ok(Err(e)) => Err(match e.downcast_ref::<crate::desk::Refused>() {
+            // Each reason goes to its field on the page; the whole text says it all too.
+            Some(refused) => {
+                let mut fields = serde_json::Map::new();
+                for (at, text) in &refused.reasons {
+                    if let Some(at) = at {
+                        let slot = fields.entry(at.clone()).or_insert_with(|| json!(""));
+                        let joined = match slot.as_str() {
+                            Some("") | None => text.clone(),
+                            Some(prev) => format!("{prev}; {text}"),
+                        };
+                        *slot = json!(joined);
+                    }
+                }
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": refused.to_string(), "fields": fields})),
+                )
+                    .into_response()
+            }
+            None => bad(format!("{e:#}")),
+        }),
         Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
     }
 }
@@ -293,7 +321,7 @@ async fn api_merge(State(w): State<Web>, who: Signed, body: Bytes) -> Response {
             let (sid, new, s) = d.merge(&body, "tệp của máy khác")?;
             Ok(
                 json!({"id": sid, "new_changes": new, "entries": s.entries.len(),
-                      "conflicts": s.conflicts}),
+                      "conflicts": conflicts_json(&s.conflicts)}),
             )
         })
         .await,
@@ -355,7 +383,7 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                          "count_to": m.count_to, "chair": m.chair, "board": m.board},
                 "attendance": s.attendance, "ballots": s.ballots,
                 "levels": levels, "subjects": subjects, "entries": entries,
-                "conflicts": s.conflicts, "anomalies": s.anomalies,
+                "conflicts": conflicts_json(&s.conflicts), "anomalies": s.anomalies,
                 "result": r.to_json(), "problems": problems, "sealable": r.sealable(),
                 "flag_titles": r.subjects.iter().map(|x| (x.id.to_string(), x.flag.title())).collect::<std::collections::BTreeMap<_, _>>(),
                 "seals": seals,
@@ -494,6 +522,9 @@ struct CountsForm {
     issued: Option<u64>,
     collected: Option<u64>,
     wholly_invalid: Option<u64>,
+    /// Check only, write nothing: the page asks as the clerk types.
+    #[serde(default)]
+    check: bool,
 }
 
 async fn api_counts(
@@ -515,8 +546,9 @@ async fn api_counts(
                     (CountField::Collected, f.collected),
                     (CountField::WhollyInvalid, f.wholly_invalid),
                 ],
+                f.check,
             )?;
-            Ok(json!({"quorum_met": r.quorum_met}))
+            Ok(json!({"quorum_met": r.quorum_met, "saved": !f.check}))
         })
         .await,
     )

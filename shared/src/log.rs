@@ -22,10 +22,13 @@ pub fn init() {
 /// Prints why a command failed, the same way in every binary: `Lỗi: …`, then each cause
 /// on its own line (`  do: …`), so a clerk reads what went wrong and an operator why.
 pub fn print_error(e: &(dyn std::error::Error + 'static)) {
-    eprintln!("Lỗi: {e}");
+    // An error may quote a name from a document or a file: never raw to the terminal.
+    let safe =
+        |x: &dyn std::fmt::Display| crate::domain::limits::for_terminal_lines(&x.to_string());
+    eprintln!("Lỗi: {}", safe(&e));
     let mut cause = e.source();
     while let Some(c) = cause {
-        eprintln!("  do: {c}");
+        eprintln!("  do: {}", safe(&c));
         cause = c.source();
     }
 }

@@ -10,9 +10,11 @@
 //! and a destination down for hours gets everything when it is back, once (a receipt
 //! is final; the hub answers the same seal with the same receipt).
 
+pub mod retry;
+
 use crate::doc::{DocError, SessionDoc};
 use crate::net::client::{deliver, DeliverError};
-use crate::net::{self, Backoff, NetConfig};
+use crate::net::{self, Backoff, KeyVerdict, NetConfig};
 use crate::proto::node::{Event, Extras, Job, NodeSession};
 use crate::proto::RejectReason;
 use crate::seal::{Aggregate, PublicKey, Seal, UnitKey};
@@ -73,19 +75,59 @@ pub struct Delivery {
     pub reject_detail: Option<String>,
 }
 
+/// The hub refused our key at the handshake: it does not know it.
+pub const UNKNOWN_KEY: &str = "unknown_key";
+/// The hub refused our key at the handshake: its window there is closed.
+pub const CLOSED_KEY: &str = "closed_key";
+
 impl Delivery {
-    /// Whether a retry may succeed without a change here.
+    /// Whether a retry may succeed without a change here (a change at the destination,
+    /// such as enrolling our key, is enough): retried on the stored schedule. Any other
+    /// rejection waits for the clerk (a new seal, or `sync --once --retry-now`).
     pub fn retryable(&self) -> bool {
         match self.reject_reason.as_deref() {
             None => true,
-            Some(code) => [
-                RejectReason::Unavailable,
-                RejectReason::HeadsMissing,
-                RejectReason::UnknownUnit,
-            ]
-            .iter()
-            .any(|r| r.code() == code),
+            Some(code) => transient(code),
         }
+    }
+}
+
+/// Whether a refusal with this code may pass later without a change on this side.
+pub fn transient(code: &str) -> bool {
+    code == UNKNOWN_KEY
+        || code == CLOSED_KEY
+        || [
+            RejectReason::Unavailable,
+            RejectReason::HeadsMissing,
+            RejectReason::UnknownUnit,
+        ]
+        .iter()
+        .any(|r| r.code() == code)
+}
+
+/// A refusal's code in Vietnamese (for `status` and the pages).
+pub fn reason_vi(code: &str) -> String {
+    const ALL: [RejectReason; 12] = [
+        RejectReason::Version,
+        RejectReason::UnknownUnit,
+        RejectReason::WrongKey,
+        RejectReason::BadSignature,
+        RejectReason::OtherUnit,
+        RejectReason::HeadsMissing,
+        RejectReason::ResultMismatch,
+        RejectReason::Inconsistent,
+        RejectReason::Malformed,
+        RejectReason::TooLarge,
+        RejectReason::Unavailable,
+        RejectReason::RevokedKey,
+    ];
+    match code {
+        UNKNOWN_KEY => "máy chủ chưa đăng ký khóa của đơn vị này".into(),
+        CLOSED_KEY => "khóa của đơn vị này đã bị thu hồi ở máy chủ".into(),
+        _ => ALL
+            .iter()
+            .find(|r| r.code() == code)
+            .map_or_else(|| code.to_owned(), |r| r.title().to_owned()),
     }
 }
 
@@ -252,6 +294,51 @@ fn update(
     Ok(())
 }
 
+fn schedule_key(dest: &PublicKey) -> Vec<u8> {
+    format!("retry/{}", dest.to_hex()).into_bytes()
+}
+
+/// When refused work goes to `dest` again, if it refused anything since its last
+/// receipt.
+pub fn schedule(store: &Store, dest: &PublicKey) -> Result<Option<retry::Schedule>, OutboxError> {
+    match store.read(Table::Meta, &schedule_key(dest))? {
+        // Empty: cleared by a receipt (the store has no deletes).
+        Some(v) if !v.is_empty() => Ok(Some(serde_json::from_slice(&v)?)),
+        _ => Ok(None),
+    }
+}
+
+/// A receipt came: the next refusal starts the schedule from the beginning.
+fn clear_schedule(store: &Store, dest: &PublicKey) -> Result<(), OutboxError> {
+    if schedule(store, dest)?.is_some() {
+        store.batch(&[Write::Put(Table::Meta, schedule_key(dest), Vec::new())])?;
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// One more refusal from `dest`: the next attempt moves out, durably.
+fn refused_again(
+    store: &Store,
+    dest: &PublicKey,
+    code: &str,
+    detail: &str,
+) -> Result<retry::Schedule, OutboxError> {
+    let prev = schedule(store, dest)?;
+    let mut j = [0u8; 8];
+    let _ = getrandom::getrandom(&mut j);
+    let next = retry::after_refusal(prev.as_ref(), now_ms(), code, detail, u64::from_le_bytes(j));
+    store.batch(&[Write::Put(
+        Table::Meta,
+        schedule_key(dest),
+        serde_json::to_vec(&next)?,
+    )])?;
+    Ok(next)
+}
+
 fn log_head_key(dest: &PublicKey) -> Vec<u8> {
     format!("log_head/{}", dest.to_hex()).into_bytes()
 }
@@ -347,16 +434,20 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
 }
 
 /// The jobs still to deliver: seals not received (and not refused for good, unless
-/// `retry_rejected`), with the enrollments to send.
+/// `retry_rejected`; only those never offered, while `fresh_only`: the destination's
+/// schedule holds the rest back), with the enrollments to send.
 fn load_jobs(
     outbox: &impl Outbox,
     dest: &PublicKey,
     device: &[u8],
     retry_rejected: bool,
+    fresh_only: bool,
 ) -> Result<Pending, OutboxError> {
     outbox.with_store(|store| {
         let wanted = |d: &Delivery| match d.state.as_str() {
             "received" => false,
+            "pending" => true,
+            _ if fresh_only => false,
             "rejected" => retry_rejected || d.retryable(),
             _ => true,
         };
@@ -407,6 +498,29 @@ struct Pending {
     known_log: Option<(u64, [u8; 32])>,
 }
 
+/// The destination refused our key: every delivery not received says so (none stays
+/// "sent, waiting for a receipt"), except those already refused for good.
+fn mark_refused(
+    outbox: &impl Outbox,
+    dest: &PublicKey,
+    code: &str,
+    detail: &str,
+) -> Result<(), OutboxError> {
+    outbox.with_store(|store| {
+        for (_, d) in deliveries(outbox, store, dest)? {
+            if d.state != "received" && d.retryable() {
+                update(store, dest, &d.session, d.seq, |x| {
+                    x.state = "rejected".into();
+                    x.reject_reason = Some(code.to_owned());
+                    x.reject_detail = Some(detail.to_owned());
+                    x.last_error = None;
+                })?;
+            }
+        }
+        Ok(())
+    })
+}
+
 fn mark_error(outbox: &impl Outbox, dest: &PublicKey, msg: &str) -> Result<(), OutboxError> {
     outbox.with_store(|store| {
         for (_, d) in deliveries(outbox, store, dest)? {
@@ -429,6 +543,13 @@ pub struct RunStats {
     pub wire_bytes: u64,
     /// Protocol payload bytes both ways.
     pub payload_bytes: u64,
+    /// The destination refused something: the run stopped there, and this is when it
+    /// will be asked again.
+    pub refused: Option<retry::Schedule>,
+    /// The hub refused our key at the handshake: its unit, if its certificate named one.
+    pub key_refused_by: Option<Option<String>>,
+    /// Refused work that waited for its schedule and was not offered.
+    pub held_back: usize,
 }
 
 /// Who delivers: the unit and its key, and a device id that seeds the backoff jitter.
@@ -441,19 +562,27 @@ pub struct Sender<'a> {
     pub device: &'a [u8],
 }
 
-/// Connects and delivers until every seal is answered or `deadline` passes. Each event
-/// is recorded durably as it happens, then handed to `on_event` (for printing).
+/// Connects and delivers until every seal is answered, the destination refuses
+/// something, or `deadline` passes. Each event is recorded durably as it happens, then
+/// handed to `on_event` (for printing).
+///
+/// A refusal (a rejected seal, or our key refused at the handshake) ends the run and
+/// moves the destination's stored schedule out ([`retry`]): refused work is offered
+/// again only after it, seals never offered go at once. `retry_now` is the clerk's
+/// act: ignore the schedule and offer again what was refused for good.
 pub async fn run_until(
     outbox: &impl Outbox,
     from: &Sender<'_>,
     target: &Target,
     deadline: Instant,
-    retry_rejected: bool,
+    retry_now: bool,
     mut on_event: impl FnMut(&Event),
 ) -> Result<RunStats, OutboxError> {
     let dest = target.key()?;
     let cfg = NetConfig::default();
-    let ep = net::client_endpoint(from.key, dest, &cfg).map_err(OutboxError::Endpoint)?;
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    let ep = net::client_endpoint_as(from.key, from.unit, dest, &cfg, any)
+        .map_err(OutboxError::Endpoint)?;
     let seed = u64::from_le_bytes(
         from.device
             .get(..8)
@@ -462,9 +591,22 @@ pub async fn run_until(
     );
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(20), seed);
     let mut stats = RunStats::default();
-    let mut retry_rejected = retry_rejected;
+    let mut retry_rejected = retry_now;
     loop {
-        let p = load_jobs(outbox, &dest, from.device, retry_rejected)?;
+        let held = !retry_now
+            && outbox
+                .with_store(|store| schedule(store, &dest))?
+                .is_some_and(|s| s.holds_back(now_ms()));
+        let p = load_jobs(outbox, &dest, from.device, retry_rejected, held)?;
+        if held {
+            stats.held_back = outbox.with_store(|store| {
+                Ok(deliveries(outbox, store, &dest)?
+                    .iter()
+                    .filter(|(_, d)| d.state != "received" && d.state != "pending")
+                    .filter(|(_, d)| d.state != "rejected" || d.retryable())
+                    .count())
+            })?;
+        }
         retry_rejected = false;
         if (p.jobs.is_empty() && p.aggregates.is_empty()) || Instant::now() >= deadline {
             break;
@@ -494,7 +636,15 @@ pub async fn run_until(
         );
         stats.connections += 1;
         let mut failure = None;
+        let (mut receipts, mut rejection) = (0u32, None::<(String, String)>);
         let res = deliver(&ep, addr, machine, &cfg, deadline, |ev| {
+            match &ev {
+                Event::Receipt { .. } => receipts += 1,
+                Event::Rejected { reason, detail, .. } => {
+                    rejection = Some((reason.code().to_owned(), detail.clone()))
+                }
+                _ => {}
+            }
             if failure.is_none() {
                 if let Err(e) = outbox.with_store(|store| record(store, &dest, &ev)) {
                     failure = Some(e);
@@ -511,6 +661,38 @@ pub async fn run_until(
                 stats.wire_bytes += s.wire_bytes;
                 stats.payload_bytes += s.payload_bytes;
                 backoff.reset();
+                if let Some((code, detail)) = rejection {
+                    // Asking again at once would only be refused again, and each
+                    // refusal costs the destination a connection and a record.
+                    let next = outbox.with_store(|st| refused_again(st, &dest, &code, &detail))?;
+                    tracing::info!(dest = %target.addr, reason = %code, failures = next.failures,
+                        "refused; next attempt in {} s", (next.next_at_ms - now_ms()) / 1000);
+                    stats.refused = Some(next);
+                    break;
+                }
+                if receipts > 0 {
+                    outbox.with_store(|store| clear_schedule(store, &dest))?;
+                }
+            }
+            Err(DeliverError::Refused { verdict, hub_unit }) => {
+                let code = if verdict == KeyVerdict::Revoked {
+                    CLOSED_KEY
+                } else {
+                    UNKNOWN_KEY
+                };
+                let detail = format!(
+                    "máy chủ {} {}: khóa {} của đơn vị {}",
+                    target.addr,
+                    reason_vi(code),
+                    from.key.public().fingerprint(),
+                    from.unit
+                );
+                mark_refused(outbox, &dest, code, &detail)?;
+                let next = outbox.with_store(|st| refused_again(st, &dest, code, &detail))?;
+                tracing::warn!(dest = %target.addr, "{detail}");
+                stats.refused = Some(next);
+                stats.key_refused_by = Some(hub_unit);
+                break;
             }
             Err(e) => {
                 let msg = describe(&e);

@@ -7,6 +7,8 @@
 
 pub mod netsim;
 
+pub mod flood;
+
 pub mod https;
 
 pub mod tunlink;

@@ -111,3 +111,97 @@ async fn a_whole_session_on_serve_sync_with_a_hub_saves_each_ballot_at_once() {
     );
     b.close().await;
 }
+
+/// Impossible numbers typed into the attendance and ballots form are refused at their
+/// fields, in the form's words, and nothing is stored (issue 12 §3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_counts_are_refused_at_their_fields_and_not_stored() {
+    let node = NodeHome::init(UNIT);
+    node.user("lan", "clerk", PASSWORD);
+    // A tallies session with one person and no counts yet.
+    let f = node.file(
+        "s.json",
+        r#"{"id": "ky-hop-21", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
+  "subjects": [{"id": "s01", "person_id": "p-1", "name": "Lò Văn Mạnh", "position": "Chủ tịch", "unit": "UBND"}],
+  "tallies": {}}"#,
+    );
+    node.ok(&["session", "import", f.to_str().expect("path")]);
+    let web = node.web(true);
+    let b = Browser::start().await;
+    b.login(&web.base, "lan", PASSWORD).await;
+    b.go(&format!("{}/s/ky-hop-21", web.base)).await;
+    b.click("#tab-link-counts").await;
+    for (k, v) in [
+        ("total", "50"),
+        ("present", "52"),
+        ("absent_from_start", "0"),
+        ("present_at_vote", "50"),
+        ("issued", "53"),
+        ("collected", "54"),
+        ("wholly_invalid", "0"),
+    ] {
+        b.fill(&format!("#count-{k}"), v).await;
+    }
+    // Shown at each field as the clerk types, before any save.
+    let present = b
+        .wait_text("#count-error-present", "lớn hơn tổng số", 20)
+        .await;
+    assert!(
+        present.contains("(52)") && present.contains("(50)"),
+        "{present}"
+    );
+    let issued = b.wait_text("#count-error-issued", "(53)", 20).await;
+    assert!(issued.contains("số có mặt khi bỏ phiếu"), "{issued}");
+    let collected = b.wait_text("#count-error-collected", "(54)", 20).await;
+    assert!(collected.contains("số phiếu phát ra"), "{collected}");
+    b.click("#counts-go").await;
+    let said = b.wait_text("#tab-counts .msg", "không ghi gì", 20).await;
+    for word in ["attendance.", "ballots.", "invalid type", "[", "s01"] {
+        assert!(!said.contains(word), "no parser words or paths: {said}");
+    }
+    b.shot("node-2b-counts-refused").await;
+    let stored = node.result_json("ky-hop-21");
+    assert_eq!(stored["total"], 0, "nothing stored: {stored}");
+    assert_eq!(stored["present"], 0, "nothing stored: {stored}");
+
+    // Typing slips are named at the field and nothing is sent.
+    b.fill("#count-present", "-1").await;
+    b.click("#counts-go").await;
+    b.wait_text("#count-error-present", "số nguyên không âm", 20)
+        .await;
+
+    // Corrected figures save; a tally that does not add up is refused at its row,
+    // naming the person.
+    for (k, v) in [("present", "50"), ("issued", "50"), ("collected", "50")] {
+        b.fill(&format!("#count-{k}"), v).await;
+    }
+    b.click("#counts-go").await;
+    b.wait_text("#tab-counts .msg", "Đã ghi", 20).await;
+    b.click("#tab-link-ballots").await;
+    for (i, v) in ["30", "10", "9", "0"].iter().enumerate() {
+        b.fill(
+            &format!(
+                "#tally-table tr[data-subject=s01] td:nth-child({}) input",
+                i + 2
+            ),
+            v,
+        )
+        .await;
+    }
+    b.click("#tally-table tr[data-subject=s01] .tally-go").await;
+    let row = b
+        .wait_text(
+            "#tally-table tr[data-subject=s01] .field-error",
+            "Lò Văn Mạnh",
+            20,
+        )
+        .await;
+    assert!(row.contains("49") && row.contains("50"), "{row}");
+    let stored = node.result_json("ky-hop-21");
+    assert_eq!(stored["present"], 50, "{stored}");
+    assert_eq!(
+        stored["subjects"][0]["valid"], 0,
+        "the tally is not stored: {stored}"
+    );
+    b.close().await;
+}

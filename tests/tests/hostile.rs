@@ -120,10 +120,10 @@ fn forged_seals_wrong_keys_other_units_and_oversized_messages_are_refused() {
             .await
             .expect("handshake");
         let (mut send, _recv) = conn.open_bi().await.expect("stream");
-        send.write_all(&(100u32 << 20).to_be_bytes())
-            .await
-            .expect("write");
-        send.write_all(&[0u8; 1000]).await.expect("write");
+        // The hub may cut the connection as soon as it reads the header, so a write
+        // may already fail: what matters is that the connection ends.
+        let _ = send.write_all(&(100u32 << 20).to_be_bytes()).await;
+        let _ = send.write_all(&[0u8; 1000]).await;
         let closed = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await;
         assert!(
             closed.is_ok(),
@@ -513,4 +513,102 @@ fn a_peer_that_dribbles_a_message_is_cut_off_and_honest_nodes_sync() {
     honest.seal_session("ky-hop-14", 21);
     honest.point_at(hub.addr, &hub.key);
     honest.ok(&["sync", "--once", "--timeout", "30"]);
+}
+
+/// The field report: 1,100 captured client Initials of an unregistered key, replayed
+/// once from one socket (1.3 MB in 0.5 s), made the hub refuse honest districts for
+/// about 30 s. Here the same burst, then another spread over 100 sockets (so that
+/// unproved handshakes pile up and the hub must ask for address validation), while
+/// honest nodes deliver: every one gets its receipt, well within a bound that the old
+/// hub (every slot held for the 30 s idle timeout) could not meet.
+#[test]
+fn a_burst_of_replayed_initials_locks_no_district_out() {
+    let hub = Hub::start("lai-chau");
+    let hub_key = PublicKey::from_hex(&hub.key).expect("hub key");
+    let honest: Vec<NodeHome> = (0..6)
+        .map(|i| {
+            let unit = format!("lai-chau.xa-{i}");
+            let n = NodeHome::init(&unit);
+            hub.enroll(&n, &unit);
+            n.seal_session("ky-hop-1", 20 + i);
+            n.point_at(hub.addr, &hub.key);
+            n
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let stranger = UnitKey::from_seed([66; 32]);
+    let captured = Instant::now();
+    let (one_socket, spread) = rt.block_on(async {
+        (
+            tinnhiem_tests::flood::capture_initials(1100, &stranger, hub_key).await,
+            tinnhiem_tests::flood::capture_initials(1100, &stranger, hub_key).await,
+        )
+    });
+    eprintln!("captured 2 200 Initials in {:?}", captured.elapsed());
+    assert_eq!(one_socket.len(), 1100);
+    assert_eq!(spread.len(), 1100);
+    let bytes: usize = one_socket.iter().map(Vec::len).sum();
+    assert!(bytes >= 1_300_000, "{bytes} bytes");
+    let addr = hub.addr;
+    let flood = std::thread::spawn(move || {
+        rt.block_on(async {
+            let a = tinnhiem_tests::flood::replay(
+                &one_socket,
+                addr,
+                1,
+                Duration::from_millis(500),
+                Duration::from_millis(100),
+            )
+            .await;
+            let b = tinnhiem_tests::flood::replay(
+                &spread,
+                addr,
+                100,
+                Duration::from_millis(500),
+                Duration::from_secs(1),
+            )
+            .await;
+            (a, b)
+        })
+    });
+    // The districts start while the burst is on the wire.
+    std::thread::sleep(Duration::from_millis(150));
+    let start = Instant::now();
+    let children: Vec<_> = honest
+        .iter()
+        .map(|n| {
+            std::process::Command::new(tinnhiem_tests::bin("tinnhiem-node"))
+                .arg("--home")
+                .arg(n.path())
+                .args(["sync", "--once", "--json", "--timeout", "20"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert!(out.status.success(), "{j}");
+        assert_eq!(j["received"], 1, "{j}");
+    }
+    let took = start.elapsed();
+    let (a, b) = flood.join().expect("flood thread");
+    eprintln!("honest receipts after {took:?}; one socket: {a:?}; 100 sockets: {b:?}");
+    assert_eq!(a.sent, 1100);
+    // One socket's share is a few handshakes: the rest get no answer at all, so the
+    // hub sent far fewer datagrams than the burst (an answer is up to 3× an Initial).
+    assert!(a.answers < 100, "{a:?}");
+    assert_eq!(b.sent, 1100);
+    assert!(
+        b.retries > 0,
+        "no Retry while unproved handshakes piled up: {b:?}"
+    );
+    assert!(b.answers < 1100, "{b:?}");
+    assert_eq!(hub.status()["seals_accepted"], 6);
 }

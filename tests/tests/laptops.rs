@@ -151,7 +151,7 @@ fn two_clerks_typing_different_collected_is_a_reported_conflict() {
     a.ok(&["doc", "export", "ky-hop-15", "-o", f.to_str().expect("p")]);
     let out = b.ok(&["doc", "merge", f.to_str().expect("p")]);
     assert!(
-        out.contains("ballots.collected: 10 / 9") || out.contains("ballots.collected: 9 / 10"),
+        out.contains("số phiếu thu về: 10 / 9") || out.contains("số phiếu thu về: 9 / 10"),
         "{out}"
     );
     let j = b.result_json("ky-hop-15");
@@ -169,7 +169,7 @@ fn two_clerks_typing_different_collected_is_a_reported_conflict() {
         "{conflict}"
     );
     let e = b.fails(&["seal", "ky-hop-15"]);
-    assert!(e.contains("Hai người nhập khác nhau"), "{e}");
+    assert!(e.contains("Hai máy nhập khác nhau"), "{e}");
     // The board agrees on 10 and types it again: resolved.
     b.ok(&["ballots", "set", "ky-hop-15", "--collected", "10"]);
     b.ok(&["seal", "ky-hop-15"]);

@@ -156,7 +156,7 @@ fn a_clerk_types_a_session_piece_by_piece() {
     assert_eq!(codes, vec!["missing_tally"]);
     let err = h.fails(&["seal", "ky-hop-15"]);
     assert!(
-        err.contains("Chưa nhập kết quả kiểm phiếu của s02"),
+        err.contains("Chưa nhập kết quả kiểm phiếu của Lò Văn Mạnh"),
         "{err}"
     );
 
@@ -235,7 +235,10 @@ fn what_can_never_be_right_is_refused_and_changes_nothing() {
             .replace(S, "other"),
     );
     let e = h.fails(&["session", "import", bad.to_str().expect("p")]);
-    assert!(e.contains("attendance.total"), "{e}");
+    assert!(
+        e.contains("Tổng số đại biểu (thành viên) (mục «attendance» › «total»)"),
+        "{e}"
+    );
     // Malformed JSON.
     let bad = h.file("broken.json", "{\"id\": ");
     let e = h.fails(&["session", "import", bad.to_str().expect("p")]);
@@ -250,7 +253,7 @@ fn what_can_never_be_right_is_refused_and_changes_nothing() {
     );
     let e = h.fails(&["session", "import", bad.to_str().expect("p")]);
     assert!(
-        e.contains("entries[0].s01") && e.contains("entries[1].s07"),
+        e.contains("«entries» › thứ 1 › «s01»") && e.contains("«entries» › thứ 2 › «s07»"),
         "{e}"
     );
     // Piecewise commands: unknown subject, wrong mode.
@@ -310,7 +313,7 @@ fn a_session_without_quorum_and_with_bad_numbers_lists_every_rule() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
-        e.contains("Không đủ 2/3: có mặt 30/50, cần ít nhất 34"),
+        e.contains("Không đủ 2/3: có mặt khi bỏ phiếu 30/50, cần ít nhất 34"),
         "{e}"
     );
     assert!(
@@ -321,7 +324,11 @@ fn a_session_without_quorum_and_with_bad_numbers_lists_every_rule() {
         e.contains("Số phiếu thu về (52) lớn hơn số phiếu phát ra (49)"),
         "{e}"
     );
-    assert!(e.contains("s01: tổng các mức"), "{e}");
+    assert!(e.contains("Nguyễn Văn A: tổng các mức"), "{e}");
+    assert!(
+        !e.contains("s01") && !e.contains("attendance."),
+        "no ids or paths: {e}"
+    );
     let v = h.fails(&["verify", S]);
     assert!(v.contains("chưa được niêm phong"), "{v}");
 }
@@ -390,7 +397,9 @@ fn a_binding_vote_under_the_party_profile() {
     assert_eq!(j["subjects"][0]["valid"], 3);
     // 2 of 4 collected is not more than half.
     assert_eq!(j["subjects"][0]["flag"], "none");
-    h.ok(&[
+    // The fifth member arrives: attendance first, since more ballots than people at
+    // the vote are refused where they are typed.
+    let e = h.fails(&[
         "ballots",
         "set",
         "hn-2024",
@@ -399,6 +408,11 @@ fn a_binding_vote_under_the_party_profile() {
         "--issued",
         "5",
     ]);
+    assert!(
+        e.contains("Số phiếu phát ra (5) lớn hơn số có mặt khi bỏ phiếu (4)")
+            && e.contains("không ghi gì"),
+        "{e}"
+    );
     h.ok(&[
         "attendance",
         "set",
@@ -406,6 +420,17 @@ fn a_binding_vote_under_the_party_profile() {
         "--present-at-vote",
         "5",
         "--present",
+        "5",
+        "--absent-from-start",
+        "0",
+    ]);
+    h.ok(&[
+        "ballots",
+        "set",
+        "hn-2024",
+        "--collected",
+        "5",
+        "--issued",
         "5",
     ]);
     h.ok(&["entry", "add", "hn-2024", "--marks", "s01=no_confidence"]);

@@ -168,4 +168,13 @@ fn deadlines_show_the_report_due_and_who_has_not_reported() {
         text.contains("QUÁ HẠN 5 ngày") && text.contains("CHƯA BÁO CÁO: lai-chau.chua-bao-cao"),
         "{text}"
     );
+    // Days for people are dd/mm/yyyy, typed or printed.
+    let text = hub.ok(&["deadlines", "--today", "20/01/2024"]);
+    assert!(
+        text.contains("hạn 15/01/2024 (QUÁ HẠN 5 ngày)") && !text.contains("2024-01-15"),
+        "{text}"
+    );
+    assert!(hub
+        .ok(&["status"])
+        .contains("Hạn báo cáo kỳ 2023: 15/01/2024"));
 }

@@ -4,6 +4,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tinnhiem_tests::{bin, netsim, seed, Hub, NodeHome};
 
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[test]
 fn twenty_nodes_through_thirty_percent_loss_and_partitions_all_deliver_once() {
     let hub = Hub::start("lai-chau");
@@ -166,11 +172,69 @@ fn an_unregistered_node_is_refused_and_says_why() {
     let n = NodeHome::init("lai-chau.stranger");
     n.seal_session("ky-hop-1", 20);
     n.point_at(hub.addr, &hub.key);
-    let o = n.run(&["sync", "--once", "--timeout", "3"]);
-    assert!(!o.status.success());
+    let key = n.ok(&["key", "show"]).trim().to_string();
+    let start = Instant::now();
+    let o = n.run(&["sync", "--once", "--timeout", "60"]);
+    let took = start.elapsed();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    // It used to spend the whole timeout reconnecting; the hub says so at the handshake.
+    assert!(took < Duration::from_secs(15), "{took:?}: {out}");
+    assert!(out.contains("CHƯA ĐĂNG KÝ KHÓA"), "{out}");
+    assert!(out.contains("lai-chau.stranger"), "{out}");
+    let command = format!(
+        "tinnhiem-hub registry add --unit lai-chau.stranger --key {key} --name 'Đơn vị lai-chau.stranger' --parent lai-chau"
+    );
+    assert!(out.contains(&command), "{out}");
     let st = n.status();
-    let err = st["deliveries"][0]["last_error"].as_str().unwrap_or("");
-    assert!(err.contains("đăng ký") || err.contains("kết nối"), "{st}");
+    let d = &st["deliveries"][0];
+    assert_eq!(d["state"], "rejected", "{st}");
+    assert_eq!(d["reject_reason"], "unknown_key", "{st}");
+    assert_ne!(d["state_vi"], "đã gửi, chờ biên nhận", "{st}");
+    assert!(
+        d["detail_vi"]
+            .as_str()
+            .is_some_and(|x| x.contains("chưa đăng ký khóa")),
+        "{st}"
+    );
+    let fingerprint = tinnhiem_shared::seal::PublicKey::from_hex(&key)
+        .expect("key")
+        .fingerprint();
+    assert!(out.contains(&fingerprint), "{out}\n{st}");
+    // The hub kept a record the operator can act on in one command.
+    let hs = hub.status();
+    let r = &hs["refused_keys"][0];
+    assert_eq!(r["claimed_unit"], "lai-chau.stranger", "{hs}");
+    assert_eq!(r["key"], key.as_str(), "{hs}");
+    assert_eq!(r["fingerprint"], fingerprint.as_str(), "{hs}");
+    assert!(r["count"].as_u64().is_some_and(|c| c >= 1), "{hs}");
+    assert!(
+        r["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{hs}"
+    );
+    assert_eq!(hs["seals_accepted"], 0);
+    // Another `sync --once` before the stored time waits for it: no connection.
+    let next = st["retry"]["next_attempt_at"]
+        .as_i64()
+        .expect("next attempt");
+    let again = n.run(&["sync", "--once", "--json", "--timeout", "10"]);
+    let j: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(again.status.code(), Some(1), "{j}");
+    if chrono_now() + 1 < next {
+        assert_eq!(j["connections"], 0, "{j}");
+        assert_eq!(j["held_back"], 1, "{j}");
+    }
+    // The operator runs the command the hub shows; the clerk retries at once.
+    let enrol = r["enrol"].as_str().expect("enrol command").to_string();
+    let args: Vec<&str> = enrol.split_whitespace().skip(1).collect();
+    assert_eq!(args[..2], ["registry", "add"], "{enrol}");
+    hub.ok(&args);
+    let ok = n.ok(&["sync", "--once", "--retry-now", "--timeout", "30"]);
+    assert!(ok.contains("1/1"), "{ok}");
+    assert_eq!(n.status()["deliveries"][0]["state"], "received");
+    assert_eq!(n.status()["retry"], serde_json::Value::Null);
     // A wrong hub key: the node refuses the hub.
     let m = NodeHome::init("lai-chau.other");
     hub.enroll(&m, "lai-chau.other");
@@ -178,5 +242,75 @@ fn an_unregistered_node_is_refused_and_says_why() {
     m.point_at(hub.addr, &"ab".repeat(32).replace("abab", "abcd"));
     let o = m.run(&["sync", "--once", "--timeout", "3"]);
     assert!(!o.status.success());
-    assert_eq!(hub.status()["seals_accepted"], 0);
+    assert_eq!(hub.status()["seals_accepted"], 1);
+}
+
+/// A home whose key the hub registered for another unit is refused `other_unit` on
+/// every connection. The daemon used to reconnect at once and the hub stored every
+/// rejection; now the refusal waits for the clerk, a restart does not reset that, and
+/// the hub counts rejections in one record per unit and reason.
+#[test]
+fn a_refusal_for_good_is_not_retried_and_the_hub_counts_it_in_one_record() {
+    let hub = Hub::start("lai-chau");
+    let n = NodeHome::init("lai-chau.ban-lang");
+    hub.enroll(&n, "lai-chau.hang-xom"); // the key, under another unit's id
+    n.seal_session("ky-hop-1", 20);
+    n.seal_session("ky-hop-2", 21);
+    n.point_at(hub.addr, &hub.key);
+    let daemon = n.daemon();
+    let start = Instant::now();
+    let st = loop {
+        let st = n.status();
+        let done = st["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.iter().all(|x| x["state"] == "rejected"));
+        if done {
+            break st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{st}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let d = &st["deliveries"][0];
+    assert_eq!(d["reject_reason"], "other_unit", "{st}");
+    assert_eq!(d["state_vi"], "bị từ chối, chờ cán bộ xử lý", "{st}");
+    assert!(
+        d["detail_vi"].as_str().is_some_and(
+            |x| x.contains("tài liệu của đơn vị khác") && x.contains("Không tự gửi lại")
+        ),
+        "{st}"
+    );
+    let text = n.ok(&["status"]);
+    assert!(text.contains("bị từ chối, chờ cán bộ xử lý"), "{text}");
+    // Let the daemon run, restart it, let it run again: nothing more reaches the hub.
+    std::thread::sleep(Duration::from_secs(4));
+    drop(daemon);
+    let _daemon = n.daemon();
+    std::thread::sleep(Duration::from_secs(4));
+    let hs = hub.status();
+    let rejected = hs["seals_rejected"].as_u64().unwrap_or(0);
+    assert!((1..=4).contains(&rejected), "{hs}");
+    let records = hs["recent_rejections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(records.len(), 1, "one record per unit and reason: {hs}");
+    assert_eq!(records[0]["unit"], "lai-chau.hang-xom", "{hs}");
+    assert_eq!(records[0]["reason"], "other_unit", "{hs}");
+    assert_eq!(records[0]["count"].as_u64(), Some(rejected), "{hs}");
+    let before = n.status()["deliveries"][0]["attempts"].clone();
+    // `sync --once` does not offer it again either, until the clerk asks.
+    let o = n.run(&["sync", "--once", "--json", "--timeout", "10"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(j["connections"], 0, "{j}");
+    assert_eq!(n.status()["deliveries"][0]["attempts"], before);
+    let o = n.run(&["sync", "--once", "--retry-now", "--json", "--timeout", "10"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(j["connections"], 1, "{j}");
+    assert_eq!(j["refused"]["reason"], "other_unit", "{j}");
+    let hs = hub.status();
+    assert_eq!(
+        hs["recent_rejections"].as_array().map(Vec::len),
+        Some(1),
+        "{hs}"
+    );
 }

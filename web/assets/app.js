@@ -23,7 +23,8 @@ const tn = {
     if (r.status === 422 || r.status === 400 && !j.error) {
       throw fail("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
     }
-    if (!r.ok) throw fail(j.error || ("HTTP " + r.status));
+    // Each reason at the field where it is fixed, when the server names fields.
+    if (!r.ok) throw Object.assign(fail(j.error || ("HTTP " + r.status)), {fields: j.fields || {}});
     return j;
   },
   // Calls f now and every `ms`, showing the time of the last refresh in #live.

@@ -109,6 +109,20 @@ pub enum AccountError {
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 8;
 
+/// Refuses a login name that cannot be used, before anyone is asked for a password.
+pub fn check_name(name: &str) -> Result<(), AccountError> {
+    let ok_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if ok_name {
+        Ok(())
+    } else {
+        Err(AccountError::BadName(name.into()))
+    }
+}
+
 /// The accounts of one home.
 #[derive(Debug, Clone)]
 pub struct Accounts {
@@ -175,14 +189,7 @@ impl Accounts {
 
     /// Adds an account or replaces the password and role of an existing one.
     pub fn set(&self, name: &str, role: Role, password: &str) -> Result<(), AccountError> {
-        let ok_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-        if !ok_name {
-            return Err(AccountError::BadName(name.into()));
-        }
+        check_name(name)?;
         if password.chars().count() < MIN_PASSWORD {
             return Err(AccountError::ShortPassword(MIN_PASSWORD));
         }
@@ -245,14 +252,35 @@ fn dummy_hash() -> &'static str {
 }
 
 /// Reads a password for `user add`: from `$TINNHIEM_PASSWORD` when set (scripts,
-/// tests), otherwise one line of standard input.
+/// tests); at a terminal, typed twice without echo (a password on the screen is read by
+/// whoever stands behind the clerk, and one typo would lock them out); otherwise one line
+/// of standard input (a pipe).
 pub fn read_password() -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use std::io::IsTerminal as _;
     if let Ok(p) = std::env::var("TINNHIEM_PASSWORD") {
         return Ok(p);
     }
-    eprint!("Mật khẩu (ít nhất {MIN_PASSWORD} ký tự), rồi Enter: ");
+    if std::io::stdin().is_terminal() {
+        let ask = |prompt: String| {
+            rpassword::prompt_password(prompt).context("không đọc được mật khẩu từ bàn phím")
+        };
+        let first = ask(format!(
+            "Mật khẩu (ít nhất {MIN_PASSWORD} ký tự; không hiện khi gõ), rồi Enter: "
+        ))?;
+        if first.chars().count() < MIN_PASSWORD {
+            return Err(AccountError::ShortPassword(MIN_PASSWORD).into());
+        }
+        let again = ask("Nhập lại mật khẩu để chắc chắn, rồi Enter: ".into())?;
+        if first != again {
+            anyhow::bail!("hai lần nhập mật khẩu không giống nhau; chưa ghi gì, hãy chạy lại lệnh");
+        }
+        return Ok(first);
+    }
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("không đọc được mật khẩu từ đầu vào chuẩn")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 

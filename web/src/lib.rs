@@ -1,12 +1,15 @@
 //! What the node's and the hub's web pages share: accounts with argon2 password hashes
 //! ([`account`]), login sessions and the role check every handler starts with
-//! ([`login`]), and the page frame with its embedded style and script ([`page`]).
+//! ([`login`]), and the page frame with its embedded style and script ([`page`]); and
+//! what their command lines share: clap in Vietnamese ([`command_line`]) and `user`
+//! ([`users`]).
 //!
 //! Both servers are plain axum routers over tokio; nothing here talks to the network
 //! beyond the listener the binary gives it, and every asset is compiled into the binary
 //! so the pages work in an office with no connection at all.
 
 pub mod account;
+pub mod command_line;
 pub mod login;
 pub mod metrics;
 pub mod minutes;

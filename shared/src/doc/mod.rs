@@ -24,6 +24,7 @@
 
 pub mod screen;
 
+use crate::domain::limits;
 use crate::domain::{
     Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure,
     Profile, Session, SessionId, Subject, SubjectId, Tally, UnitId,
@@ -168,6 +169,27 @@ impl MetaField {
             MetaField::ResolutionDate => "resolution_date",
         }
     }
+
+    /// The field's label on the page.
+    pub fn label(self) -> &'static str {
+        match self {
+            MetaField::Body => "Cơ quan bỏ phiếu",
+            MetaField::Title => "Tên kỳ họp / hội nghị",
+            MetaField::Place => "Nơi kiểm phiếu",
+            MetaField::CountFrom => "Giờ bắt đầu kiểm phiếu",
+            MetaField::CountTo => "Giờ kết thúc kiểm phiếu",
+            MetaField::Chair => "Trưởng ban kiểm phiếu",
+            MetaField::Board => "Thành viên ban kiểm phiếu",
+            MetaField::ResolutionDate => "Ngày nghị quyết xác nhận",
+        }
+    }
+}
+
+/// A text typed by a person, checked before it enters a document: one printable line
+/// within [`limits::MAX_TEXT`], so a name can never be a control sequence on a terminal
+/// or a document too large for the hub.
+fn checked_text(label: &str, value: &str) -> Result<(), DocError> {
+    limits::check_text(value).map_err(|e| DocError::Invalid(format!("{label}: {e}")))
 }
 
 const ROOT_OBJECTS: [&str; 6] = [
@@ -383,6 +405,22 @@ impl SessionDoc {
 
     /// Sets a text field of the header; an empty text clears it.
     pub fn set_meta(&mut self, field: MetaField, value: &str) -> Result<(), DocError> {
+        if field == MetaField::Board {
+            let members: Vec<&str> = value.lines().collect();
+            if members.len() > limits::MAX_BOARD {
+                return Err(DocError::Invalid(format!(
+                    "{}: {} người, quá giới hạn {}",
+                    field.label(),
+                    members.len(),
+                    limits::MAX_BOARD
+                )));
+            }
+            for m in members {
+                checked_text(field.label(), m)?;
+            }
+        } else {
+            checked_text(field.label(), value)?;
+        }
         let meta = obj(&self.doc, "meta")?;
         if value.is_empty() {
             self.doc.delete(&meta, field.key())?;
@@ -402,6 +440,9 @@ impl SessionDoc {
 
     /// Adds or overwrites a subject's line.
     pub fn put_subject(&mut self, s: &Subject) -> Result<(), DocError> {
+        checked_text("Họ tên", &s.name)?;
+        checked_text("Chức vụ", &s.position)?;
+        checked_text("Đơn vị công tác", &s.unit)?;
         let o = obj(&self.doc, "subjects")?;
         let id = s.id.as_str();
         self.doc

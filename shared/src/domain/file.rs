@@ -25,8 +25,13 @@ impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.at.is_empty() {
             f.write_str(&self.message)
+        } else if self.at.starts_with("dòng ") {
+            match self.at.split_once('.') {
+                Some((line, column)) => write!(f, "{line}, cột «{column}»: {}", self.message),
+                None => write!(f, "{}: {}", self.at, self.message),
+            }
         } else {
-            write!(f, "{}: {}", self.at, self.message)
+            write!(f, "{}: {}", place_vi(&self.at), self.message)
         }
     }
 }
@@ -121,15 +126,32 @@ pub struct SessionFile {
 }
 
 impl SessionFile {
-    /// Parses JSON text, naming the path of the first syntax or type error.
-    pub fn from_json(text: &str) -> Result<SessionFile, FileError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let at = if path == "." { String::new() } else { path };
-            err(at, format!("{inner}"))
-        })
+    /// Parses JSON text. A syntax error is named by line and column; otherwise every
+    /// missing field, wrong type and unknown field is listed at once, in Vietnamese, so
+    /// a clerk fixes the file in one pass (serde would stop at the first, in English).
+    pub fn from_json(text: &str) -> Result<SessionFile, Vec<FileError>> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            vec![err(
+                "",
+                format!(
+                    "tệp không phải JSON hợp lệ ở dòng {}, cột {}: {}",
+                    e.line(),
+                    e.column(),
+                    match e.classify() {
+                        serde_json::error::Category::Eof => "tệp kết thúc giữa chừng",
+                        serde_json::error::Category::Syntax =>
+                            "sai cú pháp (thiếu dấu phẩy, ngoặc hoặc dấu nháy?)",
+                        _ => "không đọc được",
+                    }
+                ),
+            )]
+        })?;
+        let mut errs = Vec::new();
+        let f = Walk::new(&mut errs).session(&v);
+        match f {
+            Some(f) if errs.is_empty() => Ok(f),
+            _ => Err(errs),
+        }
     }
 
     /// Checks the file against the domain and builds the session for `unit`, reporting
@@ -188,6 +210,42 @@ impl SessionFile {
         }
         if self.body.trim().is_empty() {
             errs.push(err("body", "tên cơ quan, tổ chức trống"));
+        }
+        let texts = [
+            ("body", Some(&self.body)),
+            ("title", self.title.as_ref()),
+            ("place", self.place.as_ref()),
+            ("chair", self.chair.as_ref()),
+        ];
+        for (field, v) in texts {
+            if let Some(Err(e)) = v.map(|v| super::limits::check_text(v.trim())) {
+                errs.push(err(field, e.to_string()));
+            }
+        }
+        if self.board.len() > super::limits::MAX_BOARD {
+            errs.push(err(
+                "board",
+                format!(
+                    "ban kiểm phiếu có {} người, quá {}",
+                    self.board.len(),
+                    super::limits::MAX_BOARD
+                ),
+            ));
+        }
+        for (i, m) in self.board.iter().enumerate() {
+            if let Err(e) = super::limits::check_text(m.trim()) {
+                errs.push(err(format!("board[{i}]"), e.to_string()));
+            }
+        }
+        if self.subjects.len() > super::limits::MAX_SUBJECTS {
+            errs.push(err(
+                "subjects",
+                format!(
+                    "danh sách có {} người, quá giới hạn {}",
+                    self.subjects.len(),
+                    super::limits::MAX_SUBJECTS
+                ),
+            ));
         }
         let mode = match (&self.mode, &self.tallies, &self.entries) {
             (_, Some(_), Some(_)) => {
@@ -389,6 +447,15 @@ fn subjects_from_rows(
         if r.name.trim().is_empty() {
             errs.push(err(format!("{here}.name"), "họ tên trống"));
         }
+        for (field, v) in [
+            ("name", &r.name),
+            ("position", &r.position),
+            ("unit", &r.unit),
+        ] {
+            if let Err(e) = super::limits::check_text(v.trim()) {
+                errs.push(err(format!("{here}.{field}"), e.to_string()));
+            }
+        }
         let excluded = match r
             .excluded
             .as_deref()
@@ -510,6 +577,379 @@ pub fn subjects_from_csv(text: &str) -> Result<Vec<Subject>, Vec<FileError>> {
     }
 }
 
+/// Reads a session file out of a JSON value by hand, listing every problem instead of
+/// stopping at the first as serde's derive does.
+struct Walk<'e> {
+    errs: &'e mut Vec<FileError>,
+}
+
+type Obj = serde_json::Map<String, serde_json::Value>;
+
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_string()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+impl<'e> Walk<'e> {
+    fn new(errs: &'e mut Vec<FileError>) -> Walk<'e> {
+        Walk { errs }
+    }
+
+    fn object<'v>(&mut self, at: &str, v: &'v serde_json::Value) -> Option<&'v Obj> {
+        match v.as_object() {
+            Some(o) => Some(o),
+            None => {
+                self.errs.push(err(
+                    at,
+                    "phải là một đối tượng {…} (các mục trong ngoặc nhọn)",
+                ));
+                None
+            }
+        }
+    }
+
+    fn unknown(&mut self, at: &str, o: &Obj, known: &[&str]) {
+        for k in o.keys().filter(|k| !known.contains(&k.as_str())) {
+            self.errs.push(err(
+                join(at, k),
+                format!(
+                    "mục «{k}» không có trong mẫu tệp; các mục được dùng: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+
+    fn string(&mut self, at: &str, o: &Obj, key: &str, required: bool) -> Option<String> {
+        match o.get(key) {
+            None | Some(serde_json::Value::Null) => {
+                if required {
+                    self.errs.push(err(join(at, key), "còn thiếu (bắt buộc)"));
+                }
+                None
+            }
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.errs.push(err(
+                    join(at, key),
+                    format!(
+                        "phải là chữ trong dấu nháy \"…\", không phải {}",
+                        kind(other)
+                    ),
+                ));
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, at: &str, v: &serde_json::Value) -> Option<u64> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
+            other => {
+                self.errs.push(err(
+                    at,
+                    format!("phải là số nguyên không âm, không phải {}", kind(other)),
+                ));
+                None
+            }
+        }
+    }
+
+    fn counts<const N: usize>(
+        &mut self,
+        at: &str,
+        v: Option<&serde_json::Value>,
+        keys: [&str; N],
+    ) -> [Option<u64>; N] {
+        let mut out = [None; N];
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return out;
+        };
+        let Some(o) = self.object(at, v) else {
+            return out;
+        };
+        self.unknown(at, o, &keys);
+        for (slot, k) in out.iter_mut().zip(keys) {
+            if let Some(x) = o.get(k) {
+                *slot = self.count(&join(at, k), x);
+            }
+        }
+        out
+    }
+
+    fn subject(&mut self, at: &str, v: &serde_json::Value) -> Option<SubjectRow> {
+        let o = self.object(at, v)?;
+        self.unknown(
+            at,
+            o,
+            &["id", "person_id", "name", "position", "unit", "excluded"],
+        );
+        let id = self.string(at, o, "id", true);
+        let person_id = self.string(at, o, "person_id", true);
+        let name = self.string(at, o, "name", true);
+        let position = self.string(at, o, "position", false).unwrap_or_default();
+        let unit = self.string(at, o, "unit", false).unwrap_or_default();
+        let excluded = self.string(at, o, "excluded", false);
+        Some(SubjectRow {
+            id: id?,
+            person_id: person_id?,
+            name: name?,
+            position,
+            unit,
+            excluded,
+        })
+    }
+
+    fn session(&mut self, v: &serde_json::Value) -> Option<SessionFile> {
+        let o = self.object("", v)?;
+        self.unknown(
+            "",
+            o,
+            &[
+                "id",
+                "unit",
+                "profile",
+                "procedure",
+                "mode",
+                "body",
+                "title",
+                "date",
+                "place",
+                "count_from",
+                "count_to",
+                "chair",
+                "board",
+                "resolution_date",
+                "attendance",
+                "ballots",
+                "subjects",
+                "tallies",
+                "entries",
+            ],
+        );
+        let id = self.string("", o, "id", true);
+        let unit = self.string("", o, "unit", false);
+        let profile = self.string("", o, "profile", true);
+        let procedure = self.string("", o, "procedure", true);
+        let mode = self.string("", o, "mode", false);
+        let body = self.string("", o, "body", true);
+        let title = self.string("", o, "title", false);
+        let date = self.string("", o, "date", true);
+        let place = self.string("", o, "place", false);
+        let count_from = self.string("", o, "count_from", false);
+        let count_to = self.string("", o, "count_to", false);
+        let chair = self.string("", o, "chair", false);
+        let resolution_date = self.string("", o, "resolution_date", false);
+        let mut board = Vec::new();
+        match o.get("board") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Array(a)) => {
+                for (i, x) in a.iter().enumerate() {
+                    match x.as_str() {
+                        Some(s) => board.push(s.to_string()),
+                        None => self.errs.push(err(
+                            format!("board[{i}]"),
+                            format!("phải là một tên trong dấu nháy, không phải {}", kind(x)),
+                        )),
+                    }
+                }
+            }
+            Some(other) => self.errs.push(err(
+                "board",
+                format!(
+                    "phải là danh sách tên [\"…\", \"…\"], không phải {}",
+                    kind(other)
+                ),
+            )),
+        }
+        let [total, present, absent_from_start, present_at_vote] = self.counts(
+            "attendance",
+            o.get("attendance"),
+            ["total", "present", "absent_from_start", "present_at_vote"],
+        );
+        let [issued, collected, wholly_invalid] = self.counts(
+            "ballots",
+            o.get("ballots"),
+            ["issued", "collected", "wholly_invalid"],
+        );
+        let mut subjects = Vec::new();
+        match o.get("subjects") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Array(a)) => {
+                for (i, x) in a.iter().enumerate() {
+                    if let Some(s) = self.subject(&format!("subjects[{i}]"), x) {
+                        subjects.push(s);
+                    }
+                }
+            }
+            Some(other) => self.errs.push(err(
+                "subjects",
+                format!("phải là danh sách [{{…}}, …], không phải {}", kind(other)),
+            )),
+        }
+        let tallies = match o.get("tallies") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let mut out = BTreeMap::new();
+                if let Some(t) = self.object("tallies", v) {
+                    for (sid, x) in t {
+                        let at = format!("tallies.{sid}");
+                        let Some(levels) = self.object(&at, x) else {
+                            continue;
+                        };
+                        let mut one = TallyFile::new();
+                        for (k, n) in levels {
+                            if let Some(n) = self.count(&join(&at, k), n) {
+                                one.insert(k.clone(), n);
+                            }
+                        }
+                        out.insert(sid.clone(), one);
+                    }
+                }
+                Some(out)
+            }
+        };
+        let entries = match o.get("entries") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::Array(a)) => {
+                let mut out = Vec::new();
+                for (i, x) in a.iter().enumerate() {
+                    let at = format!("entries[{i}]");
+                    let Some(marks) = self.object(&at, x) else {
+                        continue;
+                    };
+                    let mut one = BTreeMap::new();
+                    for (k, m) in marks {
+                        match m.as_str() {
+                            Some(m) => {
+                                one.insert(k.clone(), m.to_string());
+                            }
+                            None => self.errs.push(err(
+                                join(&at, k),
+                                format!("phải là một mức trong dấu nháy (\"high\", \"low\", …), không phải {}", kind(m)),
+                            )),
+                        }
+                    }
+                    out.push(one);
+                }
+                Some(out)
+            }
+            Some(other) => {
+                self.errs.push(err(
+                    "entries",
+                    format!(
+                        "phải là danh sách phiếu [{{…}}, …], không phải {}",
+                        kind(other)
+                    ),
+                ));
+                None
+            }
+        };
+        Some(SessionFile {
+            id: id?,
+            unit,
+            profile: profile?,
+            procedure: procedure?,
+            mode,
+            body: body?,
+            title,
+            date: date?,
+            place,
+            count_from,
+            count_to,
+            chair,
+            board,
+            resolution_date,
+            attendance: AttendanceFile {
+                total,
+                present,
+                absent_from_start,
+                present_at_vote,
+            },
+            ballots: BallotsFile {
+                issued,
+                collected,
+                wholly_invalid,
+            },
+            subjects,
+            tallies,
+            entries,
+        })
+    }
+}
+
+/// A JSON value's kind, as a clerk would say it.
+fn kind(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "giá trị rỗng (null)".into(),
+        serde_json::Value::Bool(b) => format!("giá trị đúng/sai ({b})"),
+        serde_json::Value::Number(n) => format!("số {n}"),
+        serde_json::Value::String(s) => format!("chữ «{}»", s.chars().take(40).collect::<String>()),
+        serde_json::Value::Array(_) => "một danh sách [...]".into(),
+        serde_json::Value::Object(_) => "một đối tượng {...}".into(),
+    }
+}
+
+/// A path in a session file (`subjects[2].name`) in the clerk's words: the field's label
+/// and where it is, never a bare JSON path.
+pub(crate) fn place_vi(at: &str) -> String {
+    let mut parts = Vec::new();
+    for seg in at.split('.') {
+        match seg.split_once('[') {
+            Some((name, rest)) => {
+                parts.push(format!("«{name}»"));
+                let n: usize = rest.trim_end_matches(']').parse().unwrap_or(0);
+                parts.push(format!("thứ {}", n + 1));
+            }
+            None => parts.push(format!("«{seg}»")),
+        }
+    }
+    let last = at.rsplit(['.', '[']).next().unwrap_or(at);
+    let label = match last {
+        "id" if at.starts_with("subjects") => "Mã dòng",
+        "id" => "Mã phiên",
+        "person_id" => "Mã người",
+        "name" => "Họ tên",
+        "position" => "Chức vụ",
+        "unit" if at.starts_with("subjects") => "Đơn vị công tác",
+        "unit" => "Đơn vị",
+        "excluded" => "Lý do không lấy phiếu",
+        "profile" => "Quy định",
+        "procedure" => "Hình thức",
+        "mode" => "Cách nhập",
+        "body" => "Cơ quan bỏ phiếu",
+        "title" => "Tên kỳ họp",
+        "date" => "Ngày bỏ phiếu",
+        "place" => "Nơi kiểm phiếu",
+        "count_from" => "Giờ bắt đầu kiểm phiếu",
+        "count_to" => "Giờ kết thúc kiểm phiếu",
+        "chair" => "Trưởng ban kiểm phiếu",
+        "resolution_date" => "Ngày nghị quyết xác nhận",
+        "total" => "Tổng số đại biểu (thành viên)",
+        "present" => "Số có mặt",
+        "absent_from_start" => "Số vắng mặt từ đầu",
+        "present_at_vote" => "Số có mặt khi bỏ phiếu",
+        "issued" => "Số phiếu phát ra",
+        "collected" => "Số phiếu thu về",
+        "wholly_invalid" => "Số phiếu không hợp lệ cả tờ",
+        "invalid" => "Số phiếu không hợp lệ",
+        "high" => "Tín nhiệm cao",
+        "confidence" => "Tín nhiệm",
+        "low" => "Tín nhiệm thấp",
+        "no_confidence" => "Không tín nhiệm",
+        _ if at.starts_with("board") => "Thành viên ban kiểm phiếu",
+        _ if at.starts_with("entries") => "Phiếu",
+        _ if at.starts_with("tallies") => "Kết quả tổng hợp",
+        _ if at.starts_with("subjects") => "Người được lấy phiếu",
+        _ => "Mục",
+    };
+    format!("{label} (mục {})", parts.join(" › "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,7 +979,36 @@ mod tests {
     fn a_negative_number_names_its_field() {
         let bad = GOOD.replace("\"total\": 50", "\"total\": -5");
         let e = SessionFile::from_json(&bad).expect_err("negative");
-        assert_eq!(e.at, "attendance.total");
+        assert_eq!(e[0].at, "attendance.total");
+        assert_eq!(
+            e[0].to_string(),
+            "Tổng số đại biểu (thành viên) (mục «attendance» › «total»): phải là số nguyên không âm, không phải số -5"
+        );
+    }
+
+    #[test]
+    fn every_type_error_is_listed_at_once_in_vietnamese() {
+        let bad = GOOD
+            .replace("\"total\": 50", "\"total\": \"năm mươi\"")
+            .replace("\"collected\": 49", "\"collected\": 4.5")
+            .replace("\"body\": ", "\"bodi\": \"x\", \"body\": ");
+        let e = SessionFile::from_json(&bad).expect_err("three problems");
+        let at: Vec<_> = e.iter().map(|e| e.at.as_str()).collect();
+        assert_eq!(
+            at,
+            vec!["bodi", "attendance.total", "ballots.collected"],
+            "{e:?}"
+        );
+        for x in &e {
+            let text = x.to_string();
+            assert!(
+                !text.contains("invalid type") && !text.contains("expected"),
+                "{text}"
+            );
+        }
+        let syntax =
+            SessionFile::from_json("{\n  \"id\": \"a\",\n  \"body\" \"x\"\n}").expect_err("syntax");
+        assert!(syntax[0].to_string().contains("dòng 3"), "{syntax:?}");
     }
 
     #[test]

@@ -7,11 +7,13 @@
 mod deadline;
 mod file;
 mod ids;
+pub mod limits;
 mod percent;
 mod profile;
 mod result;
 mod session;
 pub mod text;
+pub mod when;
 
 pub use deadline::{deadlines, deadlines_for, Deadline, DeadlineKind};
 pub use file::{
@@ -21,7 +23,9 @@ pub use file::{
 pub use ids::{IdError, PersonId, SessionId, SubjectId, UnitId};
 pub use percent::Percent;
 pub use profile::{Consequence, Denominator, Procedure, Profile, ProfileRules};
-pub use result::{compute, ExcludedSubject, Flag, Problem, SessionResult, SubjectResult};
+pub use result::{
+    compute, conflict_vi, ExcludedSubject, Flag, Problem, SessionResult, SubjectResult,
+};
 pub use session::{
     Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, Session, Subject, Tally,
 };

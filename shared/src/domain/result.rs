@@ -1,5 +1,6 @@
 //! The result of a session: a pure function of the session and its profile.
 
+use super::limits::MAX_COUNT;
 use super::{
     Denominator, Exclusion, Mark, Mode, Percent, PersonId, Procedure, Profile, Session, SessionId,
     SubjectId, UnitId,
@@ -108,6 +109,43 @@ pub enum Problem {
         /// That field's value.
         limit: u64,
     },
+    /// A count above [`MAX_COUNT`]: no body is that large, so it is a typing slip or a
+    /// forged document, and no arithmetic is done on it.
+    TooLarge {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A subject's tally holds a count above [`MAX_COUNT`].
+    TallyTooLarge {
+        /// The subject.
+        subject: SubjectId,
+        /// The person's name.
+        name: String,
+        /// The value.
+        value: u64,
+    },
+    /// Present at the session and absent from the start are more than the whole body.
+    AttendanceSum {
+        /// Present at the session.
+        present: u64,
+        /// Absent from the start until the vote.
+        absent: u64,
+        /// Total members.
+        total: u64,
+    },
+    /// More present at the vote than the body minus those absent until the vote.
+    AbsentAtVote {
+        /// Present at the vote.
+        present_at_vote: u64,
+        /// Absent from the start until the vote.
+        absent: u64,
+        /// Total members.
+        total: u64,
+    },
+    /// Zero ballots collected: nothing to count.
+    NothingCollected,
     /// Fewer than two thirds attend.
     QuorumNotMet {
         /// Present at the vote.
@@ -123,11 +161,15 @@ pub enum Problem {
     MissingTally {
         /// The subject.
         subject: SubjectId,
+        /// The person's name.
+        name: String,
     },
     /// levels + invalid for a subject do not add up to the ballots that count.
     SubjectSum {
         /// The subject.
         subject: SubjectId,
+        /// The person's name.
+        name: String,
         /// levels + invalid as recorded.
         sum: u64,
         /// collected − wholly invalid.
@@ -154,6 +196,8 @@ pub enum Problem {
     PersonTwice {
         /// The person.
         person: PersonId,
+        /// The name on each of the lines.
+        names: Vec<String>,
     },
     /// Two clerks set a value concurrently to different things.
     Conflict {
@@ -175,6 +219,11 @@ impl Problem {
         match self {
             Problem::Missing { .. } => "missing",
             Problem::Exceeds { .. } => "exceeds",
+            Problem::TooLarge { .. } => "too_large",
+            Problem::TallyTooLarge { .. } => "tally_too_large",
+            Problem::AttendanceSum { .. } => "attendance_sum",
+            Problem::AbsentAtVote { .. } => "absent_at_vote",
+            Problem::NothingCollected => "nothing_collected",
             Problem::QuorumNotMet { .. } => "quorum_not_met",
             Problem::NoSubjects => "no_subjects",
             Problem::MissingTally { .. } => "missing_tally",
@@ -187,46 +236,127 @@ impl Problem {
             Problem::Malformed { .. } => "malformed",
         }
     }
+
+    /// Where a person fixes it, as the pages name their fields: `count/NAME` for a
+    /// number of the attendance and ballots form, `subject/ID` for a person's line.
+    /// `None` when the problem is the session's as a whole.
+    pub fn at(&self) -> Option<String> {
+        let count = |field: &str| {
+            let name = field.rsplit('.').next().unwrap_or(field);
+            Some(format!("count/{name}"))
+        };
+        match self {
+            Problem::Missing { field } => count(field),
+            Problem::Exceeds { field, .. } | Problem::TooLarge { field, .. } => count(field),
+            Problem::AttendanceSum { .. } => count("absent_from_start"),
+            Problem::AbsentAtVote { .. } => count("present_at_vote"),
+            Problem::NothingCollected => count("collected"),
+            Problem::QuorumNotMet { .. } => count("present_at_vote"),
+            Problem::MissingTally { subject, .. }
+            | Problem::SubjectSum { subject, .. }
+            | Problem::TallyTooLarge { subject, .. } => Some(format!("subject/{subject}")),
+            Problem::Conflict { field, .. }
+                if field.starts_with("attendance.") || field.starts_with("ballots.") =>
+            {
+                count(field)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the problem is one the attendance and ballots form makes impossible by
+    /// its own definitions: such counts are refused where they are typed, not saved.
+    pub fn is_count_rule(&self) -> bool {
+        matches!(
+            self,
+            Problem::Exceeds { .. }
+                | Problem::TooLarge { .. }
+                | Problem::AttendanceSum { .. }
+                | Problem::AbsentAtVote { .. }
+                | Problem::NothingCollected
+        )
+    }
 }
 
+/// The form's own label of a count, as the clerk reads it on the page.
 fn field_vi(field: &str) -> &str {
     match field {
-        "attendance.total" => "tổng số đại biểu",
-        "attendance.present" => "số có mặt dự kỳ họp",
-        "attendance.absent_from_start" => "số vắng mặt từ đầu",
+        "attendance.total" => "tổng số đại biểu (thành viên)",
+        "attendance.present" => "số có mặt dự kỳ họp (hội nghị)",
+        "attendance.absent_from_start" => "số vắng mặt từ đầu đến trước khi bỏ phiếu",
         "attendance.present_at_vote" => "số có mặt khi bỏ phiếu",
         "ballots.issued" => "số phiếu phát ra",
         "ballots.collected" => "số phiếu thu về",
-        "ballots.wholly_invalid" => "số phiếu không hợp lệ toàn bộ",
-        other => other,
+        "ballots.wholly_invalid" => "số phiếu không hợp lệ cả tờ",
+        _ => "một ô số liệu",
+    }
+}
+
+/// A conflicting field's label: a count's label, or a header field's, never a path.
+pub fn conflict_vi(field: &str) -> String {
+    if field.starts_with("attendance.") || field.starts_with("ballots.") {
+        return field_vi(field).to_string();
+    }
+    let last = field.rsplit(['.', '/']).next().unwrap_or(field);
+    match last {
+        "body" => "tên cơ quan".into(),
+        "title" => "tên kỳ họp".into(),
+        "place" => "nơi kiểm phiếu".into(),
+        "count_from" => "giờ bắt đầu kiểm phiếu".into(),
+        "count_to" => "giờ kết thúc kiểm phiếu".into(),
+        "chair" => "trưởng ban kiểm phiếu".into(),
+        "board" => "thành viên ban kiểm phiếu".into(),
+        "name" => "họ tên".into(),
+        "position" => "chức vụ".into(),
+        "unit" => "đơn vị công tác".into(),
+        "excluded" => "lý do không lấy phiếu".into(),
+        _ => "một ô đã nhập".into(),
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Missing { field } => write!(f, "Chưa nhập {} ({field})", field_vi(field)),
+            Problem::Missing { field } => write!(f, "Chưa nhập {}", field_vi(field)),
             Problem::Exceeds { field, value, limit_field, limit } => write!(
                 f,
-                "{} ({value}) lớn hơn {} ({limit}) [{field} > {limit_field}]",
+                "{} ({value}) lớn hơn {} ({limit})",
                 capitalize(field_vi(field)),
                 field_vi(limit_field)
             ),
+            Problem::TooLarge { field, value } => write!(
+                f,
+                "{} ({value}) quá lớn: không cơ quan nào có quá {MAX_COUNT}",
+                capitalize(field_vi(field))
+            ),
+            Problem::TallyTooLarge { name, value, .. } => write!(
+                f,
+                "{name}: số {value} quá lớn (tối đa {MAX_COUNT})"
+            ),
+            Problem::AttendanceSum { present, absent, total } => write!(
+                f,
+                "Số có mặt ({present}) cộng số vắng mặt từ đầu ({absent}) lớn hơn tổng số đại biểu (thành viên) ({total})"
+            ),
+            Problem::AbsentAtVote { present_at_vote, absent, total } => write!(
+                f,
+                "Số có mặt khi bỏ phiếu ({present_at_vote}) lớn hơn tổng số ({total}) trừ số vắng mặt từ đầu ({absent})"
+            ),
+            Problem::NothingCollected => write!(f, "Số phiếu thu về là 0: không có phiếu nào để kiểm"),
             Problem::QuorumNotMet { present, total, needed } => write!(
                 f,
-                "Không đủ 2/3: có mặt {present}/{total}, cần ít nhất {needed} [quorum]"
+                "Không đủ 2/3: có mặt khi bỏ phiếu {present}/{total}, cần ít nhất {needed}"
             ),
             Problem::NoSubjects => write!(f, "Chưa có người được lấy phiếu nào"),
-            Problem::MissingTally { subject } => {
-                write!(f, "Chưa nhập kết quả kiểm phiếu của {subject}")
+            Problem::MissingTally { name, .. } => {
+                write!(f, "Chưa nhập kết quả kiểm phiếu của {name}")
             }
-            Problem::SubjectSum { subject, sum, expected } => write!(
+            Problem::SubjectSum { name, sum, expected, .. } => write!(
                 f,
-                "{subject}: tổng các mức và phiếu không hợp lệ là {sum}, phải bằng số phiếu thu về trừ phiếu không hợp lệ toàn bộ ({expected})"
+                "{name}: tổng các mức và phiếu không hợp lệ là {sum}, phải bằng số phiếu thu về trừ phiếu không hợp lệ cả tờ ({expected})"
             ),
             Problem::EntryCount { entered, expected } => write!(
                 f,
-                "Đã nhập {entered} phiếu, phải bằng số phiếu thu về trừ phiếu không hợp lệ toàn bộ ({expected})"
+                "Đã nhập {entered} phiếu, phải bằng số phiếu thu về trừ phiếu không hợp lệ cả tờ ({expected})"
             ),
             Problem::MixedModes { mode } => write!(
                 f,
@@ -236,17 +366,20 @@ impl fmt::Display for Problem {
                     Mode::Tallies => "tổng hợp",
                 }
             ),
-            Problem::NotOnBallot { subject } => {
-                write!(f, "«{subject}» không có trong danh sách lấy phiếu")
-            }
-            Problem::PersonTwice { person } => write!(
+            Problem::NotOnBallot { subject } => write!(
                 f,
-                "Người {person} có tên ở nhiều dòng: người giữ nhiều chức vụ chỉ được lấy phiếu một lần"
+                "Có phiếu hoặc kết quả ghi cho dòng «{subject}», dòng này không có trong danh sách lấy phiếu"
+            ),
+            Problem::PersonTwice { names, .. } => write!(
+                f,
+                "{} có tên ở {} dòng: người giữ nhiều chức vụ chỉ được lấy phiếu một lần",
+                names.first().map(String::as_str).unwrap_or("Một người"),
+                names.len()
             ),
             Problem::Conflict { field, values } => write!(
                 f,
-                "Hai người nhập khác nhau cho {} ({field}): {}; hãy nhập lại giá trị đúng",
-                field_vi(field),
+                "Hai máy nhập khác nhau cho {}: {}; hãy nhập lại giá trị đúng",
+                conflict_vi(field),
                 values.join(" / ")
             ),
             Problem::Malformed { what } => write!(f, "Dữ liệu không đúng dạng: {what}"),
@@ -370,7 +503,7 @@ impl SessionResult {
         let problems: Vec<Value> = self
             .problems
             .iter()
-            .map(|p| json!({"code": p.code(), "message": p.to_string()}))
+            .map(|p| json!({"code": p.code(), "message": p.to_string(), "at": p.at()}))
             .collect();
         let excluded: Vec<Value> = self
             .excluded
@@ -408,11 +541,34 @@ pub fn compute(session: &Session) -> SessionResult {
         problems.push(Problem::Malformed { what: a.clone() });
     }
 
-    let a = session.attendance;
-    let b = session.ballots;
+    // Every count bounded first: above MAX_COUNT a value is a slip or a forgery, and
+    // it takes part in no comparison (the arithmetic below is saturating anyway).
+    let mut a = session.attendance;
+    let mut b = session.ballots;
+    let mut bound = |field: &'static str, v: &mut Option<u64>| {
+        if let Some(x) = *v {
+            if x > MAX_COUNT {
+                problems.push(Problem::TooLarge { field, value: x });
+                *v = None;
+            }
+        }
+    };
+    bound("attendance.total", &mut a.total);
+    bound("attendance.present", &mut a.present);
+    bound("attendance.absent_from_start", &mut a.absent_from_start);
+    bound("attendance.present_at_vote", &mut a.present_at_vote);
+    bound("ballots.issued", &mut b.issued);
+    bound("ballots.collected", &mut b.collected);
+    bound("ballots.wholly_invalid", &mut b.wholly_invalid);
+    let too_large = problems
+        .iter()
+        .any(|p| matches!(p, Problem::TooLarge { .. }));
+
     let mut need = |field: &'static str, v: Option<u64>| -> u64 {
         v.unwrap_or_else(|| {
-            problems.push(Problem::Missing { field });
+            if !too_large {
+                problems.push(Problem::Missing { field });
+            }
             0
         })
     };
@@ -424,6 +580,7 @@ pub fn compute(session: &Session) -> SessionResult {
     let collected = need("ballots.collected", b.collected);
     let wholly_invalid = b.wholly_invalid.unwrap_or(0);
 
+    // The form's own definitions (seed 002, Annex 4), as ARCHITECTURE.md explains.
     let mut le = |field, value: Option<u64>, limit_field, limit: Option<u64>| {
         if let (Some(value), Some(limit)) = (value, limit) {
             if value > limit {
@@ -462,6 +619,34 @@ pub fn compute(session: &Session) -> SessionResult {
         "ballots.collected",
         b.collected,
     );
+    if let (Some(t), Some(p), Some(ab)) = (a.total, a.present, a.absent_from_start) {
+        if p <= t && ab <= t && p + ab > t {
+            problems.push(Problem::AttendanceSum {
+                present: p,
+                absent: ab,
+                total: t,
+            });
+        }
+    }
+    if let (Some(t), Some(v), Some(ab)) = (a.total, a.present_at_vote, a.absent_from_start) {
+        if v <= t && ab <= t && v > t - ab {
+            problems.push(Problem::AbsentAtVote {
+                present_at_vote: v,
+                absent: ab,
+                total: t,
+            });
+        }
+    }
+    if b.collected == Some(0) {
+        problems.push(Problem::NothingCollected);
+    }
+    // Quorum is never met on figures that cannot all be true.
+    let attendance_possible = !problems.iter().any(|p| {
+        matches!(
+            p,
+            Problem::TooLarge { .. } | Problem::AttendanceSum { .. } | Problem::AbsentAtVote { .. }
+        ) || matches!(p, Problem::Exceeds { field, .. } if field.starts_with("attendance."))
+    });
 
     let counted = collected.saturating_sub(wholly_invalid);
 
@@ -494,6 +679,11 @@ pub fn compute(session: &Session) -> SessionResult {
         if n > 1 {
             problems.push(Problem::PersonTwice {
                 person: person.clone(),
+                names: polled
+                    .iter()
+                    .filter(|s| &s.person_id == person)
+                    .map(|s| s.name.clone())
+                    .collect(),
             });
         }
     }
@@ -564,6 +754,18 @@ pub fn compute(session: &Session) -> SessionResult {
             for s in &polled {
                 match session.tallies.get(&s.id) {
                     Some(t) if t.levels.len() == levels.len() => {
+                        if let Some(&value) = t
+                            .levels
+                            .iter()
+                            .chain([&t.invalid])
+                            .find(|&&v| v > MAX_COUNT)
+                        {
+                            problems.push(Problem::TallyTooLarge {
+                                subject: s.id.clone(),
+                                name: s.name.clone(),
+                                value,
+                            });
+                        }
                         counts.insert(&s.id, (t.levels.clone(), t.invalid));
                     }
                     Some(_) => problems.push(Problem::Malformed {
@@ -571,6 +773,7 @@ pub fn compute(session: &Session) -> SessionResult {
                     }),
                     None => problems.push(Problem::MissingTally {
                         subject: s.id.clone(),
+                        name: s.name.clone(),
                     }),
                 }
             }
@@ -592,15 +795,15 @@ pub fn compute(session: &Session) -> SessionResult {
         let recorded = counts.get(&s.id).cloned();
         let has_tally = recorded.is_some();
         let (c, invalid) = recorded.unwrap_or_else(|| (vec![0; levels.len()], 0));
-        let valid: u64 = c.iter().sum();
-        if has_tally
-            && b.collected.is_some()
-            && valid + invalid != counted
-            && meta.mode == Mode::Tallies
-        {
+        // Saturating: a forged tally near u64::MAX must not wrap into a "consistent" sum
+        // (it is already a TallyTooLarge problem).
+        let valid: u64 = c.iter().fold(0u64, |acc, &n| acc.saturating_add(n));
+        let sum = valid.saturating_add(invalid);
+        if has_tally && b.collected.is_some() && sum != counted && meta.mode == Mode::Tallies {
             problems.push(Problem::SubjectSum {
                 subject: s.id.clone(),
-                sum: valid + invalid,
+                name: s.name.clone(),
+                sum,
                 expected: counted,
             });
         }
@@ -618,14 +821,13 @@ pub fn compute(session: &Session) -> SessionResult {
         });
     }
 
-    let quorum_met = a.present_at_vote.is_some()
-        && total > 0
-        && 3 * u128::from(present_at_vote) >= 2 * u128::from(total);
-    if !quorum_met && a.present_at_vote.is_some() && a.total.is_some() {
+    let two_thirds = 3 * u128::from(present_at_vote) >= 2 * u128::from(total);
+    let quorum_met = a.present_at_vote.is_some() && total > 0 && attendance_possible && two_thirds;
+    if !two_thirds && a.present_at_vote.is_some() && a.total.is_some() {
         problems.push(Problem::QuorumNotMet {
             present: present_at_vote,
             total,
-            needed: (2 * total).div_ceil(3),
+            needed: (2 * u128::from(total)).div_ceil(3) as u64,
         });
     }
     let consistent = problems
@@ -731,6 +933,98 @@ mod tests {
                 prop_assert!((i64::from(sum) - exact as i64).abs() <= 2);
             }
         }
+    }
+
+    proptest! {
+        /// Counts from a file, a form or a peer's document are arbitrary u64: nothing
+        /// wraps or panics (debug builds panic on overflow, so this fails on any unchecked
+        /// sum), and a session holding a value past MAX_COUNT is never sealable.
+        #[test]
+        fn arbitrary_u64_counts_never_wrap_or_pass(
+            counts in proptest::collection::vec(
+                prop_oneof![0u64..60, Just(u64::MAX), Just(u64::MAX / 2 + 1), any::<u64>()], 7),
+            levels in proptest::collection::vec(
+                prop_oneof![0u64..60, Just(u64::MAX), any::<u64>()], 3),
+            invalid in prop_oneof![0u64..5, Just(u64::MAX), any::<u64>()],
+        ) {
+            let mut s = session(Profile::Nq96_2023, 50, 49, 0, levels.clone(), invalid);
+            s.attendance = Attendance {
+                total: Some(counts[0]), present: Some(counts[1]),
+                absent_from_start: Some(counts[2]), present_at_vote: Some(counts[3]),
+            };
+            s.ballots = Ballots {
+                issued: Some(counts[4]), collected: Some(counts[5]), wholly_invalid: Some(counts[6]),
+            };
+            let r = compute(&s);
+            let huge = counts.iter().chain(&levels).chain([&invalid]).any(|&v| v > MAX_COUNT);
+            if huge {
+                prop_assert!(!r.sealable(), "{:?}", r.problems);
+            }
+            if r.quorum_met {
+                prop_assert!(counts[1] <= counts[0] && counts[3] <= counts[0]);
+                prop_assert!(counts[0] <= MAX_COUNT);
+            }
+            for p in &r.problems {
+                let text = p.to_string();
+                prop_assert!(!text.contains("attendance.") && !text.contains("ballots."), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn impossible_attendance_is_named_and_never_meets_the_quorum() {
+        let case = |f: &dyn Fn(&mut Session)| {
+            let mut s = session(Profile::Nq96_2023, 50, 40, 0, vec![30, 8, 2], 0);
+            f(&mut s);
+            compute(&s)
+        };
+        // 52 present of 50: the present-at-vote figure alone would meet two thirds.
+        let r = case(&|s| s.attendance.present = Some(52));
+        assert!(!r.quorum_met);
+        assert_eq!(r.problems[0].code(), "exceeds");
+        assert_eq!(r.problems[0].at().as_deref(), Some("count/present"));
+        assert_eq!(
+            r.problems[0].to_string(),
+            "Số có mặt dự kỳ họp (hội nghị) (52) lớn hơn tổng số đại biểu (thành viên) (50)"
+        );
+        // 40 present and 15 absent from the start, of 50.
+        let r = case(&|s| s.attendance.absent_from_start = Some(15));
+        assert!(!r.quorum_met);
+        let codes: Vec<_> = r.problems.iter().map(Problem::code).collect();
+        assert!(codes.contains(&"attendance_sum"), "{codes:?}");
+        // 45 at the vote although 10 of 50 were absent until the vote.
+        let r = case(&|s| {
+            s.attendance.absent_from_start = Some(10);
+            s.attendance.present = Some(40);
+            s.attendance.present_at_vote = Some(45);
+        });
+        assert!(!r.quorum_met);
+        assert!(r.problems.iter().any(|p| p.code() == "absent_at_vote"));
+        // Nothing collected.
+        let r = case(&|s| s.ballots.collected = Some(0));
+        assert!(r.problems.iter().any(|p| p.code() == "nothing_collected"));
+        assert!(!r.sealable());
+    }
+
+    #[test]
+    fn a_tally_of_u64_max_is_refused_not_wrapped() {
+        // high = 2^64 − 1 and confidence = 1 once wrapped to a "consistent" sum.
+        let s = session(Profile::Nq96_2023, 50, 49, 0, vec![u64::MAX, 1, 49], 0);
+        let r = compute(&s);
+        assert!(!r.sealable());
+        let tl = r
+            .problems
+            .iter()
+            .find(|p| p.code() == "tally_too_large")
+            .expect("too large named");
+        assert_eq!(tl.at().as_deref(), Some("subject/s01"));
+        assert!(tl.to_string().starts_with("A: số"), "{tl}");
+        let sum = r.problems.iter().find(|p| p.code() == "subject_sum");
+        assert!(
+            sum.is_some_and(|p| p.to_string().starts_with("A: tổng")),
+            "{:?}",
+            r.problems
+        );
     }
 
     fn session(

@@ -1,6 +1,6 @@
 //! The node-side driver: one connection, one [`NodeSession`], bytes moved by tokio.
 
-use super::{read_msg, write_msg, NetConfig};
+use super::{peer_unit, read_msg, refusal_of, write_msg, KeyVerdict, NetConfig};
 use crate::proto::node::{Event, NodeSession};
 use crate::proto::{Channel, Framer, Msg};
 use std::collections::BTreeMap;
@@ -39,6 +39,32 @@ pub enum DeliverError {
     /// The deadline passed.
     #[error("hết thời gian chờ")]
     Timeout,
+    /// The hub refused this node's key during the handshake: it does not know it
+    /// (`Unknown`), or its window there is closed (`Revoked`). Trying again changes
+    /// nothing until the hub's registry does.
+    #[error("{}", refused_text(*verdict))]
+    Refused {
+        /// What the hub said of the key.
+        verdict: KeyVerdict,
+        /// The hub's unit, as its certificate names it (the `--parent` to enrol under).
+        hub_unit: Option<String>,
+    },
+}
+
+fn refused_text(v: KeyVerdict) -> &'static str {
+    match v {
+        KeyVerdict::Revoked => "máy chủ từ chối: khóa của đơn vị này đã bị thu hồi ở máy chủ",
+        _ => "máy chủ từ chối: máy chủ chưa đăng ký khóa của đơn vị này",
+    }
+}
+
+/// The refusal a connection's close carries, if the hub refused our key.
+fn refused(conn: &quinn::Connection) -> Option<DeliverError> {
+    let verdict = refusal_of(&conn.close_reason()?)?;
+    Some(DeliverError::Refused {
+        verdict,
+        hub_unit: peer_unit(conn),
+    })
 }
 
 /// Runs `machine` over a new connection to `addr` until it is done, the connection drops
@@ -153,6 +179,12 @@ pub async fn deliver(
     for (_, mut s) in sends {
         let _ = s.finish();
     }
+    // Whatever broke first (a write, a read, the close itself), a close that says the
+    // hub refused our key is the reason.
+    let result = match result {
+        Err(e) => Err(refused(&conn).unwrap_or(e)),
+        ok => ok,
+    };
     let st = conn.stats();
     stats.wire_bytes = st.udp_tx.bytes + st.udp_rx.bytes;
     conn.close(0u32.into(), b"done");
@@ -194,10 +226,13 @@ async fn connect(
             r = set.join_next() => match r {
                 Some(Ok(Ok(conn))) => return Ok(conn),
                 Some(Ok(Err(e))) => {
+                    if let Some(verdict) = refusal_of(&e) {
+                        return Err(DeliverError::Refused { verdict, hub_unit: None });
+                    }
                     return Err(DeliverError::Connect {
                         addr,
                         detail: e.to_string(),
-                    })
+                    });
                 }
                 // One we abandoned below.
                 Some(Err(_)) => {}

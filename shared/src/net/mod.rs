@@ -8,13 +8,15 @@
 
 mod backoff;
 pub mod client;
+pub mod gate;
 pub mod server;
 mod tls;
 
 pub use backoff::Backoff;
 pub use tls::{
-    cert_key, client_endpoint, client_endpoint_on, peer_key, server_endpoint, KeyCheck, NetConfig,
-    ALPN,
+    cert_key, cert_unit, client_endpoint, client_endpoint_as, client_endpoint_on, peer_key,
+    peer_unit, refusal_of, server_endpoint, KeyCheck, KeyVerdict, NetConfig, RefusalSlot,
+    RefusedKey, ServerTls, ALPN,
 };
 
 use crate::proto::{FrameError, Framer, Msg};

@@ -1,12 +1,16 @@
-//! The hub-side driver: accept connections, authenticate the peer's key against the
-//! registry, run one [`HubSession`] per connection.
+//! The hub-side driver: admit handshakes through the [`Gate`], authenticate the peer's
+//! key against the registry (during the handshake), run one [`HubSession`] per
+//! connection.
 
+use super::gate::{Admit, Gate, GateCounts, GateLimits};
+use super::tls::{RefusedKey, ServerTls};
 use super::{peer_key, read_msg_within, write_msg, NetConfig};
 use crate::proto::hub::{HubEnv, HubSession, Limits};
 use crate::proto::{Channel, Framer, Msg};
 use crate::seal::PublicKey;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Semaphore};
 
 /// A reader's word that the peer finished a stream.
@@ -32,30 +36,115 @@ pub trait Host: Send + Sync + 'static {
         _detail: &str,
     ) {
     }
+    /// Called when a handshake was refused for the client's key (unknown or closed),
+    /// with the address it came from.
+    fn refused_key(&self, _refused: &RefusedKey, _from: SocketAddr) {}
+    /// Called after every decision of the door, with its counts and the handshakes in
+    /// progress.
+    fn door(&self, _counts: GateCounts, _in_progress: u32) {}
     /// Called with traffic counts when a connection ends.
     fn connection_closed(&self, _unit: &str, _bytes: u64, _messages: u64) {}
 }
 
-/// Accepts connections until the endpoint closes, at most `max_connections` at once.
+/// How many peers the server takes on.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// Established connections at once; one over is closed right after its handshake.
+    pub max_connections: usize,
+    /// Handshakes in progress ([`Gate`]).
+    pub gate: GateLimits,
+}
+
+/// Gives a ticket back to the gate however the handshake ends.
+struct Held {
+    gate: Arc<Mutex<Gate>>,
+    ticket: Option<super::gate::Ticket>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let (Some(t), Ok(mut g)) = (self.ticket.take(), self.gate.lock()) {
+            g.finished(t);
+        }
+    }
+}
+
+/// Accepts connections until the endpoint closes.
 pub async fn serve<H: Host>(
     ep: quinn::Endpoint,
+    tls: ServerTls,
     host: Arc<H>,
     cfg: NetConfig,
     limits: Limits,
-    max_connections: usize,
+    admission: Admission,
 ) {
-    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(admission.max_connections.max(1)));
+    let gate = Arc::new(Mutex::new(Gate::new(admission.gate)));
+    let timeout = admission.gate.handshake_timeout;
     while let Some(incoming) = ep.accept().await {
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            // Over the limit: refuse now rather than queue without bound.
+        let from = incoming.remote_address();
+        let decision = match gate.lock() {
+            Ok(mut g) => {
+                let d = g.admit(
+                    from,
+                    incoming.remote_address_validated(),
+                    incoming.may_retry(),
+                );
+                host.door(g.counts(), g.in_progress());
+                d
+            }
+            Err(_) => Admit::Refuse,
+        };
+        let ticket = match decision {
+            Admit::Accept(t) => t,
+            Admit::Retry => {
+                if let Err(e) = incoming.retry() {
+                    e.into_incoming().ignore();
+                }
+                continue;
+            }
+            Admit::Refuse => {
+                incoming.refuse();
+                continue;
+            }
+            Admit::Ignore => {
+                incoming.ignore();
+                continue;
+            }
+        };
+        let held = Held {
+            gate: gate.clone(),
+            ticket: Some(ticket),
+        };
+        let Ok((config, refusal)) = tls.for_connection() else {
             incoming.refuse();
             continue;
         };
-        let host = host.clone();
-        let cfg = cfg.clone();
+        let connecting = match incoming.accept_with(config) {
+            Ok(c) => c,
+            Err(_) => continue,
+        };
+        let (host, cfg, slots) = (host.clone(), cfg.clone(), slots.clone());
         tokio::spawn(async move {
-            let _permit = permit;
-            let Ok(conn) = incoming.await else { return };
+            // Dropping the unfinished handshake closes it: its state is gone within a
+            // few probe timeouts instead of the idle timeout.
+            let conn = match tokio::time::timeout(timeout, connecting).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(_)) => {
+                    let refused = refusal.lock().ok().and_then(|mut s| s.take());
+                    if let Some(r) = refused {
+                        host.refused_key(&r, from);
+                    }
+                    return;
+                }
+                Err(_) => return,
+            };
+            drop(held);
+            let Ok(_permit) = slots.try_acquire_owned() else {
+                // Over the limit: refuse now rather than queue without bound.
+                conn.close(5u32.into(), b"busy");
+                return;
+            };
             let Some(key) = peer_key(&conn) else {
                 conn.close(1u32.into(), b"no key");
                 return;

@@ -51,8 +51,41 @@ impl Default for NetConfig {
     }
 }
 
+/// What the hub's registry says of a client key, at the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyVerdict {
+    /// A key of a registered unit, valid now.
+    Known,
+    /// No unit has this key.
+    Unknown,
+    /// A unit had this key; its window is closed (rotated or revoked).
+    Revoked,
+}
+
 /// Decides whether a peer key may connect (the hub's registry).
-pub type KeyCheck = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+pub type KeyCheck = Arc<dyn Fn(&PublicKey) -> KeyVerdict + Send + Sync>;
+
+/// A client certificate the hub refused during the handshake: the key and the unit
+/// its certificate claims (a claim only: the hub knows nothing of this key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedKey {
+    /// The key the certificate carries.
+    pub key: PublicKey,
+    /// The unit named in the certificate, when it names a valid id.
+    pub claimed_unit: Option<String>,
+    /// Whether the key was once registered (its window closed), not unknown.
+    pub revoked: bool,
+}
+
+/// Where one connection's verifier leaves the key it refused, for the server driver
+/// (which knows the peer's address; a rustls verifier does not).
+pub type RefusalSlot = Arc<std::sync::Mutex<Option<RefusedKey>>>;
+
+/// The TLS alert a hub sends for a client key it does not know (`access_denied`); a
+/// client that receives it knows the refusal is about its key, not the link.
+const ALERT_UNKNOWN_KEY: u8 = 49;
+/// The TLS alert for a key whose window is closed (`certificate_revoked`).
+const ALERT_REVOKED_KEY: u8 = 44;
 
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -65,14 +98,26 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The self-signed certificate and private key of a unit key.
-fn identity(key: &UnitKey) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
+/// The self-signed certificate and private key of a unit key. The certificate's common
+/// name is the unit the holder speaks for (empty: none named), so that a hub that does
+/// not know the key can still say which unit the refused peer claimed to be, and a node
+/// which unit its hub is, without a message exchanged.
+fn identity(
+    key: &UnitKey,
+    unit: &str,
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), String> {
     let mut pkcs8 = PKCS8_ED25519_PREFIX.to_vec();
     pkcs8.extend(key.seed());
     let der = PrivatePkcs8KeyDer::from(pkcs8);
     let kp = rcgen::KeyPair::try_from(&der).map_err(|e| format!("key: {e}"))?;
-    let params =
+    let mut params =
         rcgen::CertificateParams::new(vec!["tinnhiem".to_string()]).map_err(|e| e.to_string())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    if !unit.is_empty() {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, unit);
+    }
     let cert = params
         .self_signed(&kp)
         .map_err(|e| format!("certificate: {e}"))?;
@@ -90,6 +135,24 @@ pub fn cert_key(cert: &[u8]) -> Option<PublicKey> {
         .position(|w| w == SPKI_ED25519_PREFIX)?;
     let k: [u8; 32] = cert.get(at + 12..at + 44)?.try_into().ok()?;
     Some(PublicKey(k))
+}
+
+/// The unit a certificate names as its common name, if it is a valid unit id.
+///
+/// A byte scan like [`cert_key`]: the common name's OID, then a short UTF8String or
+/// PrintableString. Our certificates are self-signed, so issuer and subject are the same
+/// name and the first match is the subject's. It is a claim, never trusted for access.
+pub fn cert_unit(cert: &[u8]) -> Option<String> {
+    const CN_OID: [u8; 5] = [0x06, 0x03, 0x55, 0x04, 0x03];
+    let at = cert.windows(CN_OID.len()).position(|w| w == CN_OID)? + CN_OID.len();
+    let tag = *cert.get(at)?;
+    let len = usize::from(*cert.get(at + 1)?);
+    if !(tag == 0x0c || tag == 0x13) || len >= 0x80 {
+        return None;
+    }
+    let text = std::str::from_utf8(cert.get(at + 2..at + 2 + len)?).ok()?;
+    crate::domain::UnitId::new(text).ok()?;
+    Some(text.to_owned())
 }
 
 fn verify_with_key(
@@ -161,7 +224,10 @@ impl ServerCertVerifier for PinnedServer {
     ed25519_tls13_only!();
 }
 
-struct AllowedClients(KeyCheck);
+struct AllowedClients {
+    check: KeyCheck,
+    refused: Option<RefusalSlot>,
+}
 
 impl std::fmt::Debug for AllowedClients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,18 +239,38 @@ impl ClientCertVerifier for AllowedClients {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }
+    /// The earliest moment TLS lets a server judge a client: its Certificate message,
+    /// before the signature over the handshake and before any application byte. An
+    /// unknown key is refused here with `access_denied`, a closed one with
+    /// `certificate_revoked`, and the connection's slot says which key it was.
     fn verify_client_cert(
         &self,
         end: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
         _: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match cert_key(end) {
-            Some(k) if (self.0)(&k) => Ok(ClientCertVerified::assertion()),
-            _ => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            )),
+        let Some(k) = cert_key(end) else {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::BadEncoding,
+            ));
+        };
+        let verdict = (self.check)(&k);
+        if verdict == KeyVerdict::Known {
+            return Ok(ClientCertVerified::assertion());
         }
+        if let Some(slot) = &self.refused {
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(RefusedKey {
+                    key: k,
+                    claimed_unit: cert_unit(end),
+                    revoked: verdict == KeyVerdict::Revoked,
+                });
+            }
+        }
+        Err(rustls::Error::InvalidCertificate(match verdict {
+            KeyVerdict::Revoked => rustls::CertificateError::Revoked,
+            _ => rustls::CertificateError::ApplicationVerificationFailure,
+        }))
     }
     ed25519_tls13_only!();
 }
@@ -206,26 +292,78 @@ fn transport(cfg: &NetConfig) -> Result<quinn::TransportConfig, String> {
     Ok(t)
 }
 
-/// A server endpoint (the hub) on `listen`, accepting clients whose key passes `allow`.
-pub fn server_endpoint(
-    key: &UnitKey,
-    listen: SocketAddr,
+/// What a hub needs to accept connections: a base configuration and the means to give
+/// each connection its own verifier (whose refusal slot the driver reads).
+pub struct ServerTls {
+    base: quinn::ServerConfig,
+    certified: Arc<rustls::sign::CertifiedKey>,
     allow: KeyCheck,
-    cfg: &NetConfig,
-) -> Result<quinn::Endpoint, String> {
-    let (cert, pk) = identity(key)?;
+}
+
+impl ServerTls {
+    /// A configuration for one connection, and the slot where its verifier leaves a
+    /// refused key. Costs a few allocations: the certificate and its signing key are
+    /// shared.
+    pub fn for_connection(&self) -> Result<(Arc<quinn::ServerConfig>, RefusalSlot), String> {
+        let slot = RefusalSlot::default();
+        let tls = server_tls(&self.certified, &self.allow, Some(slot.clone()))?;
+        let mut sc = self.base.clone();
+        sc.crypto = tls;
+        Ok((Arc::new(sc), slot))
+    }
+}
+
+fn server_tls(
+    certified: &Arc<rustls::sign::CertifiedKey>,
+    allow: &KeyCheck,
+    refused: Option<RefusalSlot>,
+) -> Result<Arc<dyn quinn::crypto::ServerConfig>, String> {
+    let verifier = AllowedClients {
+        check: allow.clone(),
+        refused,
+    };
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
-        .with_client_cert_verifier(Arc::new(AllowedClients(allow)))
-        .with_single_cert(vec![cert], pk)
-        .map_err(|e| e.to_string())?;
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+            certified.clone(),
+        )));
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto =
         quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| e.to_string())?;
-    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    Ok(Arc::new(crypto))
+}
+
+/// A server endpoint (the hub `unit`) on `listen`, accepting clients whose key passes
+/// `allow`; connections are accepted with [`ServerTls::for_connection`].
+pub fn server_endpoint(
+    key: &UnitKey,
+    unit: &str,
+    listen: SocketAddr,
+    allow: KeyCheck,
+    cfg: &NetConfig,
+) -> Result<(quinn::Endpoint, ServerTls), String> {
+    let (cert, pk) = identity(key, unit)?;
+    let certified = Arc::new(
+        rustls::sign::CertifiedKey::from_der(vec![cert], pk, &provider())
+            .map_err(|e| e.to_string())?,
+    );
+    let mut sc = quinn::ServerConfig::with_crypto(server_tls(&certified, &allow, None)?);
     sc.transport_config(Arc::new(transport(cfg)?));
-    quinn::Endpoint::server(sc, listen).map_err(|e| format!("listen on {listen}: {e}"))
+    // A Retry token proves the address for this long; a client answers within a round
+    // trip, so a short life leaves a replayed token little use.
+    sc.retry_token_lifetime(Duration::from_secs(15));
+    let ep = quinn::Endpoint::server(sc.clone(), listen)
+        .map_err(|e| format!("listen on {listen}: {e}"))?;
+    Ok((
+        ep,
+        ServerTls {
+            base: sc,
+            certified,
+            allow,
+        },
+    ))
 }
 
 /// A client endpoint (a node) that will accept only a server holding `hub`.
@@ -246,7 +384,19 @@ pub fn client_endpoint_on(
     cfg: &NetConfig,
     bind: SocketAddr,
 ) -> Result<quinn::Endpoint, String> {
-    let (cert, pk) = identity(key)?;
+    client_endpoint_as(key, "", hub, cfg, bind)
+}
+
+/// [`client_endpoint_on`] with a certificate naming `unit`: a hub that does not know
+/// the key then records which unit asked.
+pub fn client_endpoint_as(
+    key: &UnitKey,
+    unit: &str,
+    hub: PublicKey,
+    cfg: &NetConfig,
+    bind: SocketAddr,
+) -> Result<quinn::Endpoint, String> {
+    let (cert, pk) = identity(key, unit)?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
@@ -266,9 +416,34 @@ pub fn client_endpoint_on(
 
 /// The authenticated key of the peer of a connection.
 pub fn peer_key(conn: &quinn::Connection) -> Option<PublicKey> {
+    cert_key(&peer_cert(conn)?)
+}
+
+/// The unit the peer's certificate names (for a node: its hub's unit, the `--parent`
+/// of the registry command it prints when refused).
+pub fn peer_unit(conn: &quinn::Connection) -> Option<String> {
+    cert_unit(&peer_cert(conn)?)
+}
+
+fn peer_cert(conn: &quinn::Connection) -> Option<CertificateDer<'static>> {
     let any = conn.peer_identity()?;
     let certs = any.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-    cert_key(certs.first()?)
+    certs.first().cloned()
+}
+
+/// Why the hub refused this client at the handshake, if it did: the TLS alert its
+/// close carries (a close we received, not one we made).
+pub fn refusal_of(e: &quinn::ConnectionError) -> Option<KeyVerdict> {
+    let quinn::ConnectionError::ConnectionClosed(c) = e else {
+        return None;
+    };
+    if c.error_code == quinn::TransportErrorCode::crypto(ALERT_UNKNOWN_KEY) {
+        Some(KeyVerdict::Unknown)
+    } else if c.error_code == quinn::TransportErrorCode::crypto(ALERT_REVOKED_KEY) {
+        Some(KeyVerdict::Revoked)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -278,8 +453,21 @@ mod tests {
     #[test]
     fn the_certificate_carries_the_unit_key() {
         let k = UnitKey::from_seed([5; 32]);
-        let (cert, _) = identity(&k).expect("cert");
+        let (cert, _) = identity(&k, "lai-chau.phong-tho_01").expect("cert");
         assert_eq!(cert_key(&cert), Some(k.public()));
+        assert_eq!(cert_unit(&cert).as_deref(), Some("lai-chau.phong-tho_01"));
         assert_eq!(cert_key(b"garbage"), None);
+        let (anon, _) = identity(&k, "").expect("cert");
+        assert_eq!(cert_unit(&anon), None);
+        assert_eq!(cert_key(&anon), Some(k.public()));
+        // A name that is not a unit id is no claim at all.
+        assert_eq!(
+            cert_unit(&[0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 3, b'a', b'/', b'b']),
+            None
+        );
+        assert_eq!(
+            cert_unit(&[0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 9, b'a']),
+            None
+        );
     }
 }

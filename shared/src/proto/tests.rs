@@ -52,6 +52,7 @@ fn sealed(unit: &str, session: &str, n: u64, key: &UnitKey) -> (SessionDoc, Seal
     d.set_count(CountField::Collected, n).expect("c");
     d.set_count(CountField::Total, n.max(50)).expect("c");
     d.set_count(CountField::Present, n.max(34)).expect("c");
+    d.set_count(CountField::AbsentFromStart, 0).expect("c");
     d.set_count(CountField::PresentAtVote, n.max(34))
         .expect("c");
     d.commit(2, "ballots");

@@ -47,6 +47,19 @@ impl PublicKey {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// A short name of the key to read over the telephone and compare on two screens:
+    /// the first 8 bytes of its SHA-256, in four groups (`3f2a-9c01-7be4-55d0`). The
+    /// node's refusal message and the hub's list of refused keys show the same one.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.0);
+        h[..8]
+            .chunks(2)
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join("-")
+    }
 }
 
 impl fmt::Display for PublicKey {

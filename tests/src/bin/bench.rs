@@ -19,6 +19,11 @@
 //! does (but from scratch: these simulated nodes keep no sync state between attempts,
 //! which can only make them slower than the real node).
 //!
+//! `--flood`: 100 districts deliver on loopback to a fresh hub, once alone and once
+//! while 2 200 captured client Initials of an unregistered key are replayed at the hub
+//! (1 100 from one socket in 0.5 s, as in the field report, then 1 100 from 100
+//! sockets); each district's time to its receipt, and the hub's peak memory.
+//!
 //! `--tun` (root): the same 700 districts, once over our QUIC sync to a real hub and
 //! once as HTTPS uploads of the whole document (the baseline), both through TUN devices
 //! between two network namespaces that this process joins through the netsim link
@@ -59,6 +64,9 @@ fn main() -> Result<()> {
     if std::env::args().any(|a| a == "--tun") {
         return tun();
     }
+    if std::env::args().any(|a| a == "--flood") {
+        return flood();
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let (nodes, per_node) = if quick {
         (10usize, 10usize)
@@ -93,7 +101,8 @@ fn main() -> Result<()> {
         let mut jobs = Vec::new();
         for j in 0..per_node {
             let s =
-                SessionFile::from_json(&session_file(&format!("ky-{j:03}"), 10 + (j as u64 % 15)))?
+                SessionFile::from_json(&session_file(&format!("ky-{j:03}"), 10 + (j as u64 % 15)))
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?
                     .into_session(&unit, || "e".into())
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
@@ -299,7 +308,8 @@ fn sealed_districts(districts: usize) -> Result<Vec<Work>> {
     let mut work = Vec::new();
     for i in 0..districts {
         let unit = UnitId::new(format!("huyen-{i:03}"))?;
-        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))?
+        let s = SessionFile::from_json(&session_file("ky-hop-2023", 10 + (i as u64 % 15)))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
             .into_session(&unit, || "e".into())
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let mut d = SessionDoc::from_session(&s, b"bench", 1)?;
@@ -436,6 +446,83 @@ fn flaky_link(loss: u32) -> netsim::LinkConfig {
         down_secs: 2,
         seed: 700,
     }
+}
+
+/// `--flood`: honest districts with and without a burst of replayed Initials.
+fn flood() -> Result<()> {
+    const DISTRICTS: usize = 100;
+    println!("tinnhiem-bench --flood: {DISTRICTS} districts on loopback, one sealed session each; the flood: 1 100 replayed client Initials from one socket in 0.5 s, then 1 100 from 100 sockets in 0.5 s");
+    println!();
+    println!("| run | all {DISTRICTS} with receipts | each district p50 / p90 / max | hub peak memory (VmHWM) | flood: datagrams sent / answered / Retries |");
+    println!("|---|---|---|---|---|");
+    for with_flood in [false, true] {
+        let work = sealed_districts(DISTRICTS)?;
+        let mut hub = registered_hub(DISTRICTS)?;
+        hub.serve(&[]);
+        let hub_key = PublicKey::from_hex(&hub.key)?;
+        let addr = hub.addr;
+        let rt = runtime()?;
+        let stranger = UnitKey::from_seed([66; 32]);
+        let bursts = if with_flood {
+            rt.block_on(async {
+                (
+                    tinnhiem_tests::flood::capture_initials(1100, &stranger, hub_key).await,
+                    tinnhiem_tests::flood::capture_initials(1100, &stranger, hub_key).await,
+                )
+            })
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(300);
+        let (secs, times, replayed) = rt.block_on(async {
+            let flood = tokio::spawn(async move {
+                use tinnhiem_tests::flood::replay;
+                let (one, spread) = bursts;
+                if one.is_empty() {
+                    return None;
+                }
+                let a = replay(&one, addr, 1, Duration::from_millis(500), Duration::ZERO).await;
+                let b = replay(
+                    &spread,
+                    addr,
+                    100,
+                    Duration::from_millis(500),
+                    Duration::from_secs(1),
+                )
+                .await;
+                Some((a, b))
+            });
+            // The districts start 0.1 s into the burst.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (_, _, times) = quic_districts(work, addr, hub_key, any_addr, deadline).await?;
+            let secs = start.elapsed().as_secs_f64() - 0.1;
+            let replayed = flood.await.ok().flatten();
+            Ok::<_, anyhow::Error>((secs, times, replayed))
+        })?;
+        let rss = hub.pid().and_then(peak_rss_kib).unwrap_or(0);
+        let mut times = times;
+        times.sort_by(f64::total_cmp);
+        // From the start of the districts (which come online over the first second).
+        let at = |q: usize| times.get(times.len() * q / 100).copied().unwrap_or(0.0);
+        let max = times.last().copied().unwrap_or(0.0);
+        println!(
+            "| {} | {secs:.2} s | {:.2} / {:.2} / {max:.2} s | {:.1} MB | {} |",
+            if with_flood {
+                "during the flood"
+            } else {
+                "alone"
+            },
+            at(50),
+            at(90),
+            rss as f64 / 1024.0,
+            replayed.map_or("—".to_string(), |(a, b)| format!(
+                "{} / {} / {} (one socket), {} / {} / {} (100 sockets)",
+                a.sent, a.answers, a.retries, b.sent, b.answers, b.retries
+            ))
+        );
+    }
+    Ok(())
 }
 
 /// HTTPS: give up an attempt that has not brought a receipt in this long, and start over.

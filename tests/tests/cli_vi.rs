@@ -1,0 +1,481 @@
+//! The command line in the clerk's language, through the real binaries: help and usage
+//! errors in Vietnamese with clap's exit codes, dates for people as dd/mm/yyyy in
+//! Vietnam's time, JSON for scripts, and a password typed at a terminal not echoed.
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use tinnhiem_tests::{bin, NodeHome};
+
+const SESSION_JSON: &str = r#"{
+  "id": "ky-hop-14",
+  "profile": "nq96-2023",
+  "procedure": "poll",
+  "body": "HĐND tỉnh Lai Châu",
+  "date": "2023-12-08",
+  "attendance": {"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49},
+  "ballots": {"issued": 49, "collected": 49, "wholly_invalid": 0},
+  "subjects": [
+    {"id": "s01", "person_id": "p-0001", "name": "Nguyễn Văn A", "position": "Chủ tịch HĐND tỉnh", "unit": "HĐND tỉnh"},
+    {"id": "s02", "person_id": "p-0002", "name": "Giàng A Páo", "position": "Ủy viên", "unit": "HĐND tỉnh", "excluded": "retiring"}
+  ],
+  "tallies": {"s01": {"high": 40, "confidence": 8, "low": 1, "invalid": 0}}
+}"#;
+
+/// What clap writes when left to itself.
+const ENGLISH: [&str; 10] = [
+    "Usage:",
+    "Options:",
+    "Commands:",
+    "Arguments:",
+    "[OPTIONS]",
+    "Print help",
+    "possible values",
+    "[default:",
+    "error:",
+    "tip:",
+];
+
+fn run(binary: &str, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("tempdir");
+    Command::new(bin(binary))
+        .arg("--home")
+        .arg(home.path())
+        .args(args)
+        .env_remove("TINNHIEM_HOME")
+        .env_remove("TINNHIEM_HUB_HOME")
+        .output()
+        .expect("run binary")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn assert_vietnamese(what: &str, t: &str) {
+    for w in ENGLISH {
+        assert!(!t.contains(w), "{what}: «{w}» in:\n{t}");
+    }
+}
+
+#[test]
+fn help_of_both_binaries_is_in_vietnamese() {
+    let pages: [(&str, &[&str]); 12] = [
+        ("tinnhiem-node", &["--help"]),
+        ("tinnhiem-node", &["-h"]),
+        ("tinnhiem-node", &["help"]),
+        ("tinnhiem-node", &["session", "--help"]),
+        ("tinnhiem-node", &["session", "create", "--help"]),
+        ("tinnhiem-node", &["help", "session", "create"]),
+        ("tinnhiem-node", &["user", "add", "--help"]),
+        ("tinnhiem-node", &["audit", "--help"]),
+        ("tinnhiem-hub", &["--help"]),
+        ("tinnhiem-hub", &["registry", "add", "--help"]),
+        ("tinnhiem-hub", &["user", "add", "--help"]),
+        ("tinnhiem-hub", &["deadlines", "--help"]),
+    ];
+    for (binary, args) in pages {
+        let o = run(binary, args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{binary} {args:?}: {err}");
+        assert!(out.contains("Cách dùng: "), "{binary} {args:?}:\n{out}");
+        assert_vietnamese(&format!("{binary} {args:?}"), &out);
+    }
+    let (root, _) = text(&run("tinnhiem-node", &["--help"]));
+    assert!(
+        root.contains("Lệnh:") && root.contains("Tùy chọn:"),
+        "{root}"
+    );
+    assert!(root.contains("[biến môi trường: TINNHIEM_HOME]"), "{root}");
+    // `session --help` lists only what exists, `show` included.
+    let (session, _) = text(&run("tinnhiem-node", &["session", "--help"]));
+    for sub in ["create", "import", "list", "show"] {
+        assert!(session.contains(&format!("  {sub} ")), "{session}");
+    }
+    let (create, _) = text(&run("tinnhiem-node", &["session", "create", "--help"]));
+    assert!(create.contains("Tham số:"), "{create}");
+    assert!(
+        create.contains("[giá trị: nq96-2023, qd96-2023]")
+            && create.contains("[giá trị: poll, binding; mặc định: poll]")
+            && create.contains("[giá trị: entries, tallies; mặc định: entries]"),
+        "{create}"
+    );
+    let (roles, _) = text(&run("tinnhiem-hub", &["user", "add", "--help"]));
+    assert!(
+        roles.contains("[giá trị: staff, reviewer, admin]"),
+        "{roles}"
+    );
+    // No command at all: the help, on stderr, as a usage error.
+    let o = run("tinnhiem-hub", &[]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("Cách dùng: tinnhiem-hub"), "{err}");
+    assert_vietnamese("tinnhiem-hub", &err);
+}
+
+#[test]
+fn usage_errors_exit_2_in_vietnamese_naming_what_is_allowed() {
+    let h = NodeHome::init("lai-chau");
+    let o = h.run(&[
+        "session",
+        "create",
+        "ky-hop-1",
+        "--profile",
+        "nq96",
+        "--body",
+        "HĐND tỉnh",
+        "--date",
+        "08/12/2023",
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--profile")
+            && err.contains("«nq96» không hợp lệ; dùng một trong: nq96-2023, qd96-2023"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Xem hướng dẫn: tinnhiem-node session create --help"),
+        "{err}"
+    );
+    assert_vietnamese("wrong --profile", &err);
+    // Refused before anything was opened: no session.
+    assert!(h.ok(&["session", "list"]).starts_with("Chưa có phiên nào"));
+
+    for (binary, args, says) in [
+        (
+            "tinnhiem-node",
+            &["session", "list", "--khong-co"][..],
+            "không có tùy chọn «--khong-co»",
+        ),
+        (
+            "tinnhiem-node",
+            &["sesion", "list"],
+            "không có lệnh «sesion» (có phải ý là «session»?)",
+        ),
+        (
+            "tinnhiem-node",
+            &["session", "create", "x"],
+            "thiếu tham số bắt buộc: --profile",
+        ),
+        (
+            "tinnhiem-node",
+            &["init", "--unit", "x", "--store", "lmdb"],
+            "dùng một trong: redb, sled",
+        ),
+        (
+            "tinnhiem-node",
+            &[
+                "session",
+                "create",
+                "x",
+                "--profile",
+                "nq96-2023",
+                "--procedure",
+                "vote",
+            ],
+            "dùng một trong: poll, binding",
+        ),
+        (
+            "tinnhiem-node",
+            &["user", "add", "lan", "--role", "staff"],
+            "dùng một trong: clerk, admin",
+        ),
+        (
+            "tinnhiem-node",
+            &["attendance", "set", "x", "--total", "ba"],
+            "cần một số nguyên",
+        ),
+        (
+            "tinnhiem-node",
+            &["sync", "--once", "--daemon"],
+            "«--once» không dùng cùng «--daemon»",
+        ),
+        (
+            "tinnhiem-hub",
+            &["user", "add", "lan", "--role", "clerk"],
+            "dùng một trong: staff, reviewer, admin",
+        ),
+        (
+            "tinnhiem-hub",
+            &["status", "--jsn"],
+            "không có tùy chọn «--jsn» (có phải ý là «--json»?)",
+        ),
+    ] {
+        let o = run(binary, args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{binary} {args:?}: {err}");
+        assert!(out.is_empty(), "{binary} {args:?}: {out}");
+        assert!(err.starts_with("Lỗi: "), "{binary} {args:?}: {err}");
+        assert!(err.contains(says), "{binary} {args:?}: {err}");
+        assert!(err.contains("Cách dùng: "), "{binary} {args:?}: {err}");
+        assert_vietnamese(&format!("{binary} {args:?}"), &err);
+    }
+}
+
+/// `dd/mm/yyyy HH:MM` of an RFC 3339 time with Vietnam's offset.
+fn for_people(rfc3339: &str) -> String {
+    assert!(
+        rfc3339.len() == 25 && rfc3339.ends_with("+07:00"),
+        "RFC 3339 in Vietnam's time: {rfc3339}"
+    );
+    format!(
+        "{}/{}/{} {}",
+        &rfc3339[8..10],
+        &rfc3339[5..7],
+        &rfc3339[0..4],
+        &rfc3339[11..16]
+    )
+}
+
+#[test]
+fn audit_verify_and_session_list_answer_people_and_scripts() {
+    let h = NodeHome::init("lai-chau");
+    let f = h.file("s.json", SESSION_JSON);
+    h.ok(&["session", "import", f.to_str().expect("path")]);
+
+    // Not sealed yet: verify fails, also as JSON.
+    let o = h.run(&["verify", "ky-hop-14", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("verify --json");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["seals"].as_array().map(Vec::len), Some(0), "{v}");
+
+    let sealed = h.ok(&["seal", "ky-hop-14"]);
+
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["verify", "ky-hop-14", "--json"])).expect("verify --json");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["session"], "ky-hop-14");
+    let seal = &v["seals"][0];
+    assert_eq!(seal["seq"], 1, "{v}");
+    assert_eq!(seal["valid"], true, "{v}");
+    assert_eq!(seal["signed_by_this_node"], true, "{v}");
+    let sealed_at = for_people(seal["sealed_at"].as_str().expect("sealed_at"));
+    assert!(
+        sealed.contains(&format!("lần 1, lúc {sealed_at}.")),
+        "{sealed}"
+    );
+    let text = h.ok(&["verify", "ky-hop-14"]);
+    assert!(
+        text.contains(&format!("Niêm phong lần 1 lúc {sealed_at}: HỢP LỆ")),
+        "{text}"
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(&h.ok(&["session", "list", "--json"])).expect("list --json");
+    assert_eq!(list[0]["session"], "ky-hop-14", "{list}");
+    assert_eq!(list[0]["date"], "2023-12-08", "{list}");
+    assert_eq!(list[0]["profile"], "nq96-2023", "{list}");
+    assert_eq!(list[0]["last_seal"]["seq"], 1, "{list}");
+    assert_eq!(list[0]["last_seal"]["current"], true, "{list}");
+    let text = h.ok(&["session", "list"]);
+    assert!(
+        text.contains("ky-hop-14\t08/12/2023\tnq96-2023\tHĐND tỉnh Lai Châu\tniêm phong lần 1 lúc")
+            && text.contains(&sealed_at),
+        "{text}"
+    );
+
+    let audit: serde_json::Value =
+        serde_json::from_str(&h.ok(&["audit", "--json"])).expect("audit --json");
+    let lines = audit.as_array().expect("array");
+    assert!(lines.len() >= 2, "{audit}");
+    let table = h.ok(&["audit"]);
+    assert!(!table.contains("\"at\""), "no raw JSON: {table}");
+    assert!(table.starts_with("Thời điểm (giờ VN)"), "{table}");
+    for l in lines {
+        let at = for_people(l["at"].as_str().expect("at"));
+        let what = l["what"].as_str().expect("what");
+        assert!(
+            table
+                .lines()
+                .any(|t| t.starts_with(&at) && t.ends_with(what)),
+            "{at} {what} in:\n{table}"
+        );
+    }
+    assert!(table.contains("niêm phong lần 1"), "{table}");
+
+    // `session show`: the header, the counts, the subjects, the seals.
+    let show = h.ok(&["session", "show", "ky-hop-14"]);
+    for part in [
+        "Phiên «ky-hop-14» — HĐND tỉnh Lai Châu",
+        "Ngày bỏ phiếu: 08/12/2023",
+        "Có mặt tại thời điểm bỏ phiếu:",
+        "Nguyễn Văn A — Chủ tịch HĐND tỉnh",
+        "Giàng A Páo — Ủy viên (HĐND tỉnh) [không lấy phiếu: Đã có thông báo nghỉ hưu]",
+        &format!("lần 1 lúc {sealed_at}"),
+        "(đúng trạng thái hiện tại)",
+        "Số liệu khớp, đủ điều kiện niêm phong.",
+    ] {
+        assert!(show.contains(part), "«{part}» in:\n{show}");
+    }
+    let e = h.fails(&["session", "show", "khong-co"]);
+    assert!(e.contains("ky-hop-14"), "{e}");
+}
+
+#[test]
+fn a_session_can_be_dated_as_people_write_dates() {
+    let h = NodeHome::init("lai-chau");
+    h.ok(&[
+        "session",
+        "create",
+        "ky-hop-2",
+        "--profile",
+        "qd96-2023",
+        "--procedure",
+        "binding",
+        "--mode",
+        "tallies",
+        "--body",
+        "Ban Chấp hành",
+        "--date",
+        "01/03/2024",
+    ]);
+    h.ok(&[
+        "board",
+        "set",
+        "ky-hop-2",
+        "--resolution-date",
+        "05/03/2024",
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&h.ok(&["session", "list", "--json"])).expect("json");
+    assert_eq!(list[0]["date"], "2024-03-01", "{list}");
+    assert_eq!(list[0]["procedure"], "binding", "{list}");
+    assert_eq!(list[0]["mode"], "tallies", "{list}");
+    let show = h.ok(&["session", "show", "ky-hop-2"]);
+    assert!(
+        show.contains("Ngày bỏ phiếu: 01/03/2024")
+            && show.contains("Nghị quyết xác nhận kết quả: 05/03/2024"),
+        "{show}"
+    );
+    let deadlines = h.ok(&["deadlines", "ky-hop-2"]);
+    assert!(
+        deadlines
+            .lines()
+            .all(|l| l.as_bytes().get(2) == Some(&b'/')),
+        "{deadlines}"
+    );
+    let e = h.fails(&[
+        "session",
+        "create",
+        "ky-hop-3",
+        "--profile",
+        "qd96-2023",
+        "--body",
+        "B",
+        "--date",
+        "31/02/2024",
+    ]);
+    assert!(
+        e.contains("--date «31/02/2024»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD"),
+        "{e}"
+    );
+}
+
+#[test]
+fn user_add_reads_a_piped_password_and_refuses_a_bad_name_first() {
+    let h = NodeHome::init("lai-chau");
+    let mut child = Command::new(bin("tinnhiem-node"))
+        .arg("--home")
+        .arg(h.path())
+        .args(["user", "add", "lan", "--role", "clerk"])
+        .env_remove("TINNHIEM_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"mat-khau-123\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(h.ok(&["user", "list"]), "lan\tclerk\n");
+    // A name that cannot be used is refused before a password is read.
+    let o = Command::new(bin("tinnhiem-node"))
+        .arg("--home")
+        .arg(h.path())
+        .args(["user", "add", "Lan Anh", "--role", "clerk"])
+        .env_remove("TINNHIEM_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("tên đăng nhập «Lan Anh» không hợp lệ"),
+        "{err}"
+    );
+}
+
+/// Runs `user add` on a terminal (a pseudo-terminal from util-linux `script`), answering
+/// each prompt once it has been shown; returns everything the terminal displayed.
+fn add_user_at_a_terminal(h: &NodeHome, name: &str, answers: &[&str]) -> (String, bool) {
+    let cmd = format!(
+        "{} --home {} user add {name} --role admin",
+        bin("tinnhiem-node").display(),
+        h.path().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("TINNHIEM_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs a command on a pseudo-terminal");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut shown = Vec::new();
+    let prompts = ["Mật khẩu", "Nhập lại"];
+    for (prompt, answer) in prompts.iter().zip(answers) {
+        // Wait for the prompt; the program turns echo off right after writing it, so
+        // give it a moment before the answer arrives at the terminal.
+        while !String::from_utf8_lossy(&shown).contains(prompt) {
+            let mut buf = [0u8; 256];
+            let n = stdout.read(&mut buf).expect("read terminal");
+            assert!(
+                n > 0,
+                "no prompt «{prompt}»: {}",
+                String::from_utf8_lossy(&shown)
+            );
+            shown.extend_from_slice(&buf[..n]);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stdin
+            .write_all(format!("{answer}\r").as_bytes())
+            .expect("type");
+    }
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).expect("read terminal");
+    shown.extend(rest);
+    drop(stdin);
+    let st = child.wait().expect("wait");
+    (String::from_utf8_lossy(&shown).into_owned(), st.success())
+}
+
+#[test]
+fn at_a_terminal_the_password_is_asked_twice_and_never_shown() {
+    let h = NodeHome::init("lai-chau");
+    let (screen, ok) =
+        add_user_at_a_terminal(&h, "quan-tri", &["bi-mat-khong-hien", "bi-mat-khong-hien"]);
+    assert!(ok, "{screen}");
+    assert!(!screen.contains("bi-mat-khong-hien"), "echoed:\n{screen}");
+    assert!(screen.contains("Đã ghi tài khoản «quan-tri»"), "{screen}");
+    assert_eq!(h.ok(&["user", "list"]), "quan-tri\tadmin\n");
+
+    let (screen, ok) = add_user_at_a_terminal(&h, "khac", &["mot-mat-khau", "mat-khau-khac"]);
+    assert!(!ok, "{screen}");
+    assert!(screen.contains("không giống nhau"), "{screen}");
+    assert_eq!(
+        h.ok(&["user", "list"]),
+        "quan-tri\tadmin\n",
+        "nothing written"
+    );
+}
