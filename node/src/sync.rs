@@ -268,10 +268,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
     let all = deliveries(home, &store, target)?;
     let (log, alarm) = log_state(&store, target)?;
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status_value(home, &store)?)?
-        );
+        println!("{}", serde_json::to_string_pretty(&status_value(home, &store)?)?);
         return Ok(());
     }
     println!(
