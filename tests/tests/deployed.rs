@@ -105,6 +105,9 @@ async fn a_whole_session_on_serve_sync_with_a_hub_saves_each_ballot_at_once() {
     assert!(delivered.contains("lúc"), "receipt time shown: {delivered}");
     b.shot("node-5b-receipt").await;
     let held = hub.ok(&["result", "--json"]);
-    assert!(held.contains("ky-hop-20"), "the hub holds the session: {held}");
+    assert!(
+        held.contains("ky-hop-20"),
+        "the hub holds the session: {held}"
+    );
     b.close().await;
 }

@@ -13,9 +13,9 @@
 //!   State lives in memory and is forgotten [`LOCK`] after the last failure, or on a
 //!   restart (the way an operator lifts a lock early). Each table holds at most
 //!   [`MAX_KEYS`] keys; at the bound the oldest is forgotten.
-//! - [`HashGate`] lets at most [`HASHES_AT_ONCE`] password checks run at a time and at
-//!   most [`MAX_WAITING`] wait; the rest get "busy" at once. Memory stays at about two
-//!   argon2 blocks whatever arrives.
+//! - [`HashGate`] runs password checks on [`HASHES_AT_ONCE`] threads of its own, with
+//!   at most [`MAX_WAITING`] waiting; the rest get "busy" at once. Memory stays at about
+//!   two argon2 blocks whatever arrives.
 //!
 //! A locked account is also a way to keep its owner out: that is the price of the
 //! lock, bounded by [`LOCK`] and lifted by a restart (ARCHITECTURE.md, Web security).
@@ -26,7 +26,6 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// Failures allowed without a delay.
 pub const FREE: u32 = 5;
@@ -314,12 +313,18 @@ impl Throttle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
 /// At most [`HASHES_AT_ONCE`] password checks at a time, at most [`MAX_WAITING`]
 /// waiting.
+///
+/// The checks run on threads of their own, not on tokio's blocking pool (which starts a
+/// new thread whenever none is idle at that instant), so that each keeps one argon2
+/// block buffer for the life of the process (`account::verify`).
 pub struct HashGate {
-    permits: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: usize,
 }
 
 impl Default for HashGate {
@@ -328,50 +333,69 @@ impl Default for HashGate {
     }
 }
 
-/// Takes one waiting place back when the waiter is done or dropped (a client that
-/// hangs up while waiting).
-struct Waiting<'a>(&'a AtomicUsize);
+/// Gives a place back when a job is done, or dropped unrun.
+struct Place(Arc<AtomicUsize>);
 
-impl Drop for Waiting<'_> {
+impl Drop for Place {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl HashGate {
-    /// `at_once` checks running, `max_waiting` waiting.
+    /// `at_once` threads checking, `max_waiting` checks queued for them. The threads
+    /// end when the gate is dropped.
     pub fn new(at_once: usize, max_waiting: usize) -> HashGate {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..at_once.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    let job = {
+                        let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                        rx.recv()
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("could not start a password-checking thread: {e}");
+            }
+        }
         HashGate {
-            permits: Arc::new(Semaphore::new(at_once)),
-            waiting: AtomicUsize::new(0),
-            max_waiting,
+            jobs: Mutex::new(tx),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: at_once.max(1) + max_waiting,
         }
     }
 
-    /// Runs `check` on a blocking thread when its turn comes. The permit goes into the
-    /// blocking closure, so a request dropped mid-check still holds it until argon2 ends.
+    /// Runs `check` on one of the gate's threads when its turn comes, or says `Busy`
+    /// at once when too many are queued. A request dropped while waiting leaves its
+    /// job queued; it still counts until it has run.
     pub async fn run<T: Send + 'static>(
         &self,
         check: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        let permit = {
-            if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-                self.waiting.fetch_sub(1, Ordering::AcqRel);
-                return Err(Busy);
-            }
-            let _place = Waiting(&self.waiting);
-            self.permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| Busy)?
-        };
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            check()
-        })
-        .await
-        .map_err(|_| Busy)
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let place = Place(self.in_flight.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _place = place;
+            let _ = tx.send(check());
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| Busy)?;
+        rx.await.map_err(|_| Busy)
     }
 }
 
