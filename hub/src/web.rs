@@ -110,8 +110,7 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(STAFF) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Tổng hợp kết quả lấy phiếu tín nhiệm <small class=muted id=live></small></h1>
+    let body = r#"<h1>Tổng hợp kết quả lấy phiếu tín nhiệm <small class=muted id=live></small></h1>
 <div class=grid>
  <div class=card><div class=muted>Đơn vị đã báo cáo</div><div class=stat id=reported>…</div></div>
  <div class=card><div class=muted>Biên bản đã nhận / bị từ chối</div><div class=stat id=seals>…</div></div>
@@ -123,14 +122,13 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
 <section class=card><h2>Biên bản đã nhận</h2><div id=sessions></div></section>
 <section class=card><h2>Chuyển lên cấp trên</h2><div id=destinations></div></section>
 <section class=card><h2>Bị từ chối gần đây</h2><div id=rejections></div></section>
-<script src="/assets/dashboard.js"></script>"#
-    );
+<script src="/assets/dashboard.js"></script>"#;
     Html(page::frame(
         "Tổng hợp",
         &title(&w),
         &nav(who.role),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }
@@ -177,20 +175,18 @@ async fn review(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(READERS) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Tra cứu người được lấy phiếu</h1>
+    let body = r#"<h1>Tra cứu người được lấy phiếu</h1>
 <section class="card noprint"><form id=search class=row>
 <label>Họ tên (có hoặc không dấu) hoặc mã người <input id=q name=q autofocus autocomplete=off placeholder="ví dụ: nguyen van an"></label>
 <button id=go type=submit>Tìm</button></form><p class=muted id=count></p></section>
 <div id=people></div>
-<script src="/assets/review.js"></script>"#
-    );
+<script src="/assets/review.js"></script>"#;
     Html(page::frame(
         "Tra cứu",
         &title(&w),
         &nav(who.role),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }

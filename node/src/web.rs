@@ -137,8 +137,7 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(CLERKS) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
+    let body = r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
 <section class=card><table id=sessions><tr><td class=muted>Đang tải…</td></tr></table></section>
 <div class=grid>
 <section class=card><h2>Tạo phiên mới</h2>
@@ -158,14 +157,13 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
 <button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
 </section></div>
 <section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>
-<script src="/assets/sessions.js"></script>"#
-    );
+<script src="/assets/sessions.js"></script>"#;
     Html(page::frame(
         "Các phiên",
         &title(&w),
         &nav(),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }
