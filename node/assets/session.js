@@ -47,7 +47,7 @@ function drawSetup() {
 <table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
 <tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
-<h2>Ban kiểm phiếu</h2><form id=board onsubmit="return false">
+<h2>Ban kiểm phiếu</h2><form id=board>
 <div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${tn.esc(m.title || "")}"></label>
 <label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
 <div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
@@ -66,11 +66,11 @@ function drawSubjects() {
   const rows = S.subjects.map((x, i) => `<tr><td class=num>${i + 1}</td><td>${tn.esc(x.id)}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td>${tn.esc(x.unit)}</td><td>${tn.esc(x.person_id)}</td><td>${x.excluded ? tn.esc(x.excluded) : ""}</td></tr>`).join("");
   $("tab-subjects").innerHTML = `<h2>Danh sách người được lấy phiếu (${S.subjects.length})</h2>
 <table id=subjects-table><tr><th>#</th><th>Mã dòng</th><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị công tác</th><th>Mã người</th><th>Không lấy phiếu vì</th></tr>${rows || "<tr><td colspan=7 class=muted>Chưa có ai.</td></tr>"}</table>
-<h2>Nhập danh sách (CSV)</h2><form id=csv onsubmit="return false">
+<h2>Nhập danh sách (CSV)</h2><form id=csv>
 <p class=muted>Dòng đầu: <span class=kbd>id,person_id,name,position,unit,excluded</span>. Dán nội dung hoặc chọn tệp.</p>
 <textarea name=csv id=csv-text></textarea><input type=file id=csv-file accept=".csv,text/csv">
 <button id=csv-go>Nhập danh sách</button> <span class=msg></span></form>
-<h2>Thêm một người</h2><form id=one onsubmit="return false"><div class=row>
+<h2>Thêm một người</h2><form id=one><div class=row>
 <label>Mã dòng <input name=id required placeholder="s07"></label><label>Mã người <input name=person required></label>
 <label>Họ tên <input name=name required></label><label>Chức vụ <input name=position></label><label>Đơn vị công tác <input name=unit></label></div>
 <button id=one-go>Thêm</button> <span class=msg></span></form>`;
@@ -105,7 +105,7 @@ function countErrors(fields) {
 }
 
 function drawCounts() {
-  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false" novalidate><div class=grid>` +
+  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts novalidate><div class=grid>` +
     COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 step=1 inputmode=numeric name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
     `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
   const f = $("counts");
@@ -190,7 +190,7 @@ function drawBallots() {
   const legend = Object.entries(keys).filter(([k]) => k !== "x").map(([k, v]) => `<span class=kbd>${k}</span> ${TITLE(v)}`).join(" · ");
   t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ cả tờ ghi ở “Có mặt & số phiếu”</small></h2>
 <p class=muted>Gõ một phím cho mỗi người: ${legend}; để trống = không đánh dấu. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại.</p>
-<form id=ballot onsubmit="return false"><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
+<form id=ballot><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
     polled.map((x, i) => `<tr><td class=num>${i + 1}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td><input class=mark data-subject="${tn.esc(x.id)}" maxlength=1 autocomplete=off aria-label="${tn.esc(x.name)}"></td><td class=chosen></td></tr>`).join("") +
     `</table><button id=ballot-go>Ghi phiếu (Enter)</button> <span class=msg id=ballot-msg></span></form>
 <h2>Phiếu đã nhập (mọi máy đã gộp): <span id=entry-count>${S.entries.length}</span></h2>

@@ -20,7 +20,7 @@ use tinnhiem_shared::domain::{
     compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, Subject, SubjectId,
 };
 use tinnhiem_web::metrics::{Kind, Metrics};
-use tinnhiem_web::{page, Auth, Role, Signed};
+use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -43,7 +43,7 @@ const CLERKS: &[Role] = &[Role::Clerk];
 const MAX_UPLOAD: usize = 16 << 20;
 
 pub(crate) fn app(web: Web) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/", get(home_page))
         .route("/s/{id}", get(session_page))
         .route("/s/{id}/minutes", get(minutes_page))
@@ -62,10 +62,19 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/api/s/{id}/seal", post(api_seal))
         .route("/api/status", get(api_status))
         .route("/metrics", get(metrics))
+        .route(
+            "/assets/sessions.js",
+            get(|| async { page::js(SESSIONS_JS) }),
+        )
+        .route("/assets/session.js", get(|| async { page::js(SESSION_JS) }))
         .merge(tinnhiem_web::login::routes())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
-        .with_state(web)
+        .with_state(web.clone());
+    tinnhiem_web::guarded(app, web.auth)
 }
+
+const SESSIONS_JS: &str = include_str!("../assets/sessions.js");
+const SESSION_JS: &str = include_str!("../assets/session.js");
 
 fn title(w: &Web) -> String {
     format!(
@@ -101,7 +110,16 @@ async fn at_desk<T: Send + 'static>(
     f: impl FnOnce(&Desk<'_>) -> Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     who.require(CLERKS)?;
-    let (home, lock, user) = (w.home.clone(), w.lock.clone(), who.user.clone());
+    desk_as(w, who.user.clone(), f).await
+}
+
+/// [`at_desk`] without a person: `user` is what the audit log would name.
+async fn desk_as<T: Send + 'static>(
+    w: &Web,
+    user: String,
+    f: impl FnOnce(&Desk<'_>) -> Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let (home, lock) = (w.home.clone(), w.lock.clone());
     let r = tokio::task::spawn_blocking(move || {
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
         let desk = Desk::open(&home, format!("{user} (web)"))?;
@@ -147,12 +165,11 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(CLERKS) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
+    let body = r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
 <section class=card><table id=sessions><tr><td class=muted>Đang tải…</td></tr></table></section>
 <div class=grid>
 <section class=card><h2>Tạo phiên mới</h2>
-<form id=create onsubmit="return false">
+<form id=create>
 <label>Mã phiên <input name=session required placeholder="vd: hdnd-2024-ky-hop-18" pattern="[a-z0-9][a-z0-9.\-_]*"></label>
 <label>Cơ quan bỏ phiếu <input name=body required placeholder="vd: HĐND huyện Phong Thổ"></label>
 <label>Tên kỳ họp / hội nghị <input name=title placeholder="vd: Kỳ họp thứ mười tám"></label>
@@ -168,15 +185,13 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
 <button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
 </section></div>
 <section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>
-<script>{}</script>"#,
-        include_str!("../assets/sessions.js")
-    );
+<script src="/assets/sessions.js"></script>"#;
     Html(page::frame(
         "Các phiên",
         &title(&w),
         &nav(),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }
@@ -196,9 +211,8 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 <section class=card id=tab-ballots hidden></section>
 <section class=card id=tab-result hidden></section>
 <section class=card id=tab-seal hidden></section>
-<script>{js}</script>"#,
+<script src="/assets/session.js"></script>"#,
         id = page::esc(&id),
-        js = include_str!("../assets/session.js")
     );
     Html(page::frame(
         &format!("Phiên {id}"),
@@ -640,9 +654,19 @@ async fn api_status(State(w): State<Web>, who: Signed) -> Response {
     )
 }
 
-/// Prometheus text format: sessions, seals, and deliveries to the hub by state.
-async fn metrics(State(w): State<Web>, who: Signed) -> Response {
-    let r = at_desk(&w, &who, |d| {
+/// Prometheus text format: sessions, seals, and deliveries to the hub by state. For a
+/// clerk signed in, or a scraper with the home's `metrics.token`.
+async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
+    let user = match who {
+        MetricsReader::Scraper => "prometheus".to_string(),
+        MetricsReader::Person(p) => {
+            if let Err(r) = p.require(CLERKS) {
+                return r;
+            }
+            p.user
+        }
+    };
+    let r = desk_as(&w, user, |d| {
         let sessions = d.store.sessions()?;
         let mut seals = 0;
         for s in &sessions {
@@ -756,16 +780,20 @@ async fn doc_download(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Result<()> {
     tinnhiem_shared::log::init();
     let home = Arc::new(home);
-    let auth = Arc::new(Auth::with_defaults(
-        tinnhiem_web::Accounts::in_dir(&home.dir),
-        format!(
-            "Kiểm phiếu — {}",
-            home.config
-                .name
-                .as_deref()
-                .unwrap_or(home.config.unit.as_str())
-        ),
-    ));
+    let token = tinnhiem_web::metrics::token(&home.dir)?;
+    let auth = Arc::new(
+        Auth::with_defaults(
+            tinnhiem_web::Accounts::in_dir(&home.dir),
+            format!(
+                "Kiểm phiếu — {}",
+                home.config
+                    .name
+                    .as_deref()
+                    .unwrap_or(home.config.unit.as_str())
+            ),
+        )
+        .with_metrics_token(token),
+    );
     if !auth.has_accounts() {
         println!(
             "Chưa có tài khoản: tạo bằng `tinnhiem-node --home {} user add TÊN --role clerk`",
