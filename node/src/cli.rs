@@ -197,6 +197,16 @@ pub enum SessionCmd {
     },
     /// List the sessions of this home.
     List,
+    /// Delete a session that was never sealed (sealed minutes are never deleted). Its
+    /// last document is kept in HOME/deleted/; a copy merged later from another laptop
+    /// is refused unless `doc merge --restore`.
+    Delete {
+        /// The session.
+        session: String,
+        /// Confirm: without it, only says what would be deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Arguments of `session create`.
@@ -227,7 +237,8 @@ pub struct CreateArgs {
 /// `subject` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SubjectCmd {
-    /// Add one subject (or replace the line with the same id).
+    /// Add one subject, last on the ballot. A line id already on the list is refused,
+    /// naming who is there (use `subject edit` to change them).
     Add {
         /// The session.
         session: String,
@@ -247,16 +258,63 @@ pub enum SubjectCmd {
         #[arg(long, default_value = "")]
         unit: String,
         /// Listed but not polled: retiring, elected_this_year, appointed_this_year,
-        /// polled_on_another_line.
+        /// polled_on_another_line, or in words ("nghỉ hưu", "được bầu trong năm", …).
         #[arg(long)]
         excluded: Option<String>,
     },
-    /// Import subjects from CSV (header: id,person_id,name,position,unit[,excluded]).
+    /// Change one subject's line; what is not given stays as it is.
+    Edit {
+        /// The session.
+        session: String,
+        /// The line id (e.g. `s03`).
+        id: String,
+        /// Person id.
+        #[arg(long)]
+        person: Option<String>,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Position.
+        #[arg(long)]
+        position: Option<String>,
+        /// Unit of work.
+        #[arg(long)]
+        unit: Option<String>,
+        /// Listed but not polled, for this reason (as for `subject add`).
+        #[arg(long, conflicts_with = "polled")]
+        excluded: Option<String>,
+        /// Polled after all: clears the reason not to poll.
+        #[arg(long)]
+        polled: bool,
+    },
+    /// Remove one subject's line. Refused when ballots or a tally already give them a
+    /// mark, unless --drop-marks (the marks go too; the ballots stay).
+    Remove {
+        /// The session.
+        session: String,
+        /// The line id.
+        id: String,
+        /// Remove the marks and tally given to this person too.
+        #[arg(long)]
+        drop_marks: bool,
+    },
+    /// The list, in ballot order.
+    List {
+        /// The session.
+        session: String,
+    },
+    /// Import subjects from CSV: headers `STT` or `id`, `Họ và tên` (name), `Mã người`
+    /// (person_id), `Chức vụ`, `Đơn vị công tác`, `Lý do không lấy phiếu` (any case, with
+    /// or without diacritics; `,` or `;`). Lines whose id is already on the list refuse
+    /// the whole file, unless --replace.
     Import {
         /// The session.
         session: String,
         /// The CSV file.
         file: PathBuf,
+        /// Replace the lines whose id is already on the list.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -391,9 +449,13 @@ pub enum DocCmd {
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
-    /// Merge a session document from a file into this home.
+    /// Merge a session document from a file into this home. A copy of a session
+    /// deleted here is refused unless --restore.
     Merge {
         /// The file written by `doc export`.
         file: PathBuf,
+        /// Bring back a session deleted on this laptop.
+        #[arg(long)]
+        restore: bool,
     },
 }
