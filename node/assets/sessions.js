@@ -27,7 +27,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const file = document.getElementById("file").files[0];
     if (!file) { tn.say("file-msg", "Chưa chọn tệp", "error"); return; }
     try {
-      const url = file.name.endsWith(".json") ? "/api/import" : "/api/merge";
+      const restore = document.getElementById("file-restore").checked;
+      const url = file.name.endsWith(".json") ? "/api/import" : "/api/merge" + (restore ? "?restore=true" : "");
       const resp = await fetch(url, {method: "POST", credentials: "same-origin", body: await file.arrayBuffer()});
       const r = await resp.json().catch(() => ({error: "HTTP " + resp.status}));
       if (!resp.ok) throw new Error(r.error);

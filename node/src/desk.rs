@@ -137,9 +137,16 @@ impl<'a> Desk<'a> {
                 all.join(", ")
             );
         };
-        let doc = SessionDoc::load(&bytes, &self.device)
+        let doc = SessionDoc::load(&bytes, &self.actor(&id)?)
             .with_context(|| format!("phiên «{id}» trong kho"))?;
         Ok((id, doc))
+    }
+
+    /// The Automerge actor this laptop writes a session with: the device's, or, once a
+    /// session of this id was deleted here, the fresh one the deletion chose (see
+    /// [`Store::actor`]).
+    fn actor(&self, id: &SessionId) -> Result<Vec<u8>> {
+        Ok(self.store.actor(id)?.unwrap_or_else(|| self.device.clone()))
     }
 
     /// Commits, stores durably and records who did it.
@@ -152,7 +159,7 @@ impl<'a> Desk<'a> {
     }
 
     pub(crate) fn create(&self, n: &NewSession) -> Result<()> {
-        let mut doc = SessionDoc::new(&self.home.config.unit, &n.id, &self.device)?;
+        let mut doc = SessionDoc::new(&self.home.config.unit, &n.id, &self.actor(&n.id)?)?;
         doc.set_setup(n.profile, n.procedure, n.mode, n.date)?;
         doc.set_meta(MetaField::Body, n.body.trim())?;
         if let Some(t) = n.title.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -183,7 +190,7 @@ impl<'a> Desk<'a> {
             bail!("không lấy được số ngẫu nhiên cho mã phiếu");
         }
         let id = s.meta.session.clone();
-        let mut doc = SessionDoc::from_session(&s, &self.device, now())?;
+        let mut doc = SessionDoc::from_session(&s, &self.actor(&id)?, now())?;
         let line = self.line(now(), format!("{id}: nhập từ {origin}"));
         self.store.create_doc(&id, &doc.save(), &line)?;
         Ok(s)
@@ -410,15 +417,25 @@ impl<'a> Desk<'a> {
         let bytes = doc.save();
         let copy = self.home.deleted_dir().join(format!("{sid}.{t}.automerge"));
         write_atomic(&copy, &bytes)?;
+        // A session deleted twice keeps refusing both histories.
+        let mut changes: std::collections::BTreeSet<String> =
+            doc.own_changes()?.iter().map(hex::encode).collect();
+        if let Some(old) = self.tombstone(&sid)? {
+            changes.extend(old.changes);
+        }
         let stone = Tombstone {
             at: t,
             who: self.who.clone(),
             copy: copy.display().to_string(),
-            changes: doc.own_changes()?.iter().map(hex::encode).collect(),
+            changes: changes.into_iter().collect(),
         };
+        let mut actor = [0u8; 16];
+        getrandom::getrandom(&mut actor)
+            .map_err(|e| anyhow!("không lấy được số ngẫu nhiên: {e}"))?;
         self.store.delete_doc(
             &sid,
             &serde_json::to_vec(&stone)?,
+            &actor,
             &self.line(
                 t,
                 format!(
@@ -659,6 +676,7 @@ impl<'a> Desk<'a> {
         let mut theirs =
             SessionDoc::load(bytes, &self.device).with_context(|| format!("tệp {origin}"))?;
         let (unit, sid) = theirs.identity()?;
+        theirs.set_actor(&self.actor(&sid)?);
         if unit != self.home.config.unit {
             bail!(
                 "tệp là phiên của đơn vị «{unit}», máy này là đơn vị «{}»",
@@ -666,15 +684,9 @@ impl<'a> Desk<'a> {
             );
         }
         let ours = self.store.doc(&sid)?;
-        let stone =
-            match self.store.tombstone(&sid)? {
-                Some(v) => Some(serde_json::from_slice::<Tombstone>(&v).map_err(|e| {
-                    anyhow!("dấu xóa của phiên «{sid}» trong kho không đọc được: {e}")
-                })?),
-                None => None,
-            };
+        let stone = self.tombstone(&sid)?;
         let revives = match &stone {
-            Some(t) if ours.is_none() => true,
+            Some(_) if ours.is_none() => true,
             Some(t) => theirs.holds_any(&t.heads()),
             None => false,
         };
@@ -691,7 +703,7 @@ impl<'a> Desk<'a> {
         }
         let (mut doc, new) = match ours {
             Some(ours) => {
-                let mut ours = SessionDoc::load(&ours, &self.device)?;
+                let mut ours = SessionDoc::load(&ours, &self.actor(&sid)?)?;
                 let n = ours.merge(&mut theirs)?;
                 (ours, n)
             }
@@ -860,6 +872,17 @@ fn changes(old: &Subject, new: &Subject) -> String {
         out.push(format!("«{}» → «{}»", t(old.excluded), t(new.excluded)));
     }
     out.join("; ")
+}
+
+impl Desk<'_> {
+    fn tombstone(&self, sid: &SessionId) -> Result<Option<Tombstone>> {
+        match self.store.tombstone(sid)? {
+            Some(v) => Ok(Some(serde_json::from_slice::<Tombstone>(&v).map_err(
+                |e| anyhow!("dấu xóa của phiên «{sid}» trong kho không đọc được: {e}"),
+            )?)),
+            None => Ok(None),
+        }
+    }
 }
 
 fn next_order(s: &Session) -> u64 {

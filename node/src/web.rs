@@ -169,6 +169,7 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
 <section class=card><h2>Nhập phiên từ tệp</h2>
 <p class=muted>Tệp JSON theo mẫu deploy/examples/session.json, hoặc tệp .automerge của máy khác trong cùng đơn vị (gộp).</p>
 <label>Tệp <input type=file id=file accept=".json,.automerge"></label>
+<label class=check><input type=checkbox id=file-restore> Khôi phục nếu đây là phiên đã bị xóa trên máy này (bình thường để trống: tệp của phiên đã xóa bị từ chối)</label>
 <button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
 </section></div>
 <section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>

@@ -373,6 +373,11 @@ impl SessionDoc {
         Ok(self.doc.merge(&mut other.doc)?.len())
     }
 
+    /// Writes from now on as `actor`.
+    pub fn set_actor(&mut self, actor: &[u8]) {
+        self.doc.set_actor(ActorId::from(actor));
+    }
+
     /// Gives direct access for the sync protocol.
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc

@@ -171,6 +171,10 @@ fn tombstone_key(session: &SessionId) -> String {
     format!("deleted/{session}")
 }
 
+fn actor_key(session: &SessionId) -> String {
+    format!("actor/{session}")
+}
+
 fn seal_key(session: &SessionId, seq: u32) -> Vec<u8> {
     let mut k = session.as_str().as_bytes().to_vec();
     k.push(0);
@@ -454,13 +458,15 @@ impl Store {
         ])
     }
 
-    /// Removes a session's document, leaving `tombstone` under `meta/deleted/SESSION`
-    /// and the audit line, in one durable batch. Refused when the session has a seal:
-    /// sealed minutes are never deleted.
+    /// Removes a session's document, leaving `tombstone` under `meta/deleted/SESSION`,
+    /// the Automerge actor this home writes the session with from now on under
+    /// `meta/actor/SESSION` (see [`Store::actor`]), and the audit line, in one durable
+    /// batch. Refused when the session has a seal: sealed minutes are never deleted.
     pub fn delete_doc(
         &self,
         session: &SessionId,
         tombstone: &[u8],
+        actor: &[u8],
         audit: &AuditLine,
     ) -> Result<(), StoreError> {
         if !self.seals(session)?.is_empty() {
@@ -470,11 +476,21 @@ impl Store {
         }
         let (k, v) = audit.encode()?;
         let key = tombstone_key(session);
+        let actor_key = actor_key(session);
         self.write(&[
             Op::Delete("docs", session.as_str().as_bytes()),
             Op::Put("meta", key.as_bytes(), tombstone),
+            Op::Put("meta", actor_key.as_bytes(), actor),
             Op::Put("audit", &k, &v),
         ])
+    }
+
+    /// The Automerge actor this home writes `session` with, when it is not the device's:
+    /// after a deletion. Automerge numbers each actor's changes; a session made again
+    /// under a deleted one's id must not number its changes as the deleted history did,
+    /// or the two could never be merged (a restore, a copy from another laptop).
+    pub fn actor(&self, session: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(&actor_key(session))
     }
 
     /// What [`Store::delete_doc`] left for a session, if it was deleted.
@@ -714,14 +730,17 @@ mod tests {
                 };
                 st.put_seal(&b, &Seal::sign(&key, body), b"doc-b", &line())
                     .expect("seal");
-                st.delete_doc(&a, b"gone", &line()).expect("delete");
-                assert!(st.delete_doc(&b, b"gone", &line()).is_err());
+                st.delete_doc(&a, b"gone", b"actor-a", &line())
+                    .expect("delete");
+                assert!(st.delete_doc(&b, b"gone", b"actor-b", &line()).is_err());
             }
             let st = Store::open(dir.path(), kind, Duration::ZERO).expect("reopen");
             assert_eq!(st.sessions().expect("list"), vec![b.clone()]);
             assert_eq!(st.doc(&a).expect("doc"), None);
             assert_eq!(st.tombstone(&a).expect("t").as_deref(), Some(&b"gone"[..]));
             assert_eq!(st.tombstone(&b).expect("t"), None);
+            assert_eq!(st.actor(&a).expect("a").as_deref(), Some(&b"actor-a"[..]));
+            assert_eq!(st.actor(&b).expect("a"), None);
             st.restore_doc(&a, b"doc-a2", &line()).expect("restore");
             assert_eq!(st.tombstone(&a).expect("t"), None);
             assert_eq!(st.doc(&a).expect("doc").as_deref(), Some(&b"doc-a2"[..]));
