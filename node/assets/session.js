@@ -83,12 +83,15 @@ function drawSubjects() {
 <button id=one-go>Thêm</button> <span id=one-msg class=said></span></form>`;
   // Messages of this tab that are not the CSV form's (`.msg`, which `act` writes).
   const say = (id, text, cls) => { tn.say(id, text, "said " + (cls || "")); };
-  const done = async text => { say("subject-msg", text, "ok"); await load(); drawSubjects(); drawBallots(); say("subject-msg", text, "ok"); };
+  // The message goes on the redrawn tab, so it is seen only once the list shows the change.
+  const done = async text => { await load(); drawSubjects(); drawBallots(); say("subject-msg", text, "ok"); };
   $("csv-file").addEventListener("change", async e => { const f = e.target.files[0]; if (f) $("csv-text").value = await f.text(); });
   $("csv").addEventListener("submit", async () => {
-    const r = await act("tab-subjects", API + "/subjects", {csv: $("csv-text").value, replace: $("csv-replace").checked},
-      r => `Đã nhập ${r.imported} người` + (r.replaced.length ? `; thay dòng ${r.replaced.join(", ")}` : "") + (r.unchanged ? `; ${r.unchanged} dòng đã có, giữ nguyên` : ""));
-    if (r) { drawSubjects(); drawBallots(); }
+    try {
+      const r = await tn.post(API + "/subjects", {csv: $("csv-text").value, replace: $("csv-replace").checked});
+      await load(); drawSubjects(); drawBallots();
+      msg("tab-subjects", `Đã nhập ${r.imported} người` + (r.replaced.length ? `; thay dòng ${r.replaced.join(", ")}` : "") + (r.unchanged ? `; ${r.unchanged} dòng đã có, giữ nguyên` : ""), "ok");
+    } catch (e) { msg("tab-subjects", e.message, "error"); }
   });
   const one = $("one");
   one.addEventListener("submit", async () => {

@@ -121,7 +121,7 @@ async fn a_clerk_keeps_the_list_of_people_whole() {
         assert!(names(&h).iter().any(|n| n.contains("Vương Thị Thu Hiền")));
     }
     // Shown the mark, the clerk removes her with it.
-    b.go(&format!("{}/s/{S}#subjects", web.base)).await;
+    b.c.refresh().await.expect("reload");
     b.click("tr[data-subject=s01] .subject-remove").await;
     let ask = b
         .wait_text("#remove-confirm", "1 phiếu có ý kiến", 10)
