@@ -28,7 +28,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const file = document.getElementById("file").files[0];
     if (!file) { tn.say("file-msg", "Chưa chọn tệp", "error"); return; }
     try {
-      const url = file.name.endsWith(".json") ? "/api/import" : "/api/merge";
+      const restore = document.getElementById("file-restore").checked;
+      const url = file.name.endsWith(".json") ? "/api/import" : "/api/merge" + (restore ? "?restore=true" : "");
       const r = await tn.send(url, await file.arrayBuffer());
       tn.say("file-msg", "Đã nhập phiên " + r.id, "ok");
       refresh();

@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tinnhiem_shared::doc::{CountField, MetaField};
 use tinnhiem_shared::domain::{
-    compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, Subject, SubjectId,
+    compute, deadlines, exclusion_from_text, is_hhmm, Exclusion, Mode, PersonId, Procedure,
+    Profile, Subject, SubjectId, ACCEPTED_EXCLUSIONS, ACCEPTED_HEADERS,
 };
 use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
@@ -54,6 +55,9 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/api/merge", post(api_merge))
         .route("/api/s/{id}", get(api_session))
         .route("/api/s/{id}/subjects", post(api_subjects))
+        .route("/api/s/{id}/subjects/edit", post(api_subject_edit))
+        .route("/api/s/{id}/subjects/remove", post(api_subject_remove))
+        .route("/api/s/{id}/delete", post(api_delete))
         .route("/api/s/{id}/board", post(api_board))
         .route("/api/s/{id}/counts", post(api_counts))
         .route("/api/s/{id}/tally", post(api_tally))
@@ -182,6 +186,7 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
 <section class=card><h2>Nhập phiên từ tệp</h2>
 <p class=muted>Tệp JSON theo mẫu deploy/examples/session.json, hoặc tệp .automerge của máy khác trong cùng đơn vị (gộp).</p>
 <label>Tệp <input type=file id=file accept=".json,.automerge"></label>
+<label class=check><input type=checkbox id=file-restore> Khôi phục nếu đây là phiên đã bị xóa trên máy này (bình thường để trống: tệp của phiên đã xóa bị từ chối)</label>
 <button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
 </section></div>
 <section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>
@@ -204,6 +209,7 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
         r#"<div id=session data-id="{id}"></div>
 <h1 id=heading>Phiên {id} <small class=muted id=live></small></h1>
 <p id=summary class=muted></p>
+<div id=session-actions class=noprint></div>
 <nav class="tabs noprint" id=tabs></nav>
 <section class=card id=tab-setup hidden></section>
 <section class=card id=tab-subjects hidden></section>
@@ -308,10 +314,22 @@ async fn api_import(State(w): State<Web>, who: Signed, body: String) -> Response
     )
 }
 
-async fn api_merge(State(w): State<Web>, who: Signed, body: Bytes) -> Response {
+#[derive(Deserialize)]
+struct MergeQuery {
+    /// Bring back a session deleted on this laptop.
+    #[serde(default)]
+    restore: bool,
+}
+
+async fn api_merge(
+    State(w): State<Web>,
+    who: Signed,
+    axum::extract::Query(q): axum::extract::Query<MergeQuery>,
+    body: Bytes,
+) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
-            let (sid, new, s) = d.merge(&body, "tệp của máy khác")?;
+            let (sid, new, s) = d.merge(&body, "tệp của máy khác", q.restore)?;
             Ok(
                 json!({"id": sid, "new_changes": new, "entries": s.entries.len(),
                       "conflicts": conflicts_json(&s.conflicts)}),
@@ -351,6 +369,8 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                 .map(|x| {
                     json!({"id": x.id, "person_id": x.person_id, "name": x.name, "position": x.position,
                            "unit": x.unit, "excluded": x.excluded.map(|e| e.title()),
+                           "excluded_key": x.excluded.map(|e| e.key()),
+                           "marks": s.entries.iter().filter(|e| e.marks.contains_key(&x.id)).count(),
                            "tally": s.tallies.get(&x.id).map(|t| json!({"levels": t.levels, "invalid": t.invalid}))})
                 })
                 .collect();
@@ -381,6 +401,9 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                 "flag_titles": r.subjects.iter().map(|x| (x.id.to_string(), x.flag.title())).collect::<std::collections::BTreeMap<_, _>>(),
                 "seals": seals,
                 "deadlines": deadlines(m),
+                "csv_help": {"headers": ACCEPTED_HEADERS, "reasons": ACCEPTED_EXCLUSIONS},
+                "exclusions": ([Exclusion::Retiring, Exclusion::ElectedThisYear, Exclusion::AppointedThisYear,
+                               Exclusion::PolledOnAnotherLine].map(|e| json!({"key": e.key(), "title": e.title()}))),
             }))
         })
         .await,
@@ -391,6 +414,9 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
 struct SubjectsForm {
     #[serde(default)]
     csv: Option<String>,
+    /// With `csv`: replace the lines whose id is already on the list.
+    #[serde(default)]
+    replace: bool,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -405,6 +431,11 @@ struct SubjectsForm {
     excluded: Option<String>,
 }
 
+/// The reason not to poll as the form sends it: a key, words, or empty for polled.
+fn excluded_field(x: Option<&str>) -> Result<Option<Exclusion>> {
+    exclusion_from_text(x.unwrap_or("")).map_err(|e| anyhow!("Lý do không lấy phiếu: {e}"))
+}
+
 async fn api_subjects(
     State(w): State<Web>,
     who: Signed,
@@ -414,20 +445,17 @@ async fn api_subjects(
     json_or(
         at_desk(&w, &who, move |d| {
             if let Some(csv) = f.csv.filter(|c| !c.trim().is_empty()) {
-                let n = d.import_subjects(&id, &csv, "Danh sách CSV")?;
-                return Ok(json!({"imported": n}));
+                let r = d.import_subjects(&id, &csv, "Danh sách CSV", f.replace)?;
+                return Ok(
+                    json!({"imported": r.added, "replaced": r.replaced, "unchanged": r.unchanged}),
+                );
             }
             let sid = SubjectId::new(f.id.as_deref().unwrap_or("").trim())
                 .map_err(|e| anyhow!("Mã dòng: {e}"))?;
             let person = PersonId::new(f.person.as_deref().unwrap_or("").trim())
                 .map_err(|e| anyhow!("Mã người: {e}"))?;
-            let excluded = match f.excluded.as_deref().filter(|x| !x.is_empty()) {
-                None => None,
-                Some(x) => Some(
-                    Exclusion::parse(x).ok_or_else(|| anyhow!("Lý do không lấy phiếu «{x}»"))?,
-                ),
-            };
-            let s = d.put_subject(
+            let excluded = excluded_field(f.excluded.as_deref())?;
+            let s = d.add_subject(
                 &id,
                 Subject {
                     id: sid,
@@ -440,6 +468,89 @@ async fn api_subjects(
                 },
             )?;
             Ok(json!({"id": s.id}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct SubjectEditForm {
+    id: String,
+    person: String,
+    name: String,
+    #[serde(default)]
+    position: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    excluded: Option<String>,
+}
+
+async fn api_subject_edit(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<SubjectEditForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let person = PersonId::new(f.person.trim()).map_err(|e| anyhow!("Mã người: {e}"))?;
+            let change = crate::desk::SubjectChange {
+                person_id: Some(person),
+                name: Some(f.name),
+                position: Some(f.position),
+                unit: Some(f.unit),
+                excluded: Some(excluded_field(f.excluded.as_deref())?),
+            };
+            let (old, new) = d.edit_subject(&id, &f.id, change)?;
+            Ok(json!({"id": new.id, "changed": old != new}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct SubjectRemoveForm {
+    id: String,
+    /// The clerk saw how many marks this person has and wants them gone too.
+    #[serde(default)]
+    drop_marks: bool,
+}
+
+async fn api_subject_remove(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<SubjectRemoveForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let r = d.remove_subject(&id, &f.id, f.drop_marks)?;
+            Ok(json!({"id": r.subject.id, "name": r.subject.name, "marks": r.marks, "tally": r.tally}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    /// The session's id typed again: the page's confirmation, checked here too.
+    confirm: String,
+}
+
+async fn api_delete(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<DeleteForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            if f.confirm.trim() != id {
+                bail!("Chưa xóa: gõ đúng mã phiên «{id}» để xác nhận");
+            }
+            let r = d.delete_session(&id)?;
+            Ok(json!({"id": r.id, "subjects": r.subjects, "entries": r.entries}))
         })
         .await,
     )
