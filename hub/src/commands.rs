@@ -818,13 +818,17 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         let web = match http {
             None => None,
             Some(addr) => {
-                let auth = Arc::new(tinnhiem_web::Auth::with_defaults(
-                    tinnhiem_web::Accounts::in_dir(&home.dir),
-                    format!(
-                        "Máy chủ {}",
-                        home.config.name.as_deref().unwrap_or(&state.unit)
-                    ),
-                ));
+                let token = tinnhiem_web::metrics::token(&home.dir)?;
+                let auth = Arc::new(
+                    tinnhiem_web::Auth::with_defaults(
+                        tinnhiem_web::Accounts::in_dir(&home.dir),
+                        format!(
+                            "Máy chủ {}",
+                            home.config.name.as_deref().unwrap_or(&state.unit)
+                        ),
+                    )
+                    .with_metrics_token(token),
+                );
                 let app = crate::web::app(crate::web::Web {
                     hub: state.clone(),
                     home: home.dir.clone(),

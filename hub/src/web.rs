@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::store::Table;
 use tinnhiem_web::metrics::{Kind, Metrics};
-use tinnhiem_web::{page, Auth, Role, Signed};
+use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -40,7 +40,7 @@ const READERS: &[Role] = &[Role::Staff, Role::Reviewer];
 
 /// The router.
 pub(crate) fn app(web: Web) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/", get(dashboard))
         .route("/review", get(review))
         .route("/minutes/{unit}/{session}", get(minutes))
@@ -49,8 +49,14 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/api/dashboard", get(api_dashboard))
         .route("/api/person", get(api_person))
         .route("/metrics", get(metrics))
+        .route(
+            "/assets/dashboard.js",
+            get(|| async { page::js(DASHBOARD_JS) }),
+        )
+        .route("/assets/review.js", get(|| async { page::js(REVIEW_JS) }))
         .merge(tinnhiem_web::login::routes())
-        .with_state(web)
+        .with_state(web.clone());
+    tinnhiem_web::guarded(app, web.auth)
 }
 
 fn nav(role: Role) -> Vec<(&'static str, &'static str)> {
@@ -104,8 +110,7 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(STAFF) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Tổng hợp kết quả lấy phiếu tín nhiệm <small class=muted id=live></small></h1>
+    let body = r#"<h1>Tổng hợp kết quả lấy phiếu tín nhiệm <small class=muted id=live></small></h1>
 <div class=grid>
  <div class=card><div class=muted>Đơn vị đã báo cáo</div><div class=stat id=reported>…</div></div>
  <div class=card><div class=muted>Biên bản đã nhận / bị từ chối</div><div class=stat id=seals>…</div></div>
@@ -118,15 +123,13 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
 <section class=card><h2>Chuyển lên cấp trên</h2><div id=destinations></div></section>
 <section class=card><h2>Khóa lạ bị từ chối khi kết nối</h2><p class=muted>Máy chủ chưa đăng ký các khóa này. Chỉ đăng ký sau khi gọi điện cho đơn vị và đối chiếu dấu vân tay khóa với màn hình của họ.</p><div id=refused></div></section>
 <section class=card><h2>Bị từ chối gần đây</h2><div id=rejections></div></section>
-<script>{}</script>"#,
-        DASHBOARD_JS
-    );
+<script src="/assets/dashboard.js"></script>"#;
     Html(page::frame(
         "Tổng hợp",
         &title(&w),
         &nav(who.role),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }
@@ -174,20 +177,18 @@ async fn review(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(READERS) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Tra cứu người được lấy phiếu</h1>
-<section class="card noprint"><form id=search class=row onsubmit="return false">
+    let body = r#"<h1>Tra cứu người được lấy phiếu</h1>
+<section class="card noprint"><form id=search class=row>
 <label>Họ tên (có hoặc không dấu) hoặc mã người <input id=q name=q autofocus autocomplete=off placeholder="ví dụ: nguyen van an"></label>
 <button id=go type=submit>Tìm</button></form><p class=muted id=count></p></section>
 <div id=people></div>
-<script>{REVIEW_JS}</script>"#
-    );
+<script src="/assets/review.js"></script>"#;
     Html(page::frame(
         "Tra cứu",
         &title(&w),
         &nav(who.role),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }
@@ -411,11 +412,13 @@ async fn results_xlsx(State(w): State<Web>, who: Signed) -> Response {
     }
 }
 
-/// Prometheus text format. Open to the same logins as the dashboard; a scraper gets an
-/// account of its own (role staff).
-async fn metrics(State(w): State<Web>, who: Signed) -> Response {
-    if let Err(r) = who.require(STAFF) {
-        return r;
+/// Prometheus text format: for the dashboard's logins, and for a scraper with the
+/// home's `metrics.token` as a bearer token (Prometheus cannot log in with a cookie).
+async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
+    if let MetricsReader::Person(p) = &who {
+        if let Err(r) = p.require(STAFF) {
+            return r;
+        }
     }
     let hub = w.hub.clone();
     let home = w.home.clone();

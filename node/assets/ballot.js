@@ -1,5 +1,5 @@
-// Ballots at the keyboard (entries mode) and totals from paper (tallies mode). Comes
-// before session.js in the page; uses its globals (S, API, $, msg, act, load) at run time.
+// Ballots at the keyboard (entries mode) and totals from paper (tallies mode). Loaded
+// before session.js (/assets/ballot.js); uses its globals (S, API, $, msg, act, load) at run time.
 //
 // Keys: one window-level keydown handler turns each key into a token and appends it to
 // E.queue; one loop (drain) takes tokens out in order. A finished ballot is saved from
@@ -56,7 +56,7 @@ function drawBallots() {
   t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ cả tờ ghi ở “Có mặt & số phiếu”</small></h2>
 <p class=muted>Gõ một phím cho mỗi người: ${legend}; <span class=kbd>Space</span> (phím cách) để trống. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại, <span class=kbd>↑</span> <span class=kbd>↓</span> chọn dòng. Cứ gõ tiếp: phím gõ trong lúc đang ghi được giữ lại cho phiếu sau.</p>
 <p id=progress></p>
-<form id=ballot onsubmit="return false"><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
+<form id=ballot><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
     polled.map((x, i) => `<tr data-row=${i}><td class=num>${i + 1}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td><input class=mark data-subject="${tn.esc(x.id)}" readonly autocomplete=off aria-label="${tn.esc(x.name)}"></td><td class=chosen></td></tr>`).join("") +
     `</table>
 <div id=ballot-ask class=ask role=alert hidden></div>

@@ -47,7 +47,7 @@ function drawSetup() {
 <table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
 <tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
-<h2>Ban kiểm phiếu</h2><form id=board onsubmit="return false">
+<h2>Ban kiểm phiếu</h2><form id=board>
 <div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${tn.esc(m.title || "")}"></label>
 <label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
 <div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
@@ -62,22 +62,107 @@ function drawSetup() {
   f.addEventListener("submit", () => act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu"));
 }
 
+// The list of people: each row edited or removed in place (with a confirmation in the
+// page), one added, or a whole list imported. Nothing here replaces a person silently:
+// the server refuses a taken row id and says who is on it.
 function drawSubjects() {
-  const rows = S.subjects.map((x, i) => `<tr><td class=num>${i + 1}</td><td>${tn.esc(x.id)}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td>${tn.esc(x.unit)}</td><td>${tn.esc(x.person_id)}</td><td>${x.excluded ? tn.esc(x.excluded) : ""}</td></tr>`).join("");
+  const reasons = sel => `<option value="">Được lấy phiếu</option>` + S.exclusions.map(e => `<option value="${e.key}"${e.key === sel ? " selected" : ""}>${tn.esc(e.title)}</option>`).join("");
+  const rows = S.subjects.map((x, i) => `<tr data-subject="${tn.esc(x.id)}"><td class=num>${i + 1}</td><td>${tn.esc(x.id)}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td>${tn.esc(x.unit)}</td><td>${tn.esc(x.person_id)}</td><td>${x.excluded ? tn.esc(x.excluded) : ""}</td><td class=noprint><button type=button class="secondary subject-edit" data-id="${tn.esc(x.id)}">Sửa</button> <button type=button class="secondary subject-remove" data-id="${tn.esc(x.id)}">Xóa</button></td></tr>`).join("");
   $("tab-subjects").innerHTML = `<h2>Danh sách người được lấy phiếu (${S.subjects.length})</h2>
-<table id=subjects-table><tr><th>#</th><th>Mã dòng</th><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị công tác</th><th>Mã người</th><th>Không lấy phiếu vì</th></tr>${rows || "<tr><td colspan=7 class=muted>Chưa có ai.</td></tr>"}</table>
-<h2>Nhập danh sách (CSV)</h2><form id=csv onsubmit="return false">
-<p class=muted>Dòng đầu: <span class=kbd>id,person_id,name,position,unit,excluded</span>. Dán nội dung hoặc chọn tệp.</p>
+<table id=subjects-table><tr><th>#</th><th>Mã dòng</th><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị công tác</th><th>Mã người</th><th>Không lấy phiếu vì</th><th class=noprint></th></tr>${rows || "<tr><td colspan=8 class=muted>Chưa có ai.</td></tr>"}</table>
+<div id=subject-panel></div><span id=subject-msg class=said></span>
+<h2>Nhập danh sách (CSV)</h2><form id=csv>
+<p class=muted id=csv-help>Dòng đầu là tiêu đề cột, chữ hoa hay thường, có dấu hay không dấu đều được; ngăn cách bằng dấu phẩy hoặc chấm phẩy. Các cột: ${tn.esc(S.csv_help.headers)}. STT 1 thành mã dòng s01. Lý do không lấy phiếu: ${tn.esc(S.csv_help.reasons)}. Dán nội dung hoặc chọn tệp.</p>
 <textarea name=csv id=csv-text></textarea><input type=file id=csv-file accept=".csv,text/csv">
+<label class=check><input type=checkbox id=csv-replace> Thay các dòng trùng mã với người đã có (người đang ở dòng đó bị thay)</label>
 <button id=csv-go>Nhập danh sách</button> <span class=msg></span></form>
-<h2>Thêm một người</h2><form id=one onsubmit="return false"><div class=row>
-<label>Mã dòng <input name=id required placeholder="s07"></label><label>Mã người <input name=person required></label>
-<label>Họ tên <input name=name required></label><label>Chức vụ <input name=position></label><label>Đơn vị công tác <input name=unit></label></div>
-<button id=one-go>Thêm</button> <span class=msg></span></form>`;
+<h2>Thêm một người</h2><form id=one><div class=row>
+<label>Mã dòng <input name=id id=one-id required placeholder="s07" aria-describedby=one-id-error><span class=field-error id=one-id-error></span></label><label>Mã người <input name=person required></label>
+<label>Họ tên <input name=name required></label><label>Chức vụ <input name=position></label><label>Đơn vị công tác <input name=unit></label>
+<label>Không lấy phiếu vì <select name=excluded>${reasons("")}</select></label></div>
+<button id=one-go>Thêm</button> <span id=one-msg class=said></span></form>`;
+  // Messages of this tab that are not the CSV form's (`.msg`, which `act` writes).
+  const say = (id, text, cls) => { tn.say(id, text, "said " + (cls || "")); };
+  // The message goes on the redrawn tab, so it is seen only once the list shows the change.
+  const done = async text => { await load(); drawSubjects(); drawBallots(); say("subject-msg", text, "ok"); };
   $("csv-file").addEventListener("change", async e => { const f = e.target.files[0]; if (f) $("csv-text").value = await f.text(); });
-  $("csv").addEventListener("submit", async () => { if (await act("tab-subjects", API + "/subjects", {csv: $("csv-text").value}, r => `Đã nhập ${r.imported} người`)) { drawSubjects(); drawBallots(); } });
+  $("csv").addEventListener("submit", async () => {
+    try {
+      const r = await tn.post(API + "/subjects", {csv: $("csv-text").value, replace: $("csv-replace").checked});
+      await load(); drawSubjects(); drawBallots();
+      msg("tab-subjects", `Đã nhập ${r.imported} người` + (r.replaced.length ? `; thay dòng ${r.replaced.join(", ")}` : "") + (r.unchanged ? `; ${r.unchanged} dòng đã có, giữ nguyên` : ""), "ok");
+    } catch (e) { msg("tab-subjects", e.message, "error"); }
+  });
   const one = $("one");
-  one.addEventListener("submit", async () => { if (await act("tab-subjects", API + "/subjects", Object.fromEntries(new FormData(one).entries()), r => "Đã thêm " + r.id)) { drawSubjects(); drawBallots(); } });
+  one.addEventListener("submit", async () => {
+    $("one-id-error").textContent = "";
+    try {
+      const r = await tn.post(API + "/subjects", Object.fromEntries(new FormData(one).entries()));
+      await done("Đã thêm " + r.id);
+    } catch (e) {
+      $("one-id-error").textContent = (e.fields || {})["add/id"] || "";
+      say("one-msg", e.message, "error");
+    }
+  });
+  const panel = $("subject-panel");
+  const byId = id => S.subjects.find(x => x.id === id);
+  for (const b of document.querySelectorAll(".subject-edit")) b.addEventListener("click", () => {
+    const x = byId(b.dataset.id);
+    if (!x) return;
+    panel.innerHTML = `<form id=edit class=card><h2>Sửa dòng ${tn.esc(x.id)}</h2><div class=row>
+<label>Mã người <input name=person id=edit-person value="${tn.esc(x.person_id)}" required></label>
+<label>Họ tên <input name=name id=edit-name value="${tn.esc(x.name)}" required></label>
+<label>Chức vụ <input name=position id=edit-position value="${tn.esc(x.position)}"></label>
+<label>Đơn vị công tác <input name=unit id=edit-unit value="${tn.esc(x.unit)}"></label>
+<label>Không lấy phiếu vì <select name=excluded id=edit-excluded>${reasons(x.excluded_key)}</select></label></div>
+${x.marks || x.tally ? `<p class=muted>Các ý kiến đã ghi cho dòng này (${x.marks} phiếu${x.tally ? ", kết quả tổng hợp" : ""}) vẫn thuộc dòng này sau khi sửa.</p>` : ""}
+<button id=edit-go>Ghi</button> <button type=button class=secondary id=edit-cancel>Thôi</button> <span id=edit-msg class=said></span></form>`;
+    $("edit-cancel").addEventListener("click", () => { panel.innerHTML = ""; });
+    $("edit").addEventListener("submit", async () => {
+      try {
+        const r = await tn.post(API + "/subjects/edit", {id: x.id, ...Object.fromEntries(new FormData($("edit")).entries())});
+        await done(r.changed ? `Đã sửa dòng ${r.id}` : `Dòng ${r.id} không thay đổi`);
+      } catch (e) { say("edit-msg", e.message, "error"); }
+    });
+    $("edit-name").focus();
+  });
+  for (const b of document.querySelectorAll(".subject-remove")) b.addEventListener("click", () => {
+    const x = byId(b.dataset.id);
+    if (!x) return;
+    const marked = x.marks > 0 || x.tally;
+    const what = [x.marks ? `${x.marks} phiếu có ý kiến cho người này` : "", x.tally ? "kết quả tổng hợp" : ""].filter(Boolean).join(" và ");
+    panel.innerHTML = `<p class=warn id=remove-confirm>Xóa <b>${tn.esc(x.name)}</b> (dòng ${tn.esc(x.id)}) khỏi danh sách?
+${marked ? `<br><b>Đã có ${what}.</b> Xóa người này sẽ xóa luôn các ý kiến đó (các phiếu vẫn giữ).` : ""}
+<br><button type=button id=remove-yes>${marked ? "Xóa cả ý kiến đã ghi" : "Xóa"}</button> <button type=button class=secondary id=remove-no>Thôi</button> <span id=remove-msg class=said></span></p>`;
+    $("remove-no").addEventListener("click", () => { panel.innerHTML = ""; });
+    $("remove-yes").addEventListener("click", async () => {
+      try {
+        const r = await tn.post(API + "/subjects/remove", {id: x.id, drop_marks: !!marked});
+        await done(`Đã xóa ${r.name} (dòng ${r.id})` + (r.marks || r.tally ? " cùng các ý kiến đã ghi" : ""));
+      } catch (e) { say("remove-msg", e.message, "error"); }
+    });
+  });
+}
+
+// The session header's own action: deleting a session never sealed, after a
+// confirmation in the page. A sealed session has no such button: its minutes stay.
+let deleting = false;
+function drawHeader() {
+  const el = $("session-actions");
+  if (S.seals.length) { put(el, ""); return; }
+  const changed = put(el, deleting
+    ? `<p class=warn id=delete-confirm>Xóa phiên <b>${tn.esc(ID)}</b> (${S.subjects.length} người, ${S.entries.length} phiếu đã nhập)? Phiên chưa niêm phong; bản cuối được giữ trong thư mục deleted/ của máy này và chỉ khôi phục được khi gộp tệp đó với lựa chọn khôi phục.
+<br><button type=button id=delete-yes>Xóa hẳn phiên này</button> <button type=button class=secondary id=delete-no>Thôi</button> <span id=delete-msg class=said></span></p>`
+    : `<button type=button class=secondary id=delete-session>Xóa phiên này</button>`);
+  if (!changed) return;
+  if (!deleting) { $("delete-session").addEventListener("click", () => { deleting = true; drawHeader(); }); return; }
+  $("delete-no").addEventListener("click", () => { deleting = false; drawHeader(); });
+  $("delete-yes").addEventListener("click", async () => {
+    try {
+      await tn.post(API + "/delete", {confirm: ID});
+      location.href = "/";
+    } catch (e) { tn.say("delete-msg", e.message, "said error"); }
+  });
 }
 
 const COUNT_FIELDS = [["attendance", "total", "Tổng số đại biểu / thành viên được triệu tập"], ["attendance", "present", "Có mặt"],
@@ -105,7 +190,7 @@ function countErrors(fields) {
 }
 
 function drawCounts() {
-  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts onsubmit="return false" novalidate><div class=grid>` +
+  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts novalidate><div class=grid>` +
     COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 step=1 inputmode=numeric name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
     `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
   const f = $("counts");
@@ -191,6 +276,7 @@ async function load() {
   const m = S.meta;
   $("heading").firstChild.textContent = `${m.body} — ${m.title || m.session} `;
   $("summary").textContent = `${tn.date(m.date)} · ${m.procedure_title} · ${S.subjects.length} người · ${S.entries.length} phiếu đã nhập · ${S.seals.some(s => s.current) ? "đã niêm phong" : "chưa niêm phong"}`;
+  drawHeader();
   if (!drawn) {
     drawn = true;
     $("tabs").innerHTML = TABS.map(([t, l]) => `<a href="#${t}" data-tab="${t}" id=tab-link-${t}>${t === "ballots" && m.mode === "tallies" ? "Nhập tổng hợp" : l}</a>`).join("");

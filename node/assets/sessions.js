@@ -28,10 +28,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const file = document.getElementById("file").files[0];
     if (!file) { tn.say("file-msg", "Chưa chọn tệp", "error"); return; }
     try {
-      const url = file.name.endsWith(".json") ? "/api/import" : "/api/merge";
-      const resp = await fetch(url, {method: "POST", credentials: "same-origin", body: await file.arrayBuffer()});
-      const r = await resp.json().catch(() => ({error: "HTTP " + resp.status}));
-      if (!resp.ok) throw new Error(r.error);
+      const restore = document.getElementById("file-restore").checked;
+      const url = file.name.endsWith(".json") ? "/api/import" : "/api/merge" + (restore ? "?restore=true" : "");
+      const r = await tn.send(url, await file.arrayBuffer());
       tn.say("file-msg", "Đã nhập phiên " + r.id, "ok");
       refresh();
     } catch (e) { tn.say("file-msg", e.message, "error"); }

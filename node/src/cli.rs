@@ -145,8 +145,8 @@ pub enum Command {
         /// Với --once: in tóm tắt dạng JSON.
         #[arg(long)]
         json: bool,
-        /// With --once: try now, even if the hub refused recently (its retry time has
-        /// not come) or refused a seal for good (after the cause was fixed).
+        /// Cùng --once: gửi ngay, kể cả khi máy chủ vừa từ chối (chưa đến giờ thử lại)
+        /// hoặc đã từ chối hẳn một biên bản (sau khi đã sửa nguyên nhân).
         #[arg(long, requires = "once")]
         retry_now: bool,
     },
@@ -240,6 +240,17 @@ pub enum SessionCmd {
         #[arg(value_name = "PHIÊN")]
         session: String,
     },
+    /// Xóa một phiên chưa từng niêm phong (biên bản đã niêm phong không bao giờ bị xóa).
+    /// Tài liệu cuối được giữ ở HOME/deleted/; bản sao gộp về sau từ máy khác bị từ chối,
+    /// trừ khi dùng `doc merge --restore`.
+    Delete {
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
+        session: String,
+        /// Xác nhận xóa: không có cờ này thì chỉ nói điều sẽ bị xóa.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Arguments of `session create`.
@@ -273,7 +284,8 @@ pub struct CreateArgs {
 /// `subject` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SubjectCmd {
-    /// Thêm một người được lấy phiếu (hoặc thay dòng cùng mã).
+    /// Thêm một người vào cuối danh sách. Mã dòng đã có bị từ chối, nói rõ ai đang ở
+    /// dòng đó (sửa bằng `subject edit`).
     Add {
         /// Mã phiên.
         #[arg(value_name = "PHIÊN")]
@@ -293,11 +305,62 @@ pub enum SubjectCmd {
         /// Đơn vị công tác.
         #[arg(long, value_name = "ĐƠN_VỊ", default_value = "")]
         unit: String,
-        /// Có trong danh sách nhưng không lấy phiếu, vì lý do này.
+        /// Có trong danh sách nhưng không lấy phiếu, vì lý do: retiring, elected_this_year,
+        /// appointed_this_year, polled_on_another_line, hoặc bằng lời ("nghỉ hưu", "được bầu
+        /// trong năm", …).
         #[arg(long, value_name = "LÝ_DO")]
-        excluded: Option<ExclusionArg>,
+        excluded: Option<String>,
     },
-    /// Nhập người được lấy phiếu từ CSV (dòng đầu: id,person_id,name,position,unit[,excluded]).
+    /// Sửa một dòng của danh sách; điều không nêu giữ nguyên.
+    Edit {
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
+        session: String,
+        /// Mã dòng (ví dụ `s03`).
+        #[arg(value_name = "MÃ")]
+        id: String,
+        /// Mã người.
+        #[arg(long, value_name = "MÃ_NGƯỜI")]
+        person: Option<String>,
+        /// Họ và tên.
+        #[arg(long, value_name = "HỌ_TÊN")]
+        name: Option<String>,
+        /// Chức vụ.
+        #[arg(long, value_name = "CHỨC_VỤ")]
+        position: Option<String>,
+        /// Đơn vị công tác.
+        #[arg(long, value_name = "ĐƠN_VỊ")]
+        unit: Option<String>,
+        /// Có trong danh sách nhưng không lấy phiếu, vì lý do này (như ở `subject add`).
+        #[arg(long, value_name = "LÝ_DO", conflicts_with = "polled")]
+        excluded: Option<String>,
+        /// Vẫn lấy phiếu: bỏ lý do không lấy phiếu.
+        #[arg(long)]
+        polled: bool,
+    },
+    /// Bỏ một dòng khỏi danh sách. Bị từ chối khi phiếu hoặc kết quả tổng hợp đã ghi
+    /// mức cho người này, trừ khi có --drop-marks (bỏ cả các mức đó; phiếu vẫn giữ).
+    Remove {
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
+        session: String,
+        /// Mã dòng.
+        #[arg(value_name = "MÃ")]
+        id: String,
+        /// Bỏ cả các mức và kết quả đã ghi cho người này.
+        #[arg(long)]
+        drop_marks: bool,
+    },
+    /// Danh sách, theo thứ tự trên phiếu.
+    List {
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
+        session: String,
+    },
+    /// Nhập người được lấy phiếu từ CSV: cột `STT` hoặc `id`, `Họ và tên` (name), `Mã
+    /// người` (person_id), `Chức vụ`, `Đơn vị công tác`, `Lý do không lấy phiếu` (chữ hoa
+    /// hay thường, có dấu hay không; phân cách `,` hoặc `;`). Dòng có mã đã có trong danh
+    /// sách làm cả tệp bị từ chối, trừ khi có --replace.
     Import {
         /// Mã phiên.
         #[arg(value_name = "PHIÊN")]
@@ -305,6 +368,9 @@ pub enum SubjectCmd {
         /// Tệp CSV.
         #[arg(value_name = "TỆP")]
         file: PathBuf,
+        /// Thay các dòng có mã đã có trong danh sách.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -459,11 +525,15 @@ pub enum DocCmd {
         #[arg(short = 'o', long = "output", value_name = "TỆP")]
         output: PathBuf,
     },
-    /// Gộp tài liệu của một phiên từ tệp vào máy này.
+    /// Gộp tài liệu của một phiên từ tệp vào máy này. Bản sao của một phiên đã xóa ở
+    /// máy này bị từ chối, trừ khi dùng --restore.
     Merge {
         /// Tệp do `doc export` ghi.
         #[arg(value_name = "TỆP")]
         file: PathBuf,
+        /// Lấy lại một phiên đã xóa ở máy này.
+        #[arg(long)]
+        restore: bool,
     },
 }
 

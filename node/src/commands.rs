@@ -1,16 +1,17 @@
 //! One function per command.
 
 use crate::cli::*;
-use crate::desk::{now, Desk, NewSession, Sealing};
+use crate::desk::{now, Desk, NewSession, Sealing, SubjectChange};
 use crate::home::{default_dir, write_atomic, Home};
 use crate::report;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
+use tinnhiem_shared::domain::limits::for_terminal;
 use tinnhiem_shared::domain::{
-    compute, deadlines, is_hhmm, when, Mode, PersonId, Procedure, Profile, SessionId, Subject,
-    SubjectId, UnitId,
+    compute, deadlines, exclusion_from_text, is_hhmm, when, Exclusion, Mode, PersonId, Procedure,
+    Profile, SessionId, Subject, SubjectId, UnitId,
 };
 use tinnhiem_shared::seal;
 use tinnhiem_web::minutes;
@@ -97,7 +98,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 &home.dir,
                 &dest,
                 &["node.toml", "unit.key", "users.toml"],
-                &["sealed"],
+                &["sealed", "deleted"],
             )?;
             println!(
                 "Đã sao lưu {} vào {} ({} bản ghi, đã đọc lại và kiểm). Bản sao lưu chứa khóa bí mật: cất giữ như khóa.",
@@ -201,7 +202,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Seal { session } => cx.seal(&session),
         Command::Verify { session, json } => cx.verify(&session, json),
         Command::Doc(DocCmd::Export { session, output }) => cx.doc_export(&session, &output),
-        Command::Doc(DocCmd::Merge { file }) => cx.doc_merge(&file),
+        Command::Doc(DocCmd::Merge { file, restore }) => cx.doc_merge(&file, restore),
         Command::Export {
             session,
             minutes,
@@ -311,6 +312,37 @@ impl<'a> Cx<'a> {
                 );
                 Ok(ExitCode::SUCCESS)
             }
+            SessionCmd::Delete { session, yes } => {
+                if !yes {
+                    let (sid, doc) = self.load(&session)?;
+                    let s = doc.read()?;
+                    let seals = self.desk.store.seals(&sid)?;
+                    if let Some(last) = seals.last() {
+                        bail!(
+                            "phiên «{sid}» đã niêm phong (lần {}): biên bản đã niêm phong không bao giờ bị xóa",
+                            last.body.seq
+                        );
+                    }
+                    eprintln!(
+                        "Sẽ xóa phiên «{sid}» ({} — {}): {} người, {} phiếu đã nhập. Chưa xóa gì; thêm --yes để xác nhận.",
+                        for_terminal(&s.meta.body),
+                        s.meta.date,
+                        s.subjects.len(),
+                        s.entries.len()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                let d = self.desk.delete_session(&session)?;
+                println!(
+                    "Đã xóa phiên «{}» ({} người, {} phiếu đã nhập). Bản cuối giữ ở {}; khôi phục bằng: tinnhiem-node doc merge {} --restore",
+                    d.id,
+                    d.subjects,
+                    d.entries,
+                    d.copy.display(),
+                    d.copy.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
 
@@ -394,8 +426,8 @@ impl<'a> Cx<'a> {
                 if name.trim().is_empty() {
                     bail!("--name: họ tên trống");
                 }
-                let excluded = excluded.map(Into::into);
-                let subj = self.desk.put_subject(
+                let excluded = excluded_arg(excluded.as_deref())?.flatten();
+                let subj = self.desk.add_subject(
                     &session,
                     Subject {
                         id: id.clone(),
@@ -407,18 +439,129 @@ impl<'a> Cx<'a> {
                         excluded,
                     },
                 )?;
-                println!("Đã ghi {id}: {} — {}", subj.name, subj.position);
+                println!(
+                    "Đã thêm {id}: {} — {}",
+                    for_terminal(&subj.name),
+                    for_terminal(&subj.position)
+                );
                 Ok(ExitCode::SUCCESS)
             }
-            SubjectCmd::Import { session, file } => {
+            SubjectCmd::Edit {
+                session,
+                id,
+                person,
+                name,
+                position,
+                unit,
+                excluded,
+                polled,
+            } => {
+                let person_id = match person {
+                    Some(p) => Some(PersonId::new(p).map_err(|e| anyhow!("--person: {e}"))?),
+                    None => None,
+                };
+                let excluded = if polled {
+                    Some(None)
+                } else {
+                    excluded_arg(excluded.as_deref())?
+                };
+                let change = SubjectChange {
+                    person_id,
+                    name,
+                    position,
+                    unit,
+                    excluded,
+                };
+                if change.person_id.is_none()
+                    && change.name.is_none()
+                    && change.position.is_none()
+                    && change.unit.is_none()
+                    && change.excluded.is_none()
+                {
+                    bail!("không có gì để sửa: cần --name, --position, --unit, --person, --excluded hoặc --polled");
+                }
+                let (old, new) = self.desk.edit_subject(&session, &id, change)?;
+                if old == new {
+                    println!("Dòng {} không thay đổi.", new.id);
+                } else {
+                    println!(
+                        "Đã sửa dòng {}: {} — {}{}",
+                        new.id,
+                        for_terminal(&new.name),
+                        for_terminal(&new.position),
+                        new.excluded
+                            .map(|e| format!(" (không lấy phiếu: {})", e.title()))
+                            .unwrap_or_default()
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            SubjectCmd::Remove {
+                session,
+                id,
+                drop_marks,
+            } => {
+                let r = self.desk.remove_subject(&session, &id, drop_marks)?;
+                print!(
+                    "Đã xóa dòng {} ({})",
+                    r.subject.id,
+                    for_terminal(&r.subject.name)
+                );
+                if r.marks > 0 || r.tally {
+                    print!(
+                        " cùng {} ý kiến đã ghi{}",
+                        r.marks,
+                        if r.tally {
+                            " và kết quả tổng hợp"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                println!();
+                Ok(ExitCode::SUCCESS)
+            }
+            SubjectCmd::List { session } => {
+                let (_, doc) = self.load(&session)?;
+                let s = doc.read()?;
+                for (i, x) in s.subjects.iter().enumerate() {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        i + 1,
+                        x.id,
+                        x.person_id,
+                        for_terminal(&x.name),
+                        for_terminal(&x.position),
+                        for_terminal(&x.unit),
+                        x.excluded.map(|e| e.title()).unwrap_or("")
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            SubjectCmd::Import {
+                session,
+                file,
+                replace,
+            } => {
                 let text = read_text(&file)?;
-                let n = self.desk.import_subjects(
+                let r = self.desk.import_subjects(
                     &session,
                     &text,
                     &format!("Tệp {}", file.display()),
+                    replace,
                 )?;
                 let sid = self.desk.session_id(&session)?;
-                println!("Đã nhập {n} người được lấy phiếu vào phiên «{sid}»");
+                let mut out = format!("Đã nhập {} người mới vào phiên «{sid}»", r.added);
+                if !r.replaced.is_empty() {
+                    out.push_str(&format!("; thay dòng {}", r.replaced.join(", ")));
+                }
+                if r.unchanged > 0 {
+                    out.push_str(&format!(
+                        "; {} dòng đã có, giống hệt, giữ nguyên",
+                        r.unchanged
+                    ));
+                }
+                println!("{out}");
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -735,10 +878,12 @@ impl<'a> Cx<'a> {
         Ok(ExitCode::SUCCESS)
     }
 
-    fn doc_merge(&self, file: &Path) -> Result<ExitCode> {
+    fn doc_merge(&self, file: &Path, restore: bool) -> Result<ExitCode> {
         let bytes =
             std::fs::read(file).with_context(|| format!("không đọc được {}", file.display()))?;
-        let (sid, new, s) = self.desk.merge(&bytes, &file.display().to_string())?;
+        let (sid, new, s) = self
+            .desk
+            .merge(&bytes, &file.display().to_string(), restore)?;
         println!(
             "Đã gộp phiên «{sid}» từ {} ({new} thay đổi mới). Số phiếu đã nhập: {}",
             file.display(),
@@ -903,6 +1048,16 @@ impl<'a> Cx<'a> {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `--excluded` as given: `None` when absent, `Some(None)` when it says polled (empty).
+fn excluded_arg(x: Option<&str>) -> Result<Option<Option<Exclusion>>> {
+    match x {
+        None => Ok(None),
+        Some(x) => exclusion_from_text(x)
+            .map(Some)
+            .map_err(|e| anyhow!("--excluded: {e}")),
     }
 }
 

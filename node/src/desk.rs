@@ -7,9 +7,10 @@ use crate::home::{write_atomic, Home};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
+use tinnhiem_shared::domain::limits::{for_terminal, MAX_SUBJECTS};
 use tinnhiem_shared::domain::{
-    compute, subjects_from_csv, Entry, FileError, Mark, Mode, Problem, Procedure, Profile, Session,
-    SessionFile, SessionId, SessionResult, Subject, SubjectId, Tally,
+    compute, subject_rows_from_csv, Entry, Exclusion, FileError, Mark, Mode, PersonId, Problem,
+    Procedure, Profile, Session, SessionFile, SessionId, SessionResult, Subject, SubjectId, Tally,
 };
 use tinnhiem_shared::seal::{self, Seal};
 use tinnhiem_shared::store::{AuditLine, Store};
@@ -150,9 +151,16 @@ impl<'a> Desk<'a> {
                 all.join(", ")
             );
         };
-        let doc = SessionDoc::load(&bytes, &self.device)
+        let doc = SessionDoc::load(&bytes, &self.actor(&id)?)
             .with_context(|| format!("phiên «{id}» trong kho"))?;
         Ok((id, doc))
+    }
+
+    /// The Automerge actor this laptop writes a session with: the device's, or, once a
+    /// session of this id was deleted here, the fresh one the deletion chose (see
+    /// [`Store::actor`]).
+    fn actor(&self, id: &SessionId) -> Result<Vec<u8>> {
+        Ok(self.store.actor(id)?.unwrap_or_else(|| self.device.clone()))
     }
 
     /// Commits, stores durably and records who did it.
@@ -165,7 +173,7 @@ impl<'a> Desk<'a> {
     }
 
     pub(crate) fn create(&self, n: &NewSession) -> Result<()> {
-        let mut doc = SessionDoc::new(&self.home.config.unit, &n.id, &self.device)?;
+        let mut doc = SessionDoc::new(&self.home.config.unit, &n.id, &self.actor(&n.id)?)?;
         doc.set_setup(n.profile, n.procedure, n.mode, n.date)?;
         doc.set_meta(MetaField::Body, n.body.trim())?;
         if let Some(t) = n.title.as_deref().filter(|t| !t.trim().is_empty()) {
@@ -196,51 +204,268 @@ impl<'a> Desk<'a> {
             bail!("không lấy được số ngẫu nhiên cho mã phiếu");
         }
         let id = s.meta.session.clone();
-        let mut doc = SessionDoc::from_session(&s, &self.device, now())?;
+        let mut doc = SessionDoc::from_session(&s, &self.actor(&id)?, now())?;
         let line = self.line(now(), format!("{id}: nhập từ {origin}"));
         self.store.create_doc(&id, &doc.save(), &line)?;
         Ok(s)
     }
 
-    /// Adds or replaces one subject; a new one goes last on the ballot.
-    pub(crate) fn put_subject(&self, session: &str, mut subj: Subject) -> Result<Subject> {
+    /// Adds one subject, last on the ballot. A line id already on the list is refused,
+    /// naming who is there: adding never replaces anyone (that is [`Desk::edit_subject`]).
+    pub(crate) fn add_subject(&self, session: &str, mut subj: Subject) -> Result<Subject> {
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
         if subj.name.trim().is_empty() {
             bail!("họ tên trống");
         }
-        subj.order = match s.subject(&subj.id) {
-            Some(old) => old.order,
-            None => next_order(&s),
-        };
+        if let Some(old) = s.subject(&subj.id) {
+            return Err(Refused {
+                what: format!("Không thêm được {} vào dòng {}", subj.name, subj.id),
+                reasons: vec![(Some("add/id".into()), taken(&s, old))],
+            }
+            .into());
+        }
+        if s.subjects.len() >= MAX_SUBJECTS {
+            bail!(
+                "danh sách đã có {} người, tối đa {MAX_SUBJECTS}",
+                s.subjects.len()
+            );
+        }
+        subj.order = next_order(&s);
         doc.put_subject(&subj)?;
         self.save(
             &sid,
             &mut doc,
-            &format!("thêm người được lấy phiếu {}", subj.id),
+            &format!("thêm người được lấy phiếu {} ({})", subj.id, subj.name),
         )?;
         Ok(subj)
     }
 
-    /// Imports subjects from CSV text; lines with an id already there replace it.
-    pub(crate) fn import_subjects(&self, session: &str, text: &str, origin: &str) -> Result<usize> {
+    /// Changes what is given of one subject's line; returns the line before and after.
+    /// Marks and tallies stay with the line: they were given to the row of the paper
+    /// ballot, which an edit corrects.
+    pub(crate) fn edit_subject(
+        &self,
+        session: &str,
+        id: &str,
+        change: SubjectChange,
+    ) -> Result<(Subject, Subject)> {
         let (sid, mut doc) = self.load(session)?;
-        let mut rows = subjects_from_csv(text).map_err(|e| list_errors(origin, &e))?;
         let s = doc.read()?;
-        let base = next_order(&s) - 1;
-        for r in &mut rows {
-            r.order = match s.subject(&r.id) {
-                Some(old) => old.order,
-                None => base + r.order,
-            };
-            doc.put_subject(r)?;
+        let old = find_subject(&s, id)?.clone();
+        let mut new = old.clone();
+        if let Some(p) = change.person_id {
+            new.person_id = p;
         }
+        if let Some(n) = change.name {
+            if n.trim().is_empty() {
+                bail!("họ tên trống");
+            }
+            new.name = n.trim().into();
+        }
+        if let Some(p) = change.position {
+            new.position = p.trim().into();
+        }
+        if let Some(u) = change.unit {
+            new.unit = u.trim().into();
+        }
+        if let Some(e) = change.excluded {
+            new.excluded = e;
+        }
+        if new == old {
+            return Ok((old, new));
+        }
+        doc.edit_subject(&old, &new)?;
         self.save(
             &sid,
             &mut doc,
-            &format!("nhập {} người từ {origin}", rows.len()),
+            &format!(
+                "sửa người được lấy phiếu {}: {}",
+                old.id,
+                changes(&old, &new)
+            ),
         )?;
-        Ok(rows.len())
+        Ok((old, new))
+    }
+
+    /// Removes one subject's line. Refused while marks or a tally were given to them,
+    /// unless `drop_marks` says the clerk saw that number and wants them gone too; the
+    /// ballots stay (each is still one ballot valid as a whole).
+    pub(crate) fn remove_subject(
+        &self,
+        session: &str,
+        id: &str,
+        drop_marks: bool,
+    ) -> Result<Removed> {
+        let (sid, mut doc) = self.load(session)?;
+        let s = doc.read()?;
+        let subj = find_subject(&s, id)?.clone();
+        let marks = marks_for(&s, &subj.id);
+        let tally = s.tallies.contains_key(&subj.id);
+        if (marks > 0 || tally) && !drop_marks {
+            return Err(Refused {
+                what: format!("Không xóa {} (dòng {})", subj.name, subj.id),
+                reasons: vec![(
+                    Some(format!("subject/{}", subj.id)),
+                    format!(
+                        "đã ghi {} cho người này; xóa người sẽ xóa luôn các ý kiến đó (các phiếu vẫn giữ). Nếu chắc chắn, xác nhận «Xóa cả ý kiến đã ghi» (dòng lệnh: thêm --drop-marks)",
+                        marks_text(marks, tally)
+                    ),
+                )],
+            }
+            .into());
+        }
+        doc.remove_subject(&subj.id)?;
+        let mut what = format!("xóa người được lấy phiếu {} ({})", subj.id, subj.name);
+        if marks > 0 || tally {
+            what.push_str(&format!(" cùng {}", marks_text(marks, tally)));
+        }
+        self.save(&sid, &mut doc, &what)?;
+        Ok(Removed {
+            subject: subj,
+            marks,
+            tally,
+        })
+    }
+
+    /// Imports subjects from CSV text, after the ones there. A line id already on the
+    /// list is refused, the whole file, naming every clash; with `replace` those lines
+    /// are replaced (keeping their place on the ballot). A line identical to the one on
+    /// the list is left as it is, so importing the same file twice is harmless.
+    pub(crate) fn import_subjects(
+        &self,
+        session: &str,
+        text: &str,
+        origin: &str,
+        replace: bool,
+    ) -> Result<Imported> {
+        let (sid, mut doc) = self.load(session)?;
+        let rows = subject_rows_from_csv(text).map_err(|e| list_errors(origin, &e))?;
+        let s = doc.read()?;
+        let mut clashes = Vec::new();
+        let mut out = Imported::default();
+        let mut writes = Vec::new();
+        for r in &rows {
+            let mut new = r.subject.clone();
+            match s.subject(&new.id) {
+                Some(old) => {
+                    new.order = old.order;
+                    if same_person_line(old, &new) {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                    if !replace {
+                        clashes.push((
+                            Some(format!("subject/{}", new.id)),
+                            format!(
+                                "dòng {} của tệp ({}, {}): {}",
+                                r.line,
+                                new.id,
+                                new.name,
+                                taken_short(old)
+                            ),
+                        ));
+                        continue;
+                    }
+                    out.replaced.push(new.id.to_string());
+                    writes.push((Some(old.clone()), new));
+                }
+                None => {
+                    out.added += 1;
+                    writes.push((None, new));
+                }
+            }
+        }
+        if !clashes.is_empty() {
+            return Err(Refused {
+                what: format!(
+                    "{origin}: {} dòng trùng mã với người đã có trong danh sách; không nhập dòng nào. Sửa mã dòng (hoặc STT) trong tệp, hoặc chọn «thay các dòng trùng mã» (dòng lệnh: --replace)",
+                    clashes.len()
+                ),
+                reasons: clashes,
+            }
+            .into());
+        }
+        if s.subjects.len() + out.added > MAX_SUBJECTS {
+            bail!(
+                "{origin}: danh sách sẽ có {} người, tối đa {MAX_SUBJECTS}; không nhập dòng nào",
+                s.subjects.len() + out.added
+            );
+        }
+        let base = next_order(&s) - 1;
+        for (old, mut new) in writes {
+            match old {
+                Some(old) => doc.edit_subject(&old, &new)?,
+                None => {
+                    new.order += base;
+                    doc.put_subject(&new)?;
+                }
+            }
+        }
+        if out.added == 0 && out.replaced.is_empty() {
+            return Ok(out);
+        }
+        let mut what = format!("nhập {} người từ {origin}", out.added);
+        if !out.replaced.is_empty() {
+            what.push_str(&format!(", thay dòng {}", out.replaced.join(", ")));
+        }
+        self.save(&sid, &mut doc, &what)?;
+        Ok(out)
+    }
+
+    /// Deletes a session that was never sealed. Its last document is kept as a file in
+    /// `HOME/deleted/` and a tombstone in the store remembers its history, so that a
+    /// copy of it merged later from another laptop is refused instead of bringing the
+    /// session back unseen ([`Desk::merge`]). Sealed minutes are never deleted.
+    pub(crate) fn delete_session(&self, session: &str) -> Result<Deleted> {
+        let (sid, mut doc) = self.load(session)?;
+        let seals = self.store.seals(&sid)?;
+        if let Some(last) = seals.last() {
+            bail!(
+                "phiên «{sid}» đã niêm phong (lần {}): biên bản đã niêm phong không bao giờ bị xóa",
+                last.body.seq
+            );
+        }
+        let s = doc.read()?;
+        let t = now();
+        let bytes = doc.save();
+        let copy = self.home.deleted_dir().join(format!("{sid}.{t}.automerge"));
+        write_atomic(&copy, &bytes)?;
+        // A session deleted twice keeps refusing both histories.
+        let mut changes: std::collections::BTreeSet<String> =
+            doc.own_changes()?.iter().map(hex::encode).collect();
+        if let Some(old) = self.tombstone(&sid)? {
+            changes.extend(old.changes);
+        }
+        let stone = Tombstone {
+            at: t,
+            who: self.who.clone(),
+            copy: copy.display().to_string(),
+            changes: changes.into_iter().collect(),
+        };
+        let mut actor = [0u8; 16];
+        getrandom::getrandom(&mut actor)
+            .map_err(|e| anyhow!("không lấy được số ngẫu nhiên: {e}"))?;
+        self.store.delete_doc(
+            &sid,
+            &serde_json::to_vec(&stone)?,
+            &actor,
+            &self.line(
+                t,
+                format!(
+                    "{sid}: xóa phiên ({} người, {} phiếu); bản cuối giữ ở {}",
+                    s.subjects.len(),
+                    s.entries.len(),
+                    copy.display()
+                ),
+            ),
+        )?;
+        Ok(Deleted {
+            id: sid,
+            subjects: s.subjects.len(),
+            entries: s.entries.len(),
+            copy,
+        })
     }
 
     /// Sets text fields of the header and the board (`None` leaves a field alone).
@@ -481,28 +706,225 @@ impl<'a> Desk<'a> {
     }
 
     /// Merges another laptop's copy of a session; returns the session, the number of
-    /// new changes, and the merged state.
-    pub(crate) fn merge(&self, bytes: &[u8], origin: &str) -> Result<(SessionId, usize, Session)> {
+    /// new changes, and the merged state. A copy of a session deleted here is refused
+    /// (it would bring the session back unseen) unless `restore` says to bring it back:
+    /// that is, when no session of that id is here now, or when the copy holds any of
+    /// the deleted history.
+    pub(crate) fn merge(
+        &self,
+        bytes: &[u8],
+        origin: &str,
+        restore: bool,
+    ) -> Result<(SessionId, usize, Session)> {
         let mut theirs =
             SessionDoc::load(bytes, &self.device).with_context(|| format!("tệp {origin}"))?;
         let (unit, sid) = theirs.identity()?;
+        theirs.set_actor(&self.actor(&sid)?);
         if unit != self.home.config.unit {
             bail!(
                 "tệp là phiên của đơn vị «{unit}», máy này là đơn vị «{}»",
                 self.home.config.unit
             );
         }
-        let (mut doc, new) = match self.store.doc(&sid)? {
+        let ours = self.store.doc(&sid)?;
+        let stone = self.tombstone(&sid)?;
+        let revives = match &stone {
+            Some(_) if ours.is_none() => true,
+            Some(t) => theirs.holds_any(&t.heads()),
+            None => false,
+        };
+        if revives && !restore {
+            let t = stone
+                .as_ref()
+                .map(|t| (t.at, t.who.clone()))
+                .unwrap_or_default();
+            bail!(
+                "phiên «{sid}» đã bị xóa trên máy này ({} lúc {}); tệp {origin} mang lại nội dung của phiên đã xóa nên không gộp. Nếu muốn khôi phục phiên, gộp lại và chọn «khôi phục phiên đã xóa» (dòng lệnh: doc merge --restore)",
+                for_terminal(&t.1),
+                when(t.0)
+            );
+        }
+        let (mut doc, new) = match ours {
             Some(ours) => {
-                let mut ours = SessionDoc::load(&ours, &self.device)?;
+                let mut ours = SessionDoc::load(&ours, &self.actor(&sid)?)?;
                 let n = ours.merge(&mut theirs)?;
                 (ours, n)
             }
             None => (theirs, 0),
         };
-        let line = self.line(now(), format!("{sid}: gộp từ {origin}"));
-        self.store.put_doc(&sid, &doc.save(), &line)?;
+        if revives {
+            let line = self.line(
+                now(),
+                format!("{sid}: khôi phục phiên đã xóa, gộp từ {origin}"),
+            );
+            self.store.restore_doc(&sid, &doc.save(), &line)?;
+        } else {
+            let line = self.line(now(), format!("{sid}: gộp từ {origin}"));
+            self.store.put_doc(&sid, &doc.save(), &line)?;
+        }
         Ok((sid, new, doc.read()?))
+    }
+}
+
+/// What the store keeps of a deleted session (`meta/deleted/SESSION`): when, by whom,
+/// where its last document was copied, and the hashes of its changes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tombstone {
+    at: i64,
+    who: String,
+    copy: String,
+    changes: Vec<String>,
+}
+
+impl Tombstone {
+    fn heads(&self) -> Vec<tinnhiem_shared::doc::Head> {
+        self.changes
+            .iter()
+            .filter_map(|h| hex::decode(h).ok()?.try_into().ok())
+            .collect()
+    }
+}
+
+fn when(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%d/%m/%Y %H:%M UTC").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// What is given to change of a subject's line (`None`: left as it is).
+#[derive(Default)]
+pub(crate) struct SubjectChange {
+    pub(crate) person_id: Option<PersonId>,
+    pub(crate) name: Option<String>,
+    pub(crate) position: Option<String>,
+    pub(crate) unit: Option<String>,
+    pub(crate) excluded: Option<Option<Exclusion>>,
+}
+
+/// What [`Desk::remove_subject`] removed.
+pub(crate) struct Removed {
+    pub(crate) subject: Subject,
+    pub(crate) marks: usize,
+    pub(crate) tally: bool,
+}
+
+/// What [`Desk::import_subjects`] did.
+#[derive(Default)]
+pub(crate) struct Imported {
+    pub(crate) added: usize,
+    pub(crate) replaced: Vec<String>,
+    pub(crate) unchanged: usize,
+}
+
+/// What [`Desk::delete_session`] deleted.
+pub(crate) struct Deleted {
+    pub(crate) id: SessionId,
+    pub(crate) subjects: usize,
+    pub(crate) entries: usize,
+    pub(crate) copy: std::path::PathBuf,
+}
+
+fn find_subject<'s>(s: &'s Session, id: &str) -> Result<&'s Subject> {
+    SubjectId::new(id.trim())
+        .ok()
+        .and_then(|sid| s.subject(&sid))
+        .ok_or_else(|| {
+            let all: Vec<String> = s.subjects.iter().map(|x| x.id.to_string()).collect();
+            if all.is_empty() {
+                anyhow!("không có dòng «{}»: danh sách chưa có ai", id.trim())
+            } else {
+                anyhow!(
+                    "không có dòng «{}»; các dòng có: {}",
+                    id.trim(),
+                    all.join(", ")
+                )
+            }
+        })
+}
+
+/// How many ballots hold a mark for `id`.
+fn marks_for(s: &Session, id: &SubjectId) -> usize {
+    s.entries
+        .iter()
+        .filter(|e| e.marks.contains_key(id))
+        .count()
+}
+
+fn marks_text(marks: usize, tally: bool) -> String {
+    match (marks, tally) {
+        (0, true) => "kết quả tổng hợp".into(),
+        (n, false) => format!("{n} phiếu có ý kiến"),
+        (n, true) => format!("{n} phiếu có ý kiến và kết quả tổng hợp"),
+    }
+}
+
+fn same_person_line(a: &Subject, b: &Subject) -> bool {
+    a.person_id == b.person_id
+        && a.name == b.name
+        && a.position == b.position
+        && a.unit == b.unit
+        && a.excluded == b.excluded
+}
+
+/// Who holds a line, in a few words: "Nguyễn Văn A (Chủ tịch UBND, mã người p-1)".
+fn holder(x: &Subject) -> String {
+    let mut parts = Vec::new();
+    if !x.position.is_empty() {
+        parts.push(x.position.clone());
+    }
+    parts.push(format!("mã người {}", x.person_id));
+    format!("{} ({})", x.name, parts.join(", "))
+}
+
+fn taken_short(old: &Subject) -> String {
+    format!("dòng {} đã có {}", old.id, holder(old))
+}
+
+/// Why a line id cannot be added again, and what to do instead.
+fn taken(s: &Session, old: &Subject) -> String {
+    format!(
+        "{}; muốn sửa người này thì dùng nút «Sửa» ở dòng đó (dòng lệnh: subject edit), muốn thêm người khác thì chọn mã dòng khác (dòng trống tiếp theo: {})",
+        taken_short(old),
+        free_id(s)
+    )
+}
+
+/// The first `sNN` line id not on the list.
+fn free_id(s: &Session) -> String {
+    (1..)
+        .map(|n| format!("s{n:02}"))
+        .find(|id| !s.subjects.iter().any(|x| x.id.as_str() == id))
+        .unwrap_or_default()
+}
+
+/// An edit in words, for the audit log.
+fn changes(old: &Subject, new: &Subject) -> String {
+    let mut out = Vec::new();
+    for (label, a, b) in [
+        ("mã người", old.person_id.as_str(), new.person_id.as_str()),
+        ("họ tên", old.name.as_str(), new.name.as_str()),
+        ("chức vụ", old.position.as_str(), new.position.as_str()),
+        ("đơn vị", old.unit.as_str(), new.unit.as_str()),
+    ] {
+        if a != b {
+            out.push(format!("{label} «{a}» → «{b}»"));
+        }
+    }
+    if old.excluded != new.excluded {
+        let t = |e: Option<Exclusion>| e.map_or("được lấy phiếu", |e| e.title());
+        out.push(format!("«{}» → «{}»", t(old.excluded), t(new.excluded)));
+    }
+    out.join("; ")
+}
+
+impl Desk<'_> {
+    fn tombstone(&self, sid: &SessionId) -> Result<Option<Tombstone>> {
+        match self.store.tombstone(sid)? {
+            Some(v) => Ok(Some(serde_json::from_slice::<Tombstone>(&v).map_err(
+                |e| anyhow!("dấu xóa của phiên «{sid}» trong kho không đọc được: {e}"),
+            )?)),
+            None => Ok(None),
+        }
     }
 }
 

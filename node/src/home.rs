@@ -128,6 +128,12 @@ impl Home {
     pub fn sealed_dir(&self) -> PathBuf {
         self.dir.join("sealed")
     }
+
+    /// Where a deleted session's last document is kept, so a deletion can be undone
+    /// (`doc merge FILE --restore`).
+    pub fn deleted_dir(&self) -> PathBuf {
+        self.dir.join("deleted")
+    }
 }
 
 /// Writes a file so that a crash leaves either the old or the new content: temp file,

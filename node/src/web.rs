@@ -17,11 +17,12 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tinnhiem_shared::doc::{CountField, MetaField};
 use tinnhiem_shared::domain::{
-    compute, deadlines, is_hhmm, Exclusion, Mode, PersonId, Procedure, Profile, Subject, SubjectId,
+    compute, deadlines, exclusion_from_text, is_hhmm, Exclusion, Mode, PersonId, Procedure,
+    Profile, Subject, SubjectId, ACCEPTED_EXCLUSIONS, ACCEPTED_HEADERS,
 };
 use tinnhiem_shared::store::StoreError;
 use tinnhiem_web::metrics::{Kind, Metrics};
-use tinnhiem_web::{page, Auth, Role, Signed};
+use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
 
 /// What every handler needs.
 #[derive(Clone)]
@@ -44,7 +45,7 @@ const CLERKS: &[Role] = &[Role::Clerk];
 const MAX_UPLOAD: usize = 16 << 20;
 
 pub(crate) fn app(web: Web) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/", get(home_page))
         .route("/s/{id}", get(session_page))
         .route("/s/{id}/minutes", get(minutes_page))
@@ -55,6 +56,9 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/api/merge", post(api_merge))
         .route("/api/s/{id}", get(api_session))
         .route("/api/s/{id}/subjects", post(api_subjects))
+        .route("/api/s/{id}/subjects/edit", post(api_subject_edit))
+        .route("/api/s/{id}/subjects/remove", post(api_subject_remove))
+        .route("/api/s/{id}/delete", post(api_delete))
         .route("/api/s/{id}/board", post(api_board))
         .route("/api/s/{id}/counts", post(api_counts))
         .route("/api/s/{id}/tally", post(api_tally))
@@ -63,10 +67,22 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/api/s/{id}/seal", post(api_seal))
         .route("/api/status", get(api_status))
         .route("/metrics", get(metrics))
+        .route(
+            "/assets/sessions.js",
+            get(|| async { page::js(SESSIONS_JS) }),
+        )
+        .route("/assets/session.js", get(|| async { page::js(SESSION_JS) }))
+        .route("/assets/ballot.js", get(|| async { page::js(BALLOT_JS) }))
         .merge(tinnhiem_web::login::routes())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
-        .with_state(web)
+        .with_state(web.clone());
+    tinnhiem_web::guarded(app, web.auth)
 }
+
+const SESSIONS_JS: &str = include_str!("../assets/sessions.js");
+const SESSION_JS: &str = include_str!("../assets/session.js");
+/// Ballot entry at the keyboard and the tallies table; loaded before session.js.
+const BALLOT_JS: &str = include_str!("../assets/ballot.js");
 
 fn title(w: &Web) -> String {
     format!(
@@ -102,7 +118,16 @@ async fn at_desk<T: Send + 'static>(
     f: impl FnOnce(&Desk<'_>) -> Result<T> + Send + 'static,
 ) -> Result<T, Response> {
     who.require(CLERKS)?;
-    let (home, lock, user) = (w.home.clone(), w.lock.clone(), who.user.clone());
+    desk_as(w, who.user.clone(), f).await
+}
+
+/// [`at_desk`] without a person: `user` is what the audit log would name.
+async fn desk_as<T: Send + 'static>(
+    w: &Web,
+    user: String,
+    f: impl FnOnce(&Desk<'_>) -> Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let (home, lock) = (w.home.clone(), w.lock.clone());
     let r = tokio::task::spawn_blocking(move || {
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
         let desk = Desk::open(&home, format!("{user} (web)"))?;
@@ -164,12 +189,11 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(CLERKS) {
         return r;
     }
-    let body = format!(
-        r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
+    let body = r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
 <section class=card><table id=sessions><tr><td class=muted>Đang tải…</td></tr></table></section>
 <div class=grid>
 <section class=card><h2>Tạo phiên mới</h2>
-<form id=create onsubmit="return false">
+<form id=create>
 <label>Mã phiên <input name=session required placeholder="vd: hdnd-2024-ky-hop-18" pattern="[a-z0-9][a-z0-9.\-_]*"></label>
 <label>Cơ quan bỏ phiếu <input name=body required placeholder="vd: HĐND huyện Phong Thổ"></label>
 <label>Tên kỳ họp / hội nghị <input name=title placeholder="vd: Kỳ họp thứ mười tám"></label>
@@ -182,18 +206,17 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
 <section class=card><h2>Nhập phiên từ tệp</h2>
 <p class=muted>Tệp JSON theo mẫu deploy/examples/session.json, hoặc tệp .automerge của máy khác trong cùng đơn vị (gộp).</p>
 <label>Tệp <input type=file id=file accept=".json,.automerge"></label>
+<label class=check><input type=checkbox id=file-restore> Khôi phục nếu đây là phiên đã bị xóa trên máy này (bình thường để trống: tệp của phiên đã xóa bị từ chối)</label>
 <button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
 </section></div>
 <section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>
-<script>{}</script>"#,
-        include_str!("../assets/sessions.js")
-    );
+<script src="/assets/sessions.js"></script>"#;
     Html(page::frame(
         "Các phiên",
         &title(&w),
         &nav(),
         Some(&who),
-        &body,
+        body,
     ))
     .into_response()
 }
@@ -206,6 +229,7 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
         r#"<div id=session data-id="{id}"></div>
 <h1 id=heading>Phiên {id} <small class=muted id=live></small></h1>
 <p id=summary class=muted></p>
+<div id=session-actions class=noprint></div>
 <nav class="tabs noprint" id=tabs></nav>
 <section class=card id=tab-setup hidden></section>
 <section class=card id=tab-subjects hidden></section>
@@ -213,13 +237,9 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 <section class=card id=tab-ballots hidden></section>
 <section class=card id=tab-result hidden></section>
 <section class=card id=tab-seal hidden></section>
-<script>{js}</script>"#,
+<script src="/assets/ballot.js"></script>
+<script src="/assets/session.js"></script>"#,
         id = page::esc(&id),
-        js = concat!(
-            include_str!("../assets/ballot.js"),
-            "\n",
-            include_str!("../assets/session.js")
-        )
     );
     Html(page::frame(
         &format!("Phiên {id}"),
@@ -315,10 +335,22 @@ async fn api_import(State(w): State<Web>, who: Signed, body: String) -> Response
     )
 }
 
-async fn api_merge(State(w): State<Web>, who: Signed, body: Bytes) -> Response {
+#[derive(Deserialize)]
+struct MergeQuery {
+    /// Bring back a session deleted on this laptop.
+    #[serde(default)]
+    restore: bool,
+}
+
+async fn api_merge(
+    State(w): State<Web>,
+    who: Signed,
+    axum::extract::Query(q): axum::extract::Query<MergeQuery>,
+    body: Bytes,
+) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
-            let (sid, new, s) = d.merge(&body, "tệp của máy khác")?;
+            let (sid, new, s) = d.merge(&body, "tệp của máy khác", q.restore)?;
             Ok(
                 json!({"id": sid, "new_changes": new, "entries": s.entries.len(),
                       "conflicts": conflicts_json(&s.conflicts)}),
@@ -358,6 +390,8 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                 .map(|x| {
                     json!({"id": x.id, "person_id": x.person_id, "name": x.name, "position": x.position,
                            "unit": x.unit, "excluded": x.excluded.map(|e| e.title()),
+                           "excluded_key": x.excluded.map(|e| e.key()),
+                           "marks": s.entries.iter().filter(|e| e.marks.contains_key(&x.id)).count(),
                            "tally": s.tallies.get(&x.id).map(|t| json!({"levels": t.levels, "invalid": t.invalid}))})
                 })
                 .collect();
@@ -388,6 +422,9 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                 "flag_titles": r.subjects.iter().map(|x| (x.id.to_string(), x.flag.title())).collect::<std::collections::BTreeMap<_, _>>(),
                 "seals": seals,
                 "deadlines": deadlines(m),
+                "csv_help": {"headers": ACCEPTED_HEADERS, "reasons": ACCEPTED_EXCLUSIONS},
+                "exclusions": ([Exclusion::Retiring, Exclusion::ElectedThisYear, Exclusion::AppointedThisYear,
+                               Exclusion::PolledOnAnotherLine].map(|e| json!({"key": e.key(), "title": e.title()}))),
             }))
         })
         .await,
@@ -398,6 +435,9 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
 struct SubjectsForm {
     #[serde(default)]
     csv: Option<String>,
+    /// With `csv`: replace the lines whose id is already on the list.
+    #[serde(default)]
+    replace: bool,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -412,6 +452,11 @@ struct SubjectsForm {
     excluded: Option<String>,
 }
 
+/// The reason not to poll as the form sends it: a key, words, or empty for polled.
+fn excluded_field(x: Option<&str>) -> Result<Option<Exclusion>> {
+    exclusion_from_text(x.unwrap_or("")).map_err(|e| anyhow!("Lý do không lấy phiếu: {e}"))
+}
+
 async fn api_subjects(
     State(w): State<Web>,
     who: Signed,
@@ -421,20 +466,17 @@ async fn api_subjects(
     json_or(
         at_desk(&w, &who, move |d| {
             if let Some(csv) = f.csv.filter(|c| !c.trim().is_empty()) {
-                let n = d.import_subjects(&id, &csv, "Danh sách CSV")?;
-                return Ok(json!({"imported": n}));
+                let r = d.import_subjects(&id, &csv, "Danh sách CSV", f.replace)?;
+                return Ok(
+                    json!({"imported": r.added, "replaced": r.replaced, "unchanged": r.unchanged}),
+                );
             }
             let sid = SubjectId::new(f.id.as_deref().unwrap_or("").trim())
                 .map_err(|e| anyhow!("Mã dòng: {e}"))?;
             let person = PersonId::new(f.person.as_deref().unwrap_or("").trim())
                 .map_err(|e| anyhow!("Mã người: {e}"))?;
-            let excluded = match f.excluded.as_deref().filter(|x| !x.is_empty()) {
-                None => None,
-                Some(x) => Some(
-                    Exclusion::parse(x).ok_or_else(|| anyhow!("Lý do không lấy phiếu «{x}»"))?,
-                ),
-            };
-            let s = d.put_subject(
+            let excluded = excluded_field(f.excluded.as_deref())?;
+            let s = d.add_subject(
                 &id,
                 Subject {
                     id: sid,
@@ -447,6 +489,89 @@ async fn api_subjects(
                 },
             )?;
             Ok(json!({"id": s.id}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct SubjectEditForm {
+    id: String,
+    person: String,
+    name: String,
+    #[serde(default)]
+    position: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    excluded: Option<String>,
+}
+
+async fn api_subject_edit(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<SubjectEditForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let person = PersonId::new(f.person.trim()).map_err(|e| anyhow!("Mã người: {e}"))?;
+            let change = crate::desk::SubjectChange {
+                person_id: Some(person),
+                name: Some(f.name),
+                position: Some(f.position),
+                unit: Some(f.unit),
+                excluded: Some(excluded_field(f.excluded.as_deref())?),
+            };
+            let (old, new) = d.edit_subject(&id, &f.id, change)?;
+            Ok(json!({"id": new.id, "changed": old != new}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct SubjectRemoveForm {
+    id: String,
+    /// The clerk saw how many marks this person has and wants them gone too.
+    #[serde(default)]
+    drop_marks: bool,
+}
+
+async fn api_subject_remove(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<SubjectRemoveForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            let r = d.remove_subject(&id, &f.id, f.drop_marks)?;
+            Ok(json!({"id": r.subject.id, "name": r.subject.name, "marks": r.marks, "tally": r.tally}))
+        })
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    /// The session's id typed again: the page's confirmation, checked here too.
+    confirm: String,
+}
+
+async fn api_delete(
+    State(w): State<Web>,
+    who: Signed,
+    Path(id): Path<String>,
+    Json(f): Json<DeleteForm>,
+) -> Response {
+    json_or(
+        at_desk(&w, &who, move |d| {
+            if f.confirm.trim() != id {
+                bail!("Chưa xóa: gõ đúng mã phiên «{id}» để xác nhận");
+            }
+            let r = d.delete_session(&id)?;
+            Ok(json!({"id": r.id, "subjects": r.subjects, "entries": r.entries}))
         })
         .await,
     )
@@ -666,9 +791,19 @@ async fn api_status(State(w): State<Web>, who: Signed) -> Response {
     )
 }
 
-/// Prometheus text format: sessions, seals, and deliveries to the hub by state.
-async fn metrics(State(w): State<Web>, who: Signed) -> Response {
-    let r = at_desk(&w, &who, |d| {
+/// Prometheus text format: sessions, seals, and deliveries to the hub by state. For a
+/// clerk signed in, or a scraper with the home's `metrics.token`.
+async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
+    let user = match who {
+        MetricsReader::Scraper => "prometheus".to_string(),
+        MetricsReader::Person(p) => {
+            if let Err(r) = p.require(CLERKS) {
+                return r;
+            }
+            p.user
+        }
+    };
+    let r = desk_as(&w, user, |d| {
         let sessions = d.store.sessions()?;
         let mut seals = 0;
         for s in &sessions {
@@ -782,16 +917,20 @@ async fn doc_download(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Result<()> {
     tinnhiem_shared::log::init();
     let home = Arc::new(home);
-    let auth = Arc::new(Auth::with_defaults(
-        tinnhiem_web::Accounts::in_dir(&home.dir),
-        format!(
-            "Kiểm phiếu — {}",
-            home.config
-                .name
-                .as_deref()
-                .unwrap_or(home.config.unit.as_str())
-        ),
-    ));
+    let token = tinnhiem_web::metrics::token(&home.dir)?;
+    let auth = Arc::new(
+        Auth::with_defaults(
+            tinnhiem_web::Accounts::in_dir(&home.dir),
+            format!(
+                "Kiểm phiếu — {}",
+                home.config
+                    .name
+                    .as_deref()
+                    .unwrap_or(home.config.unit.as_str())
+            ),
+        )
+        .with_metrics_token(token),
+    );
     if !auth.has_accounts() {
         println!(
             "Chưa có tài khoản: tạo bằng `tinnhiem-node --home {} user add TÊN --role clerk`",

@@ -8,6 +8,7 @@
 use crate::{bin, web_base, NodeHome, Proc};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::io::BufRead;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,21 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 pub struct Browser {
     /// The WebDriver session.
     pub c: Client,
-    _driver: Proc,
+    _driver: Group,
+    port: u16,
+}
+
+/// chromedriver in a process group of its own, with the Chromium it starts: a test that
+/// fails before [`Browser::close`] leaves no browser behind.
+struct Group(Proc);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0 .0.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 fn free_port() -> u16 {
@@ -42,6 +57,7 @@ impl Browser {
         let port = free_port();
         let driver = Proc(
             Command::new(CHROMEDRIVER)
+                .process_group(0)
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -66,13 +82,58 @@ impl Browser {
                          "--disable-extensions", "--password-store=basic"],
             }),
         );
+        // The console, so that a test can see what the Content-Security-Policy refused.
+        caps.insert(
+            "goog:loggingPrefs".into(),
+            serde_json::json!({"browser": "ALL"}),
+        );
         let c = ClientBuilder::rustls()
             .expect("rustls client")
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("connect to chromedriver");
-        Browser { c, _driver: driver }
+        Browser {
+            c,
+            _driver: Group(driver),
+            port,
+        }
+    }
+
+    /// The console messages since the last call in which the browser reports a
+    /// Content-Security-Policy refusal (chromedriver's log endpoint, which fantoccini
+    /// does not wrap).
+    pub async fn csp_violations(&self) -> Vec<String> {
+        let sid = self
+            .c
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let body = br#"{"type":"browser"}"#;
+        let path = format!("/session/{sid}/se/log");
+        let r = tokio::task::spawn_blocking(move || {
+            crate::http::request(
+                &base,
+                "POST",
+                &path,
+                &[("Content-Type", "application/json")],
+                body,
+            )
+        })
+        .await
+        .expect("log request");
+        assert_eq!(r.status, 200, "chromedriver log: {}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("log JSON");
+        v["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.contains("Content Security Policy"))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Opens `url`.
@@ -178,6 +239,13 @@ pub struct NodeWeb {
     _stdout: std::process::ChildStdout,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+}
+
+impl NodeWeb {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self._proc.0.id()
+    }
 }
 
 impl NodeHome {

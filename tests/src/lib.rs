@@ -15,6 +15,8 @@ pub mod tunlink;
 
 pub mod browser;
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

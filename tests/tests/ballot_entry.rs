@@ -292,7 +292,7 @@ async fn sixty_ballots_typed_in_one_burst_are_stored_exactly_and_in_order() {
         .execute(
             &format!(
                 r#"const post = body => window.realFetch("/api/s/{SESSION}/entries", {{method: "POST",
-                     headers: {{"Content-Type": "application/json"}}, body: JSON.stringify(body)}})
+                     headers: {{"Content-Type": "application/json", "X-CSRF-Token": tn.csrf}}, body: JSON.stringify(body)}})
                      .then(async r => [r.status, await r.json()]);
                    const id = "{id}";
                    return Promise.all([post({{marks: {{}}}}), post({{}})])
@@ -322,6 +322,7 @@ async fn sixty_ballots_typed_in_one_burst_are_stored_exactly_and_in_order() {
         "only the one API ballot was added"
     );
     assert_eq!(after[..BALLOTS], got[..]);
+    assert_eq!(b.csp_violations().await, Vec::<String>::new());
     b.close().await;
 }
 
@@ -365,5 +366,6 @@ async fn a_typed_total_looks_unsaved_until_enter_saves_its_row() {
     let r = node.result_json(SESSION);
     assert_eq!(r["subjects"][1]["counts"]["high"], 41, "{r}");
     assert_eq!(r["subjects"][1]["invalid"], 2, "{r}");
+    assert_eq!(b.csp_violations().await, Vec::<String>::new());
     b.close().await;
 }

@@ -137,6 +137,8 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
         checked.contains("HỢP LỆ") && checked.contains("KHỚP"),
         "{checked}"
     );
+    // Every page worked under the Content-Security-Policy without a refusal.
+    assert_eq!(b.csp_violations().await, Vec::<String>::new());
     b.close().await;
 
     // The store agrees with what the page showed, the seal verifies, and the audit log
@@ -247,6 +249,8 @@ async fn two_clerks_on_two_laptops_both_see_the_merged_ballots() {
     assert_eq!(ra["subjects"], rb["subjects"]);
     assert_eq!(ra["subjects"][0]["counts"]["high"], 2, "{ra}");
     assert_eq!(ra["subjects"][0]["counts"]["confidence"], 3, "{ra}");
+    assert_eq!(ba.csp_violations().await, Vec::<String>::new());
+    assert_eq!(bb.csp_violations().await, Vec::<String>::new());
     ba.close().await;
     bb.close().await;
 }
@@ -347,6 +351,7 @@ async fn the_dashboard_sees_a_district_arrive_and_a_reviewer_finds_a_person() {
     b.shot("hub-3-reviewer").await;
     b.fill("#q", "khong co ai ten nay").await;
     b.wait_text("#count", "Không tìm thấy", 10).await;
+    assert_eq!(b.csp_violations().await, Vec::<String>::new());
     b.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

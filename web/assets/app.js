@@ -1,6 +1,9 @@
 // tinnhiem: what every page script uses. No framework, no network beyond this server.
 "use strict";
 const tn = {
+  // The session's anti-forgery token, from the <meta> of a signed-in page (it comes
+  // before this script). The server refuses any POST without it.
+  csrf: (document.querySelector('meta[name="csrf"]') || {}).content || "",
   esc(s) {
     return String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
   },
@@ -13,7 +16,7 @@ const tn = {
   },
   async post(url, body) {
     const r = await fetch(url, {method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json", "Accept": "application/json"},
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": tn.csrf},
       body: JSON.stringify(body ?? {})});
     if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
     const j = await r.json().catch(() => ({}));
@@ -25,6 +28,15 @@ const tn = {
     }
     // Each reason at the field where it is fixed, when the server names fields.
     if (!r.ok) throw Object.assign(fail(j.error || ("HTTP " + r.status)), {fields: j.fields || {}});
+    return j;
+  },
+  // POSTs raw bytes (a file the clerk chose); the answer's JSON, or an error with its message.
+  async send(url, bytes) {
+    const r = await fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"Accept": "application/json", "X-CSRF-Token": tn.csrf}, body: bytes});
+    if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
+    const j = await r.json().catch(() => ({error: "HTTP " + r.status}));
+    if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
     return j;
   },
   // Calls f now and every `ms`, showing the time of the last refresh in #live.
@@ -61,3 +73,9 @@ const tn = {
     if (e) { e.textContent = text; e.className = cls || ""; }
   },
 };
+
+// A form without an action is the page script's to handle (it listens for "submit" or
+// for clicks): the browser never submits it. The policy allows no inline onsubmit.
+document.addEventListener("submit", e => {
+  if (!e.target.hasAttribute("action")) e.preventDefault();
+});

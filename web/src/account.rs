@@ -3,7 +3,7 @@
 //! so `user add` takes effect while a server runs, and written atomically with mode 0600.
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -228,15 +228,64 @@ impl Accounts {
             Some(u) => u.hash.as_str(),
             None => dummy_hash(),
         };
-        let ok = PasswordHash::new(hash)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let ok = verify(password.as_bytes(), hash);
         Ok(found.filter(|_| ok))
     }
+}
+
+/// The most argon2 memory a stored hash may ask for (256 MiB; the default is 19 MiB).
+const MAX_BLOCKS: usize = 256 * 1024;
+
+/// Whether `password` matches the PHC string `phc`, computed in a block buffer this
+/// thread keeps. argon2's own `verify_password` allocates and frees 19 MiB each time,
+/// and glibc kept the freed blocks in every malloc arena a checking thread had used
+/// (310 MiB after 66 wrong logins); the servers check on two long-lived threads, so
+/// this is two buffers for the life of the process.
+fn verify(password: &[u8], phc: &str) -> bool {
+    thread_local! {
+        static BLOCKS: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let need = params.block_count();
+    if need > MAX_BLOCKS {
+        tracing::error!("a stored password hash asks for {need} KiB of memory; refused");
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = [0u8; 64];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    let computed = BLOCKS.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() < need {
+            b.resize(need, Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut b[..need])
+            .is_ok()
+    });
+    computed && crate::guard::ct_eq(out, expected.as_bytes())
 }
 
 /// A hash to verify against when the name is unknown, so that costs the same.
@@ -308,6 +357,29 @@ mod tests {
         // The hash is stored, never the password.
         let text = std::fs::read_to_string(a.path()).expect("file");
         assert!(text.contains("$argon2id$") && !text.contains("mat-khau-2"));
+        // Our verification agrees with the argon2 crate's on its own hashes, and on a
+        // hash with other parameters (argon2i, smaller memory).
+        use argon2::PasswordVerifier;
+        let other = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(1024, 3, 1, None).expect("params"),
+        )
+        .hash_password(b"mat-khau-3", &SaltString::generate(&mut OsRng))
+        .expect("hash")
+        .to_string();
+        for (phc, pw, want) in [
+            (a.list().expect("list")[0].hash.clone(), "mat-khau-2", true),
+            (other.clone(), "mat-khau-3", true),
+            (other.clone(), "mat-khau-4", false),
+        ] {
+            assert_eq!(verify(pw.as_bytes(), &phc), want, "{phc}");
+            let theirs = Argon2::default()
+                .verify_password(pw.as_bytes(), &PasswordHash::new(&phc).expect("phc"))
+                .is_ok();
+            assert_eq!(theirs, want);
+        }
+        assert!(!verify(b"x", "not a hash"));
         a.remove("lan").expect("remove");
         assert!(matches!(a.remove("lan"), Err(AccountError::NoSuchUser(_))));
     }

@@ -10,17 +10,26 @@
 
 pub mod account;
 pub mod command_line;
+pub mod guard;
 pub mod login;
 pub mod metrics;
 pub mod minutes;
 pub mod page;
 pub mod paper;
+pub mod throttle;
 pub mod users;
 
 pub use account::{Accounts, Role};
-pub use login::{Auth, Signed};
+pub use login::{Auth, MetricsReader, Signed};
+
+/// Puts a server's router behind [`guard::check`]: security headers on every answer,
+/// origin and anti-forgery checks on every request that may change something.
+pub fn guarded(app: axum::Router, auth: std::sync::Arc<Auth>) -> axum::Router {
+    app.layer(axum::middleware::from_fn_with_state(auth, guard::check))
+}
 
 /// Serves `app` on a bound listener until the task is aborted, logging where it listens.
+/// Handlers see the peer's address (`ConnectInfo`), which login throttling counts by.
 pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
     if let Ok(local) = listener.local_addr() {
         tracing::info!(%local, "web pages served");
@@ -31,6 +40,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
             );
         }
     }
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("web server stopped: {e}");
     }

@@ -8,6 +8,72 @@
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+/// The file in a home that holds the token a scraper reads `/metrics` with
+/// (`Authorization: Bearer TOKEN`; Prometheus: `authorization: credentials_file:`).
+pub const TOKEN_FILE: &str = "metrics.token";
+
+/// Why the token could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Which file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file holds too short a token (an operator wrote it by hand).
+    #[error("{0}: mã cho /metrics quá ngắn (cần ít nhất 32 ký tự không có khoảng trắng); xóa tệp để máy chủ tạo mã mới")]
+    Short(std::path::PathBuf),
+    /// The OS random source failed.
+    #[error("không lấy được số ngẫu nhiên: {0}")]
+    Random(String),
+}
+
+/// The home's scrape token: read from [`TOKEN_FILE`], or made (256 random bits, hex)
+/// and written there with mode 0600 when the file does not exist. Remove the file and
+/// restart to change it.
+pub fn token(home: &std::path::Path) -> Result<String, TokenError> {
+    let path = home.join(TOKEN_FILE);
+    let io = |source| TokenError::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let t = text.trim();
+            if t.len() < 32 || t.contains(char::is_whitespace) {
+                return Err(TokenError::Short(path));
+            }
+            return Ok(t.to_string());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).map_err(|e| TokenError::Random(e.to_string()))?;
+    let t = hex::encode(b);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    match o.open(&path) {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(format!("{t}\n").as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            Ok(t)
+        }
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => token(home),
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// A family's type.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -100,6 +166,25 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_is_made_once_private_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = token(dir.path()).expect("made");
+        assert_eq!(t.len(), 64);
+        assert_eq!(token(dir.path()).expect("read"), t);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.path().join(TOKEN_FILE), "short\n").expect("write");
+        assert!(matches!(token(dir.path()), Err(TokenError::Short(_))));
+    }
 
     #[test]
     fn families_are_declared_once_and_labels_escaped() {

@@ -2,6 +2,9 @@
 //! and who is signed in, the embedded style sheet (screen and print) and the small
 //! script that page scripts build on. Pages are HTML strings; everything a user or a
 //! peer typed goes through [`esc`].
+//!
+//! No page has inline script or style: the Content-Security-Policy
+//! ([`crate::guard::csp`]) allows only files this server serves ([`js`]).
 
 use crate::login::Signed;
 
@@ -39,7 +42,22 @@ pub fn url_encode(s: &str) -> String {
     o
 }
 
-/// A whole page: `nav` is `(href, label)`; `signed` shows who is in and a logout button.
+/// A page script compiled into the binary, served as a file (the policy allows no
+/// inline script).
+pub fn js(text: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// A whole page: `nav` is `(href, label)`; `signed` shows who is in and a logout button,
+/// and puts the session's anti-forgery token where `app.js` finds it.
 pub fn frame(
     title: &str,
     app: &str,
@@ -54,18 +72,22 @@ pub fn frame(
     let who = signed
         .map(|s| {
             format!(
-                r#"<form method=post action="/logout" class=who><span id=who>{} · {}</span> <button type=submit class=link>Đăng xuất</button></form>"#,
+                r#"<form method=post action="/logout" class=who><input type=hidden name=csrf value="{}"><span id=who>{} · {}</span> <button type=submit class=link>Đăng xuất</button></form>"#,
+                esc(&s.csrf),
                 esc(&s.user),
                 esc(s.role.title())
             )
         })
+        .unwrap_or_default();
+    let csrf = signed
+        .map(|s| format!("<meta name=csrf content=\"{}\">\n", esc(&s.csrf)))
         .unwrap_or_default();
     format!(
         r#"<!doctype html>
 <html lang=vi><head><meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
 <title>{title} — {app}</title>
-<link rel=stylesheet href="/assets/app.css">
+{csrf}<link rel=stylesheet href="/assets/app.css">
 <script src="/assets/app.js"></script>
 </head><body>
 <header class=top><strong class=app>{app}</strong><nav>{nav}</nav>{who}</header>

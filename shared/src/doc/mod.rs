@@ -373,6 +373,11 @@ impl SessionDoc {
         Ok(self.doc.merge(&mut other.doc)?.len())
     }
 
+    /// Writes from now on as `actor`.
+    pub fn set_actor(&mut self, actor: &[u8]) {
+        self.doc.set_actor(ActorId::from(actor));
+    }
+
     /// Gives direct access for the sync protocol.
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
@@ -457,6 +462,102 @@ impl SessionDoc {
             None => self.doc.delete(&o, format!("{id}/excluded"))?,
         }
         Ok(())
+    }
+
+    /// Changes a subject's line to `new`, writing only the fields that differ from
+    /// `old`: a field another laptop edits meanwhile then conflicts only if this edit
+    /// touched it too, never because it was written again with the old value.
+    pub fn edit_subject(&mut self, old: &Subject, new: &Subject) -> Result<(), DocError> {
+        checked_text("Họ tên", &new.name)?;
+        checked_text("Chức vụ", &new.position)?;
+        checked_text("Đơn vị công tác", &new.unit)?;
+        let o = obj(&self.doc, "subjects")?;
+        let id = new.id.as_str();
+        let texts = [
+            ("person_id", old.person_id.as_str(), new.person_id.as_str()),
+            ("name", old.name.as_str(), new.name.as_str()),
+            ("position", old.position.as_str(), new.position.as_str()),
+            ("unit", old.unit.as_str(), new.unit.as_str()),
+        ];
+        for (k, before, after) in texts {
+            if before != after {
+                self.doc.put(&o, format!("{id}/{k}"), after)?;
+            }
+        }
+        if old.order != new.order {
+            self.doc.put(&o, format!("{id}/order"), new.order)?;
+        }
+        if old.excluded != new.excluded {
+            match new.excluded {
+                Some(e) => self.doc.put(&o, format!("{id}/excluded"), e.key())?,
+                None => self.doc.delete(&o, format!("{id}/excluded"))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a subject's line, its tally and its marks on every entry; returns how
+    /// many entries held a mark for it and whether a tally was removed. The entries
+    /// themselves stay: each is still one ballot valid as a whole.
+    pub fn remove_subject(&mut self, sid: &SubjectId) -> Result<(usize, bool), DocError> {
+        let prefix = format!("{sid}/");
+        let so = obj(&self.doc, "subjects")?;
+        let keys: Vec<String> = self
+            .doc
+            .keys(&so)
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        for k in keys {
+            self.doc.delete(&so, k.as_str())?;
+        }
+        let to = obj(&self.doc, "tallies")?;
+        let keys: Vec<String> = self
+            .doc
+            .keys(&to)
+            .filter(|k| k.starts_with(&prefix))
+            .collect();
+        let tally = !keys.is_empty();
+        for k in keys {
+            self.doc.delete(&to, k.as_str())?;
+        }
+        let eo = obj(&self.doc, "entries")?;
+        let eids: Vec<String> = self.doc.keys(&eo).collect();
+        let mut marks = 0;
+        for eid in eids {
+            let Some((Value::Object(ObjType::Map), e)) = self.doc.get(&eo, eid.as_str())? else {
+                continue;
+            };
+            let Some((Value::Object(ObjType::Map), m)) = self.doc.get(&e, "marks")? else {
+                continue;
+            };
+            if self.doc.get(&m, sid.as_str())?.is_some() {
+                self.doc.delete(&m, sid.as_str())?;
+                marks += 1;
+            }
+        }
+        Ok((marks, tally))
+    }
+
+    /// The hashes of every change in the document but its deterministic first one
+    /// (which every copy of every session with this id shares): what a deleted
+    /// session's tombstone remembers, to know its history again in a file.
+    pub fn own_changes(&mut self) -> Result<Vec<Head>, DocError> {
+        let (unit, session) = self.identity()?;
+        let skeleton = skeleton_actor(&unit, &session);
+        Ok(self
+            .doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .filter(|c| *c.actor != skeleton)
+            .map(|c| c.hash.0)
+            .collect())
+    }
+
+    /// Whether the document holds any of the changes `hashes` names.
+    pub fn holds_any(&mut self, hashes: &[Head]) -> bool {
+        hashes
+            .iter()
+            .any(|h| self.doc.get_change_meta_by_hash(&ChangeHash(*h)).is_some())
     }
 
     /// Sets a subject's tally (tallies mode).

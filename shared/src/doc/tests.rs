@@ -252,3 +252,54 @@ proptest! {
         prop_assert!(ra.subjects.iter().all(|s| s.flag == Flag::None || n > 0));
     }
 }
+
+#[test]
+fn an_edit_writes_only_what_changed_so_other_fields_merge_cleanly() {
+    let mut a = fresh(b"laptop-a");
+    let mut b = SessionDoc::load(&a.save(), b"laptop-b").expect("copy");
+    let old = a.read().expect("read").subjects[0].clone();
+    let mut on_a = old.clone();
+    on_a.name = "Nguyễn Văn Sửa".into();
+    a.edit_subject(&old, &on_a).expect("edit a");
+    a.commit(2, "a");
+    let mut on_b = old.clone();
+    on_b.position = "Chủ tịch".into();
+    b.edit_subject(&old, &on_b).expect("edit b");
+    b.commit(2, "b");
+    a.merge(&mut b).expect("merge");
+    let s = a.read().expect("read");
+    assert!(s.conflicts.is_empty(), "{:?}", s.conflicts);
+    assert_eq!(s.subjects[0].name, "Nguyễn Văn Sửa");
+    assert_eq!(s.subjects[0].position, "Chủ tịch");
+}
+
+#[test]
+fn removing_a_subject_takes_its_marks_and_keeps_the_ballots() {
+    let mut d = fresh(b"laptop-a");
+    for n in 0..3 {
+        d.add_entry(&ballot(n, Mark::High, Mark::Low), "dev")
+            .expect("entry");
+    }
+    d.commit(2, "ballots");
+    let (marks, tally) = d.remove_subject(&sid("s02")).expect("remove");
+    d.commit(3, "remove");
+    assert_eq!((marks, tally), (3, false));
+    let s = d.read().expect("read");
+    assert_eq!(s.subjects.len(), 1);
+    assert_eq!(s.entries.len(), 3);
+    assert!(s.entries.iter().all(|e| !e.marks.contains_key(&sid("s02"))));
+    assert!(s.anomalies.is_empty(), "{:?}", s.anomalies);
+}
+
+#[test]
+fn a_deleted_history_is_known_again_in_any_copy_but_a_fresh_one() {
+    let mut a = fresh(b"laptop-a");
+    let mut copy = SessionDoc::load(&a.save(), b"laptop-b").expect("copy");
+    let gone = a.own_changes().expect("changes");
+    assert!(!gone.is_empty());
+    assert!(copy.holds_any(&gone));
+    // A session made anew with the same id shares only the first, fixed change.
+    let session = SessionId::new("ky-hop-15").expect("session");
+    let mut anew = SessionDoc::new(&unit(), &session, b"laptop-c").expect("new");
+    assert!(!anew.holds_any(&gone));
+}

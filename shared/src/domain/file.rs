@@ -4,8 +4,8 @@
 //! once, so a clerk can fix a file in one pass.
 
 use super::{
-    Attendance, Ballots, Entry, Exclusion, Mark, Meta, Mode, PersonId, Procedure, Profile, Session,
-    SessionId, Subject, SubjectId, Tally, UnitId,
+    Attendance, Ballots, Entry, Mark, Meta, Mode, PersonId, Procedure, Profile, Session, SessionId,
+    Subject, SubjectId, Tally, UnitId,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -27,7 +27,12 @@ impl fmt::Display for FileError {
             f.write_str(&self.message)
         } else if self.at.starts_with("dòng ") {
             match self.at.split_once('.') {
-                Some((line, column)) => write!(f, "{line}, cột «{column}»: {}", self.message),
+                Some((line, column)) => write!(
+                    f,
+                    "{line}, cột «{}»: {}",
+                    super::subject_csv::column_label(column),
+                    self.message
+                ),
                 None => write!(f, "{}: {}", self.at, self.message),
             }
         } else {
@@ -36,7 +41,7 @@ impl fmt::Display for FileError {
     }
 }
 
-fn err(at: impl Into<String>, message: impl Into<String>) -> FileError {
+pub(super) fn err(at: impl Into<String>, message: impl Into<String>) -> FileError {
     FileError {
         at: at.into(),
         message: message.into(),
@@ -430,7 +435,7 @@ pub fn is_hhmm(s: &str) -> bool {
     chrono::NaiveTime::parse_from_str(s, "%H:%M").is_ok() && s.len() == 5
 }
 
-fn subjects_from_rows(
+pub(super) fn subjects_from_rows(
     rows: &[SubjectRow],
     at: impl Fn(usize) -> String,
     errs: &mut Vec<FileError>,
@@ -456,24 +461,14 @@ fn subjects_from_rows(
                 errs.push(err(format!("{here}.{field}"), e.to_string()));
             }
         }
-        let excluded = match r
-            .excluded
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(x) => match Exclusion::parse(x) {
-                Some(e) => Some(e),
-                None => {
-                    errs.push(err(
-                        format!("{here}.excluded"),
-                        format!("lý do «{x}» không hợp lệ; dùng retiring, elected_this_year, appointed_this_year, polled_on_another_line"),
-                    ));
+        let excluded =
+            match super::subject_csv::exclusion_from_text(r.excluded.as_deref().unwrap_or("")) {
+                Ok(e) => e,
+                Err(m) => {
+                    errs.push(err(format!("{here}.excluded"), m));
                     None
                 }
-            },
-        };
+            };
         if let Ok(id) = &id {
             if !ids.insert(id.clone()) {
                 errs.push(err(format!("{here}.id"), format!("mã «{id}» bị trùng")));
@@ -494,87 +489,6 @@ fn subjects_from_rows(
         }
     }
     out
-}
-
-/// Parses a subject list in CSV: a header row naming `id, person_id, name, position,
-/// unit` and optionally `excluded` (Vietnamese headers `ma, ma_ca_nhan, ho_ten,
-/// chuc_vu, don_vi, loai_tru` also work), then one subject per row.
-pub fn subjects_from_csv(text: &str) -> Result<Vec<Subject>, Vec<FileError>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| vec![err("dòng 1", format!("không đọc được tiêu đề CSV: {e}"))])?
-        .clone();
-    let canon = |h: &str| -> Option<&'static str> {
-        Some(
-            match h
-                .trim()
-                .trim_start_matches('\u{feff}')
-                .to_lowercase()
-                .as_str()
-            {
-                "id" | "ma" | "mã" | "stt" => "id",
-                "person_id" | "ma_ca_nhan" | "mã cá nhân" => "person_id",
-                "name" | "ho_ten" | "họ và tên" | "họ tên" => "name",
-                "position" | "chuc_vu" | "chức vụ" => "position",
-                "unit" | "don_vi" | "đơn vị" => "unit",
-                "excluded" | "loai_tru" | "loại trừ" => "excluded",
-                _ => return None,
-            },
-        )
-    };
-    let mut cols: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut errs = Vec::new();
-    for (i, h) in headers.iter().enumerate() {
-        match canon(h) {
-            Some(c) => {
-                cols.insert(c, i);
-            }
-            None => errs.push(err("dòng 1", format!("cột «{h}» không rõ nghĩa"))),
-        }
-    }
-    for need in ["id", "person_id", "name"] {
-        if !cols.contains_key(need) {
-            errs.push(err("dòng 1", format!("thiếu cột «{need}»")));
-        }
-    }
-    if !errs.is_empty() {
-        return Err(errs);
-    }
-    let mut rows = Vec::new();
-    let mut lines = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i + 2;
-        match rec {
-            Ok(r) => {
-                let get = |c: &str| cols.get(c).and_then(|&i| r.get(i)).unwrap_or("").to_owned();
-                let excluded = Some(get("excluded")).filter(|s| !s.is_empty());
-                rows.push(SubjectRow {
-                    id: get("id"),
-                    person_id: get("person_id"),
-                    name: get("name"),
-                    position: get("position"),
-                    unit: get("unit"),
-                    excluded,
-                });
-                lines.push(line);
-            }
-            Err(e) => errs.push(err(format!("dòng {line}"), e.to_string())),
-        }
-    }
-    let subjects = subjects_from_rows(
-        &rows,
-        |i| format!("dòng {}", lines.get(i).copied().unwrap_or(0)),
-        &mut errs,
-    );
-    if errs.is_empty() {
-        Ok(subjects)
-    } else {
-        Err(errs)
-    }
 }
 
 /// Reads a session file out of a JSON value by hand, listing every problem instead of
@@ -953,6 +867,7 @@ pub(crate) fn place_vi(at: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::subjects_from_csv;
 
     fn unit() -> UnitId {
         UnitId::new("lai-chau").expect("unit")

@@ -12,13 +12,14 @@ mod percent;
 mod profile;
 mod result;
 mod session;
+mod subject_csv;
 pub mod text;
 pub mod when;
 
 pub use deadline::{deadlines, deadlines_for, Deadline, DeadlineKind};
 pub use file::{
-    is_hhmm, subjects_from_csv, tally_from_map, AttendanceFile, BallotsFile, FileError,
-    SessionFile, SubjectRow, TallyFile,
+    is_hhmm, tally_from_map, AttendanceFile, BallotsFile, FileError, SessionFile, SubjectRow,
+    TallyFile,
 };
 pub use ids::{IdError, PersonId, SessionId, SubjectId, UnitId};
 pub use percent::Percent;
@@ -28,4 +29,8 @@ pub use result::{
 };
 pub use session::{
     Attendance, Ballots, Conflict, Entry, Exclusion, Mark, Meta, Mode, Session, Subject, Tally,
+};
+pub use subject_csv::{
+    exclusion_from_text, subject_rows_from_csv, subjects_from_csv, CsvSubject, ACCEPTED_EXCLUSIONS,
+    ACCEPTED_HEADERS,
 };

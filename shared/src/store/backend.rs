@@ -57,6 +57,8 @@ pub(crate) enum Op<'a> {
     Put(&'static str, &'a [u8], &'a [u8]),
     /// Insert; the whole batch fails with [`StoreError::Exists`] when the key is there.
     PutNew(&'static str, &'a [u8], &'a [u8]),
+    /// Remove the key, if there.
+    Delete(&'static str, &'a [u8]),
 }
 
 pub(crate) enum Backend {
@@ -273,6 +275,9 @@ impl Backend {
                                 }
                                 tx[index[t]].insert(*k, *v)?;
                             }
+                            Op::Delete(t, k) => {
+                                tx[index[t]].remove(*k)?;
+                            }
                         }
                     }
                     Ok(())
@@ -312,6 +317,10 @@ impl Backend {
                                 ));
                             }
                             tb.insert(*k, *v).map_err(|e| from_redb(path, e))?;
+                        }
+                        Op::Delete(t, k) => {
+                            let mut tb = tx.open_table(def(t)).map_err(|e| from_redb(path, e))?;
+                            tb.remove(*k).map_err(|e| from_redb(path, e))?;
                         }
                     }
                 }

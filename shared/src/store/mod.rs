@@ -167,6 +167,14 @@ fn registry_key(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
+fn tombstone_key(session: &SessionId) -> String {
+    format!("deleted/{session}")
+}
+
+fn actor_key(session: &SessionId) -> String {
+    format!("actor/{session}")
+}
+
 fn seal_key(session: &SessionId, seq: u32) -> Vec<u8> {
     let mut k = session.as_str().as_bytes().to_vec();
     k.push(0);
@@ -262,6 +270,7 @@ impl Store {
             .iter()
             .map(|op| match op {
                 Op::Put(t, k, v) | Op::PutNew(t, k, v) => with_check(t, k, v),
+                Op::Delete(..) => Vec::new(),
             })
             .collect();
         let ops: Vec<Op<'_>> = ops
@@ -270,6 +279,7 @@ impl Store {
             .map(|(op, v)| match *op {
                 Op::Put(t, k, _) => Op::Put(t, k, v),
                 Op::PutNew(t, k, _) => Op::PutNew(t, k, v),
+                Op::Delete(t, k) => Op::Delete(t, k),
             })
             .collect();
         self.engine.backend.write(&self.engine.path, &ops, durable)
@@ -444,6 +454,63 @@ impl Store {
         let (k, v) = audit.encode()?;
         self.write(&[
             Op::Put("docs", session.as_str().as_bytes(), bytes),
+            Op::Put("audit", &k, &v),
+        ])
+    }
+
+    /// Removes a session's document, leaving `tombstone` under `meta/deleted/SESSION`,
+    /// the Automerge actor this home writes the session with from now on under
+    /// `meta/actor/SESSION` (see [`Store::actor`]), and the audit line, in one durable
+    /// batch. Refused when the session has a seal: sealed minutes are never deleted.
+    pub fn delete_doc(
+        &self,
+        session: &SessionId,
+        tombstone: &[u8],
+        actor: &[u8],
+        audit: &AuditLine,
+    ) -> Result<(), StoreError> {
+        if !self.seals(session)?.is_empty() {
+            return Err(StoreError::Exists(format!(
+                "niêm phong của phiên {session}"
+            )));
+        }
+        let (k, v) = audit.encode()?;
+        let key = tombstone_key(session);
+        let actor_key = actor_key(session);
+        self.write(&[
+            Op::Delete("docs", session.as_str().as_bytes()),
+            Op::Put("meta", key.as_bytes(), tombstone),
+            Op::Put("meta", actor_key.as_bytes(), actor),
+            Op::Put("audit", &k, &v),
+        ])
+    }
+
+    /// The Automerge actor this home writes `session` with, when it is not the device's:
+    /// after a deletion. Automerge numbers each actor's changes; a session made again
+    /// under a deleted one's id must not number its changes as the deleted history did,
+    /// or the two could never be merged (a restore, a copy from another laptop).
+    pub fn actor(&self, session: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(&actor_key(session))
+    }
+
+    /// What [`Store::delete_doc`] left for a session, if it was deleted.
+    pub fn tombstone(&self, session: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(&tombstone_key(session))
+    }
+
+    /// Stores a session's document, forgetting its tombstone (a deleted session brought
+    /// back on purpose), with the audit line, in one durable batch.
+    pub fn restore_doc(
+        &self,
+        session: &SessionId,
+        bytes: &[u8],
+        audit: &AuditLine,
+    ) -> Result<(), StoreError> {
+        let (k, v) = audit.encode()?;
+        let key = tombstone_key(session);
+        self.write(&[
+            Op::Put("docs", session.as_str().as_bytes(), bytes),
+            Op::Delete("meta", key.as_bytes()),
             Op::Put("audit", &k, &v),
         ])
     }
@@ -637,6 +704,47 @@ mod tests {
             "a refused batch writes nothing"
         );
         assert_eq!(st.device().expect("dev"), st.device().expect("dev"));
+    }
+
+    #[test]
+    fn a_deleted_doc_leaves_a_tombstone_and_a_sealed_one_stays() {
+        for kind in [BackendKind::Redb, BackendKind::Sled] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let (a, b) = (
+                SessionId::new("ky-hop-1").expect("id"),
+                SessionId::new("ky-hop-2").expect("id"),
+            );
+            {
+                let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
+                st.create_doc(&a, b"doc-a", &line()).expect("create");
+                st.create_doc(&b, b"doc-b", &line()).expect("create");
+                let key = UnitKey::from_seed([1; 32]);
+                let body = SealBody {
+                    unit: "u".into(),
+                    session: b.to_string(),
+                    seq: 1,
+                    heads: vec![[1; 32]],
+                    result_digest: [2; 32],
+                    sealed_at: 3,
+                    signer: key.public().0,
+                };
+                st.put_seal(&b, &Seal::sign(&key, body), b"doc-b", &line())
+                    .expect("seal");
+                st.delete_doc(&a, b"gone", b"actor-a", &line())
+                    .expect("delete");
+                assert!(st.delete_doc(&b, b"gone", b"actor-b", &line()).is_err());
+            }
+            let st = Store::open(dir.path(), kind, Duration::ZERO).expect("reopen");
+            assert_eq!(st.sessions().expect("list"), vec![b.clone()]);
+            assert_eq!(st.doc(&a).expect("doc"), None);
+            assert_eq!(st.tombstone(&a).expect("t").as_deref(), Some(&b"gone"[..]));
+            assert_eq!(st.tombstone(&b).expect("t"), None);
+            assert_eq!(st.actor(&a).expect("a").as_deref(), Some(&b"actor-a"[..]));
+            assert_eq!(st.actor(&b).expect("a"), None);
+            st.restore_doc(&a, b"doc-a2", &line()).expect("restore");
+            assert_eq!(st.tombstone(&a).expect("t"), None);
+            assert_eq!(st.doc(&a).expect("doc").as_deref(), Some(&b"doc-a2"[..]));
+        }
     }
 
     #[test]

@@ -28,6 +28,11 @@
 //! once as HTTPS uploads of the whole document (the baseline), both through TUN devices
 //! between two network namespaces that this process joins through the netsim link
 //! (`tunlink`), at 0%, 10% and 30% loss (`--losses 0,30`, `--districts N` to shorten).
+//!
+//! `--logins`: 1,000 wrong logins at once (`--quick`: 200) against a real node's and a
+//! real hub's web pages, first as one guesser after one account, then as 1,000
+//! machines after 1,000 accounts; the answers by status and each server's peak
+//! resident memory, then how long a correct login takes right after.
 
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::Ordering;
@@ -68,6 +73,9 @@ fn main() -> Result<()> {
         return flood();
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--logins") {
+        return logins(if quick { 200 } else { 1000 });
+    }
     let (nodes, per_node) = if quick {
         (10usize, 10usize)
     } else {
@@ -683,4 +691,65 @@ async fn https_districts(
         times.push(at);
     }
     Ok((conns, times))
+}
+
+/// `--logins`: wrong logins at once against both servers' pages; see the module doc.
+fn logins(n: usize) -> Result<()> {
+    use tinnhiem_tests::http::{self, Flood};
+    const PASSWORD: &str = "mat-khau-dung-1";
+    println!("tinnhiem-bench: {n} wrong logins at once, node and hub web pages");
+    let node = tinnhiem_tests::NodeHome::init("lai-chau.phong-tho");
+    node.user("lan", "clerk", PASSWORD);
+    node.user("hoa", "clerk", PASSWORD);
+    let node_web = node.web(false);
+    let mut hub = Hub::init("lai-chau");
+    hub.serve(&["--http", "127.0.0.1:0"]);
+    for name in ["lan", "hoa"] {
+        let out = std::process::Command::new(tinnhiem_tests::bin("tinnhiem-hub"))
+            .arg("--home")
+            .arg(hub.path())
+            .args(["user", "add", name, "--role", "staff"])
+            .env("TINNHIEM_PASSWORD", PASSWORD)
+            .output()?;
+        if !out.status.success() {
+            bail!("hub user add: {out:?}");
+        }
+    }
+    let servers = [
+        ("node", node_web.base.clone(), node_web.pid()),
+        (
+            "hub",
+            hub.web.clone().context("hub web")?,
+            hub.pid().context("hub pid")?,
+        ),
+    ];
+    let rt = runtime()?;
+    for (what, base, pid) in servers {
+        // One correct login first: argon2 has run once, as on any server in use.
+        http::login(&base, "hoa", PASSWORD);
+        let idle = http::peak_rss_kib(pid).context("VmHWM")?;
+        println!("{what}: peak RSS after one login {} MiB", idle / 1024);
+        for how in [Flood::OneAccount, Flood::ManyMachines] {
+            let t = Instant::now();
+            let statuses = rt.block_on(http::flood(&base, n, how));
+            let took = t.elapsed();
+            let mut by: std::collections::BTreeMap<u16, usize> = Default::default();
+            for s in statuses {
+                *by.entry(s).or_default() += 1;
+            }
+            let peak = http::peak_rss_kib(pid).context("VmHWM")?;
+            println!(
+                "{what} {how:?}: {n} at once in {:.1} s, answers {by:?}, peak RSS {} MiB",
+                took.as_secs_f64(),
+                peak / 1024
+            );
+            let t = Instant::now();
+            http::login_from(&base, "hoa", PASSWORD, Some("192.168.50.1"));
+            println!(
+                "{what}: a correct login right after: {} ms",
+                t.elapsed().as_millis()
+            );
+        }
+    }
+    Ok(())
 }
