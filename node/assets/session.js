@@ -1,12 +1,12 @@
 // One session, start to finish: setup, subjects, attendance and ballots, ballot entry
-// (keyboard only), the live result, seal, delivery. Forms draw once; the result, the
-// summary and the recent ballots redraw on every poll.
+// (keyboard only, in ballot.js), the live result, seal, delivery. Forms draw once; the
+// result, the summary, the entry count and the recent ballots redraw on every poll.
 "use strict";
 const ID = document.getElementById("session").dataset.id;
 const API = "/api/s/" + encodeURIComponent(ID);
 let S = null;          // the last answer of GET API
 let drawn = false;     // forms drawn once
-const mine = [];       // ids of the ballots entered on this page, newest last
+const mine = [];       // ballots entered on this page, newest last: {id, marks, at}
 const $ = id => document.getElementById(id);
 const num = v => (v === "" || v === null || v === undefined) ? null : Number(v);
 const TABS = [["setup", "Thông tin"], ["subjects", "Người được lấy phiếu"], ["counts", "Có mặt & số phiếu"],
@@ -232,95 +232,6 @@ function drawCounts() {
   });
 }
 
-// The keys a clerk types, per level, in ballot order; 0 = invalid for this person.
-function keymap() {
-  const m = {};
-  S.levels.forEach((l, i) => { m[String(i + 1)] = l.key; });
-  m["0"] = "invalid"; m["x"] = "invalid";
-  return m;
-}
-const TITLE = k => k === "invalid" ? "Không hợp lệ" : (S.levels.find(l => l.key === k) || {}).title || k;
-
-function drawBallots() {
-  const t = $("tab-ballots");
-  const polled = S.subjects.filter(x => !x.excluded);
-  if (S.meta.mode === "tallies") {
-    t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2><table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th></tr>` +
-      polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" value="${x.tally ? x.tally.levels[i] : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid value="${x.tally ? x.tally.invalid : ""}"></td><td><button class=tally-go>Ghi</button> <span class=field-error></span></td></tr>`).join("") +
-      `</table><span class=msg></span>`;
-    for (const b of t.querySelectorAll(".tally-go")) b.addEventListener("click", async () => {
-      const tr = b.closest("tr"); const body = {subject: tr.dataset.subject};
-      const err = tr.querySelector(".field-error");
-      for (const i of tr.querySelectorAll("input")) {
-        const c = countOf(i);
-        if (c.bad) { err.textContent = c.bad; i.classList.add("invalid"); return; }
-        body[i.dataset.level] = c.value;
-      }
-      body.invalid = body.invalid ?? 0;
-      try {
-        await tn.post(API + "/tally", body);
-        err.textContent = "";
-        for (const i of tr.querySelectorAll("input")) i.classList.remove("invalid");
-        msg("tab-ballots", "Đã ghi kết quả của " + tr.cells[0].textContent, "ok");
-        await load();
-      } catch (e) {
-        err.textContent = (e.fields || {})["subject/" + tr.dataset.subject] || e.message;
-        for (const i of tr.querySelectorAll("input")) i.classList.add("invalid");
-        msg("tab-ballots", e.message, "error");
-      }
-    });
-    return;
-  }
-  const keys = keymap();
-  const legend = Object.entries(keys).filter(([k]) => k !== "x").map(([k, v]) => `<span class=kbd>${k}</span> ${TITLE(v)}`).join(" · ");
-  t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ cả tờ ghi ở “Có mặt & số phiếu”</small></h2>
-<p class=muted>Gõ một phím cho mỗi người: ${legend}; để trống = không đánh dấu. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại.</p>
-<form id=ballot><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
-    polled.map((x, i) => `<tr><td class=num>${i + 1}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td><input class=mark data-subject="${tn.esc(x.id)}" maxlength=1 autocomplete=off aria-label="${tn.esc(x.name)}"></td><td class=chosen></td></tr>`).join("") +
-    `</table><button id=ballot-go>Ghi phiếu (Enter)</button> <span class=msg id=ballot-msg></span></form>
-<h2>Phiếu đã nhập (mọi máy đã gộp): <span id=entry-count>${S.entries.length}</span></h2>
-<h2>Phiếu vừa nhập ở trang này <small class=muted>để sửa: xóa rồi nhập lại</small></h2><div id=recent></div>`;
-  const inputs = [...t.querySelectorAll(".mark")];
-  const clear = () => { for (const i of inputs) { i.value = ""; i.closest("tr").querySelector(".chosen").textContent = ""; } if (inputs[0]) inputs[0].focus(); };
-  const save = async () => {
-    const marks = {};
-    for (const i of inputs) if (i.value) marks[i.dataset.subject] = keys[i.value];
-    const r = await act("tab-ballots", API + "/entries", {marks}, r => { mine.push(r.id); return `Đã ghi phiếu thứ ${r.count}`; });
-    if (r) clear();
-  };
-  inputs.forEach((inp, n) => inp.addEventListener("keydown", e => {
-    const k = e.key.toLowerCase();
-    if (k === "enter") { e.preventDefault(); save(); return; }
-    if (k === "escape") { e.preventDefault(); clear(); return; }
-    if (k === "backspace" && !inp.value && n > 0) { e.preventDefault(); inputs[n - 1].focus(); return; }
-    if (k === "tab" || k === "backspace" || k.startsWith("arrow")) {
-      if (k === "backspace") inp.closest("tr").querySelector(".chosen").textContent = "";
-      return;
-    }
-    e.preventDefault();
-    if (!(k in keys)) { msg("tab-ballots", `Phím «${e.key}» không dùng; ${Object.keys(keys).join(", ")}`, "error"); return; }
-    inp.value = k;
-    inp.closest("tr").querySelector(".chosen").textContent = TITLE(keys[k]);
-    (inputs[n + 1] || $("ballot-go")).focus();
-  }));
-  $("ballot").addEventListener("submit", save);
-  drawRecent();
-}
-
-function drawRecent() {
-  const r = $("recent");
-  if (!r) return;
-  $("entry-count").textContent = S.entries.length;
-  const names = Object.fromEntries(S.subjects.map(x => [x.id, x.name]));
-  const byId = Object.fromEntries(S.entries.map(e => [e.id, e]));
-  const last = mine.slice(-10).reverse().map(id => byId[id]).filter(Boolean);
-  const changed = put(r, last.length ? `<table id=recent-table><tr><th>Mã phiếu</th><th>Nội dung</th><th></th></tr>` + last.map(e => `<tr><td class=muted>${tn.esc(e.id.slice(0, 8))}</td><td>${Object.entries(e.marks).map(([s, m]) => `${tn.esc(names[s] || s)}: ${TITLE(m)}`).join("; ")}</td><td><button class="secondary remove" data-id="${tn.esc(e.id)}">Xóa</button></td></tr>`).join("") + "</table>" : "<p class=muted>Chưa có.</p>");
-  if (!changed) return;
-  for (const b of r.querySelectorAll(".remove")) b.addEventListener("click", () => {
-    if (confirm("Xóa phiếu này?")) act("tab-ballots", API + "/entries/remove", {id: b.dataset.id}, () => "Đã xóa phiếu");
-  });
-}
-
 function drawResult() {
   const r = S.result;
   const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
@@ -360,6 +271,7 @@ ${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th>
 }
 
 async function load() {
+  const saves = E.saves;
   S = await tn.get(API);
   const m = S.meta;
   $("heading").firstChild.textContent = `${m.body} — ${m.title || m.session} `;
@@ -372,7 +284,7 @@ async function load() {
     const want = location.hash.slice(1);
     show(TABS.some(([t]) => t === want) ? want : (S.subjects.length ? "ballots" : "subjects"));
   } else {
-    drawRecent();
+    entryLoaded(saves);
   }
   drawResult();
   await drawSeal();

@@ -492,6 +492,16 @@ pub enum EntryCmd {
         #[arg(long, value_name = "MÃ=MỨC,...")]
         marks: String,
     },
+    /// Các phiếu đã nhập, theo thứ tự nhập (phiếu của các máy đã gộp: theo thứ tự
+    /// trước sau giữa các máy), mỗi phiếu với mã và các mức.
+    List {
+        /// Mã phiên.
+        #[arg(value_name = "PHIÊN")]
+        session: String,
+        /// In dạng JSON: `[{"id": ..., "marks": {"s01": "high", ...}}, ...]`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Xóa một phiếu nhập nhầm.
     Remove {
         /// Mã phiên.

@@ -197,6 +197,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Command::Entry(EntryCmd::Add { session, marks }) => cx.entry_add(&session, &marks),
         Command::Entry(EntryCmd::Remove { session, id }) => cx.entry_remove(&session, &id),
+        Command::Entry(EntryCmd::List { session, json }) => cx.entry_list(&session, json),
         Command::Result { session, json } => cx.result(&session, json),
         Command::Seal { session } => cx.seal(&session),
         Command::Verify { session, json } => cx.verify(&session, json),
@@ -669,8 +670,35 @@ impl<'a> Cx<'a> {
         if !bad.is_empty() {
             bail!("phiếu không được ghi:\n  - {}", bad.join("\n  - "));
         }
-        let (id, n) = self.desk.add_entry(session, &pairs)?;
-        println!("Đã nhập phiếu thứ {n} (mã {id})");
+        let added = self.desk.add_entry(session, &pairs, None)?;
+        println!("Đã nhập phiếu thứ {} (mã {})", added.count, added.id);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn entry_list(&self, session: &str, json: bool) -> Result<ExitCode> {
+        let (_, doc) = self.load(session)?;
+        let s = doc.read()?;
+        if json {
+            let list: Vec<serde_json::Value> = s
+                .entries
+                .iter()
+                .map(|e| {
+                    let marks: serde_json::Map<String, serde_json::Value> = e
+                        .marks
+                        .iter()
+                        .map(|(k, m)| (k.to_string(), m.key().into()))
+                        .collect();
+                    serde_json::json!({"id": e.id, "marks": marks})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        for (i, e) in s.entries.iter().enumerate() {
+            let marks: Vec<String> = e.marks.iter().map(|(k, m)| format!("{k}={m}")).collect();
+            println!("{:>4}. {}  {}", i + 1, e.id, marks.join(","));
+        }
+        println!("Cộng {} phiếu", s.entries.len());
         Ok(ExitCode::SUCCESS)
     }
 

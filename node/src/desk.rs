@@ -82,6 +82,20 @@ pub(crate) struct NewSession {
     pub(crate) title: Option<String>,
 }
 
+/// What `add_entry` did.
+pub(crate) struct Added {
+    pub(crate) id: String,
+    /// Ballots entered in the session, this one included.
+    pub(crate) count: usize,
+    /// The id was stored before (a retried save): nothing was written.
+    pub(crate) already: bool,
+}
+
+/// An entry id as [`random_hex`]`(16)` makes it and the page's `crypto.getRandomValues`.
+pub(crate) fn is_entry_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// What `seal` did.
 pub(crate) enum Sealing {
     /// The document has not changed since this seal.
@@ -585,27 +599,56 @@ impl<'a> Desk<'a> {
         Ok(after)
     }
 
-    /// Adds one ballot valid as a whole; returns its random id and the number entered.
+    /// Adds one ballot valid as a whole; returns its id, the number entered, and whether
+    /// it was already stored. `id` is the page's id for this ballot: a save retried after
+    /// a lost answer carries the same id and finds its ballot stored, so it is never
+    /// counted twice. Without one (the command line) a random id is made here.
     pub(crate) fn add_entry(
         &self,
         session: &str,
         marks: &[(String, String)],
-    ) -> Result<(String, usize)> {
+        id: Option<&str>,
+    ) -> Result<Added> {
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
         if s.meta.mode != Mode::Entries {
             bail!("phiên «{sid}» nhập theo tổng hợp (tallies); dùng `tally set`, không dùng `entry add`");
         }
+        if let Some(id) = id {
+            if !is_entry_id(id) {
+                bail!("phiếu không được ghi: mã phiếu «{id}» không hợp lệ (cần 32 chữ số hệ 16)");
+            }
+        }
         let marks = parse_marks(&s, marks)
             .map_err(|p| anyhow!("phiếu không được ghi:\n  - {}", p.join("\n  - ")))?;
+        if let Some(old) = id.and_then(|id| s.entries.iter().find(|e| e.id == id)) {
+            if old.marks != marks {
+                bail!(
+                    "phiếu không được ghi: mã phiếu «{}» đã dùng cho một phiếu khác",
+                    old.id
+                );
+            }
+            return Ok(Added {
+                id: old.id.clone(),
+                count: s.entries.len(),
+                already: true,
+            });
+        }
         let entry = Entry {
-            id: random_hex(16)?,
+            id: match id {
+                Some(id) => id.to_string(),
+                None => random_hex(16)?,
+            },
             marks,
         };
         let device = hex::encode(&self.device[..4.min(self.device.len())]);
         doc.add_entry(&entry, &device)?;
         self.save(&sid, &mut doc, "nhập một phiếu")?;
-        Ok((entry.id, doc.read()?.entries.len()))
+        Ok(Added {
+            id: entry.id,
+            count: doc.read()?.entries.len(),
+            already: false,
+        })
     }
 
     pub(crate) fn remove_entry(&self, session: &str, id: &str) -> Result<()> {
@@ -943,7 +986,9 @@ pub(crate) fn parse_marks(
         }
     }
     if marks.is_empty() && problems.is_empty() {
-        problems.push("phiếu trống: không có ô nào được ghi".into());
+        problems.push(
+            "phiếu trống: không có người nào được ghi mức; nếu phiếu giấy không đánh dấu ai, ghi “không hợp lệ” (invalid) cho từng người".into(),
+        );
     }
     if problems.is_empty() {
         Ok(marks)

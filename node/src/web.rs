@@ -20,6 +20,7 @@ use tinnhiem_shared::domain::{
     compute, deadlines, exclusion_from_text, is_hhmm, Exclusion, Mode, PersonId, Procedure,
     Profile, Subject, SubjectId, ACCEPTED_EXCLUSIONS, ACCEPTED_HEADERS,
 };
+use tinnhiem_shared::store::StoreError;
 use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
 
@@ -71,6 +72,7 @@ pub(crate) fn app(web: Web) -> Router {
             get(|| async { page::js(SESSIONS_JS) }),
         )
         .route("/assets/session.js", get(|| async { page::js(SESSION_JS) }))
+        .route("/assets/ballot.js", get(|| async { page::js(BALLOT_JS) }))
         .merge(tinnhiem_web::login::routes())
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .with_state(web.clone());
@@ -79,6 +81,8 @@ pub(crate) fn app(web: Web) -> Router {
 
 const SESSIONS_JS: &str = include_str!("../assets/sessions.js");
 const SESSION_JS: &str = include_str!("../assets/session.js");
+/// Ballot entry at the keyboard and the tallies table; loaded before session.js.
+const BALLOT_JS: &str = include_str!("../assets/ballot.js");
 
 fn title(w: &Web) -> String {
     format!(
@@ -132,6 +136,11 @@ async fn desk_as<T: Send + 'static>(
     .await;
     match r {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if passing(&e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": format!("{e:#}") })),
+        )
+            .into_response()),
         Ok(Err(e)) => Err(match e.downcast_ref::<crate::desk::Refused>() {
             // Each reason goes to its field on the page; the whole text says it all too.
             Some(refused) => {
@@ -156,6 +165,17 @@ async fn desk_as<T: Send + 'static>(
         }),
         Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
     }
+}
+
+/// A store another process holds, or a read or write the disk failed: the same request
+/// may succeed in a moment, so it is a 503 the page retries, not a 400 it gives up on.
+fn passing(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Locked(_) | StoreError::Io(_))
+        )
+    })
 }
 
 fn json_or<T: serde::Serialize>(r: Result<T, Response>) -> Response {
@@ -217,6 +237,7 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 <section class=card id=tab-ballots hidden></section>
 <section class=card id=tab-result hidden></section>
 <section class=card id=tab-seal hidden></section>
+<script src="/assets/ballot.js"></script>
 <script src="/assets/session.js"></script>"#,
         id = page::esc(&id),
     );
@@ -697,8 +718,13 @@ async fn api_tally(
 
 #[derive(Deserialize)]
 struct EntryForm {
-    /// Subject id → mark key.
+    /// Subject id → mark key. Missing is an empty ballot, refused in Vietnamese like
+    /// any other, not a bare 422.
+    #[serde(default)]
     marks: std::collections::BTreeMap<String, String>,
+    /// The page's id for this ballot; a retry with the same id is answered, not stored.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 async fn api_entry_add(
@@ -710,8 +736,8 @@ async fn api_entry_add(
     json_or(
         at_desk(&w, &who, move |d| {
             let pairs: Vec<(String, String)> = f.marks.into_iter().collect();
-            let (eid, n) = d.add_entry(&id, &pairs)?;
-            Ok(json!({"id": eid, "count": n}))
+            let a = d.add_entry(&id, &pairs, f.id.as_deref())?;
+            Ok(json!({"id": a.id, "count": a.count, "already": a.already}))
         })
         .await,
     )

@@ -20,14 +20,14 @@ const tn = {
       body: JSON.stringify(body ?? {})});
     if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); throw new Error("401"); }
     const j = await r.json().catch(() => ({}));
+    // The status rides on the error: a page that retries must tell "the server said
+    // no" (4xx, will say no again) from "no answer" (no status) or a server fault (5xx).
+    const fail = text => Object.assign(new Error(text), {status: r.status});
     if (r.status === 422 || r.status === 400 && !j.error) {
-      throw new Error("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
+      throw fail("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
     }
-    if (!r.ok) {
-      const e = new Error(j.error || ("HTTP " + r.status));
-      e.fields = j.fields || {};  // each reason at the field where it is fixed
-      throw e;
-    }
+    // Each reason at the field where it is fixed, when the server names fields.
+    if (!r.ok) throw Object.assign(fail(j.error || ("HTTP " + r.status)), {fields: j.fields || {}});
     return j;
   },
   // POSTs raw bytes (a file the clerk chose); the answer's JSON, or an error with its message.

@@ -864,22 +864,28 @@ impl Reader<'_> {
             }
         }
 
-        // Entries.
+        // Entries, in the order they were entered: an entry object's id is a Lamport
+        // timestamp (counter, actor), larger than every operation its laptop had seen,
+        // so sorting by it gives typing order on one laptop and a causal, deterministic
+        // order across merged ones. (Map keys are random ids: their order means nothing.)
         let eo = obj(doc, "entries")?;
         let mut entries = Vec::new();
+        let mut found = Vec::new();
         let eids: Vec<String> = doc.keys(&eo).map(|k| k.to_string()).collect();
         for eid in eids {
-            let marks_o = match doc.get(&eo, eid.as_str())? {
-                Some((Value::Object(ObjType::Map), o)) => match doc.get(&o, "marks")? {
-                    Some((Value::Object(ObjType::Map), m)) => m,
-                    _ => {
-                        self.anomalies.push(format!("entries.{eid}: thiếu marks"));
-                        continue;
-                    }
-                },
+            match doc.get(&eo, eid.as_str())? {
+                Some((Value::Object(ObjType::Map), o)) => found.push((o, eid)),
+                _ => self
+                    .anomalies
+                    .push(format!("entries.{eid}: không phải phiếu")),
+            }
+        }
+        found.sort();
+        for (o, eid) in found {
+            let marks_o = match doc.get(&o, "marks")? {
+                Some((Value::Object(ObjType::Map), m)) => m,
                 _ => {
-                    self.anomalies
-                        .push(format!("entries.{eid}: không phải phiếu"));
+                    self.anomalies.push(format!("entries.{eid}: thiếu marks"));
                     continue;
                 }
             };

@@ -125,6 +125,47 @@ fn save_load_round_trip_and_result_at_heads() {
 }
 
 #[test]
+fn entries_read_back_in_the_order_they_were_entered_not_by_their_random_id() {
+    // Ids that sort backwards: a reader in key order would reverse them.
+    let mut a = fresh(b"laptop-a");
+    let ids: Vec<String> = (0..12)
+        .map(|i| format!("{:08x}", 0xffff_ff00_u32 - i))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut e = ballot(0, Mark::High, Mark::Low);
+        e.id = id.clone();
+        a.add_entry(&e, "a").expect("entry");
+        a.commit(10 + i as i64, "e");
+        // Each ballot on its own save and load, as the desk does.
+        a = SessionDoc::load(&a.save(), b"laptop-a").expect("load");
+    }
+    let read: Vec<String> = a
+        .read()
+        .expect("read")
+        .entries
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(read, ids);
+    // Merged with another laptop's later ballot: ours keep their order, theirs follows.
+    let mut b = SessionDoc::load(&a.save(), b"laptop-b").expect("fork");
+    let mut e = ballot(0, Mark::Low, Mark::Low);
+    e.id = "00000000".into();
+    b.add_entry(&e, "b").expect("entry");
+    b.commit(30, "b");
+    a.merge(&mut b).expect("merge");
+    let read: Vec<String> = a
+        .read()
+        .expect("read")
+        .entries
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(read[..12], ids[..]);
+    assert_eq!(read[12], "00000000");
+}
+
+#[test]
 fn loading_garbage_is_an_error_not_a_panic() {
     // Found by the fuzzer: automerge 0.12 panics inside its decoder on these 28 bytes.
     let crash: [u8; 28] = [
