@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::store::Table;
 use tinnhiem_web::metrics::{Kind, Metrics};
+use tinnhiem_web::sheet::{Cell, Sheet, XLSX_MIME};
 use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
 
 /// What every handler needs.
@@ -265,7 +266,7 @@ async fn minutes(
     }
 }
 
-const RESULT_HEADERS: [&str; 15] = [
+const RESULT_HEADERS: [&str; 19] = [
     "Đơn vị",
     "Phiên",
     "Cơ quan",
@@ -276,34 +277,29 @@ const RESULT_HEADERS: [&str; 15] = [
     "Phiếu thu về",
     "Phiếu hợp lệ",
     "Tín nhiệm cao",
+    "Tín nhiệm cao (%)",
     "Tín nhiệm",
+    "Tín nhiệm (%)",
     "Tín nhiệm thấp",
+    "Tín nhiệm thấp (%)",
     "Không tín nhiệm",
+    "Không tín nhiệm (%)",
     "Cảnh báo",
     "Mã niêm phong",
 ];
 
-/// One row per subject of every session received: text cells, numbers as numbers.
-enum Cell {
-    Text(String),
-    Num(u64),
-    Empty,
-}
+/// The column of [`RESULT_HEADERS`] with the warning, which shades a row in XLSX.
+const FLAG_COL: usize = 17;
 
-fn result_rows(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Vec<Vec<Cell>>> {
+/// One row per subject of every session received: text cells, numbers as numbers, a
+/// level the procedure lacks left empty.
+fn result_sheet(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Sheet> {
     use tinnhiem_shared::domain::Mark;
     let mut rows = Vec::new();
     for s in state::sessions(store)? {
         let levels = s.result.procedure.levels();
         for x in &s.result.subjects {
-            let count = |m: Mark| {
-                levels
-                    .iter()
-                    .position(|l| *l == m)
-                    .and_then(|i| x.counts.get(i))
-                    .map_or(Cell::Empty, |c| Cell::Num(*c))
-            };
-            rows.push(vec![
+            let mut row = vec![
                 Cell::Text(s.unit.clone()),
                 Cell::Text(s.result.session.to_string()),
                 Cell::Text(s.meta.body.clone()),
@@ -313,16 +309,28 @@ fn result_rows(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Vec<Vec<
                 Cell::Text(x.position.clone()),
                 Cell::Num(s.result.collected),
                 Cell::Num(x.valid),
-                count(Mark::High),
-                count(Mark::Confidence),
-                count(Mark::Low),
-                count(Mark::NoConfidence),
-                Cell::Text(x.flag.title().to_string()),
-                Cell::Text(hex::encode(s.seal.id())),
-            ]);
+            ];
+            for m in [Mark::High, Mark::Confidence, Mark::Low, Mark::NoConfidence] {
+                let i = levels.iter().position(|l| *l == m);
+                row.push(
+                    i.and_then(|i| x.counts.get(i))
+                        .map_or(Cell::Empty, |c| Cell::Num(*c)),
+                );
+                row.push(
+                    i.and_then(|i| x.percent.get(i))
+                        .map_or(Cell::Empty, |p| Cell::Percent(*p)),
+                );
+            }
+            row.push(Cell::Text(x.flag.title().to_string()));
+            row.push(Cell::Text(hex::encode(s.seal.id())));
+            rows.push(row);
         }
     }
-    Ok(rows)
+    Ok(Sheet {
+        headers: RESULT_HEADERS.iter().map(|h| h.to_string()).collect(),
+        rows,
+        flag_col: Some(FLAG_COL),
+    })
 }
 
 fn download(bytes: Vec<u8>, mime: &'static str, name: &str) -> Response {
@@ -339,25 +347,13 @@ fn download(bytes: Vec<u8>, mime: &'static str, name: &str) -> Response {
         .into_response()
 }
 
+/// For Excel in a Vietnamese office: BOM, `;`, decimal comma (see [`tinnhiem_web::sheet`]).
 async fn results_csv(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(STAFF) {
         return r;
     }
     let hub = w.hub.clone();
-    let r = blocking(move || {
-        let mut out = csv::Writer::from_writer(Vec::new());
-        out.write_record(RESULT_HEADERS)?;
-        for row in result_rows(&hub.store)? {
-            out.write_record(row.iter().map(|c| match c {
-                Cell::Text(t) => t.clone(),
-                Cell::Num(n) => n.to_string(),
-                Cell::Empty => String::new(),
-            }))?;
-        }
-        // A BOM so that spreadsheet programs read the Vietnamese text as UTF-8.
-        Ok([b"\xEF\xBB\xBF".as_slice(), &out.into_inner()?].concat())
-    })
-    .await;
+    let r = blocking(move || Ok(result_sheet(&hub.store)?.csv()?)).await;
     match r {
         Ok(bytes) => download(bytes, "text/csv; charset=utf-8", "ket-qua.csv"),
         Err(e) => e,
@@ -369,45 +365,9 @@ async fn results_xlsx(State(w): State<Web>, who: Signed) -> Response {
         return r;
     }
     let hub = w.hub.clone();
-    let r = blocking(move || {
-        use rust_xlsxwriter::{Color, Format, Workbook};
-        let mut book = Workbook::new();
-        let sheet = book.add_worksheet();
-        sheet.set_name("Kết quả")?;
-        let bold = Format::new()
-            .set_bold()
-            .set_background_color(Color::RGB(0xEEF1F4));
-        let flagged = Format::new().set_background_color(Color::RGB(0xFDE8E8));
-        for (c, h) in RESULT_HEADERS.iter().enumerate() {
-            sheet.write_string_with_format(0, c as u16, *h, &bold)?;
-        }
-        for (r, row) in result_rows(&hub.store)?.iter().enumerate() {
-            let r = r as u32 + 1;
-            let is_flagged = matches!(&row[13], Cell::Text(t) if !t.is_empty());
-            for (c, cell) in row.iter().enumerate() {
-                let c = c as u16;
-                match (cell, is_flagged) {
-                    (Cell::Text(t), false) => sheet.write_string(r, c, t)?,
-                    (Cell::Text(t), true) => sheet.write_string_with_format(r, c, t, &flagged)?,
-                    (Cell::Num(n), false) => sheet.write_number(r, c, *n as f64)?,
-                    (Cell::Num(n), true) => {
-                        sheet.write_number_with_format(r, c, *n as f64, &flagged)?
-                    }
-                    (Cell::Empty, _) => sheet,
-                };
-            }
-        }
-        sheet.set_freeze_panes(1, 0)?;
-        sheet.autofit();
-        Ok(book.save_to_buffer()?)
-    })
-    .await;
+    let r = blocking(move || Ok(result_sheet(&hub.store)?.xlsx("Kết quả")?)).await;
     match r {
-        Ok(bytes) => download(
-            bytes,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "ket-qua.xlsx",
-        ),
+        Ok(bytes) => download(bytes, XLSX_MIME, "ket-qua.xlsx"),
         Err(e) => e,
     }
 }

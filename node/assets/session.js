@@ -241,7 +241,7 @@ function drawResult() {
 <p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
 <table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => `<th class=num>${tn.esc(l.title)}</th>`).join("")}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>` +
     r.subjects.map(x => `<tr class="${x.flag !== "none" ? "flag" : ""}" data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td>${S.levels.map(l => `<td class=num>${pct(x, l.key)}</td>`).join("")}<td class=num>${x.invalid}</td><td>${x.flag !== "none" ? `<b class=bad>${tn.esc(S.flag_titles[x.id])}</b>` : ""}</td></tr>`).join("") +
-    `</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv">Tải CSV</a></p>`);
+    `</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv" id=csv-link>Tải CSV</a> · <a href="/s/${encodeURIComponent(ID)}/result.xlsx" id=xlsx-link>Tải Excel (XLSX)</a></p>`);
 }
 
 async function drawSeal() {

@@ -95,7 +95,7 @@ pub enum Command {
     /// Mang phiên giữa các máy: xuất ra tệp, gộp từ tệp.
     #[command(subcommand)]
     Doc(DocCmd),
-    /// Xuất biên bản kiểm phiếu để in (HTML), kết quả (CSV) và/hoặc mã QR (PNG).
+    /// Xuất biên bản kiểm phiếu để in (HTML), kết quả (CSV, Excel) và/hoặc mã QR (PNG).
     Export {
         /// Mã phiên.
         #[arg(value_name = "PHIÊN")]
@@ -106,6 +106,9 @@ pub enum Command {
         /// Ghi kết quả từng người ra tệp CSV này.
         #[arg(long, value_name = "TỆP.csv")]
         csv: Option<PathBuf>,
+        /// Ghi kết quả từng người ra tệp Excel (XLSX) này.
+        #[arg(long, value_name = "TỆP.xlsx")]
+        xlsx: Option<PathBuf>,
         /// Ghi mã QR của lần niêm phong hiện tại (niêm phong và kết quả) ra tệp PNG này.
         #[arg(long, value_name = "TỆP.png")]
         qr: Option<PathBuf>,

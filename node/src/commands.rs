@@ -207,8 +207,15 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             session,
             minutes,
             csv,
+            xlsx,
             qr,
-        } => cx.export(&session, minutes.as_deref(), csv.as_deref(), qr.as_deref()),
+        } => cx.export(
+            &session,
+            minutes.as_deref(),
+            csv.as_deref(),
+            xlsx.as_deref(),
+            qr.as_deref(),
+        ),
         Command::VerifyPaper { image } => cx.verify_paper(&image),
         Command::Deadlines { session, json } => cx.deadlines(&session, json),
         Command::Hub(_)
@@ -910,10 +917,13 @@ impl<'a> Cx<'a> {
         session: &str,
         html: Option<&Path>,
         csv: Option<&Path>,
+        xlsx: Option<&Path>,
         qr: Option<&Path>,
     ) -> Result<ExitCode> {
-        if html.is_none() && csv.is_none() && qr.is_none() {
-            bail!("cần --minutes FILE.html, --csv FILE.csv và/hoặc --qr FILE.png");
+        if html.is_none() && csv.is_none() && xlsx.is_none() && qr.is_none() {
+            bail!(
+                "cần --minutes FILE.html, --csv FILE.csv, --xlsx FILE.xlsx và/hoặc --qr FILE.png"
+            );
         }
         let (sid, mut doc) = self.load(session)?;
         let s = doc.read()?;
@@ -932,8 +942,12 @@ impl<'a> Cx<'a> {
             }
         }
         if let Some(p) = csv {
-            write_atomic(p, report::csv(&r)?.as_bytes())?;
+            write_atomic(p, &report::csv(&r)?)?;
             println!("Đã xuất kết quả ra {}", p.display());
+        }
+        if let Some(p) = xlsx {
+            write_atomic(p, &report::xlsx(&r)?)?;
+            println!("Đã xuất kết quả (Excel) ra {}", p.display());
         }
         if let Some(p) = qr {
             let Some(seal) = current else {

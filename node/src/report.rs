@@ -438,46 +438,56 @@ pub(crate) fn audit_table(rows: &[AuditRow]) -> String {
     out
 }
 
-/// The per-subject result as CSV (percentages with a dot, as in JSON).
-pub(crate) fn csv(r: &SessionResult) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+/// The per-subject result as a table for a spreadsheet (Vietnamese headers, the flag's
+/// wording); [`tinnhiem_web::sheet`] writes it as CSV for Excel or as XLSX.
+pub(crate) fn sheet(r: &SessionResult) -> tinnhiem_web::sheet::Sheet {
+    use tinnhiem_web::sheet::{Cell, Sheet};
     let levels = r.procedure.levels();
-    let mut header = vec![
-        "stt",
-        "id",
-        "person_id",
-        "name",
-        "position",
-        "unit",
-        "valid",
-        "invalid",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
+    let mut headers: Vec<String> = ["STT", "Họ và tên", "Chức vụ", "Đơn vị công tác", "Hợp lệ"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     for l in levels {
-        header.push(l.key().into());
-        header.push(format!("{}_percent", l.key()));
+        headers.push(l.title().into());
+        headers.push(format!("{} (%)", l.title()));
     }
-    header.push("flag".into());
-    w.write_record(&header)?;
-    for (i, x) in r.subjects.iter().enumerate() {
-        let mut rec = vec![
-            (i + 1).to_string(),
-            x.id.to_string(),
-            x.person_id.to_string(),
-            x.name.clone(),
-            x.position.clone(),
-            x.unit.clone(),
-            x.valid.to_string(),
-            x.invalid.to_string(),
-        ];
-        for (c, p) in x.counts.iter().zip(&x.percent) {
-            rec.push(c.to_string());
-            rec.push(p.dot());
-        }
-        rec.push(x.flag.key().into());
-        w.write_record(&rec)?;
+    headers.push("Không hợp lệ".into());
+    headers.push("Cảnh báo".into());
+    let flag_col = Some(headers.len() - 1);
+    let rows = r
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let mut rec = vec![
+                Cell::Num(i as u64 + 1),
+                Cell::Text(x.name.clone()),
+                Cell::Text(x.position.clone()),
+                Cell::Text(x.unit.clone()),
+                Cell::Num(x.valid),
+            ];
+            for (c, p) in x.counts.iter().zip(&x.percent) {
+                rec.push(Cell::Num(*c));
+                rec.push(Cell::Percent(*p));
+            }
+            rec.push(Cell::Num(x.invalid));
+            rec.push(Cell::Text(x.flag.title().into()));
+            rec
+        })
+        .collect();
+    Sheet {
+        headers,
+        rows,
+        flag_col,
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// The per-subject result as CSV for Excel in a Vietnamese office (see [`tinnhiem_web::sheet`]).
+pub(crate) fn csv(r: &SessionResult) -> Result<Vec<u8>> {
+    Ok(sheet(r).csv()?)
+}
+
+/// The per-subject result as an XLSX workbook.
+pub(crate) fn xlsx(r: &SessionResult) -> Result<Vec<u8>> {
+    Ok(sheet(r).xlsx("Kết quả")?)
 }

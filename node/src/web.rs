@@ -50,6 +50,7 @@ pub(crate) fn app(web: Web) -> Router {
         .route("/s/{id}", get(session_page))
         .route("/s/{id}/minutes", get(minutes_page))
         .route("/s/{id}/result.csv", get(result_csv))
+        .route("/s/{id}/result.xlsx", get(result_xlsx))
         .route("/s/{id}/doc", get(doc_download))
         .route("/api/sessions", get(api_sessions).post(api_create))
         .route("/api/import", post(api_import))
@@ -874,19 +875,44 @@ async fn minutes_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 }
 
 async fn result_csv(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
-    let file = format!("attachment; filename=\"{}.csv\"", id.replace('"', ""));
+    result_file(
+        w,
+        who,
+        id,
+        "csv",
+        "text/csv; charset=utf-8",
+        crate::report::csv,
+    )
+    .await
+}
+
+async fn result_xlsx(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
+    let mime = tinnhiem_web::sheet::XLSX_MIME;
+    result_file(w, who, id, "xlsx", mime, crate::report::xlsx).await
+}
+
+/// A session's result as a download, written by `write` (CSV or XLSX).
+async fn result_file(
+    w: Web,
+    who: Signed,
+    id: String,
+    ext: &'static str,
+    mime: &'static str,
+    write: fn(&tinnhiem_shared::domain::SessionResult) -> anyhow::Result<Vec<u8>>,
+) -> Response {
+    let file = format!("attachment; filename=\"{}.{ext}\"", id.replace('"', ""));
     match at_desk(&w, &who, move |d| {
         let (_, doc) = d.load(&id)?;
-        crate::report::csv(&compute(&doc.read()?))
+        write(&compute(&doc.read()?))
     })
     .await
     {
-        Ok(text) => (
+        Ok(bytes) => (
             [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (header::CONTENT_TYPE, mime.to_string()),
                 (header::CONTENT_DISPOSITION, file),
             ],
-            text,
+            bytes,
         )
             .into_response(),
         Err(e) => e,

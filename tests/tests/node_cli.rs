@@ -67,7 +67,7 @@ fn the_issue_example_imports_seals_verifies_and_exports() {
     assert!(page.contains("Mã niêm phong"));
     assert!(!page.contains("BẢN NHÁP"));
     let c = std::fs::read_to_string(&csv).expect("csv");
-    assert!(c.lines().nth(1).expect("row").contains("81.63"), "{c}");
+    assert!(c.lines().nth(1).expect("row").contains(";81,63;"), "{c}");
 }
 
 #[test]

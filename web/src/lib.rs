@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod minutes;
 pub mod page;
 pub mod paper;
+pub mod sheet;
 pub mod throttle;
 pub mod users;
 
