@@ -66,6 +66,11 @@ fn the_issue_example_imports_seals_verifies_and_exports() {
     assert!(page.contains("Tỉ lệ % tính trên tổng số phiếu thu về"));
     assert!(page.contains("Mã niêm phong"));
     assert!(!page.contains("BẢN NHÁP"));
+    // The seal time is Vietnam time like the counting times above it, never UTC.
+    assert!(
+        page.contains("(giờ Việt Nam)") && !page.contains("UTC"),
+        "{page}"
+    );
     let c = std::fs::read_to_string(&csv).expect("csv");
     assert!(c.lines().nth(1).expect("row").contains(";81,63;"), "{c}");
 }

@@ -224,9 +224,12 @@ pub fn html(
         m.chair.as_deref().map(esc).unwrap_or_default()
     ));
     if let Some(x) = seal {
-        let when = chrono::DateTime::from_timestamp(x.body.sealed_at, 0)
-            .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
-            .unwrap_or_default();
+        // Vietnam time, as every other time a person reads (the counting times above it
+        // are local; UTC here was seven hours off them).
+        let when = format!(
+            "{} (giờ Việt Nam)",
+            tinnhiem_shared::domain::when::moment_vi(x.body.sealed_at)
+        );
         h.push_str(&format!(
             "<div class=\"seal\">Niêm phong điện tử lần {} lúc {when}<br>Mã niêm phong: {}<br>Tóm lược kết quả: {}<br>Khóa ký: {}</div>\n",
             x.body.seq,
