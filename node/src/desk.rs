@@ -43,6 +43,23 @@ pub(crate) struct Refused {
     pub(crate) reasons: Vec<(Option<String>, String)>,
 }
 
+impl Refused {
+    /// The reasons by field, for the page: several at one field are joined with "; ".
+    pub(crate) fn fields(&self) -> BTreeMap<&str, String> {
+        let mut out: BTreeMap<&str, String> = BTreeMap::new();
+        for (at, text) in &self.reasons {
+            if let Some(at) = at {
+                let slot = out.entry(at.as_str()).or_default();
+                if !slot.is_empty() {
+                    slot.push_str("; ");
+                }
+                slot.push_str(text);
+            }
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}, không ghi gì:", self.what)?;

@@ -144,24 +144,11 @@ async fn desk_as<T: Send + 'static>(
             .into_response()),
         Ok(Err(e)) => Err(match e.downcast_ref::<crate::desk::Refused>() {
             // Each reason goes to its field on the page; the whole text says it all too.
-            Some(refused) => {
-                let mut fields = serde_json::Map::new();
-                for (at, text) in &refused.reasons {
-                    if let Some(at) = at {
-                        let slot = fields.entry(at.clone()).or_insert_with(|| json!(""));
-                        let joined = match slot.as_str() {
-                            Some("") | None => text.clone(),
-                            Some(prev) => format!("{prev}; {text}"),
-                        };
-                        *slot = json!(joined);
-                    }
-                }
-                (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({"error": refused.to_string(), "fields": fields})),
-                )
-                    .into_response()
-            }
+            Some(refused) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": refused.to_string(), "fields": refused.fields()})),
+            )
+                .into_response(),
             None => bad(format!("{e:#}")),
         }),
         Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
