@@ -734,7 +734,7 @@ impl<'a> Cx<'a> {
                                     "seq": x.body.seq,
                                     "seal_id": hex::encode(x.id()),
                                     "result_digest": hex::encode(x.body.result_digest),
-                                    "sealed_at": x.body.sealed_at,
+                                    "sealed_at": when::moment_iso(x.body.sealed_at),
                                     "current": x.body.heads == heads,
                                 })
                             })

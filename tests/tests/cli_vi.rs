@@ -254,6 +254,10 @@ fn audit_verify_and_session_list_answer_people_and_scripts() {
     assert_eq!(seal["valid"], true, "{v}");
     assert_eq!(seal["signed_by_this_node"], true, "{v}");
     let sealed_at = for_people(seal["sealed_at"].as_str().expect("sealed_at"));
+    // `result --json` gives the same moment in the same ISO form, not Unix seconds.
+    let r: serde_json::Value =
+        serde_json::from_str(&h.ok(&["result", "ky-hop-14", "--json"])).expect("result --json");
+    assert_eq!(r["seals"][0]["sealed_at"], seal["sealed_at"], "{r}");
     assert!(
         sealed.contains(&format!("lần 1, lúc {sealed_at}.")),
         "{sealed}"
