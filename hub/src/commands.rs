@@ -853,7 +853,7 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
                 gate: net::gate::GateLimits::default(),
             },
         ));
-        shutdown_signal().await;
+        tinnhiem_web::process::stop_signal().await;
         tracing::info!("shutting down");
         ep.close(0u32.into(), b"shutdown");
         admin.abort();
@@ -866,16 +866,4 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         Ok::<(), anyhow::Error>(())
     })?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
 }

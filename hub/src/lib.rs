@@ -27,15 +27,7 @@ pub mod fuzzing {
 
 use std::process::ExitCode;
 
-/// Runs the command line; 0 done, 1 failed, 2 bad usage (written in Vietnamese by
-/// [`tinnhiem_web::command_line`]).
+/// Runs the command line: 0 done, 1 failed, 2 bad usage (see [`tinnhiem_web::process`]).
 pub fn main() -> ExitCode {
-    let cli: cli::Cli = tinnhiem_web::command_line::parse();
-    match commands::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            tinnhiem_shared::log::print_error(e.as_ref());
-            ExitCode::from(1)
-        }
-    }
+    tinnhiem_web::process::main::<cli::Cli>(commands::run)
 }

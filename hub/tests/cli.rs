@@ -83,3 +83,34 @@ fn the_deploy_examples_load() {
         run(dir.path(), &["status"]);
     }
 }
+
+/// `tinnhiem-hub … | head` with the reader gone: the hub ends quietly with the shell's
+/// SIGPIPE code, not a panic message (the read end is closed before the hub starts, so
+/// its first write fails every time, not by a race).
+#[test]
+fn a_reader_that_went_away_ends_the_hub_quietly() {
+    let bin = env!("CARGO_BIN_EXE_tinnhiem-hub");
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = Command::new(bin)
+        .arg("--home")
+        .arg(dir.path())
+        .args(["init", "--unit", "lai-chau"])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [&["key", "show"][..], &["--help"][..]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let o = Command::new(bin)
+            .arg("--home")
+            .arg(dir.path())
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -1,8 +1,8 @@
 //! What the node's and the hub's web pages share: accounts with argon2 password hashes
 //! ([`account`]), login sessions and the role check every handler starts with
 //! ([`login`]), and the page frame with its embedded style and script ([`page`]); and
-//! what their command lines share: clap in Vietnamese ([`command_line`]) and `user`
-//! ([`users`]).
+//! what their command lines share: clap in Vietnamese ([`command_line`]), `user`
+//! ([`users`]), and the process's edges: exit codes, SIGPIPE, SIGTERM ([`process`]).
 //!
 //! Both servers are plain axum routers over tokio; nothing here talks to the network
 //! beyond the listener the binary gives it, and every asset is compiled into the binary
@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod minutes;
 pub mod page;
 pub mod paper;
+pub mod process;
 pub mod sheet;
 pub mod throttle;
 pub mod users;
