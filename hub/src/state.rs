@@ -118,6 +118,9 @@ pub(crate) struct Traffic {
     pub(crate) shed: std::sync::atomic::AtomicU64,
     /// Handshakes in progress at the last decision.
     pub(crate) handshakes: std::sync::atomic::AtomicU64,
+    /// Deliveries refused because the store could not be used (counted here, not
+    /// stored or logged: the store is what failed, one log line says so).
+    pub(crate) unavailable: std::sync::atomic::AtomicU64,
 }
 
 /// A reading of [`Traffic`].
@@ -129,6 +132,7 @@ pub(crate) struct TrafficNow {
     pub(crate) shed: u64,
     pub(crate) handshakes: u64,
     pub(crate) refused_keys: u64,
+    pub(crate) unavailable: u64,
 }
 
 impl HubState {
@@ -223,6 +227,7 @@ impl HubState {
             retries: self.traffic.retries.load(Relaxed),
             shed: self.traffic.shed.load(Relaxed),
             handshakes: self.traffic.handshakes.load(Relaxed),
+            unavailable: self.traffic.unavailable.load(Relaxed),
             refused_keys: self
                 .refused
                 .lock()
@@ -272,6 +277,13 @@ impl HubState {
         reason: RejectReason,
         detail: &str,
     ) {
+        if reason == RejectReason::Unavailable {
+            // Our failure, not the peer's: it retries, and the store is down anyway.
+            self.traffic
+                .unavailable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
         let t = now();
         let k = reject_key(unit, reason.code());
         let sample = json!({"session": session, "seal_id": hex::encode(seal_id), "detail": detail});
@@ -304,6 +316,17 @@ impl HubState {
             }
             Ok(false) => {
                 tracing::debug!(unit, session, reason = reason.code(), "rejected: {detail}")
+            }
+            // The store's own line says when it goes down; not one per refusal.
+            Err(e)
+                if e.downcast_ref::<tinnhiem_shared::store::StoreError>()
+                    .is_some_and(|e| {
+                        matches!(e, tinnhiem_shared::store::StoreError::Unavailable { .. })
+                    }) =>
+            {
+                self.traffic
+                    .unavailable
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => tracing::error!("could not record a rejection: {e:#}"),
         }
@@ -654,6 +677,31 @@ pub(crate) fn counts(store: &Store, hub: &str) -> Result<Counts> {
     })
 }
 
+/// The store's state, for `status`, the dashboard and `/metrics`: whether it works,
+/// since when it does not and why, how often it came back by itself.
+pub(crate) fn store_state(store: &Store) -> Value {
+    let h = store.health();
+    json!({
+        "available": h.available,
+        "since": h.since,
+        "since_vi": h.since.map(tinnhiem_shared::domain::when::moment_vi),
+        "cause": h.cause,
+        "reopened": h.reopened,
+    })
+}
+
+/// What `status` says while the store cannot be used: that, and nothing read from it.
+pub(crate) fn status_unavailable(hub: &str, store: &Store) -> Value {
+    json!({
+        "hub": hub,
+        "store": store_state(store),
+        "units": [],
+        "recent_rejections": [],
+        "refused_keys": [],
+        "papers": [],
+    })
+}
+
 /// `status --json`.
 pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
     let reg = registry::list(store)?;
@@ -704,6 +752,7 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         .unwrap_or(Value::Null);
     Ok(json!({
         "hub": hub,
+        "store": store_state(store),
         "next_report": next_report,
         "units_expected": units.len(),
         "units_reported": reported,

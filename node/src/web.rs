@@ -950,6 +950,10 @@ pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Resul
             home.dir.display()
         );
     }
+    // Copies a seal on a full disk could not write (see copies.rs).
+    if let Err(e) = Desk::open(&home, "serve").and_then(|d| d.rebuild_copies()) {
+        eprintln!("Cảnh báo: {e:#}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
