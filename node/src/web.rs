@@ -161,7 +161,12 @@ fn passing(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
             c.downcast_ref::<StoreError>(),
-            Some(StoreError::Locked(_) | StoreError::Io(_))
+            Some(
+                StoreError::Locked(_)
+                    | StoreError::Io(_)
+                    | StoreError::NoSpace(_)
+                    | StoreError::Unavailable { .. }
+            )
         )
     })
 }
