@@ -338,3 +338,50 @@ fn a_hub_whose_disk_fails_says_unavailable_and_recovers_by_itself() {
 fn serve_log(hub: &Hub) -> String {
     std::fs::read_to_string(hub.path().join("serve.log")).unwrap_or_default()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_says_the_store_is_down_and_clears_when_it_is_back() {
+    use tinnhiem_tests::browser::Browser;
+    let mut hub = Hub::init("lai-chau");
+    let faults = hub.path().join("faults.txt");
+    hub.serve_with_env(&[(ENV, &faults)], &["--http", "127.0.0.1:0"]);
+    let base = hub.web.clone().expect("web");
+    let user = Command::new(bin("tinnhiem-hub"))
+        .arg("--home")
+        .arg(hub.path())
+        .args(["user", "add", "an", "--role", "staff"])
+        .env("TINNHIEM_PASSWORD", "mat-khau-du-dai-1")
+        .output()
+        .expect("user add");
+    assert!(user.status.success(), "{user:?}");
+    let node = NodeHome::init("lai-chau.phong-tho");
+    hub.enroll(&node, "lai-chau.phong-tho");
+    node.seal_session(S, 20);
+    node.point_at(hub.addr, &hub.key);
+
+    let b = Browser::start().await;
+    b.login(&base, "an", "mat-khau-du-dai-1").await;
+    b.wait_text("#reported", "0 / 1", 10).await;
+    std::fs::write(&faults, "write:nospace").expect("fault");
+    let o = node.run(&["sync", "--once", "--timeout", "5", "--retry-now"]);
+    assert!(!o.status.success(), "{o:?}");
+    let said = b
+        .wait_text("#store-down", "Kho dữ liệu tạm thời không dùng được", 10)
+        .await;
+    assert!(said.contains("đầy"), "{said}");
+
+    // Space returns: the page's own polling finds the store back, no delivery needed.
+    std::fs::remove_file(&faults).expect("space back");
+    let banner = b.wait_for("#store-down").await;
+    let t0 = std::time::Instant::now();
+    while banner.is_displayed().await.expect("displayed") {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "still shown"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    node.ok(&["sync", "--once", "--timeout", "60", "--retry-now"]);
+    b.wait_text("#reported", "1 / 1", 10).await;
+    b.close().await;
+}
