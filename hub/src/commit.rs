@@ -66,6 +66,11 @@ impl Committer {
                         return;
                     }
                 };
+                // After a failed batch the log is read again from the store before the
+                // next one: a batch that failed may still have reached the disk (redb
+                // writes its header before the fsync that failed), and a log assumed
+                // shorter than stored would give its last index to another item.
+                let mut stale = false;
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -74,7 +79,26 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    write(&store, &mut private, &shared, batch);
+                    if stale {
+                        match load_log(&store) {
+                            Ok(t) => {
+                                private = t;
+                                if let Ok(mut p) = shared.write() {
+                                    p.catch_up(&private);
+                                }
+                            }
+                            Err(e) => {
+                                for r in batch {
+                                    let _ = r.reply.send(Err((
+                                        RejectReason::Unavailable,
+                                        format!("transparency log: {e}"),
+                                    )));
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    stale = !write(&store, &mut private, &shared, batch);
                     committed();
                 }
             })
@@ -148,7 +172,8 @@ pub(crate) fn load_log(store: &Store) -> Result<Tree, String> {
     Ok(tree)
 }
 
-fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Request>) {
+/// Writes one batch and answers its requests; false when the store refused it.
+fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Request>) -> bool {
     let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
     let start = tree.size();
     let mut writes = Vec::new();
@@ -193,7 +218,7 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
             for (reply, _) in answers {
                 let _ = reply.send(Err(unavailable(&e)));
             }
-            return;
+            return false;
         }
         // On disk: readers may see it now, before anyone holds a receipt for it.
         match published.write() {
@@ -202,7 +227,7 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
                 for (reply, _) in answers {
                     let _ = reply.send(Err((RejectReason::Unavailable, "log lock".into())));
                 }
-                return;
+                return true;
             }
         }
     }
@@ -213,6 +238,7 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
             .unwrap_or_else(|| Err((RejectReason::Unavailable, "lost".into())));
         let _ = reply.send(a);
     }
+    true
 }
 
 #[cfg(test)]
