@@ -118,6 +118,7 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
  <div class=card><div class=muted>Hạn báo cáo</div><div id=due>…</div></div>
  <div class=card><div class=muted>Nhật ký minh bạch</div><div id=log>…</div></div>
 </div>
+<section class="card alarm" id=loss-card hidden><h2>Kho dữ liệu đã mất dữ liệu</h2><div id=loss></div></section>
 <section class=card><h2>Các đơn vị</h2><div class=tree id=units></div></section>
 <section class=card><h2>Người có kết quả vượt ngưỡng</h2><div id=flagged></div></section>
 <section class=card><h2>Biên bản đã nhận</h2><div id=sessions></div></section>
@@ -388,6 +389,7 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
         let c = state::counts(store, &hub.unit)?;
         let d = delivery_summary(&hub, &home)?;
         let log = state::log_show(store)?;
+        let loss = crate::leaves::LossRecord::read(store).map_err(|e| anyhow::anyhow!(e))?;
         let t = hub.traffic();
         let mut m = Metrics::new();
         m.one(
@@ -419,6 +421,18 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
             "tinnhiem_hub_log_size",
             "Leaves in the transparency log.",
             log["size"].as_u64().unwrap_or(0),
+        )
+        .one(
+            Kind::Gauge,
+            "tinnhiem_hub_log_lost_items",
+            "Items signed into the log that the store lost and no district delivered again yet (alarm when > 0).",
+            loss.missing.len() as u64,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_log_loss_events_total",
+            "Times the store was found behind the log on start (it went back in time).",
+            loss.events.len() as u64,
         )
         .labelled(
             Kind::Gauge,
