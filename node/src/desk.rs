@@ -697,6 +697,15 @@ impl<'a> Desk<'a> {
                 limit / 1024
             )]));
         }
+        // The board signs the paper as printed: no seal over blanks where its names and
+        // times belong (the hub's copy would show them for good).
+        let s = doc.read()?;
+        let mut refused: Vec<String> = s.meta.board_refusal().into_iter().collect();
+        if !refused.is_empty() {
+            let r = tinnhiem_shared::domain::compute(&s);
+            refused.extend(r.problems.iter().map(ToString::to_string));
+            return Ok(Sealing::Refused(refused));
+        }
         let seq = seals.last().map_or(1, |x| x.body.seq + 1);
         let key = self.home.key()?;
         let t = now();

@@ -248,6 +248,11 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
         }
     ));
     out.push_str(&format!(
+        "Cơ quan giao nhiệm vụ: {}; chức danh được lấy phiếu: {}\n",
+        opt(&m.assigned_by),
+        opt(&m.polled_posts)
+    ));
+    out.push_str(&format!(
         "Nghị quyết xác nhận kết quả: {}\n\n",
         m.resolution_date
             .map(when::day_vi)
@@ -452,6 +457,9 @@ pub(crate) fn sheet(r: &SessionResult) -> tinnhiem_web::sheet::Sheet {
         headers.push(format!("{} (%)", l.title()));
     }
     headers.push("Không hợp lệ".into());
+    // The session's wholly invalid ballots (not issued by the board), apart from the
+    // per-person count: a column of its own, so the sum checks out in the sheet.
+    headers.push("Phiếu không hợp lệ hoàn toàn".into());
     headers.push("Cảnh báo".into());
     let flag_col = Some(headers.len() - 1);
     let rows = r
@@ -471,6 +479,7 @@ pub(crate) fn sheet(r: &SessionResult) -> tinnhiem_web::sheet::Sheet {
                 rec.push(Cell::Percent(*p));
             }
             rec.push(Cell::Num(x.invalid));
+            rec.push(Cell::Num(r.wholly_invalid));
             rec.push(Cell::Text(x.flag.title().into()));
             rec
         })

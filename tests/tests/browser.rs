@@ -100,6 +100,27 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
         .await;
     b.shot("node-4-result").await;
 
+    // Sealing waits for the counting board: the seal tab names what is missing.
+    b.click("#tab-link-seal").await;
+    let missing = b
+        .wait_text("#board-missing", "trưởng ban kiểm phiếu", 20)
+        .await;
+    assert!(
+        missing.contains("thành viên ban kiểm phiếu") && missing.contains("giờ bắt đầu"),
+        "{missing}"
+    );
+    b.click("#tab-link-setup").await;
+    b.fill("#board input[name=chair]", "Lò Thị Hoa").await;
+    b.fill("#board input[name=from]", "14:05").await;
+    b.fill("#board input[name=to]", "14:40").await;
+    b.fill("#board textarea[name=members]", "Lò Thị Hoa\nVàng A Sình")
+        .await;
+    b.fill("#board input[name=assigned_by]", "Thường trực HĐND huyện")
+        .await;
+    b.click("#board-go").await;
+    b.wait_text("#tab-setup .msg", "Đã ghi ban kiểm phiếu", 20)
+        .await;
+
     // Seal.
     b.click("#tab-link-seal").await;
     b.click("#seal-go").await;
@@ -110,6 +131,11 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
     b.go(&format!("{}/s/ky-hop-18/minutes", web.base)).await;
     let minutes = b.text("body").await;
     assert!(minutes.contains("Mã niêm phong"), "{minutes}");
+    assert!(
+        minutes.contains("Thực hiện nhiệm vụ do Thường trực HĐND huyện giao")
+            && minutes.contains("do đồng chí Lò Thị Hoa làm Trưởng Ban"),
+        "{minutes}"
+    );
     assert!(!minutes.contains("BẢN NHÁP"), "{minutes}");
     b.shot("node-6-minutes").await;
     b.go(&format!("{}/metrics", web.base)).await;
