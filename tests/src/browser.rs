@@ -179,6 +179,20 @@ impl Browser {
         base64_decode(v["data"].as_str().expect("PDF data"))
     }
 
+    /// Writes the counting board on the session page's "Thông tin" tab (sealing waits
+    /// for it) and waits until it is saved.
+    pub async fn fill_board(&self, chair: &str, members: &[&str], from: &str, to: &str) {
+        self.click("#tab-link-setup").await;
+        self.fill("#board input[name=chair]", chair).await;
+        self.fill("#board input[name=from]", from).await;
+        self.fill("#board input[name=to]", to).await;
+        self.fill("#board textarea[name=members]", &members.join("\n"))
+            .await;
+        self.click("#board-go").await;
+        self.wait_text("#tab-setup .msg", "Đã ghi ban kiểm phiếu", 30)
+            .await;
+    }
+
     /// Opens `url`.
     pub async fn go(&self, url: &str) {
         self.c.goto(url).await.expect("goto");

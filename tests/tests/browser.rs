@@ -110,16 +110,15 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
         "{missing}"
     );
     b.click("#tab-link-setup").await;
-    b.fill("#board input[name=chair]", "Lò Thị Hoa").await;
-    b.fill("#board input[name=from]", "14:05").await;
-    b.fill("#board input[name=to]", "14:40").await;
-    b.fill("#board textarea[name=members]", "Lò Thị Hoa\nVàng A Sình")
-        .await;
     b.fill("#board input[name=assigned_by]", "Thường trực HĐND huyện")
         .await;
-    b.click("#board-go").await;
-    b.wait_text("#tab-setup .msg", "Đã ghi ban kiểm phiếu", 20)
-        .await;
+    b.fill_board(
+        "Lò Thị Hoa",
+        &["Lò Thị Hoa", "Vàng A Sình"],
+        "14:05",
+        "14:40",
+    )
+    .await;
 
     // Seal.
     b.click("#tab-link-seal").await;
