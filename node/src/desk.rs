@@ -812,9 +812,7 @@ impl Tombstone {
 }
 
 fn when(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%d/%m/%Y %H:%M UTC").to_string())
-        .unwrap_or_else(|| t.to_string())
+    tinnhiem_shared::domain::when::moment_vi(t)
 }
 
 /// What is given to change of a subject's line (`None`: left as it is).

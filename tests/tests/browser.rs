@@ -124,6 +124,18 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
     b.click("#tab-link-seal").await;
     b.click("#seal-go").await;
     b.wait_text("#seal-state", "Đã niêm phong lần 1", 20).await;
+    // The seal time on the page is Vietnam's, as in the CLI, whatever the zone of the
+    // computer (UTC here: it was seven hours off).
+    let v: serde_json::Value =
+        serde_json::from_str(&node.ok(&["verify", "ky-hop-18", "--json"])).expect("json");
+    let at = v["seals"][0]["sealed_at"].as_str().expect("sealed_at");
+    assert!(at.ends_with("+07:00"), "{at}");
+    let hhmm = &at[11..16];
+    let tab = b.text("#tab-seal").await;
+    assert!(
+        tab.contains(hhmm),
+        "{hhmm} (giờ Việt Nam) on the seal tab: {tab}"
+    );
     b.shot("node-5-sealed").await;
 
     // The printable minutes carry the seal.
