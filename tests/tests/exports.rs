@@ -216,6 +216,20 @@ fn the_hubs_exports_carry_percentages_and_no_formula() {
         "{head}"
     );
     assert!(c.contains(";49;2;47;"), "{c}");
+    // The hub's copy of the minutes: the board as written, no "…" left of the form.
+    let r = get(
+        &base,
+        &format!("/minutes/lai-chau.tam-duong/{S}"),
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = r.text();
+    assert!(
+        m.contains("do đồng chí Lò Thị Hoa làm Trưởng Ban")
+            && m.contains("Số phiếu không hợp lệ hoàn toàn: <b>2</b>")
+            && !m.contains('…'),
+        "{m}"
+    );
     let r = get(&base, "/export/results.xlsx", &[("Cookie", &cookie)]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_xlsx_holds(&r.body, &["Tín nhiệm cao (%)", "=1+2+cmd|"]);

@@ -131,6 +131,13 @@ async fn check_print(b: &Browser, n: usize) {
         text.contains("Số phiếu không hợp lệ hoàn toàn: 1 phiếu"),
         "{text}"
     );
+    // Annex 4's fields from the import file, and no blank left on a sealed paper.
+    assert!(
+        text.contains("Thực hiện nhiệm vụ do Chủ tọa kỳ họp giao")
+            && text.contains("đối với những người giữ chức vụ do Hội đồng nhân dân huyện bầu;")
+            && !text.contains('…'),
+        "{text}"
+    );
 
     let pdf = b.print_pdf("").await;
     if let Ok(d) = std::env::var("TINNHIEM_SCREENSHOTS") {
