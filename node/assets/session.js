@@ -238,7 +238,7 @@ function drawResult() {
   const r = S.result;
   const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
   const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.label || c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
-  const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
+  const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : S.board_missing.length ? `<p class=warn id=problems>Số liệu khớp. Trước khi niêm phong còn ghi ban kiểm phiếu (thiếu ${tn.esc(S.board_missing.join(", "))}) ở thẻ “Thông tin”.</p>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
   put($("tab-result"), `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
 <p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
 <table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => `<th class=num>${tn.esc(l.title)}</th>`).join("")}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>` +

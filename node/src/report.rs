@@ -155,7 +155,7 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
         }
     }
     if r.problems.is_empty() {
-        out.push_str("\nSố liệu khớp, đủ điều kiện niêm phong.\n");
+        out.push_str(&ready_line(&m.board_refusal()));
     } else {
         out.push_str(&format!(
             "\nCÒN {} VẤN ĐỀ (chưa niêm phong được):\n",
@@ -166,6 +166,15 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
         }
     }
     out
+}
+
+/// The last line when the figures agree: ready to seal, or what of the counting board
+/// is still to write (sealing waits for it).
+fn ready_line(board: &Option<String>) -> String {
+    match board {
+        None => "\nSố liệu khớp, đủ điều kiện niêm phong.\n".into(),
+        Some(b) => format!("\nSố liệu khớp. {b}\n"),
+    }
 }
 
 /// Prints the problems, if any, after a change.
@@ -361,7 +370,7 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
         }
     }
     if r.problems.is_empty() {
-        out.push_str("\nSố liệu khớp, đủ điều kiện niêm phong.\n");
+        out.push_str(&ready_line(&m.board_refusal()));
     } else {
         out.push_str(&format!(
             "\nCòn {} vấn đề (xem: tinnhiem-node result {}).\n",

@@ -96,8 +96,12 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
         .await;
     assert!(table.contains("3 (60,00%)"), "{table}");
     assert!(table.contains("2 (40,00%)"), "{table}");
-    b.wait_text("#problems", "đủ điều kiện niêm phong", 10)
-        .await;
+    b.wait_text(
+        "#problems",
+        "Số liệu khớp. Trước khi niêm phong còn ghi ban kiểm phiếu",
+        10,
+    )
+    .await;
     b.shot("node-4-result").await;
 
     // Sealing waits for the counting board: the seal tab names what is missing.

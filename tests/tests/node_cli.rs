@@ -467,8 +467,13 @@ fn sealing_waits_for_the_counting_board_and_names_what_is_missing() {
     assert!(SESSION_JSON.contains(BOARD));
     let f = h.file("s.json", &SESSION_JSON.replace(BOARD, ""));
     h.ok(&["session", "import", f.to_str().expect("p")]);
-    // The numbers are right; only the board is missing.
+    // The numbers are right; only the board is missing, and `result` says so.
     assert_eq!(h.result_json(S)["consistent"], true);
+    let t = h.ok(&["result", S]);
+    assert!(
+        t.contains("Số liệu khớp. Chưa ghi đủ ban kiểm phiếu: còn thiếu trưởng ban kiểm phiếu"),
+        "{t}"
+    );
     let e = h.fails(&["seal", S]);
     for what in [
         "Chưa ghi đủ ban kiểm phiếu",
