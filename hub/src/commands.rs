@@ -521,10 +521,10 @@ fn print_destinations(v: &Value) {
     }
 }
 
-/// Unix seconds as a UTC time a person reads.
+/// Unix seconds as a time a person reads: Vietnam's, like every other.
 fn unix_time(t: Option<i64>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.format("%d/%m/%Y %H:%M:%S UTC").to_string())
+    t.and_then(when::in_vietnam)
+        .map(|t| t.format("%d/%m/%Y %H:%M:%S").to_string())
         .unwrap_or_default()
 }
 

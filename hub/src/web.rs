@@ -267,7 +267,7 @@ async fn minutes(
     }
 }
 
-const RESULT_HEADERS: [&str; 19] = [
+const RESULT_HEADERS: [&str; 21] = [
     "Đơn vị",
     "Phiên",
     "Cơ quan",
@@ -276,7 +276,9 @@ const RESULT_HEADERS: [&str; 19] = [
     "Họ tên",
     "Chức vụ",
     "Phiếu thu về",
+    "Phiếu không hợp lệ hoàn toàn",
     "Phiếu hợp lệ",
+    "Phiếu không hợp lệ",
     "Tín nhiệm cao",
     "Tín nhiệm cao (%)",
     "Tín nhiệm",
@@ -290,7 +292,7 @@ const RESULT_HEADERS: [&str; 19] = [
 ];
 
 /// The column of [`RESULT_HEADERS`] with the warning, which shades a row in XLSX.
-const FLAG_COL: usize = 17;
+const FLAG_COL: usize = 19;
 
 /// One row per subject of every session received: text cells, numbers as numbers, a
 /// level the procedure lacks left empty.
@@ -309,7 +311,9 @@ fn result_sheet(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Sheet> 
                 Cell::Text(x.name.clone()),
                 Cell::Text(x.position.clone()),
                 Cell::Num(s.result.collected),
+                Cell::Num(s.result.wholly_invalid),
                 Cell::Num(x.valid),
+                Cell::Num(x.invalid),
             ];
             for m in [Mark::High, Mark::Confidence, Mark::Low, Mark::NoConfidence] {
                 let i = levels.iter().position(|l| *l == m);

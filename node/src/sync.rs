@@ -323,9 +323,11 @@ pub(crate) fn detail_vi(
     }
 }
 
+/// A delivery time for the clerk, in Vietnam's time like every time a person reads
+/// (issue 12 §5: UTC here was seven hours off the clock on the wall).
 fn when_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S %d/%m/%Y UTC").to_string())
+    tinnhiem_shared::domain::when::in_vietnam(ms.div_euclid(1000))
+        .map(|t| t.format("%H:%M:%S %d/%m/%Y").to_string())
         .unwrap_or_default()
 }
 
