@@ -28,6 +28,14 @@ function unitTree(units, hub) {
 
 async function refresh() {
   const d = await tn.get("/api/dashboard");
+  // The store down (a full or failing disk): say so, keep the rest as last shown.
+  const st = d.store || {available: true};
+  const down = document.getElementById("store-down");
+  down.hidden = st.available;
+  if (!st.available) {
+    down.textContent = `Kho dữ liệu tạm thời không dùng được từ ${st.since_vi || "?"}: ${st.cause || ""}. Máy chủ đang tự mở lại kho; các đơn vị gửi lúc này được báo thử lại sau. Số liệu dưới đây là lần đọc trước.`;
+    return;
+  }
   document.getElementById("reported").textContent = `${d.units_reported} / ${d.units_expected}`;
   document.getElementById("seals").textContent = `${d.seals_accepted} / ${d.seals_rejected}`;
   const periods = d.deadlines || [];

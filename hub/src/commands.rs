@@ -212,7 +212,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print_status(&for_terminal_json(&v));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if v["store"]["available"] == false {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Result { json } => {
             let v = ask(&home, &json!({"cmd": "result"}))?;
@@ -530,6 +534,16 @@ fn unix_time(t: Option<i64>) -> String {
 
 fn print_status(v: &Value) {
     println!("Máy chủ: {}", v["hub"].as_str().unwrap_or(""));
+    let store = &v["store"];
+    if store["available"] == false {
+        println!(
+            "KHO DỮ LIỆU TẠM THỜI KHÔNG DÙNG ĐƯỢC từ {}: {}",
+            store["since_vi"].as_str().unwrap_or("?"),
+            store["cause"].as_str().unwrap_or("")
+        );
+        println!("Máy chủ đang tự mở lại kho (không cần khởi động lại); các đơn vị gửi lúc này được báo thử lại sau.");
+        return;
+    }
     print_loss(&v["log_loss"]);
     println!(
         "Đơn vị đã báo cáo: {}/{}",

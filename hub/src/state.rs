@@ -119,6 +119,9 @@ pub(crate) struct Traffic {
     pub(crate) shed: std::sync::atomic::AtomicU64,
     /// Handshakes in progress at the last decision.
     pub(crate) handshakes: std::sync::atomic::AtomicU64,
+    /// Deliveries refused because the store could not be used (counted here, not
+    /// stored or logged: the store is what failed, one log line says so).
+    pub(crate) unavailable: std::sync::atomic::AtomicU64,
 }
 
 /// A reading of [`Traffic`].
@@ -130,6 +133,7 @@ pub(crate) struct TrafficNow {
     pub(crate) shed: u64,
     pub(crate) handshakes: u64,
     pub(crate) refused_keys: u64,
+    pub(crate) unavailable: u64,
 }
 
 impl HubState {
@@ -226,6 +230,7 @@ impl HubState {
             retries: self.traffic.retries.load(Relaxed),
             shed: self.traffic.shed.load(Relaxed),
             handshakes: self.traffic.handshakes.load(Relaxed),
+            unavailable: self.traffic.unavailable.load(Relaxed),
             refused_keys: self
                 .refused
                 .lock()
@@ -275,6 +280,13 @@ impl HubState {
         reason: RejectReason,
         detail: &str,
     ) {
+        if reason == RejectReason::Unavailable {
+            // Our failure, not the peer's: it retries, and the store is down anyway.
+            self.traffic
+                .unavailable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
         let t = now();
         let k = reject_key(unit, reason.code());
         let sample = json!({"session": session, "seal_id": hex::encode(seal_id), "detail": detail});
@@ -307,6 +319,17 @@ impl HubState {
             }
             Ok(false) => {
                 tracing::debug!(unit, session, reason = reason.code(), "rejected: {detail}")
+            }
+            // The store's own line says when it goes down; not one per refusal.
+            Err(e)
+                if e.downcast_ref::<tinnhiem_shared::store::StoreError>()
+                    .is_some_and(|e| {
+                        matches!(e, tinnhiem_shared::store::StoreError::Unavailable { .. })
+                    }) =>
+            {
+                self.traffic
+                    .unavailable
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => tracing::error!("could not record a rejection: {e:#}"),
         }
@@ -670,6 +693,31 @@ pub(crate) fn counts(store: &Store, hub: &str) -> Result<Counts> {
     })
 }
 
+/// The store's state, for `status`, the dashboard and `/metrics`: whether it works,
+/// since when it does not and why, how often it came back by itself.
+pub(crate) fn store_state(store: &Store) -> Value {
+    let h = store.health();
+    json!({
+        "available": h.available,
+        "since": h.since,
+        "since_vi": h.since.map(tinnhiem_shared::domain::when::moment_vi),
+        "cause": h.cause,
+        "reopened": h.reopened,
+    })
+}
+
+/// What `status` says while the store cannot be used: that, and nothing read from it.
+pub(crate) fn status_unavailable(hub: &str, store: &Store) -> Value {
+    json!({
+        "hub": hub,
+        "store": store_state(store),
+        "units": [],
+        "recent_rejections": [],
+        "refused_keys": [],
+        "papers": [],
+    })
+}
+
 /// `status --json`.
 pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
     let reg = registry::list(store)?;
@@ -724,6 +772,7 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
         // Present once the store was found to have gone back in time; stays after the
         // items came back, so that the operator learns of it.
         "log_loss": (!loss.events.is_empty()).then_some(loss),
+        "store": store_state(store),
         "next_report": next_report,
         "units_expected": units.len(),
         "units_reported": reported,

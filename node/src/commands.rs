@@ -36,6 +36,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Restore { from } = &cli.command {
         let s = tinnhiem_shared::store::home::restore(from, &dir, "node.toml")?;
         println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
+        untrusted_copies_aside(&Home::open(&dir)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut home = Home::open(&dir)?;
@@ -106,6 +107,20 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 dest.display(),
                 s.records
             );
+            // The copies are checked against the store: a changed one is named, never
+            // passed on silently (a restore will not trust it either).
+            let bad = crate::copies::check(&home.sealed_dir(), &store, None)?;
+            if !bad.is_empty() {
+                eprintln!(
+                    "Cảnh báo: {} bản sao biên bản trong {} không khớp với kho (kho là bản gốc; bản sao lưu của kho vẫn đúng):",
+                    bad.len(),
+                    home.sealed_dir().display()
+                );
+                for b in &bad {
+                    eprintln!("  - {}", for_terminal(&b.to_string()));
+                }
+                return Ok(ExitCode::from(1));
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Command::User(cmd) => {
@@ -123,6 +138,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         home: &home,
         desk: Desk::open(&home, who())?,
     };
+    // Copies a seal on a full disk could not write; the command goes on without them
+    // (`verify` names what is still missing).
+    if let Err(e) = cx.desk.rebuild_copies() {
+        eprintln!("Cảnh báo: {e:#}");
+    }
     match cli.command {
         Command::Init { .. } => handled_above(),
         Command::Key(KeyCmd::Rotate) => {
@@ -228,6 +248,30 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::User(_) => handled_above(),
         Command::Audit { json } => cx.audit(json),
     }
+}
+
+/// After a restore: copies in `sealed/` that differ from the restored store are moved to
+/// `sealed.untrusted/` and named, and the store's own copies written in their place.
+/// The store was checked record by record; the copies were not, so the store wins.
+fn untrusted_copies_aside(home: &Home) -> Result<()> {
+    let store = home.store()?;
+    let dir = home.sealed_dir();
+    let bad = crate::copies::check(&dir, &store, None)?;
+    let aside = home.dir.join("sealed.untrusted");
+    for b in bad.iter().filter(|b| b.file.exists()) {
+        std::fs::create_dir_all(&aside)
+            .with_context(|| format!("không tạo được {}", aside.display()))?;
+        let to = aside.join(b.file.file_name().unwrap_or_default());
+        std::fs::rename(&b.file, &to)
+            .with_context(|| format!("không chuyển được {}", b.file.display()))?;
+        eprintln!(
+            "Cảnh báo: {}; đã chuyển sang {} và ghi lại bản đúng từ kho",
+            for_terminal(&b.to_string()),
+            to.display()
+        );
+    }
+    crate::copies::rebuild_missing(&dir, &store)?;
+    Ok(())
 }
 
 fn who() -> String {
@@ -810,7 +854,9 @@ impl<'a> Cx<'a> {
             .iter()
             .map(|x| (x, seal::check(x, &mut doc).err()))
             .collect();
-        let ok = !seals.is_empty() && checked.iter().all(|(_, e)| e.is_none());
+        // The plain copies in sealed/ must be the store's, change for change.
+        let bad = crate::copies::check(&self.home.sealed_dir(), &self.desk.store, Some(&sid))?;
+        let ok = !seals.is_empty() && checked.iter().all(|(_, e)| e.is_none()) && bad.is_empty();
         if json {
             let v = serde_json::json!({
                 "session": sid.as_str(),
@@ -823,6 +869,10 @@ impl<'a> Cx<'a> {
                     "signer": hex::encode(x.body.signer),
                     "signed_by_this_node": x.body.signer == mine.0,
                     "sealed_at": when::moment_iso(x.body.sealed_at),
+                })).collect::<Vec<_>>(),
+                "copies": bad.iter().map(|b| serde_json::json!({
+                    "file": b.file.display().to_string(),
+                    "problem": b.why,
                 })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -855,6 +905,13 @@ impl<'a> Cx<'a> {
                     println!("Niêm phong lần {} lúc {at}: KHÔNG HỢP LỆ — {e}", x.body.seq);
                 }
             }
+        }
+        for b in &bad {
+            println!(
+                "Bản sao {}: {}",
+                for_terminal(&b.file.display().to_string()),
+                for_terminal(&b.why)
+            );
         }
         Ok(if ok {
             ExitCode::SUCCESS

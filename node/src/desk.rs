@@ -676,6 +676,17 @@ impl<'a> Desk<'a> {
         self.save(&sid, &mut doc, &format!("xóa phiếu {id}"))
     }
 
+    /// Writes the copies in `sealed/` that a seal on a full disk could not, from the
+    /// store; says which.
+    pub(crate) fn rebuild_copies(&self) -> Result<()> {
+        let written = crate::copies::rebuild_missing(&self.home.sealed_dir(), &self.store)
+            .context("chưa ghi lại được bản sao biên bản đã niêm phong (thư mục sealed/)")?;
+        for f in written {
+            eprintln!("Đã ghi lại bản sao từ kho: {}", f.display());
+        }
+        Ok(())
+    }
+
     /// Seals the counting minutes at the document's current heads.
     pub(crate) fn seal(&self, session: &str) -> Result<Sealing> {
         let (sid, mut doc) = self.load(session)?;
@@ -683,6 +694,8 @@ impl<'a> Desk<'a> {
         let heads = doc.heads();
         if let Some(last) = seals.last() {
             if last.body.heads == heads {
+                // Copies a failed seal left unwritten are written now.
+                self.rebuild_copies()?;
                 return Ok(Sealing::Already(last.clone()));
             }
         }
@@ -724,10 +737,15 @@ impl<'a> Desk<'a> {
             &bytes,
             &self.line(t, format!("{sid}: niêm phong lần {seq}")),
         )?;
-        // Plain copies beside the store, so sealed minutes outlive a broken store.
-        let dir = self.home.sealed_dir();
-        write_atomic(&dir.join(format!("{sid}.{seq}.automerge")), &bytes)?;
-        write_atomic(&dir.join(format!("{sid}.{seq}.seal")), &sealed.to_bytes())?;
+        // Plain copies beside the store, so sealed minutes outlive a broken store. The
+        // seal is committed already: if they cannot be written now, the next command
+        // writes them from the store (copies::rebuild_missing).
+        crate::copies::write(&self.home.sealed_dir(), &sid, &sealed, &bytes).with_context(|| {
+            format!(
+                "phiên «{sid}» ĐÃ được niêm phong lần {seq} và lưu trong kho, nhưng chưa ghi được bản sao vào {}. Hãy giải phóng chỗ trống trên đĩa: lệnh tiếp theo sẽ tự ghi lại bản sao từ kho",
+                self.home.sealed_dir().display()
+            )
+        })?;
         Ok(Sealing::Sealed(sealed, r))
     }
 

@@ -161,7 +161,12 @@ fn passing(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
             c.downcast_ref::<StoreError>(),
-            Some(StoreError::Locked(_) | StoreError::Io(_))
+            Some(
+                StoreError::Locked(_)
+                    | StoreError::Io(_)
+                    | StoreError::NoSpace(_)
+                    | StoreError::Unavailable { .. }
+            )
         )
     })
 }
@@ -957,6 +962,10 @@ pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Resul
             "Chưa có tài khoản: tạo bằng `tinnhiem-node --home {} user add TÊN --role clerk`",
             home.dir.display()
         );
+    }
+    // Copies a seal on a full disk could not write (see copies.rs).
+    if let Err(e) = Desk::open(&home, "serve").and_then(|d| d.rebuild_copies()) {
+        eprintln!("Cảnh báo: {e:#}");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
