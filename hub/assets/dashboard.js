@@ -43,6 +43,14 @@ async function refresh() {
     `<div>Năm ${p.period}: hạn ${tn.date(p.report_due)} — <b class="${p.state === "overdue" ? "bad" : p.state === "met" ? "ok" : "warn"}">${DUE_VI[p.state] || p.state}</b>` +
     (p.missing.length ? `<div class=muted>Còn thiếu: ${p.missing.map(m => tn.esc(m.name || m.unit)).join(", ")}</div>` : "") + "</div>").join("")
     : "<span class=muted>Chưa có</span>";
+  const loss = d.log_loss;
+  document.getElementById("loss-card").hidden = !loss;
+  if (loss) {
+    const left = (loss.missing || []).length;
+    tn.view.loss = (loss.events || []).map(e => `<p class=bad>Lúc ${tn.when(e.detected_at)}: kho còn ${e.store_size} trong ${e.log_size} mục đã ký vào nhật ký; ${e.missing} biên bản không còn trong kho.</p>`).join("") +
+      (left ? `<p id=loss-missing>Còn thiếu <b>${left}</b> biên bản (số thứ tự ${(loss.missing || []).slice(0, 20).map(i => "#" + i).join(", ")}${left > 20 ? ", …" : ""}). Các đơn vị giữ biên nhận sẽ tự gửi lại khi kết nối; số thứ tự cũ được giữ nguyên.</p>`
+        : `<p id=loss-missing class=ok>Đã nhận lại đủ (${loss.recovered} biên bản gửi lại, đúng số thứ tự cũ). Hãy tìm nguyên nhân (ổ đĩa, bản sao lưu cũ).</p>`);
+  }
   const log = d.log || {};
   tn.view.log = `<div class=stat>${log.size ?? 0} mục</div><div class=muted title="${tn.esc(log.root)}">gốc ${tn.esc(String(log.root || "").slice(0, 16))}…</div>`;
   tn.view.units = unitTree(d.units || [], d.hub);

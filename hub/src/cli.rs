@@ -84,6 +84,11 @@ pub(crate) enum Command {
         /// Thư mục sao lưu.
         #[arg(value_name = "THƯ_MỤC")]
         from: PathBuf,
+        /// Thư mục máy chủ cũ (hỏng) còn đọc được: mang theo tệp log.leaves của nó, để
+        /// máy chủ biết những gì nó đã ký sau bản sao lưu, không ký trùng số thứ tự và
+        /// đòi các đơn vị gửi lại.
+        #[arg(long, value_name = "THƯ_MỤC_CŨ")]
+        log_from: Option<PathBuf>,
     },
     /// Nhận kết quả từ ảnh chụp hoặc bản quét biên bản giấy (mã QR) khi hoàn toàn không
     /// có đường truyền: kiểm như một niêm phong, ghi là nhận bản giấy cho đến khi tài liệu

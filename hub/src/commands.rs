@@ -31,9 +31,33 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
-    if let Command::Restore { from } = &cli.command {
+    if let Command::Restore { from, log_from } = &cli.command {
+        // The old log first: a missing or unreadable one refuses the restore before
+        // anything is written.
+        let old_log = match log_from {
+            Some(old) => {
+                let path = old.join(crate::leaves::FILE);
+                let len = std::fs::metadata(&path)
+                    .with_context(|| {
+                        format!(
+                            "không đọc được {} (tệp nhật ký của máy chủ cũ)",
+                            path.display()
+                        )
+                    })?
+                    .len();
+                Some((path, len / 32))
+            }
+            None => None,
+        };
         let s = tinnhiem_shared::store::home::restore(from, &dir, "hub.toml")?;
         println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
+        if let Some((old, leaves)) = old_log {
+            tinnhiem_shared::store::home::copy_durably(&old, &dir.join(crate::leaves::FILE))?;
+            println!(
+                "Đã mang theo nhật ký {} ({leaves} mục đã ký). Khi chạy, máy chủ so với kho dữ liệu, ghi nhận những gì đã mất và đòi các đơn vị gửi lại.",
+                old.display()
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let home = Home::open(&dir)?;
@@ -78,7 +102,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             tinnhiem_shared::store::home::copy_files(
                 &home.dir,
                 &dest,
-                &["hub.toml", "unit.key", "users.toml"],
+                &["hub.toml", "unit.key", "users.toml", crate::leaves::FILE],
                 &[],
             )?;
             println!(
@@ -501,10 +525,10 @@ fn print_destinations(v: &Value) {
     }
 }
 
-/// Unix seconds as a UTC time a person reads.
+/// Unix seconds as a time a person reads: Vietnam's, like every other.
 fn unix_time(t: Option<i64>) -> String {
-    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.format("%d/%m/%Y %H:%M:%S UTC").to_string())
+    t.and_then(when::in_vietnam)
+        .map(|t| t.format("%d/%m/%Y %H:%M:%S").to_string())
         .unwrap_or_default()
 }
 
@@ -520,6 +544,7 @@ fn print_status(v: &Value) {
         println!("Máy chủ đang tự mở lại kho (không cần khởi động lại); các đơn vị gửi lúc này được báo thử lại sau.");
         return;
     }
+    print_loss(&v["log_loss"]);
     println!(
         "Đơn vị đã báo cáo: {}/{}",
         v["units_reported"], v["units_expected"]
@@ -602,6 +627,42 @@ fn print_status(v: &Value) {
                 println!("    khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)")
             }
         }
+    }
+}
+
+/// The alarm of a store that went back in time: first, and loud, on `status`.
+fn print_loss(loss: &Value) {
+    let Some(events) = loss["events"].as_array().filter(|e| !e.is_empty()) else {
+        return;
+    };
+    let missing = loss["missing"].as_array().map_or(0, Vec::len);
+    for e in events {
+        println!(
+            "CẢNH BÁO: KHO DỮ LIỆU ĐÃ MẤT DỮ LIỆU (phát hiện lúc {}): kho còn {} trong {} mục máy chủ đã ký vào nhật ký; {} biên bản không còn trong kho.",
+            unix_time(e["detected_at"].as_i64()),
+            e["store_size"],
+            e["log_size"],
+            e["missing"]
+        );
+    }
+    if missing > 0 {
+        let first: Vec<String> = loss["missing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(20)
+            .map(|i| format!("#{i}"))
+            .collect();
+        println!(
+            "  Còn thiếu {missing} biên bản ({}{}): các đơn vị giữ biên nhận sẽ tự gửi lại khi kết nối; số thứ tự cũ được giữ nguyên.",
+            first.join(", "),
+            if missing > first.len() { ", …" } else { "" }
+        );
+    } else {
+        println!(
+            "  Đã nhận lại đủ: {} biên bản được các đơn vị gửi lại, đúng số thứ tự cũ. Hãy tìm nguyên nhân (ổ đĩa, bản sao lưu cũ) trước khi tiếp tục.",
+            loss["recovered"]
+        );
     }
 }
 
@@ -797,7 +858,12 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
     // server answers on the admin socket): wait for it rather than fail.
     let store = home.store(Duration::from_secs(10))?;
     let key = home.key()?;
-    let state = Arc::new(HubState::new(home.config.unit.to_string(), key, store));
+    let state = Arc::new(HubState::new(
+        home.config.unit.to_string(),
+        key,
+        store,
+        &home.dir.join(crate::leaves::FILE),
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

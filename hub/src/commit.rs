@@ -4,7 +4,8 @@
 //! only the write is serialized, so that log indices stay dense and an item is stored
 //! once, and the cost of a sync is shared by everyone who waited for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
 use tinnhiem_shared::merkle::{leaf_of, Tree};
@@ -35,24 +36,58 @@ pub(crate) struct Committer {
     /// The transparency log, appended to by the writer thread only; read for tree heads
     /// and proofs.
     pub(crate) tree: Arc<RwLock<Tree>>,
+    /// Items the log holds and the store lost (index → leaf): told to every peer.
+    pub(crate) lost: Arc<RwLock<BTreeMap<u64, [u8; 32]>>>,
+}
+
+/// What readers see of the writer's state, once on disk.
+struct Published {
+    tree: Arc<RwLock<Tree>>,
+    lost: Arc<RwLock<BTreeMap<u64, [u8; 32]>>>,
+}
+
+/// The writer thread's own state.
+struct Log {
+    tree: Tree,
+    /// The leaves' own file: appended and fsynced before any receipt is answered.
+    file: crate::leaves::LeafFile,
+    /// Lost items by leaf: a delivery of one goes back at its index.
+    by_leaf: HashMap<[u8; 32], u64>,
 }
 
 impl Committer {
-    /// Starts the writer thread over `store`; `committed` runs after each durable batch
-    /// (it wakes the forwarders).
-    pub(crate) fn start(store: Arc<Store>, committed: impl Fn() + Send + 'static) -> Committer {
+    /// Starts the writer thread over `store`, with the log's leaves also in the file
+    /// `leaves` ([`crate::leaves`]); `committed` runs after each durable batch (it
+    /// wakes the forwarders).
+    pub(crate) fn start(
+        store: Arc<Store>,
+        leaves: &Path,
+        committed: impl Fn() + Send + 'static,
+    ) -> Committer {
         let (tx, rx) = mpsc::channel::<Request>();
-        let loaded = load_log(&store);
-        let tree = Arc::new(RwLock::new(loaded.clone().unwrap_or_default()));
-        let shared = tree.clone();
+        let loaded = crate::leaves::reconcile(&store, leaves, chrono::Utc::now().timestamp());
+        let (tree, lost) = match &loaded {
+            Ok(r) => (r.tree.clone(), r.lost.clone()),
+            Err(_) => Default::default(),
+        };
+        let tree = Arc::new(RwLock::new(tree));
+        let lost = Arc::new(RwLock::new(lost));
+        let shared = Published {
+            tree: tree.clone(),
+            lost: lost.clone(),
+        };
         std::thread::Builder::new()
             .name("commit".into())
             .spawn(move || {
                 // The thread's own copy: appended while a batch is prepared, published
                 // to readers only once the batch is on disk, so that no signed head ever
                 // names a leaf a crash could lose, and readers never wait on an fsync.
-                let mut private = match loaded {
-                    Ok(t) => t,
+                let mut log = match loaded {
+                    Ok(r) => Log {
+                        tree: r.tree,
+                        file: r.file,
+                        by_leaf: r.lost.iter().map(|(i, l)| (*l, *i)).collect(),
+                    },
                     Err(e) => {
                         // Refuse every commit rather than sign receipts over a log we could
                         // not read.
@@ -70,25 +105,41 @@ impl Committer {
                 // next one: a batch that failed may still have reached the disk (redb
                 // writes its header before the fsync that failed), and a log assumed
                 // shorter than stored would give its last index to another item.
+                // While stale it is tried again every 200 ms, not only at the next batch,
+                // so that the heads readers sign catch up as soon as the store is back.
                 let mut stale = false;
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
+                loop {
+                    let first = if stale {
+                        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                            Ok(r) => Some(r),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(r) => Some(r),
                             Err(_) => break,
                         }
-                    }
+                    };
                     if stale {
-                        match load_log(&store) {
-                            Ok(t) => {
-                                private = t;
-                                if let Ok(mut p) = shared.write() {
-                                    p.catch_up(&private);
+                        // What was committed before the failure is the same in both; the
+                        // store may hold the failed batch's leaves past it. Published only
+                        // once the leaves' file holds them too (no receipt before that).
+                        let reloaded = load_log(&store).and_then(|stored| {
+                            log.tree.catch_up(&stored);
+                            log.file
+                                .catch_up(&log.tree)
+                                .map_err(|e| format!("log file: {e}"))
+                        });
+                        match reloaded {
+                            Ok(()) => {
+                                if let Ok(mut p) = shared.tree.write() {
+                                    p.catch_up(&log.tree);
                                 }
+                                stale = false;
                             }
                             Err(e) => {
-                                for r in batch {
+                                if let Some(r) = first {
                                     let _ = r.reply.send(Err((
                                         RejectReason::Unavailable,
                                         format!("transparency log: {e}"),
@@ -98,13 +149,21 @@ impl Committer {
                             }
                         }
                     }
-                    stale = !write(&store, &mut private, &shared, batch);
+                    let Some(first) = first else { continue };
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    stale = !write(&store, &mut log, &shared, batch);
                     committed();
                 }
             })
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("could not start the commit thread: {e}"));
-        Committer { tx, tree }
+        Committer { tx, tree, lost }
     }
 
     /// Stores `writes` and a receipt for item `id` durably, or returns the receipt it
@@ -172,11 +231,26 @@ pub(crate) fn load_log(store: &Store) -> Result<Tree, String> {
     Ok(tree)
 }
 
-/// Writes one batch and answers its requests; false when the store refused it.
-fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Request>) -> bool {
+/// Writes one batch and answers its requests; false when the store refused the batch.
+fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request>) -> bool {
     let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
+    let fail_all = |batch: Vec<Request>, why: (RejectReason, String)| {
+        for r in batch {
+            let _ = r.reply.send(Err(why.clone()));
+        }
+    };
+    // A previous batch stored but could not append to the log file: nothing is
+    // answered (not even a stored receipt) until the file holds every leaf.
+    if let Err(e) = log.file.catch_up(&log.tree) {
+        tracing::error!("the log file: {e}");
+        fail_all(batch, unavailable(&format!("log file: {e}")));
+        return true;
+    }
+    let tree = &mut log.tree;
     let start = tree.size();
     let mut writes = Vec::new();
+    // Lost items this batch takes back, at their own index.
+    let mut restored: Vec<u64> = Vec::new();
     // Answers by request, and the receipt of each id this batch stores.
     let mut answers: Vec<(mpsc::SyncSender<Answer>, [u8; 32])> = Vec::new();
     let mut receipts: BTreeMap<[u8; 32], Answer> = BTreeMap::new();
@@ -187,17 +261,33 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
                 Ok(None) => None,
                 Err(e) => Some(Err(unavailable(&e))),
             };
+            let leaf = leaf_of(&r.id);
             let answer = match stored {
                 // The same item again gets the same receipt.
                 Some(a) => a,
+                // An item the store lost: back at the index it was signed at, never a
+                // new one (its leaf is already in the log, in the store and the file).
+                None if log.by_leaf.contains_key(&leaf) => {
+                    let index = log.by_leaf[&leaf];
+                    match LogPosition::at(tree, index) {
+                        Some(at) => {
+                            let receipt = (r.make)(&at);
+                            writes.extend(r.writes);
+                            writes.push(Write::PutNew(
+                                Table::Receipts,
+                                r.id.to_vec(),
+                                receipt.to_bytes(),
+                            ));
+                            restored.push(index);
+                            Ok(receipt)
+                        }
+                        None => Err(unavailable(&format!("lost item at {index}"))),
+                    }
+                }
                 None => {
                     let at = LogPosition::append(tree, &r.id);
                     let receipt = (r.make)(&at);
-                    writes.push(Write::Put(
-                        Table::Log,
-                        log_key(at.index),
-                        leaf_of(&r.id).to_vec(),
-                    ));
+                    writes.push(Write::Put(Table::Log, log_key(at.index), leaf.to_vec()));
                     writes.extend(r.writes);
                     writes.push(Write::PutNew(
                         Table::Receipts,
@@ -211,7 +301,18 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
         }
         answers.push((r.reply, r.id));
     }
-    if tree.size() > start {
+    if !restored.is_empty() {
+        // The record of losses says which items are back, in the same batch.
+        match crate::leaves::LossRecord::read(store) {
+            Ok(mut rec) => {
+                rec.missing.retain(|i| !restored.contains(i));
+                rec.recovered += restored.len() as u64;
+                writes.push(rec.write());
+            }
+            Err(e) => tracing::error!("the record of lost items: {e}"),
+        }
+    }
+    if !writes.is_empty() {
         if let Err(e) = store.batch(&writes) {
             // Nothing of the batch is stored: every new item fails, retry later.
             tree.truncate(start);
@@ -220,15 +321,32 @@ fn write(store: &Store, tree: &mut Tree, published: &RwLock<Tree>, batch: Vec<Re
             }
             return false;
         }
-        // On disk: readers may see it now, before anyone holds a receipt for it.
-        match published.write() {
-            Ok(mut p) => p.catch_up(tree),
-            Err(_) => {
-                for (reply, _) in answers {
-                    let _ = reply.send(Err((RejectReason::Unavailable, "log lock".into())));
-                }
-                return true;
+        if !restored.is_empty() {
+            log.by_leaf.retain(|_, i| !restored.contains(i));
+            tracing::info!(indices = ?restored, "lost items delivered again, back at their index");
+        }
+        // The leaves' own copy, before anyone holds a receipt naming them.
+        if let Err(e) = log.file.catch_up(tree) {
+            tracing::error!("the log file: {e}");
+            for (reply, _) in answers {
+                let _ = reply.send(Err(unavailable(&format!("log file: {e}"))));
             }
+            return true;
+        }
+        // On disk: readers may see it now, before anyone holds a receipt for it.
+        let ok = match (published.tree.write(), published.lost.write()) {
+            (Ok(mut p), Ok(mut l)) => {
+                p.catch_up(tree);
+                l.retain(|i, _| !restored.contains(i));
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            for (reply, _) in answers {
+                let _ = reply.send(Err((RejectReason::Unavailable, "log lock".into())));
+            }
+            return true;
         }
     }
     for (reply, id) in answers {
@@ -274,7 +392,11 @@ mod tests {
         let store = Arc::new(
             Store::open(dir.path(), BackendKind::Redb, std::time::Duration::ZERO).expect("store"),
         );
-        let c = Arc::new(Committer::start(store.clone(), || {}));
+        let c = Arc::new(Committer::start(
+            store.clone(),
+            &dir.path().join("log.leaves"),
+            || {},
+        ));
         // 40 threads, 20 distinct items, each item committed twice at once.
         let threads: Vec<_> = (0..40u8)
             .map(|i| {

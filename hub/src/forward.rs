@@ -96,6 +96,7 @@ pub(crate) async fn run(state: Arc<HubState>, dir: PathBuf) {
 async fn deliver_forever(state: Arc<HubState>, dest: Destination) {
     let device = state.store.device().unwrap_or_default();
     let target = dest.target();
+    let mut checked_at: Option<Instant> = None;
     loop {
         // Registered before the round: a seal accepted during it wakes the next one.
         let woken = state.accepted.notified();
@@ -112,7 +113,16 @@ async fn deliver_forever(state: Arc<HubState>, dest: Destination) {
             device: &device,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
-        match outbox::run_until(&ob, &from, &target, deadline, false, |ev| log(&dest, ev)).await {
+        // Now and then even with nothing to forward: the destination may have lost
+        // what it receipted, and says so only to a peer that connects.
+        let check = checked_at.is_none_or(|t| t.elapsed() >= outbox::check_interval());
+        if check {
+            checked_at = Some(Instant::now());
+        }
+        let run = outbox::run_until(&ob, &from, &target, deadline, false, check, |ev| {
+            log(&dest, ev)
+        });
+        match run.await {
             Ok(s) if s.connections > 0 => {
                 tracing::info!(destination = %dest.unit, connections = s.connections,
                     bytes = s.wire_bytes, "forwarding round done");

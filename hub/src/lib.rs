@@ -10,6 +10,7 @@ mod commands;
 mod commit;
 mod forward;
 mod home;
+mod leaves;
 mod registry;
 mod state;
 mod web;

@@ -5,6 +5,7 @@ use crate::commit::Committer;
 use crate::registry;
 use anyhow::Result;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tinnhiem_shared::doc::SessionDoc;
 use tinnhiem_shared::net::server::Host;
@@ -136,14 +137,16 @@ pub(crate) struct TrafficNow {
 }
 
 impl HubState {
-    pub(crate) fn new(unit: String, key: UnitKey, store: Store) -> HubState {
+    /// The hub's state over `store`, with the log's leaves also kept in the file
+    /// `leaves` (see [`crate::leaves`]).
+    pub(crate) fn new(unit: String, key: UnitKey, store: Store, leaves: &Path) -> HubState {
         let store = Arc::new(store);
         let accepted = Arc::new(tokio::sync::Notify::new());
         let wake = accepted.clone();
         HubState {
             unit,
             key,
-            committer: Committer::start(store.clone(), move || wake.notify_waiters()),
+            committer: Committer::start(store.clone(), leaves, move || wake.notify_waiters()),
             store,
             registry_lock: Mutex::new(()),
             key_index: Mutex::new(None),
@@ -344,7 +347,16 @@ impl HubState {
         // The same seal again gets the same receipt (the committer checks again, for
         // two copies verified at once).
         if let Some(r) = self.store.read(Table::Receipts, &id).map_err(unavailable)? {
-            return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
+            let r =
+                Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()))?;
+            // A batch reported failed that reached the disk anyway: its receipt names a
+            // log the heads signed now do not reach until the committer has read it back
+            // (commit.rs). Then it goes through the committer, which reads the log back
+            // first and answers this stored receipt.
+            let published = self.committer.tree.read().map_or(0, |t| t.size());
+            if r.body.tree_size <= published {
+                return Ok(r);
+            }
         }
         let Some(keys) = self.registered_keys(unit) else {
             return Err((RejectReason::UnknownUnit, unit.to_owned()));
@@ -391,7 +403,13 @@ impl HubState {
             .read(Table::Receipts, &id)
             .map_err(|e| unavailable(e.into()))?
         {
-            return Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()));
+            let r =
+                Receipt::from_bytes(&r).map_err(|e| (RejectReason::Unavailable, e.to_string()))?;
+            // As in `ingest`: a receipt past the published log goes through the committer.
+            let published = self.committer.tree.read().map_or(0, |t| t.size());
+            if r.body.tree_size <= published {
+                return Ok(r);
+            }
         }
         if agg.body.hub != peer {
             return Err((
@@ -566,6 +584,19 @@ impl HubEnv for Conn {
         let root = tree.root(size)?;
         let head = tinnhiem_shared::seal::TreeHead::sign(&self.0.key, size, root, now());
         Some((size, head.to_bytes()))
+    }
+    fn lost(&mut self, max: usize) -> Vec<tinnhiem_shared::proto::LostItem> {
+        match self.0.committer.lost.read() {
+            Ok(l) => l
+                .iter()
+                .take(max)
+                .map(|(index, leaf)| tinnhiem_shared::proto::LostItem {
+                    index: *index,
+                    leaf: *leaf,
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
     }
     fn log_consistency(&mut self, old: u64, new: u64) -> Option<Vec<[u8; 32]>> {
         self.0.committer.tree.read().ok()?.consistency(old, new)
@@ -750,8 +781,12 @@ pub(crate) fn status(store: &Store, hub: &str) -> Result<Value> {
                 .cloned()
         })
         .unwrap_or(Value::Null);
+    let loss = crate::leaves::LossRecord::read(store).map_err(|e| anyhow::anyhow!(e))?;
     Ok(json!({
         "hub": hub,
+        // Present once the store was found to have gone back in time; stays after the
+        // items came back, so that the operator learns of it.
+        "log_loss": (!loss.events.is_empty()).then_some(loss),
         "store": store_state(store),
         "next_report": next_report,
         "units_expected": units.len(),
@@ -1219,13 +1254,30 @@ pub(crate) fn log_verify(store: &Store) -> Result<Value> {
             ));
         }
     }
-    if checked != size {
+    // Items the store lost (found on start against the log file): named as such, not
+    // as a miscount, until their districts deliver them again.
+    let loss = crate::leaves::LossRecord::read(store).map_err(|e| anyhow::anyhow!(e))?;
+    let missing = loss.missing.len() as u64;
+    if missing > 0 {
+        let first: Vec<String> = loss
+            .missing
+            .iter()
+            .take(20)
+            .map(|i| format!("#{i}"))
+            .collect();
+        problems.push(format!(
+            "{missing} items lost by the store, waiting for their districts to deliver them again: {}",
+            first.join(", ")
+        ));
+    }
+    if checked + missing != size {
         problems.push(format!("{size} leaves for {checked} receipts"));
     }
     let root = tree.root(size).map(hex::encode).unwrap_or_default();
     Ok(
         json!({"ok": problems.is_empty(), "size": size, "root": root,
-              "receipts_checked": checked, "problems": problems}),
+              "receipts_checked": checked, "problems": problems,
+              "lost": missing, "loss_events": loss.events.len(), "recovered": loss.recovered}),
     )
 }
 

@@ -118,6 +118,7 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
  <div class=card><div class=muted>Hạn báo cáo</div><div id=due>…</div></div>
  <div class=card><div class=muted>Nhật ký minh bạch</div><div id=log>…</div></div>
 </div>
+<section class="card alarm" id=loss-card hidden><h2>Kho dữ liệu đã mất dữ liệu</h2><div id=loss></div></section>
 <div class="card bad" id=store-down hidden></div>
 <section class=card><h2>Các đơn vị</h2><div class=tree id=units></div></section>
 <section class=card><h2>Người có kết quả vượt ngưỡng</h2><div id=flagged></div></section>
@@ -273,7 +274,7 @@ async fn minutes(
     }
 }
 
-const RESULT_HEADERS: [&str; 19] = [
+const RESULT_HEADERS: [&str; 21] = [
     "Đơn vị",
     "Phiên",
     "Cơ quan",
@@ -282,7 +283,9 @@ const RESULT_HEADERS: [&str; 19] = [
     "Họ tên",
     "Chức vụ",
     "Phiếu thu về",
+    "Phiếu không hợp lệ hoàn toàn",
     "Phiếu hợp lệ",
+    "Phiếu không hợp lệ",
     "Tín nhiệm cao",
     "Tín nhiệm cao (%)",
     "Tín nhiệm",
@@ -296,7 +299,7 @@ const RESULT_HEADERS: [&str; 19] = [
 ];
 
 /// The column of [`RESULT_HEADERS`] with the warning, which shades a row in XLSX.
-const FLAG_COL: usize = 17;
+const FLAG_COL: usize = 19;
 
 /// One row per subject of every session received: text cells, numbers as numbers, a
 /// level the procedure lacks left empty.
@@ -315,7 +318,9 @@ fn result_sheet(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Sheet> 
                 Cell::Text(x.name.clone()),
                 Cell::Text(x.position.clone()),
                 Cell::Num(s.result.collected),
+                Cell::Num(s.result.wholly_invalid),
                 Cell::Num(x.valid),
+                Cell::Num(x.invalid),
             ];
             for m in [Mark::High, Mark::Confidence, Mark::Low, Mark::NoConfidence] {
                 let i = levels.iter().position(|l| *l == m);
@@ -420,6 +425,7 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
         let c = state::counts(store, &hub.unit)?;
         let d = delivery_summary(&hub, &home)?;
         let log = state::log_show(store)?;
+        let loss = crate::leaves::LossRecord::read(store).map_err(|e| anyhow::anyhow!(e))?;
         m.one(
             Kind::Gauge,
             "tinnhiem_hub_seals_accepted",
@@ -449,6 +455,18 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
             "tinnhiem_hub_log_size",
             "Leaves in the transparency log.",
             log["size"].as_u64().unwrap_or(0),
+        )
+        .one(
+            Kind::Gauge,
+            "tinnhiem_hub_log_lost_items",
+            "Items signed into the log that the store lost and no district delivered again yet (alarm when > 0).",
+            loss.missing.len() as u64,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_log_loss_events_total",
+            "Times the store was found behind the log on start (it went back in time).",
+            loss.events.len() as u64,
         )
         .labelled(
             Kind::Gauge,

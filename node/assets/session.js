@@ -50,6 +50,8 @@ function drawSetup() {
 <h2>Ban kiểm phiếu</h2><form id=board>
 <div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${tn.esc(m.title || "")}"></label>
 <label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
+<div class=row><label>Cơ quan giao nhiệm vụ (“do … giao”) <input name=assigned_by value="${tn.esc(m.assigned_by || "")}" placeholder="Ban Thường vụ Huyện ủy"></label>
+<label>Chức danh được lấy phiếu (“đối với …”) <input name=polled_posts value="${tn.esc(m.polled_posts || "")}" placeholder="các chức danh do HĐND bầu"></label></div>
 <div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
 <label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${tn.esc(m.count_from || "")}" placeholder="14:05"></label>
 <label>Kết thúc <input name=to value="${tn.esc(m.count_to || "")}" placeholder="15:10"></label></div>
@@ -236,7 +238,7 @@ function drawResult() {
   const r = S.result;
   const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
   const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.label || c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
-  const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
+  const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : S.board_missing.length ? `<p class=warn id=problems>Số liệu khớp. Trước khi niêm phong còn ghi ban kiểm phiếu (thiếu ${tn.esc(S.board_missing.join(", "))}) ở thẻ “Thông tin”.</p>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
   put($("tab-result"), `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
 <p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
 <table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => `<th class=num>${tn.esc(l.title)}</th>`).join("")}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>` +
@@ -254,7 +256,8 @@ async function drawSeal() {
   const changed = put($("tab-seal"), `<h2>Niêm phong biên bản kiểm phiếu</h2>
 ${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bản không thay đổi từ đó.</p>` : seals.length ? `<p class=warn id=seal-state>Đã có thay đổi sau lần niêm phong ${seals[seals.length - 1].seq}: cần niêm phong lại.</p>` : `<p class=muted id=seal-state>Chưa niêm phong.</p>`}
 <p>Niêm phong là chữ ký số của đơn vị trên toàn bộ lịch sử phiên và kết quả tính được; sau đó biên bản được gửi lên máy chủ khi có mạng.</p>
-<button id=seal-go ${S.sealable && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
+<button id=seal-go ${S.sealable && !S.board_missing.length && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
+${S.board_missing.length && !cur ? `<p class=warn id=board-missing>Chưa ghi đủ ban kiểm phiếu: còn thiếu ${tn.esc(S.board_missing.join(", "))}. Ghi ở mục “Ban kiểm phiếu”, thẻ “Thông tin”.</p>` : ""}
 ${!S.sealable ? `<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
 ${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => `<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${tn.esc(s.seal_id.slice(0, 32))}…</td></tr>`).join("")}</table>` : ""}
 <h2>Gửi lên máy chủ</h2>${stErr ? `<p class=error id=delivery-error>Không đọc được tình trạng gửi lên máy chủ: ${tn.esc(stErr)}</p>` : st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index + (d.received_at ? " lúc " + tn.when(d.received_at) : "") : tn.esc(d.detail_vi || d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}

@@ -16,7 +16,8 @@ async function refresh() {
 
 document.addEventListener("DOMContentLoaded", () => {
   const f = document.getElementById("create");
-  f.date.value = new Date().toISOString().slice(0, 10);
+  // Today in Vietnam (UTC+7), not in UTC: before 07:00 that is still yesterday in UTC.
+  f.date.value = new Date(Date.now() + 7 * 3600e3).toISOString().slice(0, 10);
   f.addEventListener("submit", async () => {
     const body = Object.fromEntries(new FormData(f).entries());
     try {

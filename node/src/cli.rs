@@ -406,6 +406,12 @@ pub enum BoardCmd {
         /// Ngày nghị quyết xác nhận kết quả, dd/mm/yyyy hoặc YYYY-MM-DD.
         #[arg(long, value_name = "NGÀY")]
         resolution_date: Option<String>,
+        /// Cơ quan giao nhiệm vụ kiểm phiếu («Thực hiện nhiệm vụ do … giao»).
+        #[arg(long, value_name = "CƠ_QUAN")]
+        assigned_by: Option<String>,
+        /// Chức danh được lấy phiếu («kiểm phiếu tín nhiệm của … đối với …»).
+        #[arg(long, value_name = "CHỨC_DANH")]
+        polled_posts: Option<String>,
     },
 }
 

@@ -628,6 +628,8 @@ impl<'a> Cx<'a> {
             place,
             title,
             resolution_date,
+            assigned_by,
+            polled_posts,
         } = c;
         for (flag, v) in [("--from", &from), ("--to", &to)] {
             if let Some(v) = v {
@@ -664,6 +666,8 @@ impl<'a> Cx<'a> {
                 (MetaField::Place, place),
                 (MetaField::Title, title),
                 (MetaField::ResolutionDate, resolution_date),
+                (MetaField::AssignedBy, assigned_by),
+                (MetaField::PolledPosts, polled_posts),
             ],
         )?;
         println!("Đã ghi thông tin ban kiểm phiếu của phiên «{sid}»");

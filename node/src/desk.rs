@@ -710,6 +710,15 @@ impl<'a> Desk<'a> {
                 limit / 1024
             )]));
         }
+        // The board signs the paper as printed: no seal over blanks where its names and
+        // times belong (the hub's copy would show them for good).
+        let s = doc.read()?;
+        let mut refused: Vec<String> = s.meta.board_refusal().into_iter().collect();
+        if !refused.is_empty() {
+            let r = tinnhiem_shared::domain::compute(&s);
+            refused.extend(r.problems.iter().map(ToString::to_string));
+            return Ok(Sealing::Refused(refused));
+        }
         let seq = seals.last().map_or(1, |x| x.body.seq + 1);
         let key = self.home.key()?;
         let t = now();
@@ -821,9 +830,7 @@ impl Tombstone {
 }
 
 fn when(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%d/%m/%Y %H:%M UTC").to_string())
-        .unwrap_or_else(|| t.to_string())
+    tinnhiem_shared::domain::when::moment_vi(t)
 }
 
 /// What is given to change of a subject's line (`None`: left as it is).

@@ -155,7 +155,7 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
         }
     }
     if r.problems.is_empty() {
-        out.push_str("\nSố liệu khớp, đủ điều kiện niêm phong.\n");
+        out.push_str(&ready_line(&m.board_refusal()));
     } else {
         out.push_str(&format!(
             "\nCÒN {} VẤN ĐỀ (chưa niêm phong được):\n",
@@ -166,6 +166,15 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
         }
     }
     out
+}
+
+/// The last line when the figures agree: ready to seal, or what of the counting board
+/// is still to write (sealing waits for it).
+fn ready_line(board: &Option<String>) -> String {
+    match board {
+        None => "\nSố liệu khớp, đủ điều kiện niêm phong.\n".into(),
+        Some(b) => format!("\nSố liệu khớp. {b}\n"),
+    }
 }
 
 /// Prints the problems, if any, after a change.
@@ -246,6 +255,11 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
         } else {
             m.board.join(", ")
         }
+    ));
+    out.push_str(&format!(
+        "Cơ quan giao nhiệm vụ: {}; chức danh được lấy phiếu: {}\n",
+        opt(&m.assigned_by),
+        opt(&m.polled_posts)
     ));
     out.push_str(&format!(
         "Nghị quyết xác nhận kết quả: {}\n\n",
@@ -356,7 +370,7 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
         }
     }
     if r.problems.is_empty() {
-        out.push_str("\nSố liệu khớp, đủ điều kiện niêm phong.\n");
+        out.push_str(&ready_line(&m.board_refusal()));
     } else {
         out.push_str(&format!(
             "\nCòn {} vấn đề (xem: tinnhiem-node result {}).\n",
@@ -452,6 +466,9 @@ pub(crate) fn sheet(r: &SessionResult) -> tinnhiem_web::sheet::Sheet {
         headers.push(format!("{} (%)", l.title()));
     }
     headers.push("Không hợp lệ".into());
+    // The session's wholly invalid ballots (not issued by the board), apart from the
+    // per-person count: a column of its own, so the sum checks out in the sheet.
+    headers.push("Phiếu không hợp lệ hoàn toàn".into());
     headers.push("Cảnh báo".into());
     let flag_col = Some(headers.len() - 1);
     let rows = r
@@ -471,6 +488,7 @@ pub(crate) fn sheet(r: &SessionResult) -> tinnhiem_web::sheet::Sheet {
                 rec.push(Cell::Percent(*p));
             }
             rec.push(Cell::Num(x.invalid));
+            rec.push(Cell::Num(r.wholly_invalid));
             rec.push(Cell::Text(x.flag.title().into()));
             rec
         })

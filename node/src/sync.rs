@@ -59,6 +59,7 @@ async fn run_until(
     target: &HubTarget,
     deadline: Instant,
     retry_now: bool,
+    check: bool,
     quiet: bool,
 ) -> Result<RunStats> {
     let key = home.key()?;
@@ -74,6 +75,7 @@ async fn run_until(
         target,
         deadline,
         retry_now,
+        check,
         |ev| {
             if !quiet {
                 print_event(ev);
@@ -105,6 +107,11 @@ fn print_event(ev: &Event) {
                 reason.title()
             )
         }
+        Event::Lost { items, from_index } if !items.is_empty() || from_index.is_some() => {
+            println!(
+                "MÁY CHỦ BÁO ĐÃ MẤT DỮ LIỆU: biên bản nào của đơn vị này máy chủ không còn giữ sẽ được gửi lại ngay (biên nhận cũ được giữ làm bằng chứng)."
+            );
+        }
         _ => {}
     }
 }
@@ -116,17 +123,30 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
         anyhow!("chưa đặt máy chủ: chạy `tinnhiem-node hub set --addr HOST:PORT --key KHÓA`")
     })?;
     let start = Instant::now();
+    let started_at = chrono::Utc::now().timestamp();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let stats = rt.block_on(run_until(home, &target, start + timeout, retry_now, json))?;
+    // Always once to the hub, even with nothing to send: it proves its log extends the
+    // head we verified, and names anything of ours it lost.
+    let stats = rt.block_on(run_until(
+        home,
+        &target,
+        start + timeout,
+        retry_now,
+        true,
+        json,
+    ))?;
     let store = home.store()?;
     let all = deliveries(home, &store, &target)?;
     let schedule = outbox::schedule(&store, &target.key()?)?;
+    // Caught in this run: the hub contradicted a log head it signed before, so even
+    // receipts it still answers with cannot be trusted to stand.
+    let alarm = outbox::log_alarm(&store, &target.key()?)?.filter(|a| a.at >= started_at);
     drop(store);
     let received = all.iter().filter(|(_, d)| d.state == "received").count();
-    let ok = received == all.len();
+    let ok = received == all.len() && alarm.is_none();
     let key = home.key()?.public();
     let refusal = stats
         .key_refused_by
@@ -143,7 +163,8 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
                        "next_attempt_at": s.next_at_ms / 1000})),
                    "key_refused": refusal.as_ref().map(|r| json!({
                        "fingerprint": key.fingerprint(), "key": key.to_hex(), "text": r})),
-                   "held_back": stats.held_back})
+                   "held_back": stats.held_back,
+                   "log_alarm": alarm.as_ref().map(|a| json!({"at": a.at, "detail": a.detail}))})
         );
         return Ok(ok);
     }
@@ -154,6 +175,12 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
         stats.wire_bytes,
         start.elapsed().as_secs_f64()
     );
+    if let Some(a) = &alarm {
+        println!(
+            "CẢNH BÁO: máy chủ đã ký hai trạng thái nhật ký không thể cùng đúng ({}). Máy chủ có thể đã mất dữ liệu; những biên bản máy chủ không còn chứng minh được đã được gửi lại. Báo cán bộ quản trị máy chủ tỉnh.",
+            a.detail
+        );
+    }
     if let Some(text) = &refusal {
         println!("{text}");
     } else if let Some(s) = &stats.refused {
@@ -251,10 +278,23 @@ pub(crate) fn detail_vi(
     schedule: Option<&outbox::retry::Schedule>,
 ) -> String {
     match d.state.as_str() {
+        "received" if d.lost_receipt.is_some() => format!(
+            "biên nhận #{} lúc {} (gửi lại sau khi máy chủ mất dữ liệu)",
+            d.log_index.unwrap_or(0),
+            when(d.received_at)
+        ),
         "received" => format!(
             "biên nhận #{} lúc {}",
             d.log_index.unwrap_or(0),
             when(d.received_at)
+        ),
+        _ if d.lost_receipt.is_some() => format!(
+            "máy chủ đã mất biên bản này (biên nhận cũ #{} được giữ làm bằng chứng); đang gửi lại{}",
+            d.log_index.unwrap_or(0),
+            d.last_error
+                .as_deref()
+                .map(|e| format!("; lỗi gần nhất: {e}"))
+                .unwrap_or_default()
         ),
         "rejected" => {
             let code = d.reject_reason.as_deref().unwrap_or("");
@@ -283,9 +323,11 @@ pub(crate) fn detail_vi(
     }
 }
 
+/// A delivery time for the clerk, in Vietnam's time like every time a person reads
+/// (issue 12 §5: UTC here was seven hours off the clock on the wall).
 fn when_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%H:%M:%S %d/%m/%Y UTC").to_string())
+    tinnhiem_shared::domain::when::in_vietnam(ms.div_euclid(1000))
+        .map(|t| t.format("%H:%M:%S %d/%m/%Y").to_string())
         .unwrap_or_default()
 }
 
@@ -305,6 +347,7 @@ pub(crate) fn daemon(home: &Home) -> Result<()> {
 pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
     tracing::info!(unit = %home.config.unit, "sync daemon started");
+    let mut checked_at: Option<Instant> = None;
     loop {
         let target = match Home::open(&home.dir).map(|h| h.config.hub) {
             Ok(Some(t)) => Some(t),
@@ -312,30 +355,37 @@ pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Outp
         };
         let pause = match target {
             None => Duration::from_secs(5),
-            Some(t) => match run_until(
-                home,
-                &t,
-                Instant::now() + Duration::from_secs(120),
-                false,
-                false,
-            )
-            .await
-            {
-                Ok(s) => {
-                    if s.connections > 0 {
-                        tracing::info!(
-                            connections = s.connections,
-                            bytes = s.wire_bytes,
-                            "sync round done"
-                        );
+            Some(t) => {
+                let check = checked_at.is_none_or(|c| c.elapsed() >= outbox::check_interval());
+                if check {
+                    checked_at = Some(Instant::now());
+                }
+                match run_until(
+                    home,
+                    &t,
+                    Instant::now() + Duration::from_secs(120),
+                    false,
+                    check,
+                    false,
+                )
+                .await
+                {
+                    Ok(s) => {
+                        if s.connections > 0 {
+                            tracing::info!(
+                                connections = s.connections,
+                                bytes = s.wire_bytes,
+                                "sync round done"
+                            );
+                        }
+                        Duration::from_secs(3)
                     }
-                    Duration::from_secs(3)
+                    Err(e) => {
+                        tracing::warn!("sync round failed: {e:#}");
+                        Duration::from_secs(10)
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!("sync round failed: {e:#}");
-                    Duration::from_secs(10)
-                }
-            },
+            }
         };
         tokio::select! {
             _ = &mut stop => break,

@@ -407,11 +407,13 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                          "date": m.date.to_string(), "profile": m.profile.key(),
                          "procedure": m.procedure.key(), "procedure_title": m.procedure.title(),
                          "mode": m.mode.key(), "place": m.place, "count_from": m.count_from,
-                         "count_to": m.count_to, "chair": m.chair, "board": m.board},
+                         "count_to": m.count_to, "chair": m.chair, "board": m.board,
+                         "assigned_by": m.assigned_by, "polled_posts": m.polled_posts},
                 "attendance": s.attendance, "ballots": s.ballots,
                 "levels": levels, "subjects": subjects, "entries": entries,
                 "conflicts": conflicts_json(&s.conflicts), "anomalies": s.anomalies,
                 "result": r.to_json(), "problems": problems, "sealable": r.sealable(),
+                "board_missing": m.board_missing(),
                 "flag_titles": r.subjects.iter().map(|x| (x.id.to_string(), x.flag.title())).collect::<std::collections::BTreeMap<_, _>>(),
                 "seals": seals,
                 "deadlines": deadlines(m),
@@ -585,6 +587,10 @@ struct BoardForm {
     place: Option<String>,
     #[serde(default)]
     title: Option<String>,
+    #[serde(default)]
+    assigned_by: Option<String>,
+    #[serde(default)]
+    polled_posts: Option<String>,
 }
 
 async fn api_board(
@@ -623,6 +629,8 @@ async fn api_board(
                     (MetaField::CountTo, keep(f.to)),
                     (MetaField::Place, keep(f.place)),
                     (MetaField::Title, keep(f.title)),
+                    (MetaField::AssignedBy, keep(f.assigned_by)),
+                    (MetaField::PolledPosts, keep(f.polled_posts)),
                 ],
             )?;
             Ok(json!({"ok": true}))

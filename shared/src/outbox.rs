@@ -73,6 +73,13 @@ pub struct Delivery {
     pub reject_reason: Option<String>,
     /// The rejection's detail.
     pub reject_detail: Option<String>,
+    /// A receipt the destination can no longer prove (its store lost the item): kept
+    /// as evidence while the item goes again; cleared by the new receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_receipt: Option<String>,
+    /// Unix seconds when the destination said it lost the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_at: Option<i64>,
 }
 
 /// The hub refused our key at the handshake: it does not know it.
@@ -193,6 +200,13 @@ fn outbox_key(dest: &PublicKey, name: &str, seq: u32) -> Vec<u8> {
     k
 }
 
+/// Where `dest`'s delivery records start in the outbox table.
+fn dest_prefix(dest: &PublicKey) -> Vec<u8> {
+    let mut k = dest.to_hex().into_bytes();
+    k.push(0);
+    k
+}
+
 fn sync_key(dest: &PublicKey, name: &str) -> Vec<u8> {
     let mut k = dest.to_hex().into_bytes();
     k.push(0);
@@ -254,6 +268,8 @@ fn with_deliveries<T>(
                     log_index: None,
                     reject_reason: None,
                     reject_detail: None,
+                    lost_receipt: None,
+                    lost_at: None,
                 };
                 missing.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
                 d
@@ -390,6 +406,10 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
             d.received_at = Some(receipt.body.received_at);
             d.log_index = Some(receipt.body.log_index);
             d.last_error = None;
+            if d.lost_receipt.is_some() {
+                tracing::info!(session = %d.session, seq = d.seq, index = receipt.body.log_index,
+                    "the destination holds the item again");
+            }
         }),
         Event::Rejected {
             session,
@@ -429,8 +449,53 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
             tracing::error!(dest = %dest.to_hex(), "{detail}");
             Ok(())
         }
+        Event::Lost { items, from_index } => reopen_lost(store, dest, items, *from_index),
         Event::ProtocolError(_) | Event::DocFinished { .. } | Event::Done => Ok(()),
     }
+}
+
+/// The destination can no longer prove some receipts: each delivery received there
+/// whose receipt names a lost item (its index and leaf), or an index at or past
+/// `from_index`, goes again. The old receipt stays, as evidence, in `lost_receipt`.
+fn reopen_lost(
+    store: &Store,
+    dest: &PublicKey,
+    items: &[crate::proto::LostItem],
+    from_index: Option<u64>,
+) -> Result<(), OutboxError> {
+    use crate::merkle::leaf_of;
+    let lost: std::collections::BTreeMap<u64, [u8; 32]> =
+        items.iter().map(|i| (i.index, i.leaf)).collect();
+    let mut writes = Vec::new();
+    let prefix = dest_prefix(dest);
+    for (k, v) in store.scan_table(Table::Outbox, &prefix)? {
+        let mut d: Delivery = serde_json::from_slice(&v)?;
+        let (Some(index), Some(receipt)) = (d.log_index, d.receipt.clone()) else {
+            continue;
+        };
+        if d.state != "received" {
+            continue;
+        }
+        let id: Option<[u8; 32]> = hex::decode(&d.seal_id).ok().and_then(|b| b.try_into().ok());
+        let named = id.is_some_and(|id| lost.get(&index) == Some(&leaf_of(&id)));
+        let past = from_index.is_some_and(|f| index >= f);
+        if !(named || past) {
+            continue;
+        }
+        tracing::warn!(dest = %dest.to_hex(), session = %d.session, seq = d.seq, index,
+            "the destination lost an item it had receipted; delivering it again");
+        d.state = "pending".into();
+        d.lost_receipt = Some(receipt);
+        d.lost_at = Some(now());
+        d.receipt = None;
+        d.received_at = None;
+        d.updated_at = now();
+        writes.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
+    }
+    if !writes.is_empty() {
+        store.batch(&writes)?;
+    }
+    Ok(())
 }
 
 /// The jobs still to deliver: seals not received (and not refused for good, unless
@@ -534,6 +599,17 @@ fn mark_error(outbox: &impl Outbox, dest: &PublicKey, msg: &str) -> Result<(), O
     })
 }
 
+/// How often a daemon with nothing to deliver still asks its destination for its log
+/// head and what it lost: 60 s, or `TINNHIEM_CHECK_INTERVAL_SECS` (1 to 86,400).
+/// A handshake and two small messages; a hundred districts cost the hub nothing.
+pub fn check_interval() -> Duration {
+    std::env::var("TINNHIEM_CHECK_INTERVAL_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=86_400).contains(s))
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
 /// Totals of a delivery run.
 #[derive(Debug, Default, Clone)]
 pub struct RunStats {
@@ -569,15 +645,20 @@ pub struct Sender<'a> {
 /// A refusal (a rejected seal, or our key refused at the handshake) ends the run and
 /// moves the destination's stored schedule out ([`retry`]): refused work is offered
 /// again only after it, seals never offered go at once. `retry_now` is the clerk's
-/// act: ignore the schedule and offer again what was refused for good.
+/// act: ignore the schedule and offer again what was refused for good. `check`: connect
+/// once even with nothing to deliver, to verify the destination's log head and learn
+/// what it lost (a destination whose store went back in time has no other way to ask
+/// for its items again).
 pub async fn run_until(
     outbox: &impl Outbox,
     from: &Sender<'_>,
     target: &Target,
     deadline: Instant,
     retry_now: bool,
+    check: bool,
     mut on_event: impl FnMut(&Event),
 ) -> Result<RunStats, OutboxError> {
+    let mut check = check;
     let dest = target.key()?;
     let cfg = NetConfig::default();
     let any = SocketAddr::from(([0, 0, 0, 0], 0));
@@ -597,6 +678,10 @@ pub async fn run_until(
             && outbox
                 .with_store(|store| schedule(store, &dest))?
                 .is_some_and(|s| s.holds_back(now_ms()));
+        if held {
+            // The destination refused us lately: a check-in would only be refused again.
+            check = false;
+        }
         let p = load_jobs(outbox, &dest, from.device, retry_rejected, held)?;
         if held {
             stats.held_back = outbox.with_store(|store| {
@@ -608,7 +693,7 @@ pub async fn run_until(
             })?;
         }
         retry_rejected = false;
-        if (p.jobs.is_empty() && p.aggregates.is_empty()) || Instant::now() >= deadline {
+        if (p.jobs.is_empty() && p.aggregates.is_empty() && !check) || Instant::now() >= deadline {
             break;
         }
         let addr = match target.resolve() {
@@ -661,6 +746,7 @@ pub async fn run_until(
                 stats.wire_bytes += s.wire_bytes;
                 stats.payload_bytes += s.payload_bytes;
                 backoff.reset();
+                check = false;
                 if let Some((code, detail)) = rejection {
                     // Asking again at once would only be refused again, and each
                     // refusal costs the destination a connection and a record.

@@ -136,6 +136,63 @@ impl Browser {
             .collect()
     }
 
+    /// Runs one Chrome DevTools Protocol command through chromedriver (its
+    /// `goog/cdp/execute` endpoint, which fantoccini does not wrap); returns its result.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        let sid = self
+            .c
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let body =
+            serde_json::to_vec(&serde_json::json!({"cmd": cmd, "params": params})).expect("json");
+        let path = format!("/session/{sid}/goog/cdp/execute");
+        let r = tokio::task::spawn_blocking(move || {
+            crate::http::request(
+                &base,
+                "POST",
+                &path,
+                &[("Content-Type", "application/json")],
+                &body,
+            )
+        })
+        .await
+        .expect("cdp request");
+        assert_eq!(r.status, 200, "cdp {cmd}: {}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("cdp JSON");
+        v["value"].clone()
+    }
+
+    /// The page printed to PDF as Chromium prints it (`Page.printToPDF`), with the
+    /// page's own `@page` size and margins; `pages` is a range such as `"2"`, or empty
+    /// for all.
+    pub async fn print_pdf(&self, pages: &str) -> Vec<u8> {
+        let v = self
+            .cdp(
+                "Page.printToPDF",
+                serde_json::json!({"preferCSSPageSize": true, "printBackground": true,
+                                   "pageRanges": pages}),
+            )
+            .await;
+        base64_decode(v["data"].as_str().expect("PDF data"))
+    }
+
+    /// Writes the counting board on the session page's "Thông tin" tab (sealing waits
+    /// for it) and waits until it is saved.
+    pub async fn fill_board(&self, chair: &str, members: &[&str], from: &str, to: &str) {
+        self.click("#tab-link-setup").await;
+        self.fill("#board input[name=chair]", chair).await;
+        self.fill("#board input[name=from]", from).await;
+        self.fill("#board input[name=to]", to).await;
+        self.fill("#board textarea[name=members]", &members.join("\n"))
+            .await;
+        self.click("#board-go").await;
+        self.wait_text("#tab-setup .msg", "Đã ghi ban kiểm phiếu", 30)
+            .await;
+    }
+
     /// Opens `url`.
     pub async fn go(&self, url: &str) {
         self.c.goto(url).await.expect("goto");
@@ -231,6 +288,50 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.c.close().await;
     }
+}
+
+/// Standard base64 (RFC 4648), as CDP returns binary data; whitespace skipped.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let digits: Vec<u32> = s.bytes().filter_map(val).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for c in digits.chunks(4) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | d << (18 - 6 * i));
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..c.len()]);
+    }
+    out
+}
+
+/// The number of pages of a PDF as Chromium writes it (one `/Type /Page` object each).
+pub fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Type /Page")
+        .filter(|(i, m)| {
+            !text[i + m.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+        })
+        .count()
+}
+
+/// Whether a PDF draws any text: Chromium embeds a font only for text it draws, so a
+/// page whose text is all `visibility: hidden` has none.
+pub fn pdf_has_text(pdf: &[u8]) -> bool {
+    String::from_utf8_lossy(pdf).contains("/Type /Font")
 }
 
 /// `tinnhiem-node serve --http` on a free port of a home; its base URL.

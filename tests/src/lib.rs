@@ -137,6 +137,38 @@ impl NodeHome {
         h
     }
 
+    /// A copy of a committed home (`tests/fixtures/NAME`) in a temporary directory, so
+    /// that the test may open and change it: a home made by an earlier release.
+    pub fn copy_of(fixture: &str) -> NodeHome {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).expect("mkdir");
+            for e in std::fs::read_dir(from).expect("fixture dir") {
+                let e = e.expect("entry");
+                let dest = to.join(e.file_name());
+                if e.file_type().expect("type").is_dir() {
+                    copy(&e.path(), &dest);
+                } else {
+                    std::fs::copy(e.path(), &dest).expect("copy");
+                }
+            }
+        }
+        let h = NodeHome {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(fixture);
+        copy(&from, h.path());
+        // Git keeps no 0600; the node wants its key private.
+        use std::os::unix::fs::PermissionsExt;
+        let key = h.path().join("unit.key");
+        if key.exists() {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod key");
+        }
+        h
+    }
+
     /// The home directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -436,12 +468,14 @@ pub fn netsim(to: std::net::SocketAddr, link: &[&str]) -> (Proc, std::net::Socke
     (Proc(child), listen.parse().expect("addr"))
 }
 
-/// A session file for unit tests of the sync: consistent tallies, one subject.
+/// A session file for unit tests of the sync: consistent tallies, one subject, the
+/// counting board filled in (sealing needs it).
 pub fn session_file(id: &str, high: u64) -> String {
     format!(
         r#"{{"id": "{id}", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
   "attendance": {{"total": 30, "present": 30, "absent_from_start": 0, "present_at_vote": 30}},
   "ballots": {{"issued": 30, "collected": 30, "wholly_invalid": 0}},
+  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],
   "subjects": [{{"id": "s01", "person_id": "p-1", "name": "Nguyễn Văn A", "position": "Chủ tịch", "unit": "UBND"}}],
   "tallies": {{"s01": {{"high": {high}, "confidence": {}, "low": 0, "invalid": 0}}}}}}"#,
         30 - high

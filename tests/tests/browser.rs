@@ -96,20 +96,61 @@ async fn a_clerk_enters_a_whole_session_at_the_keyboard_and_seals_it() {
         .await;
     assert!(table.contains("3 (60,00%)"), "{table}");
     assert!(table.contains("2 (40,00%)"), "{table}");
-    b.wait_text("#problems", "đủ điều kiện niêm phong", 10)
-        .await;
+    b.wait_text(
+        "#problems",
+        "Số liệu khớp. Trước khi niêm phong còn ghi ban kiểm phiếu",
+        10,
+    )
+    .await;
     b.shot("node-4-result").await;
+
+    // Sealing waits for the counting board: the seal tab names what is missing.
+    b.click("#tab-link-seal").await;
+    let missing = b
+        .wait_text("#board-missing", "trưởng ban kiểm phiếu", 20)
+        .await;
+    assert!(
+        missing.contains("thành viên ban kiểm phiếu") && missing.contains("giờ bắt đầu"),
+        "{missing}"
+    );
+    b.click("#tab-link-setup").await;
+    b.fill("#board input[name=assigned_by]", "Thường trực HĐND huyện")
+        .await;
+    b.fill_board(
+        "Lò Thị Hoa",
+        &["Lò Thị Hoa", "Vàng A Sình"],
+        "14:05",
+        "14:40",
+    )
+    .await;
 
     // Seal.
     b.click("#tab-link-seal").await;
     b.click("#seal-go").await;
     b.wait_text("#seal-state", "Đã niêm phong lần 1", 20).await;
+    // The seal time on the page is Vietnam's, as in the CLI, whatever the zone of the
+    // computer (UTC here: it was seven hours off).
+    let v: serde_json::Value =
+        serde_json::from_str(&node.ok(&["verify", "ky-hop-18", "--json"])).expect("json");
+    let at = v["seals"][0]["sealed_at"].as_str().expect("sealed_at");
+    assert!(at.ends_with("+07:00"), "{at}");
+    let hhmm = &at[11..16];
+    let tab = b.text("#tab-seal").await;
+    assert!(
+        tab.contains(hhmm),
+        "{hhmm} (giờ Việt Nam) on the seal tab: {tab}"
+    );
     b.shot("node-5-sealed").await;
 
     // The printable minutes carry the seal.
     b.go(&format!("{}/s/ky-hop-18/minutes", web.base)).await;
     let minutes = b.text("body").await;
     assert!(minutes.contains("Mã niêm phong"), "{minutes}");
+    assert!(
+        minutes.contains("Thực hiện nhiệm vụ do Thường trực HĐND huyện giao")
+            && minutes.contains("do đồng chí Lò Thị Hoa làm Trưởng Ban"),
+        "{minutes}"
+    );
     assert!(!minutes.contains("BẢN NHÁP"), "{minutes}");
     b.shot("node-6-minutes").await;
     b.go(&format!("{}/metrics", web.base)).await;

@@ -14,6 +14,7 @@ const SESSION_JSON: &str = r#"{
   "date": "2023-12-08",
   "attendance": {"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49},
   "ballots": {"issued": 49, "collected": 49, "wholly_invalid": 0},
+  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],
   "subjects": [
     {"id": "s01", "person_id": "p-0001", "name": "Nguyễn Văn A", "position": "Chủ tịch HĐND tỉnh", "unit": "HĐND tỉnh"},
     {"id": "s02", "person_id": "p-0002", "name": "Giàng A Páo", "position": "Ủy viên", "unit": "HĐND tỉnh", "excluded": "retiring"}

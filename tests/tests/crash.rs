@@ -52,6 +52,19 @@ fn crash_loop(store: &str, rounds: usize) {
         "Lường Văn A",
     ]);
     h.ok(&[
+        "board",
+        "set",
+        "ky-hop-9",
+        "--chair",
+        "Lò Thị Hoa",
+        "--members",
+        "Lò Thị Hoa; Vàng A Sình",
+        "--from",
+        "14:05",
+        "--to",
+        "14:40",
+    ]);
+    h.ok(&[
         "attendance",
         "set",
         "ky-hop-9",

@@ -81,6 +81,13 @@ async fn a_whole_session_on_serve_sync_with_a_hub_saves_each_ballot_at_once() {
     let status = node.status();
     assert_eq!(status["hub"], hub.addr.to_string(), "{status}");
 
+    b.fill_board(
+        "Lò Thị Hoa",
+        &["Lò Thị Hoa", "Vàng A Sình"],
+        "14:05",
+        "14:40",
+    )
+    .await;
     b.click("#tab-link-seal").await;
     b.click("#seal-go").await;
     b.wait_text("#seal-state", "Đã niêm phong lần 1", 20).await;

@@ -18,13 +18,14 @@ fn session_json() -> String {
     format!(
         r#"{{"id": "{S}", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện Tam Đường", "date": "2023-12-08",
   "attendance": {{"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49}},
-  "ballots": {{"issued": 49, "collected": 49, "wholly_invalid": 0}},
+  "ballots": {{"issued": 49, "collected": 49, "wholly_invalid": 2}},
+  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],
   "subjects": [
     {{"id": "s01", "person_id": "p-1", "name": "Nguyễn Văn A", "position": "Chủ tịch HĐND huyện", "unit": "HĐND huyện"}},
     {{"id": "s02", "person_id": "p-2", "name": "{}", "position": "-Phó Chủ tịch", "unit": "@UBND"}}
   ],
-  "tallies": {{"s01": {{"high": 40, "confidence": 8, "low": 1, "invalid": 0}},
-              "s02": {{"high": 9, "confidence": 10, "low": 30, "invalid": 0}}}}}}"#,
+  "tallies": {{"s01": {{"high": 40, "confidence": 6, "low": 1, "invalid": 0}},
+              "s02": {{"high": 9, "confidence": 8, "low": 30, "invalid": 0}}}}}}"#,
         EVIL.replace('\\', "\\\\").replace('"', "\\\"")
     )
 }
@@ -119,23 +120,29 @@ fn the_clerks_csv_and_xlsx_open_well_in_excel() {
     assert_eq!(
         lines[0],
         "STT;Họ và tên;Chức vụ;Đơn vị công tác;Hợp lệ;Tín nhiệm cao;Tín nhiệm cao (%);\
-         Tín nhiệm;Tín nhiệm (%);Tín nhiệm thấp;Tín nhiệm thấp (%);Không hợp lệ;Cảnh báo"
+         Tín nhiệm;Tín nhiệm (%);Tín nhiệm thấp;Tín nhiệm thấp (%);Không hợp lệ;\
+         Phiếu không hợp lệ hoàn toàn;Cảnh báo"
     );
     assert_eq!(
         lines[1],
-        "1;Nguyễn Văn A;Chủ tịch HĐND huyện;HĐND huyện;49;40;81,63;8;16,33;1;2,04;0;"
+        "1;Nguyễn Văn A;Chủ tịch HĐND huyện;HĐND huyện;47;40;81,63;6;12,24;1;2,04;0;2;"
     );
     // Neutralised with a `'`: Excel shows the text and runs nothing.
     assert!(lines[2].starts_with("2;'=1+2+cmd|"), "{}", lines[2]);
     assert!(lines[2].contains(";'-Phó Chủ tịch;'@UBND;"), "{}", lines[2]);
     assert!(
-        lines[2].ends_with(";61,22;0;Quá nửa tín nhiệm thấp"),
+        lines[2].ends_with(";61,22;0;2;Quá nửa tín nhiệm thấp"),
         "{}",
         lines[2]
     );
+    // JSON: the session's wholly invalid count, apart from each person's `invalid`.
+    let j = n.result_json(S);
+    assert_eq!(j["wholly_invalid"], 2, "{j}");
+    assert_eq!(j["subjects"][0]["invalid"], 0, "{j}");
     assert_xlsx_holds(
         &std::fs::read(&xlsx).expect("xlsx"),
         &[
+            "Phiếu không hợp lệ hoàn toàn",
             "Họ và tên",
             "Nguyễn Văn A",
             "=1+2+cmd|",
@@ -203,6 +210,26 @@ fn the_hubs_exports_carry_percentages_and_no_formula() {
     assert!(head.contains(";Tín nhiệm cao (%);"), "{head}");
     assert!(c.contains(";81,63;"), "{c}");
     assert!(c.contains(";'=1+2+cmd|"), "{c}");
+    // The wholly invalid ballots have their own column, beside the ballots collected.
+    assert!(
+        head.contains(";Phiếu thu về;Phiếu không hợp lệ hoàn toàn;Phiếu hợp lệ;"),
+        "{head}"
+    );
+    assert!(c.contains(";49;2;47;"), "{c}");
+    // The hub's copy of the minutes: the board as written, no "…" left of the form.
+    let r = get(
+        &base,
+        &format!("/minutes/lai-chau.tam-duong/{S}"),
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = r.text();
+    assert!(
+        m.contains("do đồng chí Lò Thị Hoa làm Trưởng Ban")
+            && m.contains("Số phiếu không hợp lệ hoàn toàn: <b>2</b>")
+            && !m.contains('…'),
+        "{m}"
+    );
     let r = get(&base, "/export/results.xlsx", &[("Cookie", &cookie)]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_xlsx_holds(&r.body, &["Tín nhiệm cao (%)", "=1+2+cmd|"]);

@@ -58,6 +58,19 @@ fn setup(h: &NodeHome) {
         "10",
     ]);
     h.ok(&["ballots", "set", "ky-hop-15", "--issued", "10"]);
+    h.ok(&[
+        "board",
+        "set",
+        "ky-hop-15",
+        "--chair",
+        "Lò Thị Hoa",
+        "--members",
+        "Lò Thị Hoa; Vàng A Sình",
+        "--from",
+        "14:05",
+        "--to",
+        "14:40",
+    ]);
 }
 
 fn carry(from: &NodeHome, to: &NodeHome) {

@@ -10,6 +10,7 @@ const SESSION_JSON: &str = r#"{
   "date": "2023-12-08",
   "attendance": {"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49},
   "ballots": {"issued": 49, "collected": 49, "wholly_invalid": 0},
+  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],
   "subjects": [
     {"id": "s01", "person_id": "p-0001", "name": "Nguyễn Văn A", "position": "Chủ tịch HĐND tỉnh", "unit": "HĐND tỉnh"}
   ],
@@ -441,5 +442,128 @@ fn a_binding_vote_under_the_party_profile() {
     h.ok(&["entry", "add", "hn-2024", "--marks", "s01=no_confidence"]);
     let j = h.result_json("hn-2024");
     assert_eq!(j["subjects"][0]["flag"], "no_confidence_over_half", "{j}");
+    h.ok(&[
+        "board",
+        "set",
+        "hn-2024",
+        "--chair",
+        "Đặng Thị M",
+        "--members",
+        "Đặng Thị M; Hà Văn N",
+        "--from",
+        "09:30",
+        "--to",
+        "09:50",
+    ]);
     h.ok(&["seal", "hn-2024"]);
+}
+
+/// The counting board's line of [`SESSION_JSON`].
+const BOARD: &str = r#"  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],"#;
+
+#[test]
+fn sealing_waits_for_the_counting_board_and_names_what_is_missing() {
+    let h = NodeHome::init("lai-chau");
+    assert!(SESSION_JSON.contains(BOARD));
+    let f = h.file("s.json", &SESSION_JSON.replace(BOARD, ""));
+    h.ok(&["session", "import", f.to_str().expect("p")]);
+    // The numbers are right; only the board is missing, and `result` says so.
+    assert_eq!(h.result_json(S)["consistent"], true);
+    let t = h.ok(&["result", S]);
+    assert!(
+        t.contains("Số liệu khớp. Chưa ghi đủ ban kiểm phiếu: còn thiếu trưởng ban kiểm phiếu"),
+        "{t}"
+    );
+    let e = h.fails(&["seal", S]);
+    for what in [
+        "Chưa ghi đủ ban kiểm phiếu",
+        "trưởng ban kiểm phiếu",
+        "thành viên ban kiểm phiếu",
+        "giờ bắt đầu kiểm phiếu",
+        "giờ kết thúc kiểm phiếu",
+    ] {
+        assert!(e.contains(what), "{what}: {e}");
+    }
+    h.ok(&[
+        "board",
+        "set",
+        S,
+        "--chair",
+        "Lò Thị Hoa",
+        "--from",
+        "14:05",
+    ]);
+    let e = h.fails(&["seal", S]);
+    assert!(
+        !e.contains("trưởng ban") && !e.contains("giờ bắt đầu"),
+        "{e}"
+    );
+    assert!(
+        e.contains("thành viên ban kiểm phiếu") && e.contains("giờ kết thúc kiểm phiếu"),
+        "{e}"
+    );
+    assert!(!h.path().join(format!("sealed/{S}.1.seal")).exists());
+    h.ok(&[
+        "board",
+        "set",
+        S,
+        "--members",
+        "Lò Thị Hoa; Vàng A Sình",
+        "--to",
+        "14:40",
+    ]);
+    h.ok(&["seal", S]);
+    h.ok(&["verify", S]);
+}
+
+#[test]
+fn the_minutes_speak_the_bodys_words_and_carry_the_annex_4_fields() {
+    let h = NodeHome::init("lai-chau");
+    let party = SESSION_JSON
+        .replace("nq96-2023", "qd96-2023")
+        .replace("HĐND tỉnh Lai Châu", "Ban Chấp hành Đảng bộ tỉnh Lai Châu");
+    let f = h.file("s.json", &party);
+    h.ok(&["session", "import", f.to_str().expect("p")]);
+    h.ok(&[
+        "board",
+        "set",
+        S,
+        "--assigned-by",
+        "Ban Thường vụ Tỉnh ủy",
+        "--polled-posts",
+        "các chức danh lãnh đạo do Ban Chấp hành bầu",
+    ]);
+    let show = h.ok(&["session", "show", S]);
+    assert!(
+        show.contains("Cơ quan giao nhiệm vụ: Ban Thường vụ Tỉnh ủy"),
+        "{show}"
+    );
+    h.ok(&["seal", S]);
+    let html = h.path().join("m.html");
+    h.ok(&["export", S, "--minutes", html.to_str().expect("p")]);
+    let page = std::fs::read_to_string(&html).expect("html");
+    for want in [
+        "Tổng số ủy viên ban chấp hành: <b>50</b>",
+        "Số có mặt dự hội nghị:",
+        "Tại hội nghị Ban Chấp hành Đảng bộ tỉnh Lai Châu",
+        "Thực hiện nhiệm vụ do Ban Thường vụ Tỉnh ủy giao",
+        "đối với các chức danh lãnh đạo do Ban Chấp hành bầu;",
+        "Số phiếu không hợp lệ hoàn toàn: <b>0</b> phiếu",
+        "(Đóng dấu treo)",
+        "Kiểm tra bản giấy:",
+    ] {
+        assert!(page.contains(want), "{want}: {page}");
+    }
+    for never in [
+        "(đại biểu)",
+        "(kỳ họp)",
+        "đại biểu",
+        "kỳ họp",
+        "…",
+        "tinnhiem-node",
+    ] {
+        assert!(!page.contains(never), "{never}: {page}");
+    }
+    // The header fields are outside the sealed result: the seal still verifies.
+    h.ok(&["verify", S]);
 }

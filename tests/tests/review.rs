@@ -8,6 +8,7 @@ fn session(id: &str, profile: &str, body: &str, position: &str, low: u64) -> Str
         r#"{{"id": "{id}", "profile": "{profile}", "procedure": "poll", "body": "{body}", "date": "2023-12-08",
   "attendance": {{"total": 30, "present": 30, "absent_from_start": 0, "present_at_vote": 30}},
   "ballots": {{"issued": 30, "collected": 30, "wholly_invalid": 0}},
+  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],
   "subjects": [{{"id": "s01", "person_id": "p-duc", "name": "Nguyễn Văn Đức", "position": "{position}", "unit": "UBND"}},
                {{"id": "s02", "person_id": "p-lan", "name": "Lò Thị Lan", "position": "Phó Chủ tịch", "unit": "UBND"}}],
   "tallies": {{"s01": {{"high": {}, "confidence": 5, "low": {low}, "invalid": 0}},

@@ -45,7 +45,7 @@ const tn = {
       try {
         await f();
         const l = document.getElementById("live");
-        if (l) l.textContent = "Cập nhật lúc " + new Date().toLocaleTimeString("vi-VN");
+        if (l) l.textContent = "Cập nhật lúc " + new Date().toLocaleTimeString("vi-VN", {timeZone: "Asia/Ho_Chi_Minh"});
       } catch (e) {
         const l = document.getElementById("live");
         if (l) l.textContent = "Không cập nhật được: " + e.message;
@@ -58,7 +58,8 @@ const tn = {
   pct(p) { return String(p ?? "").replace(".", ",") + "%"; },
   // "2023-12-08" as "08/12/2023".
   date(iso) { const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || ""); return m ? `${m[3]}/${m[2]}/${m[1]}` : tn.esc(iso); },
-  when(t) { return t ? new Date(t * 1000).toLocaleString("vi-VN") : ""; },
+  // Vietnam's time whatever the computer's zone is set to, as on paper and the CLI.
+  when(t) { return t ? new Date(t * 1000).toLocaleString("vi-VN", {timeZone: "Asia/Ho_Chi_Minh"}) : ""; },
   // `tn.view.ID = html` replaces the content of element ID only when it changed: pages
   // that poll must not swap a link or a button from under a click.
   view: new Proxy({}, {

@@ -6,36 +6,56 @@ use tinnhiem_shared::seal::Seal;
 
 use crate::page::esc;
 
-fn dots(v: Option<&str>) -> String {
-    v.map(esc).unwrap_or_else(|| "…".into())
+/// A header field as printed. A draft shows the form's dots where nothing is written
+/// yet; a sealed copy never does (the board signs it as it is, and the hub keeps it),
+/// so there the words around a missing field are left out instead.
+struct Fill {
+    draft: bool,
+}
+
+impl Fill {
+    fn text(&self, v: Option<&str>) -> Option<String> {
+        match v.map(str::trim).filter(|x| !x.is_empty()) {
+            Some(x) => Some(esc(x)),
+            None => self.draft.then(|| "…".to_string()),
+        }
+    }
 }
 
 const STYLE: &str = r#"
-@page { size: A4; margin: 20mm 18mm 20mm 25mm; }
-body { font-family: "Times New Roman", "Liberation Serif", serif; font-size: 13pt; line-height: 1.45; max-width: 180mm; margin: 1em auto; color: #000; }
+@page { size: A4; margin: 15mm 15mm 15mm 22mm; }
+body { font-family: "Times New Roman", "Liberation Serif", serif; font-size: 13pt; line-height: 1.35; max-width: 180mm; margin: 1em auto; color: #000; }
+p { margin: 0.35em 0; }
 .head { display: flex; justify-content: space-between; }
 .head .org { text-align: center; width: 45%; }
+.head .stamp { font-style: italic; font-size: 11pt; }
 .head .date { text-align: right; font-style: italic; width: 50%; }
-h1 { text-align: center; font-size: 15pt; margin: 1.2em 0 0.1em; }
+h1 { text-align: center; font-size: 14pt; margin: 0.8em 0 0.1em; }
 .sub { text-align: center; font-weight: bold; margin: 0; }
-.rule { text-align: center; margin: 0 0 1em; }
-table { border-collapse: collapse; width: 100%; font-size: 11.5pt; margin: 0.5em 0; }
-th, td { border: 1px solid #000; padding: 3px 4px; vertical-align: middle; }
+.rule { text-align: center; margin: 0 0 0.6em; }
+table { border-collapse: collapse; width: 100%; font-size: 11pt; line-height: 1.25; margin: 0; table-layout: fixed; }
+col.stt { width: 10mm; } col.name { width: 34mm; } col.pos { width: auto; } col.valid { width: 13mm; } col.c { width: 12mm; } col.p { width: 14mm; }
+th, td { border: 1px solid #000; padding: 2px 3px; vertical-align: middle; overflow-wrap: anywhere; }
 th { text-align: center; font-weight: bold; }
 td.n { text-align: right; white-space: nowrap; }
-td.name { min-width: 9em; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; page-break-inside: avoid; }
+.results { margin-top: 0.4em; }
+.closing { break-inside: avoid; page-break-inside: avoid; }
+.closing table { border-top: none; }
+.closing table tr:first-child td { border-top: none; }
 .flag { font-weight: bold; }
-.note { font-style: italic; }
-.sign { margin-left: 55%; text-align: center; margin-top: 1.5em; }
-.sign .space { height: 5em; }
-.seal { font-family: monospace; font-size: 8.5pt; word-break: break-all; border-top: 1px solid #999; margin-top: 2em; padding-top: 0.5em; }
-.qr { display: flex; gap: 1em; align-items: center; margin-top: 1em; page-break-inside: avoid; }
-.qr svg { width: 420px; height: 420px; flex: none; }
-@media print { .qr svg { width: 60mm; height: 60mm; } }
-.qr p { font-size: 9pt; }
+.note { font-style: italic; margin-top: 0.3em; }
+.sign { margin-left: 50%; text-align: center; margin-top: 0.8em; break-inside: avoid; page-break-inside: avoid; }
+.sign .space { height: 4.5em; }
+.seal { display: flex; gap: 4mm; align-items: flex-start; margin-top: 1em; border-top: 1px solid #999; padding-top: 0.4em; break-inside: avoid; page-break-inside: avoid; }
+.seal .ids { font-size: 9pt; line-height: 1.3; }
+.seal .ids code { font-family: monospace; font-size: 8pt; word-break: break-all; }
+.qr svg { width: 420px; height: 420px; flex: none; display: block; }
+@media print { .qr svg { width: 40mm; height: 40mm; } }
 .draft { color: #a00; font-weight: bold; text-align: center; border: 2px solid #a00; padding: 0.3em; }
-.confidential { text-align: right; font-weight: bold; }
-@media print { .noprint { display: none; } body { margin: 0; } }
+.confidential { text-align: right; font-weight: bold; margin: 0; }
+@media print { .noprint { display: none; } body { margin: 0; max-width: none; } }
 "#;
 
 /// The CSP source that allows the minutes' inline style sheet and nothing else
@@ -65,6 +85,58 @@ fn base64(bytes: &[u8]) -> String {
     o
 }
 
+/// "Tại kỳ họp (hội nghị) …": the body's own meeting word, then its name. A title that
+/// already starts with the word (`Kỳ họp thứ 14`) is not given it twice.
+fn meeting_line(meeting: &str, title: Option<&str>, body: &str) -> String {
+    match title.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.to_lowercase().starts_with(meeting) => {
+            format!("Tại {} {}", esc(&lower_first(t)), esc(body))
+        }
+        Some(t) => format!("Tại {meeting} {}, {}", esc(t), esc(body)),
+        None => format!("Tại {meeting} {}", esc(body)),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn head_row(h: &mut String, levels: &[tinnhiem_shared::domain::Mark]) {
+    h.push_str(
+        "<colgroup><col class=\"stt\"><col class=\"name\"><col class=\"pos\"><col class=\"valid\">",
+    );
+    for _ in levels {
+        h.push_str("<col class=\"c\"><col class=\"p\">");
+    }
+    h.push_str("</colgroup>");
+}
+
+fn subject_row(h: &mut String, i: usize, x: &tinnhiem_shared::domain::SubjectResult) {
+    let pos = if x.unit.is_empty() {
+        esc(&x.position)
+    } else {
+        format!("{}, {}", esc(&x.position), esc(&x.unit))
+    };
+    h.push_str(&format!(
+        "<tr><td class=\"n\">{}</td><td class=\"name\">{}</td><td>{}</td><td class=\"n\">{}</td>",
+        i + 1,
+        esc(&x.name),
+        pos,
+        x.valid
+    ));
+    for (c, p) in x.counts.iter().zip(&x.percent) {
+        h.push_str(&format!(
+            "<td class=\"n\">{c}</td><td class=\"n\">{}</td>",
+            p.comma()
+        ));
+    }
+    h.push_str("</tr>\n");
+}
+
 /// The minutes page. `seal` is the seal matching the current document, if any; without
 /// one the page says it is a draft.
 pub fn html(
@@ -74,6 +146,10 @@ pub fn html(
     seal: Option<&Seal>,
 ) -> String {
     let m = &s.meta;
+    let words = m.profile.rules().body.words();
+    let fill = Fill {
+        draft: seal.is_none(),
+    };
     let levels = m.procedure.levels();
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">");
@@ -86,13 +162,20 @@ pub fn html(
     if seal.is_none() {
         h.push_str("<p class=\"draft\">BẢN NHÁP — chưa niêm phong</p>\n");
     }
-    h.push_str(&format!(
-        "<div class=\"head\"><div class=\"org\"><b>{}</b><br>………………</div><div class=\"date\">{}, ngày {} tháng {} năm {}</div></div>\n",
-        esc(unit_name.unwrap_or(&m.body)),
-        dots(m.place.as_deref()),
+    let day = format!(
+        "ngày {} tháng {} năm {}",
         m.date.format("%d"),
         m.date.format("%m"),
         m.date.format("%Y"),
+    );
+    let dateline = match fill.text(m.place.as_deref()) {
+        Some(p) => format!("{p}, {day}"),
+        None => format!("N{}", &day[1..]),
+    };
+    // The form's "(Đóng dấu treo)": the unit's stamp goes over its name.
+    h.push_str(&format!(
+        "<div class=\"head\"><div class=\"org\"><b>{}</b><br><span class=\"stamp\">(Đóng dấu treo)</span></div><div class=\"date\">{dateline}</div></div>\n",
+        esc(unit_name.unwrap_or(&m.body)),
     ));
     let heading = match m.procedure {
         tinnhiem_shared::domain::Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
@@ -100,25 +183,46 @@ pub fn html(
     };
     h.push_str(&format!("<h1>{heading}</h1>\n"));
     h.push_str(&format!(
-        "<p class=\"sub\">Tại {} {}</p><p class=\"rule\">-----</p>\n",
-        esc(&m.body),
-        dots(m.title.as_deref())
+        "<p class=\"sub\">{}</p><p class=\"rule\">-----</p>\n",
+        meeting_line(words.meeting, m.title.as_deref(), &m.body)
     ));
-    let members = if m.board.is_empty() {
-        "…".to_string()
-    } else {
-        m.board.len().to_string()
+
+    // "Thực hiện nhiệm vụ do … giao, từ … đến …, ngày …, tại …, Ban Kiểm phiếu gồm …
+    // đồng chí, do đồng chí … làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của …
+    // đối với …": each part in the form's order, a missing one left out when sealed.
+    let mut opening = match fill.text(m.assigned_by.as_deref()) {
+        Some(by) => format!("Thực hiện nhiệm vụ do {by} giao"),
+        None => "Thực hiện nhiệm vụ được giao".to_string(),
     };
-    h.push_str(&format!(
-        "<p>Thực hiện nhiệm vụ được giao, từ {} đến {}, ngày {}, tại {}, Ban Kiểm phiếu gồm {} đồng chí, do đồng chí {} làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của {}; kết quả cụ thể như sau:</p>\n",
-        hm(m.count_from.as_deref()),
-        hm(m.count_to.as_deref()),
-        m.date.format("%d/%m/%Y"),
-        dots(m.place.as_deref()),
-        members,
-        dots(m.chair.as_deref()),
+    let from = hm(m.count_from.as_deref());
+    let to = hm(m.count_to.as_deref());
+    if fill.draft || (m.count_from.is_some() && m.count_to.is_some()) {
+        opening.push_str(&format!(", từ {from} đến {to}"));
+    }
+    opening.push_str(&format!(", ngày {}", m.date.format("%d/%m/%Y")));
+    if let Some(p) = fill.text(m.place.as_deref()) {
+        opening.push_str(&format!(", tại {p}"));
+    }
+    let members = if m.board.is_empty() {
+        fill.draft.then(|| "…".to_string())
+    } else {
+        Some(m.board.len().to_string())
+    };
+    if let Some(n) = members {
+        opening.push_str(&format!(", Ban Kiểm phiếu gồm {n} đồng chí"));
+    } else {
+        opening.push_str(", Ban Kiểm phiếu");
+    }
+    if let Some(c) = fill.text(m.chair.as_deref()) {
+        opening.push_str(&format!(", do đồng chí {c} làm Trưởng Ban"));
+    }
+    opening.push_str(&format!(
+        " đã tiến hành kiểm phiếu tín nhiệm của {} đối với {}; kết quả cụ thể như sau:",
         esc(&m.body),
+        fill.text(m.polled_posts.as_deref())
+            .unwrap_or_else(|| "các đồng chí có tên dưới đây".into())
     ));
+    h.push_str(&format!("<p>{opening}</p>\n"));
     if !m.board.is_empty() {
         h.push_str(&format!(
             "<p>Thành viên Ban Kiểm phiếu: {}.</p>\n",
@@ -126,14 +230,17 @@ pub fn html(
         ));
     }
     h.push_str(&format!(
-        "<p>1. Tổng số ủy viên ban chấp hành (đại biểu): <b>{}</b> đồng chí.<br>\n",
-        r.total
+        "<p>1. Tổng số {}: <b>{}</b> đồng chí.<br>\n",
+        words.members, r.total
     ));
     h.push_str(&format!(
-        "- Số có mặt dự hội nghị (kỳ họp): <b>{}</b> đồng chí.<br>\n",
-        r.present
+        "- Số có mặt dự {}: <b>{}</b> đồng chí.<br>\n",
+        words.meeting, r.present
     ));
-    h.push_str(&format!("- Số vắng mặt từ đầu hội nghị (kỳ họp) đến trước thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n", r.absent_from_start));
+    h.push_str(&format!(
+        "- Số vắng mặt từ đầu {} đến trước thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n",
+        words.meeting, r.absent_from_start
+    ));
     h.push_str(&format!(
         "- Số có mặt tại thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n",
         r.present_at_vote
@@ -143,10 +250,16 @@ pub fn html(
         r.issued
     ));
     h.push_str(&format!(
-        "- Số phiếu thu về: <b>{}</b> phiếu.</p>\n",
+        "- Số phiếu thu về: <b>{}</b> phiếu.<br>\n",
         r.collected
     ));
-    h.push_str("<p>2. Kết quả kiểm phiếu</p>\n<table><thead><tr><th rowspan=\"3\">STT</th><th rowspan=\"3\">Họ và tên</th><th rowspan=\"3\">Chức vụ, đơn vị công tác</th><th rowspan=\"3\">Số phiếu hợp lệ</th>");
+    h.push_str(&format!(
+        "- Số phiếu không hợp lệ hoàn toàn: <b>{}</b> phiếu.</p>\n",
+        r.wholly_invalid
+    ));
+    h.push_str("<p>2. Kết quả kiểm phiếu</p>\n<table class=\"results\">");
+    head_row(&mut h, levels);
+    h.push_str("<thead><tr><th rowspan=\"3\">STT</th><th rowspan=\"3\">Họ và tên</th><th rowspan=\"3\">Chức vụ, đơn vị công tác</th><th rowspan=\"3\">Số phiếu hợp lệ</th>");
     h.push_str(&format!(
         "<th colspan=\"{}\">Mức độ tín nhiệm</th></tr><tr>",
         levels.len() * 2
@@ -159,28 +272,25 @@ pub fn html(
         h.push_str("<th>Số phiếu</th><th>Tỉ lệ %</th>");
     }
     h.push_str("</tr></thead><tbody>\n");
-    for (i, x) in r.subjects.iter().enumerate() {
-        let pos = if x.unit.is_empty() {
-            esc(&x.position)
-        } else {
-            format!("{}, {}", esc(&x.position), esc(&x.unit))
-        };
-        h.push_str(&format!(
-            "<tr><td class=\"n\">{}</td><td class=\"name\">{}</td><td>{}</td><td class=\"n\">{}</td>",
-            i + 1,
-            esc(&x.name),
-            pos,
-            x.valid
-        ));
-        for (c, p) in x.counts.iter().zip(&x.percent) {
-            h.push_str(&format!(
-                "<td class=\"n\">{c}</td><td class=\"n\">{}</td>",
-                p.comma()
-            ));
-        }
-        h.push_str("</tr>\n");
+    // The last lines of the table go with the note and the signature into one block
+    // that is never split across pages: the board's signature never stands alone on
+    // the last sheet, it always follows results it signs.
+    let n = r.subjects.len();
+    let tail = if n >= 3 { 2 } else { n.min(1) };
+    for (i, x) in r.subjects.iter().enumerate().take(n - tail) {
+        subject_row(&mut h, i, x);
     }
-    h.push_str("</tbody></table>\n<p class=\"note\">Ghi chú: Tỉ lệ % tính trên tổng số phiếu thu về.</p>\n");
+    h.push_str("</tbody></table>\n<div class=\"closing\" id=\"closing\">");
+    if tail > 0 {
+        h.push_str("<table>");
+        head_row(&mut h, levels);
+        h.push_str("<tbody>");
+        for (i, x) in r.subjects.iter().enumerate().skip(n - tail) {
+            subject_row(&mut h, i, x);
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("\n<p class=\"note\">Ghi chú: Tỉ lệ % tính trên tổng số phiếu thu về.</p>\n");
     let flagged: Vec<_> = r
         .subjects
         .iter()
@@ -212,6 +322,11 @@ pub fn html(
         }
         h.push_str("</ul>\n");
     }
+    h.push_str(&format!(
+        "<div class=\"sign\" id=\"sign\"><b>T/M BAN KIỂM PHIẾU</b><br><b>TRƯỞNG BAN</b><br><i>(Ký, ghi rõ họ tên)</i><div class=\"space\"></div><b>{}</b></div>\n",
+        m.chair.as_deref().map(esc).unwrap_or_default()
+    ));
+    h.push_str("</div>\n");
     if !r.problems.is_empty() {
         h.push_str("<div class=\"noprint draft\"><p>Số liệu chưa khớp:</p><ul>");
         for p in &r.problems {
@@ -219,10 +334,6 @@ pub fn html(
         }
         h.push_str("</ul></div>\n");
     }
-    h.push_str(&format!(
-        "<div class=\"sign\"><b>T/M BAN KIỂM PHIẾU</b><br><b>TRƯỞNG BAN</b><br><i>(Ký, ghi rõ họ tên)</i><div class=\"space\"></div><b>{}</b></div>\n",
-        m.chair.as_deref().map(esc).unwrap_or_default()
-    ));
     if let Some(x) = seal {
         // Vietnam time, as every other time a person reads (the counting times above it
         // are local; UTC here was seven hours off them).
@@ -230,23 +341,24 @@ pub fn html(
             "{} (giờ Việt Nam)",
             tinnhiem_shared::domain::when::moment_vi(x.body.sealed_at)
         );
-        h.push_str(&format!(
-            "<div class=\"seal\">Niêm phong điện tử lần {} lúc {when}<br>Mã niêm phong: {}<br>Tóm lược kết quả: {}<br>Khóa ký: {}</div>\n",
+        let ids = format!(
+            "Niêm phong điện tử lần {} lúc {when}<br>Mã niêm phong: <code>{}</code><br>Tóm lược kết quả: <code>{}</code><br>Khóa ký: <code>{}</code>",
             x.body.seq,
             hex::encode(x.id()),
             hex::encode(x.body.result_digest),
             hex::encode(x.body.signer)
-        ));
+        );
         // The paper verifies itself: the seal and the result it signs, in a QR code.
+        // Paper carries no command line: the sentence says what to do, in words.
         let canon = tinnhiem_shared::seal::canonical_result(r, m.mode, &m.body, m.date);
         let record = tinnhiem_shared::seal::paper::encode(x, &canon);
         match crate::paper::svg(&record) {
             Some(svg) => h.push_str(&format!(
-                "<div class=\"qr\" id=\"qr\">{svg}<p>Mã QR: niêm phong và kết quả đã ký. Kiểm tra bản giấy: <code>tinnhiem-node verify-paper ẢNH</code></p></div>\n"
+                "<div class=\"seal\"><div class=\"qr\" id=\"qr\">{svg}</div><div class=\"ids\">{ids}<br><b>Kiểm tra bản giấy:</b> chụp hoặc quét mã QR này, đưa ảnh vào máy tính có phần mềm tín nhiệm của đơn vị để kiểm tra chữ ký số; máy báo hợp lệ và các số phải trùng với số in trên biên bản.</div></div>\n"
             )),
-            None => h.push_str(
-                "<p class=\"note\">Biên bản quá lớn cho một mã QR; kiểm tra bằng mã niêm phong ở trên.</p>\n",
-            ),
+            None => h.push_str(&format!(
+                "<div class=\"seal\"><div class=\"ids\">{ids}<br>Biên bản quá lớn cho một mã QR; kiểm tra bằng cách so mã niêm phong ở trên với mã trên máy chủ tỉnh.</div></div>\n",
+            )),
         }
     }
     h.push_str("</body></html>\n");
@@ -271,6 +383,106 @@ fn short(title: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tinnhiem_shared::doc::SessionDoc;
+    use tinnhiem_shared::domain::{compute, SessionFile, UnitId};
+    use tinnhiem_shared::seal::{seal_doc, UnitKey};
+
+    fn file(profile: &str, board: bool) -> String {
+        let board = if board {
+            r#""count_from": "14:05", "count_to": "14:50", "chair": "Nguyễn Thị Lan",
+               "board": ["Nguyễn Thị Lan", "Lò Văn Thắng"], "place": "Phong Thổ","#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"id": "s", "profile": "{profile}", "procedure": "poll", "body": "Cơ quan X",
+  "date": "2023-12-08", {board}
+  "attendance": {{"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49}},
+  "ballots": {{"issued": 49, "collected": 49, "wholly_invalid": 3}},
+  "subjects": [{{"id": "s01", "person_id": "p-1", "name": "Nguyễn Văn A", "position": "Chủ tịch", "unit": "UBND"}}],
+  "tallies": {{"s01": {{"high": 40, "confidence": 5, "low": 1, "invalid": 0}}}}}}"#
+        )
+    }
+
+    /// The page of `profile`'s session, sealed or a draft.
+    fn page(profile: &str, board: bool, sealed: bool) -> String {
+        let unit = UnitId::new("u").expect("unit");
+        let s = SessionFile::from_json(&file(profile, board))
+            .expect("json")
+            .into_session(&unit, || "e".into())
+            .expect("valid");
+        let r = compute(&s);
+        assert!(r.sealable(), "{:?}", r.problems);
+        let seal = sealed.then(|| {
+            let mut d = SessionDoc::from_session(&s, b"dev", 1).expect("doc");
+            seal_doc(&mut d, &UnitKey::from_seed([7; 32]), 1, 2)
+                .expect("seal")
+                .0
+        });
+        html(&s, &r, None, seal.as_ref())
+    }
+
+    #[test]
+    fn a_council_prints_delegates_and_a_party_committee_members() {
+        let council = page("nq96-2023", true, false);
+        assert!(council.contains("Tổng số đại biểu: <b>50</b>"), "{council}");
+        assert!(council.contains("Số có mặt dự kỳ họp:"), "{council}");
+        assert!(council.contains("từ đầu kỳ họp đến"), "{council}");
+        assert!(council.contains("Tại kỳ họp Cơ quan X"), "{council}");
+        let party = page("qd96-2023", true, false);
+        assert!(
+            party.contains("Tổng số ủy viên ban chấp hành: <b>50</b>"),
+            "{party}"
+        );
+        assert!(party.contains("Số có mặt dự hội nghị:"), "{party}");
+        assert!(party.contains("Tại hội nghị Cơ quan X"), "{party}");
+        for p in [&council, &party] {
+            // Never both alternatives of the form.
+            assert!(!p.contains("(kỳ họp)") && !p.contains("(đại biểu)"), "{p}");
+            assert!(p.contains("(Đóng dấu treo)"), "{p}");
+            assert!(
+                p.contains("Số phiếu không hợp lệ hoàn toàn: <b>3</b> phiếu"),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_meeting_title_is_not_given_its_word_twice() {
+        assert_eq!(
+            meeting_line("kỳ họp", Some("Kỳ họp thứ mười bốn"), "HĐND tỉnh"),
+            "Tại kỳ họp thứ mười bốn HĐND tỉnh"
+        );
+        assert_eq!(
+            meeting_line(
+                "hội nghị",
+                Some("lần thứ 12"),
+                "Ban Chấp hành Đảng bộ huyện"
+            ),
+            "Tại hội nghị lần thứ 12, Ban Chấp hành Đảng bộ huyện"
+        );
+    }
+
+    #[test]
+    fn a_sealed_copy_has_no_placeholders_and_no_command_line() {
+        // An old document sealed before the board was required: still no "…".
+        let bare = page("nq96-2023", false, true);
+        assert!(!bare.contains('…'), "{bare}");
+        let full = page("nq96-2023", true, true);
+        assert!(!full.contains('…'), "{full}");
+        assert!(
+            full.contains("từ 14 giờ 05 phút đến 14 giờ 50 phút"),
+            "{full}"
+        );
+        assert!(full.contains("Kiểm tra bản giấy:"), "{full}");
+        assert!(
+            !full.contains("tinnhiem-node") && !full.contains("<code>tinnhiem"),
+            "{full}"
+        );
+        // A draft shows the form's blanks, so the clerk sees what is left.
+        let draft = page("nq96-2023", false, false);
+        assert!(draft.contains("… giờ … phút"), "{draft}");
+    }
 
     #[test]
     fn base64_is_rfc4648() {

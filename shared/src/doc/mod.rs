@@ -3,7 +3,8 @@
 //! ```text
 //! ROOT { schema: 1,
 //!        meta:       { unit, session, profile, procedure, mode, body, title, date, place,
-//!                      count_from, count_to, chair, board, resolution_date }
+//!                      count_from, count_to, chair, board, resolution_date,
+//!                      assigned_by, polled_posts }
 //!        attendance: { total, present, absent_from_start, present_at_vote }
 //!        ballots:    { issued, collected, wholly_invalid }
 //!        subjects:   { "<sid>/person_id", "<sid>/name", "<sid>/position", "<sid>/unit",
@@ -154,6 +155,10 @@ pub enum MetaField {
     Board,
     /// Date of the confirming resolution, YYYY-MM-DD.
     ResolutionDate,
+    /// The body that assigned the count (Annex 4: "do … giao").
+    AssignedBy,
+    /// The posts polled (Annex 4: "đối với …").
+    PolledPosts,
 }
 
 impl MetaField {
@@ -167,6 +172,8 @@ impl MetaField {
             MetaField::Chair => "chair",
             MetaField::Board => "board",
             MetaField::ResolutionDate => "resolution_date",
+            MetaField::AssignedBy => "assigned_by",
+            MetaField::PolledPosts => "polled_posts",
         }
     }
 
@@ -181,6 +188,8 @@ impl MetaField {
             MetaField::Chair => "Trưởng ban kiểm phiếu",
             MetaField::Board => "Thành viên ban kiểm phiếu",
             MetaField::ResolutionDate => "Ngày nghị quyết xác nhận",
+            MetaField::AssignedBy => "Cơ quan giao nhiệm vụ kiểm phiếu",
+            MetaField::PolledPosts => "Chức danh được lấy phiếu",
         }
     }
 }
@@ -253,6 +262,8 @@ impl SessionDoc {
                 MetaField::ResolutionDate,
                 m.resolution_date.map(|d| d.to_string()),
             ),
+            (MetaField::AssignedBy, m.assigned_by.clone()),
+            (MetaField::PolledPosts, m.polled_posts.clone()),
         ];
         for (f, v) in texts {
             if let Some(v) = v {
@@ -764,6 +775,8 @@ impl Reader<'_> {
                 })
                 .unwrap_or_default(),
             resolution_date,
+            assigned_by: self.text("meta", &meta_o, "assigned_by"),
+            polled_posts: self.text("meta", &meta_o, "polled_posts"),
         };
 
         let ao = obj(doc, "attendance")?;

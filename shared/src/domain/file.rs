@@ -119,6 +119,10 @@ pub struct SessionFile {
     #[serde(default)]
     resolution_date: Option<String>,
     #[serde(default)]
+    assigned_by: Option<String>,
+    #[serde(default)]
+    polled_posts: Option<String>,
+    #[serde(default)]
     attendance: AttendanceFile,
     #[serde(default)]
     ballots: BallotsFile,
@@ -221,6 +225,8 @@ impl SessionFile {
             ("title", self.title.as_ref()),
             ("place", self.place.as_ref()),
             ("chair", self.chair.as_ref()),
+            ("assigned_by", self.assigned_by.as_ref()),
+            ("polled_posts", self.polled_posts.as_ref()),
         ];
         for (field, v) in texts {
             if let Some(Err(e)) = v.map(|v| super::limits::check_text(v.trim())) {
@@ -363,6 +369,8 @@ impl SessionFile {
                 chair: self.chair,
                 board: self.board,
                 resolution_date,
+                assigned_by: self.assigned_by,
+                polled_posts: self.polled_posts,
             },
             attendance: Attendance {
                 total: a.total,
@@ -638,6 +646,8 @@ impl<'e> Walk<'e> {
                 "chair",
                 "board",
                 "resolution_date",
+                "assigned_by",
+                "polled_posts",
                 "attendance",
                 "ballots",
                 "subjects",
@@ -658,6 +668,8 @@ impl<'e> Walk<'e> {
         let count_to = self.string("", o, "count_to", false);
         let chair = self.string("", o, "chair", false);
         let resolution_date = self.string("", o, "resolution_date", false);
+        let assigned_by = self.string("", o, "assigned_by", false);
+        let polled_posts = self.string("", o, "polled_posts", false);
         let mut board = Vec::new();
         match o.get("board") {
             None | Some(serde_json::Value::Null) => {}
@@ -778,6 +790,8 @@ impl<'e> Walk<'e> {
             chair,
             board,
             resolution_date,
+            assigned_by,
+            polled_posts,
             attendance: AttendanceFile {
                 total,
                 present,
@@ -843,6 +857,8 @@ pub(crate) fn place_vi(at: &str) -> String {
         "count_to" => "Giờ kết thúc kiểm phiếu",
         "chair" => "Trưởng ban kiểm phiếu",
         "resolution_date" => "Ngày nghị quyết xác nhận",
+        "assigned_by" => "Cơ quan giao nhiệm vụ kiểm phiếu",
+        "polled_posts" => "Chức danh được lấy phiếu",
         "total" => "Tổng số đại biểu (thành viên)",
         "present" => "Số có mặt",
         "absent_from_start" => "Số vắng mặt từ đầu",

@@ -23,7 +23,9 @@ pub use file::{
 };
 pub use ids::{IdError, PersonId, SessionId, SubjectId, UnitId};
 pub use percent::Percent;
-pub use profile::{Consequence, Denominator, Procedure, Profile, ProfileRules};
+pub use profile::{
+    BodyKind, BodyWords, Consequence, Denominator, Procedure, Profile, ProfileRules,
+};
 pub use result::{
     compute, conflict_vi, ExcludedSubject, Flag, Problem, SessionResult, SubjectResult,
 };

@@ -46,6 +46,43 @@ pub struct Consequence {
     pub source: &'static str,
 }
 
+/// The kind of body that votes, which decides the words of the minutes: Annex 4 of
+/// seed 002 prints both alternatives ("ủy viên ban chấp hành (đại biểu)", "hội nghị
+/// (kỳ họp)") and a signed paper must carry only the body's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyKind {
+    /// A People's Council (HĐND): delegates, a session.
+    Council,
+    /// A Party committee or political-system body: members, a conference.
+    PartyCommittee,
+}
+
+/// The words of the minutes for one [`BodyKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyWords {
+    /// Who makes up the body, after "Tổng số" (`đại biểu`).
+    pub members: &'static str,
+    /// The meeting (`kỳ họp`).
+    pub meeting: &'static str,
+}
+
+impl BodyKind {
+    /// The words the minutes print for this body.
+    pub fn words(self) -> BodyWords {
+        match self {
+            BodyKind::Council => BodyWords {
+                members: "đại biểu",
+                meeting: "kỳ họp",
+            },
+            BodyKind::PartyCommittee => BodyWords {
+                members: "ủy viên ban chấp hành",
+                meeting: "hội nghị",
+            },
+        }
+    }
+}
+
 /// One deadline before the session day, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeforeRule {
@@ -64,6 +101,8 @@ pub struct ProfileRules {
     pub key: &'static str,
     /// Its title in Vietnamese.
     pub title: &'static str,
+    /// The kind of body that votes under it.
+    pub body: BodyKind,
     /// Whether the quorum counts delegates (`đại biểu`) or those summoned (`người được triệu tập`).
     pub quorum_base_vi: &'static str,
     /// The denominator of the thresholds that trigger consequences.
@@ -87,6 +126,7 @@ pub struct ProfileRules {
 const NQ96: ProfileRules = ProfileRules {
     key: "nq96-2023",
     title: "Nghị quyết 96/2023/QH15 (HĐND)",
+    body: BodyKind::Council,
     quorum_base_vi: "tổng số đại biểu",
     threshold_denominator: Denominator::TotalMembers,
     before: &[
@@ -129,6 +169,7 @@ const NQ96: ProfileRules = ProfileRules {
 const QD96: ProfileRules = ProfileRules {
     key: "qd96-2023",
     title: "Quy định 96-QĐ/TW (2023)",
+    body: BodyKind::PartyCommittee,
     quorum_base_vi: "số người được triệu tập",
     threshold_denominator: Denominator::BallotsCollected,
     before: &[

@@ -1051,6 +1051,8 @@ mod tests {
                 chair: None,
                 board: vec![],
                 resolution_date: None,
+                assigned_by: None,
+                polled_posts: None,
             },
             attendance: Attendance {
                 total: Some(total),

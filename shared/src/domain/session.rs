@@ -175,6 +175,48 @@ pub struct Meta {
     pub board: Vec<String>,
     /// The date of the resolution confirming the results, once passed.
     pub resolution_date: Option<NaiveDate>,
+    /// The body that assigned the count ("Thực hiện nhiệm vụ do … giao", Annex 4).
+    /// Like every header field it is outside the sealed result, so documents and seals
+    /// made before it existed still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_by: Option<String>,
+    /// The posts polled ("… đối với …", Annex 4), in the clerk's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polled_posts: Option<String>,
+}
+
+impl Meta {
+    /// What of the counting board is not yet written, by its label: a board signs the
+    /// printed minutes as they are, so a sealed paper may not carry "…" where the
+    /// chair, the members or the counting times belong.
+    pub fn board_missing(&self) -> Vec<&'static str> {
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|x| x.trim().is_empty());
+        let mut missing = Vec::new();
+        if blank(&self.chair) {
+            missing.push("trưởng ban kiểm phiếu");
+        }
+        if self.board.iter().all(|m| m.trim().is_empty()) {
+            missing.push("thành viên ban kiểm phiếu");
+        }
+        if blank(&self.count_from) {
+            missing.push("giờ bắt đầu kiểm phiếu");
+        }
+        if blank(&self.count_to) {
+            missing.push("giờ kết thúc kiểm phiếu");
+        }
+        missing
+    }
+
+    /// The refusal to seal while [`Meta::board_missing`] names anything, in Vietnamese.
+    pub fn board_refusal(&self) -> Option<String> {
+        let missing = self.board_missing();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "Chưa ghi đủ ban kiểm phiếu: còn thiếu {}. Ghi ở mục «Ban kiểm phiếu» (thẻ Thông tin) hoặc bằng lệnh «board set», rồi niêm phong.",
+                missing.join(", ")
+            )
+        })
+    }
 }
 
 /// Attendance counts; `None` until typed.

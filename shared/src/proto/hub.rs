@@ -6,7 +6,8 @@
 //! [`HubEnv`], a synchronous trait: the machine itself does no IO and reads no clock.
 
 use super::wire::{
-    Channel, DocHeads, LogHead, Msg, RejectReason, Welcome, OLDEST_VERSION, PROTOCOL_VERSION,
+    Channel, DocHeads, LogHead, LostItem, Msg, RejectReason, Welcome, LOST_VERSION, MAX_LOST,
+    OLDEST_VERSION, PROTOCOL_VERSION,
 };
 use crate::doc::SessionDoc;
 use crate::seal::{Receipt, Seal};
@@ -78,6 +79,12 @@ pub trait HubEnv {
     fn log_consistency(&mut self, old: u64, new: u64) -> Option<Vec<[u8; 32]>> {
         let _ = (old, new);
         None
+    }
+    /// Items signed into the log that the store no longer holds, ascending by index,
+    /// at most `max`: every peer is told, and the one holding a receipt delivers again.
+    fn lost(&mut self, max: usize) -> Vec<LostItem> {
+        let _ = max;
+        Vec::new()
     }
 }
 
@@ -324,6 +331,14 @@ impl HubSession {
                     };
                     LogHead { head, consistency }
                 });
+                if h.version >= LOST_VERSION {
+                    let items = env.lost(MAX_LOST);
+                    if !items.is_empty() {
+                        // Before the Welcome, on the same stream: a peer that reads the
+                        // Welcome already knows what to deliver again.
+                        self.out.push_back((Channel::Control, Msg::Lost { items }));
+                    }
+                }
                 self.out.push_back((
                     Channel::Control,
                     Msg::Welcome(Welcome {

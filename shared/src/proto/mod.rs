@@ -69,5 +69,6 @@ pub fn parse_doc_name(speaker: &str, name: &str) -> Option<(String, String)> {
 }
 
 pub use wire::{
-    Channel, DocHeads, FrameError, Framer, Msg, RejectReason, OLDEST_VERSION, PROTOCOL_VERSION,
+    Channel, DocHeads, FrameError, Framer, LostItem, Msg, RejectReason, LOST_VERSION, MAX_LOST,
+    OLDEST_VERSION, PROTOCOL_VERSION,
 };

@@ -1,6 +1,8 @@
 //! The node's end: deliver seals, syncing each sealed document first.
 
-use super::wire::{Channel, DocHeads, Hello, Msg, RejectReason, PROTOCOL_VERSION};
+use super::wire::{
+    Channel, DocHeads, Hello, LostItem, Msg, RejectReason, MAX_LOST, PROTOCOL_VERSION,
+};
 use crate::doc::SessionDoc;
 use crate::merkle::verify_consistency;
 use crate::seal::{Aggregate, PublicKey, Receipt, Seal, TreeHead};
@@ -75,6 +77,17 @@ pub enum Event {
         /// What did not match.
         detail: String,
     },
+    /// The hub can no longer prove items it once receipted: those it names (it lost
+    /// them from its store but kept its log), and, when its log itself is shorter than
+    /// a head it signed before, every index from `from_index` on. The driver delivers
+    /// again each item whose receipt it holds there, keeping the old receipt as
+    /// evidence; the hub takes it back at its index.
+    Lost {
+        /// Items the hub named.
+        items: Vec<LostItem>,
+        /// Receipts at or past this index cannot be proved by the hub's present log.
+        from_index: Option<u64>,
+    },
     /// Every job is finished (received or rejected).
     Done,
 }
@@ -119,6 +132,8 @@ pub struct NodeSession {
     welcome_log: Option<(u64, [u8; 32])>,
     /// The hub's log failed a check on this connection.
     log_broken: bool,
+    /// The connection was refused as a whole: nothing more will come.
+    ended: bool,
     out: VecDeque<(Channel, Msg)>,
     events: VecDeque<Event>,
     welcomed: bool,
@@ -235,6 +250,7 @@ impl NodeSession {
             log: known_log,
             welcome_log: None,
             log_broken: false,
+            ended: false,
             out: VecDeque::new(),
             events: VecDeque::new(),
             welcomed: false,
@@ -317,6 +333,7 @@ impl NodeSession {
                     return; // a duplicate
                 }
                 if w.version != PROTOCOL_VERSION {
+                    self.ended = true;
                     self.fail_all(
                         RejectReason::Version,
                         format!("hub speaks version {}", w.version),
@@ -342,7 +359,15 @@ impl NodeSession {
                 }
             }
             (Channel::Control, Msg::Reject { reason, detail, .. }) => {
+                self.ended = true;
                 self.fail_all(reason, detail);
+            }
+            (Channel::Control, Msg::Lost { mut items }) => {
+                items.truncate(MAX_LOST);
+                self.events.push_back(Event::Lost {
+                    items,
+                    from_index: None,
+                });
             }
             (Channel::Doc(s), Msg::Sync { session, data }) if s == session => {
                 self.on_sync(&s, &data, now)
@@ -507,6 +532,14 @@ impl NodeSession {
                         "{what}: the hub's log of {size} items does not extend the one of {known} it signed before"
                     ),
                 });
+                if size < known {
+                    // The hub went back in time (a store restored with its log): what
+                    // we hold receipts for past its size it can no longer prove.
+                    self.events.push_back(Event::Lost {
+                        items: Vec::new(),
+                        from_index: Some(size),
+                    });
+                }
                 self.log_broken = true;
                 return;
             }
@@ -837,7 +870,10 @@ impl NodeSession {
             self.start_more(now);
         }
         self.send_aggregates(now);
+        // Not before the Welcome (or a refusal): even a connection with nothing to
+        // deliver learns the hub's log head and what it lost.
         if !self.done_reported
+            && (self.welcomed || self.ended)
             && self.docs.values().all(|d| d.phase == Phase::Finished)
             && self.aggregates.values().all(|a| a.outcome.is_some())
         {
@@ -932,5 +968,6 @@ fn kind(m: &Msg) -> &'static str {
         Msg::Receipt { .. } => "Receipt",
         Msg::Reject { .. } => "Reject",
         Msg::Aggregate { .. } => "Aggregate",
+        Msg::Lost { .. } => "Lost",
     }
 }

@@ -70,6 +70,8 @@ struct MemEnv {
     accepted: Vec<[u8; 32]>,
     log: crate::merkle::Tree,
     saves: usize,
+    /// Items the "store" lost, named to peers of version 4.
+    lost: Vec<super::LostItem>,
 }
 
 impl MemEnv {
@@ -85,6 +87,7 @@ impl MemEnv {
             accepted: Vec::new(),
             log: crate::merkle::Tree::new(),
             saves: 0,
+            lost: Vec::new(),
         }
     }
 }
@@ -136,6 +139,9 @@ impl HubEnv for MemEnv {
     }
     fn log_consistency(&mut self, old: u64, new: u64) -> Option<Vec<[u8; 32]>> {
         self.log.consistency(old, new)
+    }
+    fn lost(&mut self, max: usize) -> Vec<super::LostItem> {
+        self.lost.iter().take(max).copied().collect()
     }
 }
 
@@ -768,5 +774,105 @@ fn a_node_follows_the_hubs_log_and_catches_a_rewritten_history() {
     assert_ne!(
         known_head(&ev).map(|h| h.1),
         Some(env.log.root(3).expect("root"))
+    );
+}
+
+#[test]
+fn a_hub_names_what_it_lost_and_a_node_with_nothing_to_send_still_hears_it() {
+    let mut env = MemEnv::new();
+    let (mut d1, s1) = sealed("phong-tho", "ky-1", 20, &unit_key());
+    let ev = clean_run(&mut with_log(&mut d1, &s1, None), &mut env);
+    let head = known_head(&ev).expect("head");
+    let lost = super::LostItem {
+        index: 0,
+        leaf: crate::merkle::leaf_of(&s1.id()),
+    };
+    env.lost = vec![lost];
+
+    // Nothing to deliver: the node still waits for the Welcome (and what comes before
+    // it), instead of calling itself done at once.
+    let mut idle = NodeSession::forwarding(
+        "phong-tho",
+        hub_key().public(),
+        vec![],
+        super::node::Extras {
+            known_log: Some(head),
+            ..Default::default()
+        },
+        0,
+        1000,
+    );
+    assert!(!idle.is_done(), "done before the hub answered");
+    let ev = clean_run(&mut idle, &mut env);
+    assert!(idle.is_done());
+    let named: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Lost { items, from_index } => Some((items.clone(), *from_index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(named, vec![(vec![lost], None)], "{ev:?}");
+    // It came before the Welcome's head was adopted: the driver acts on it in order.
+    let lost_at = ev.iter().position(|e| matches!(e, Event::Lost { .. }));
+    let done_at = ev.iter().position(|e| matches!(e, Event::Done));
+    assert!(lost_at < done_at, "{ev:?}");
+
+    // A version-3 peer is never sent the message it could not decode.
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    hub.handle(
+        &mut env,
+        Channel::Control,
+        Msg::Hello(super::wire::Hello {
+            version: 3,
+            unit: "phong-tho".into(),
+            docs: vec![],
+            enrollments: vec![],
+            known_log: 0,
+        }),
+    );
+    let out: Vec<_> = std::iter::from_fn(|| hub.poll_transmit()).collect();
+    assert!(
+        out.iter().all(|(_, m)| !matches!(m, Msg::Lost { .. })),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|(_, m)| matches!(m, Msg::Welcome(_))));
+}
+
+#[test]
+fn a_log_shorter_than_a_head_the_hub_signed_asks_for_everything_past_it() {
+    let mut env = MemEnv::new();
+    let (mut d1, s1) = sealed("phong-tho", "ky-1", 20, &unit_key());
+    let (mut d2, s2) = sealed("phong-tho", "ky-2", 21, &unit_key());
+    clean_run(&mut with_log(&mut d1, &s1, None), &mut env);
+    let ev = clean_run(&mut with_log(&mut d2, &s2, None), &mut env);
+    let head = known_head(&ev).expect("head");
+    assert_eq!(head.0, 2);
+    // The hub is put back to its first item, log and all (an old backup, whole).
+    env.log.truncate(1);
+    let mut idle = NodeSession::forwarding(
+        "phong-tho",
+        hub_key().public(),
+        vec![],
+        super::node::Extras {
+            known_log: Some(head),
+            ..Default::default()
+        },
+        0,
+        1000,
+    );
+    let ev = clean_run(&mut idle, &mut env);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::LogInconsistent { .. })));
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Event::Lost {
+                from_index: Some(1),
+                ..
+            }
+        )),
+        "{ev:?}"
     );
 }

@@ -7,8 +7,13 @@ use std::fmt;
 /// The protocol version this build speaks. 2: the Hello carries enrollments, and a
 /// document's name may be `unit/session` (a descendant's, forwarded by a hub). 3: a
 /// node may send a document and its seals right behind its Hello, before the Welcome;
-/// the hub holds them until it has read the Hello.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// the hub holds them until it has read the Hello. 4: a hub whose store lost items it
+/// had receipted names them ([`Msg::Lost`], before its Welcome), so that the peers
+/// holding their receipts deliver them again.
+pub const PROTOCOL_VERSION: u16 = 4;
+
+/// The first version that understands [`Msg::Lost`].
+pub const LOST_VERSION: u16 = 4;
 
 /// The oldest version a hub still answers (a version-2 node never sends before the
 /// Welcome, so the hub need only echo its version).
@@ -205,7 +210,29 @@ pub enum Msg {
         /// Details for the log.
         detail: String,
     },
+    /// Hub → peer, control, before the Welcome (version 4): items this hub signed into
+    /// its log whose seal or aggregate its store no longer holds. A peer holding a
+    /// receipt for one delivers that item again; the hub takes it back at its index.
+    /// Appended last: the encodings of every other message are unchanged.
+    Lost {
+        /// The missing items, by log index, ascending (at most [`MAX_LOST`]).
+        items: Vec<LostItem>,
+    },
 }
+
+/// One item a hub lost: its place in the log and its leaf ([`crate::merkle::leaf_of`]
+/// of its id), which the holder of its receipt recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostItem {
+    /// The log index the hub signed it at.
+    pub index: u64,
+    /// The leaf at that index.
+    pub leaf: [u8; 32],
+}
+
+/// The most lost items one [`Msg::Lost`] names (the rest go at later connections, as
+/// the first come back): 20,000 × 40 bytes stays far below any frame limit.
+pub const MAX_LOST: usize = 20_000;
 
 /// Why bytes could not be turned into messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -228,7 +255,7 @@ impl Msg {
     /// server reads the channel of a stream from its first message).
     pub fn channel(&self) -> Channel {
         match self {
-            Msg::Hello(_) | Msg::Welcome(_) => Channel::Control,
+            Msg::Hello(_) | Msg::Welcome(_) | Msg::Lost { .. } => Channel::Control,
             Msg::Sync { session, .. }
             | Msg::Seal { session, .. }
             | Msg::Receipt { session, .. }

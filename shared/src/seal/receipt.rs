@@ -58,6 +58,19 @@ impl LogPosition {
             inclusion: tree.inclusion(index, tree_size).unwrap_or_default(),
         }
     }
+
+    /// The position of a leaf already in `tree` at `index`, proved in the whole tree:
+    /// an item the log holds but the store lost, taken back at the place it was signed
+    /// at (never a new one, never another item's). `None` past the end.
+    pub fn at(tree: &crate::merkle::Tree, index: u64) -> Option<LogPosition> {
+        let tree_size = tree.size();
+        Some(LogPosition {
+            index,
+            tree_size,
+            root: tree.root(tree_size)?,
+            inclusion: tree.inclusion(index, tree_size)?,
+        })
+    }
 }
 
 /// A receipt: body, hub signature, and the proof that the item is in the signed log.

@@ -36,6 +36,11 @@ fn copy_file(src: &Path, dst: &Path) -> Result<(), StoreError> {
         .map_err(|e| io("không ghi được", dst, e))
 }
 
+/// Copies one file durably (a hub carrying its old log file into a restored home).
+pub fn copy_durably(src: &Path, dst: &Path) -> Result<(), StoreError> {
+    copy_file(src, dst)
+}
+
 /// Makes the backup directory `dest` (must not exist), private to its owner: a backup
 /// holds the unit's secret key.
 pub fn prepare(dest: &Path) -> Result<(), StoreError> {

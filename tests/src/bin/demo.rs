@@ -105,6 +105,8 @@ fn session_json(rng: &mut Rng, district: usize) -> serde_json::Value {
         "id": "ky-hop-2023", "profile": "nq96-2023", "procedure": "poll",
         "body": format!("HĐND huyện số {district:02}"), "date": "2023-12-12",
         "count_from": "14:00", "count_to": "14:45", "chair": "Trưởng ban kiểm phiếu",
+        "board": ["Trưởng ban kiểm phiếu", "Thành viên thứ hai", "Thành viên thứ ba"],
+        "place": format!("Hội trường huyện số {district:02}"),
         "attendance": {"total": total, "present": present, "absent_from_start": total - present, "present_at_vote": present},
         "ballots": {"issued": present, "collected": collected, "wholly_invalid": wholly},
         "subjects": subjects, "tallies": tallies,
