@@ -45,11 +45,13 @@ function drawSetup() {
   const m = S.meta;
   $("tab-setup").innerHTML = `<h2>Thông tin phiên</h2>
 <table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
+<tr><th>Khai mạc kỳ họp</th><td id=opening-day>${m.opening_date ? tn.date(m.opening_date) : tn.date(m.date) + " <span class=muted>(trùng ngày bỏ phiếu)</span>"}</td></tr>
 <tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
 <h2>Ban kiểm phiếu</h2><form id=board>
 <div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${tn.esc(m.title || "")}"></label>
-<label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
+<label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label>
+<label>Ngày khai mạc kỳ họp (trống: trùng ngày bỏ phiếu) <input name=opening_date type=date value="${tn.esc(m.opening_date || "")}"></label></div>
 <div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
 <label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${tn.esc(m.count_from || "")}" placeholder="14:05"></label>
 <label>Kết thúc <input name=to value="${tn.esc(m.count_to || "")}" placeholder="15:10"></label></div>

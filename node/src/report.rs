@@ -247,6 +247,9 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
             m.board.join(", ")
         }
     ));
+    if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
+        out.push_str(&format!("Khai mạc kỳ họp: {}\n", when::day_vi(o)));
+    }
     out.push_str(&format!(
         "Nghị quyết xác nhận kết quả: {}\n\n",
         m.resolution_date

@@ -104,6 +104,12 @@ pub fn html(
         esc(&m.body),
         dots(m.title.as_deref())
     ));
+    if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
+        h.push_str(&format!(
+            "<p class=\"sub\">Kỳ họp khai mạc ngày {}</p>\n",
+            o.format("%d/%m/%Y")
+        ));
+    }
     let members = if m.board.is_empty() {
         "…".to_string()
     } else {

@@ -3,7 +3,8 @@
 //! ```text
 //! ROOT { schema: 1,
 //!        meta:       { unit, session, profile, procedure, mode, body, title, date, place,
-//!                      count_from, count_to, chair, board, resolution_date }
+//!                      count_from, count_to, chair, board, resolution_date,
+//!                      opening_date }
 //!        attendance: { total, present, absent_from_start, present_at_vote }
 //!        ballots:    { issued, collected, wholly_invalid }
 //!        subjects:   { "<sid>/person_id", "<sid>/name", "<sid>/position", "<sid>/unit",
@@ -154,6 +155,8 @@ pub enum MetaField {
     Board,
     /// Date of the confirming resolution, YYYY-MM-DD.
     ResolutionDate,
+    /// The session's opening day, YYYY-MM-DD, when not the vote day.
+    OpeningDate,
 }
 
 impl MetaField {
@@ -167,6 +170,7 @@ impl MetaField {
             MetaField::Chair => "chair",
             MetaField::Board => "board",
             MetaField::ResolutionDate => "resolution_date",
+            MetaField::OpeningDate => "opening_date",
         }
     }
 
@@ -181,6 +185,7 @@ impl MetaField {
             MetaField::Chair => "Trưởng ban kiểm phiếu",
             MetaField::Board => "Thành viên ban kiểm phiếu",
             MetaField::ResolutionDate => "Ngày nghị quyết xác nhận",
+            MetaField::OpeningDate => "Ngày khai mạc kỳ họp",
         }
     }
 }
@@ -252,6 +257,10 @@ impl SessionDoc {
             (
                 MetaField::ResolutionDate,
                 m.resolution_date.map(|d| d.to_string()),
+            ),
+            (
+                MetaField::OpeningDate,
+                m.opening_date.map(|d| d.to_string()),
             ),
         ];
         for (f, v) in texts {
@@ -741,6 +750,9 @@ impl Reader<'_> {
         let resolution_date = self
             .text("meta", &meta_o, "resolution_date")
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let opening_date = self
+            .text("meta", &meta_o, "opening_date")
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
         let meta = Meta {
             unit,
             session,
@@ -764,6 +776,7 @@ impl Reader<'_> {
                 })
                 .unwrap_or_default(),
             resolution_date,
+            opening_date,
         };
 
         let ao = obj(doc, "attendance")?;

@@ -119,6 +119,8 @@ pub struct SessionFile {
     #[serde(default)]
     resolution_date: Option<String>,
     #[serde(default)]
+    opening_date: Option<String>,
+    #[serde(default)]
     attendance: AttendanceFile,
     #[serde(default)]
     ballots: BallotsFile,
@@ -178,16 +180,9 @@ impl SessionFile {
                 ));
             }
         }
-        let profile = Profile::parse(&self.profile);
-        if profile.is_none() {
-            errs.push(err(
-                "profile",
-                format!(
-                    "không biết quy định «{}»; dùng nq96-2023 hoặc qd96-2023",
-                    self.profile
-                ),
-            ));
-        }
+        let profile = Profile::parse_or_why(&self.profile)
+            .map_err(|why| errs.push(err("profile", why)))
+            .ok();
         let procedure = Procedure::parse(&self.procedure);
         if procedure.is_none() {
             errs.push(err(
@@ -203,6 +198,18 @@ impl SessionFile {
             .resolution_date
             .as_deref()
             .and_then(|s| parse_date("resolution_date", s, &mut errs));
+        let opening_date = self
+            .opening_date
+            .as_deref()
+            .and_then(|s| parse_date("opening_date", s, &mut errs));
+        if let (Some(o), Some(d)) = (opening_date, date) {
+            if o > d {
+                errs.push(err(
+                    "opening_date",
+                    format!("ngày khai mạc {o} sau ngày bỏ phiếu {d}"),
+                ));
+            }
+        }
         for (field, v) in [
             ("count_from", &self.count_from),
             ("count_to", &self.count_to),
@@ -363,6 +370,7 @@ impl SessionFile {
                 chair: self.chair,
                 board: self.board,
                 resolution_date,
+                opening_date,
             },
             attendance: Attendance {
                 total: a.total,
@@ -638,6 +646,7 @@ impl<'e> Walk<'e> {
                 "chair",
                 "board",
                 "resolution_date",
+                "opening_date",
                 "attendance",
                 "ballots",
                 "subjects",
@@ -658,6 +667,7 @@ impl<'e> Walk<'e> {
         let count_to = self.string("", o, "count_to", false);
         let chair = self.string("", o, "chair", false);
         let resolution_date = self.string("", o, "resolution_date", false);
+        let opening_date = self.string("", o, "opening_date", false);
         let mut board = Vec::new();
         match o.get("board") {
             None | Some(serde_json::Value::Null) => {}
@@ -778,6 +788,7 @@ impl<'e> Walk<'e> {
             chair,
             board,
             resolution_date,
+            opening_date,
             attendance: AttendanceFile {
                 total,
                 present,
@@ -843,6 +854,7 @@ pub(crate) fn place_vi(at: &str) -> String {
         "count_to" => "Giờ kết thúc kiểm phiếu",
         "chair" => "Trưởng ban kiểm phiếu",
         "resolution_date" => "Ngày nghị quyết xác nhận",
+        "opening_date" => "Ngày khai mạc kỳ họp",
         "total" => "Tổng số đại biểu (thành viên)",
         "present" => "Số có mặt",
         "absent_from_start" => "Số vắng mặt từ đầu",
