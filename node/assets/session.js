@@ -61,7 +61,11 @@ function drawSetup() {
 <p>Mỗi máy nhập phần của mình; gộp bằng tệp: <a href="/s/${encodeURIComponent(ID)}/doc" id=doc-download>tải tệp phiên này</a>, mang sang máy kia và nhập ở trang “Các phiên”. Phiếu nhập ở các máy được cộng lại; một số bị nhập khác nhau ở hai máy sẽ được báo để nhập lại.</p>
 <h2>Các hạn theo quy định</h2><ul>${S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("")}</ul>`;
   const f = $("board");
-  f.addEventListener("submit", () => act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu"));
+  // Drawn again once saved: the opening day moves the deadlines listed below the form.
+  f.addEventListener("submit", async () => {
+    const r = await act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu");
+    if (r) { drawSetup(); msg("tab-setup", "Đã ghi ban kiểm phiếu", "ok"); }
+  });
 }
 
 // The list of people: each row edited or removed in place (with a confirmation in the
