@@ -758,12 +758,22 @@ fn print_flagged(v: &Value) {
 
 fn print_results(v: &Value) {
     for r in v.as_array().into_iter().flatten() {
+        // NQ 85 sets no two-thirds condition: say what was checked, not "2/3".
+        let two_thirds = r["profile"]
+            .as_str()
+            .and_then(tinnhiem_shared::domain::Profile::parse)
+            .is_none_or(|p| p.rules().two_thirds_quorum);
         println!(
-            "{} / {} (lần {}): thu về {}, đủ 2/3: {}",
+            "{} / {} (lần {}): thu về {}, {}: {}",
             r["unit"].as_str().unwrap_or(""),
             r["session"].as_str().unwrap_or(""),
             r["seal"]["seq"],
             r["collected"],
+            if two_thirds {
+                "đủ 2/3"
+            } else {
+                "số có mặt hợp lệ (không đòi 2/3)"
+            },
             if r["quorum_met"] == true {
                 "có"
             } else {

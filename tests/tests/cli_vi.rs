@@ -663,6 +663,11 @@ fn profiles_are_listed_and_undescribed_regimes_refused() {
     assert_eq!(r["quorum_met"], true, "{r}");
     assert_eq!(r["consistent"], true, "{r}");
     assert_eq!(r["subjects"][0]["percent"]["high"], "40.00", "{r}");
+    let shown = h.ok(&["result", "ky-hop-14"]);
+    assert!(
+        shown.contains("không đòi 2/3") && shown.contains("Nghị quyết 85/2014/QH13"),
+        "{shown}"
+    );
     h.ok(&["seal", "ky-hop-14"]);
     h.ok(&["verify", "ky-hop-14"]);
 }
