@@ -59,7 +59,7 @@ function drawSetup() {
 <button id=board-go>Ghi</button> <span class=msg></span></form>
 <h2>Làm việc trên nhiều máy</h2>
 <p>Mỗi máy nhập phần của mình; gộp bằng tệp: <a href="/s/${encodeURIComponent(ID)}/doc" id=doc-download>tải tệp phiên này</a>, mang sang máy kia và nhập ở trang “Các phiên”. Phiếu nhập ở các máy được cộng lại; một số bị nhập khác nhau ở hai máy sẽ được báo để nhập lại.</p>
-<h2>Các hạn theo quy định</h2><ul>${S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("")}</ul>`;
+<h2>Các hạn theo quy định</h2><ul id=deadlines>${S.deadlines.length ? S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("") : "<li class=muted>Tài liệu gốc không nêu thời hạn nào cho hình thức này theo quy định của phiên.</li>"}</ul>`;
   const f = $("board");
   // Drawn again once saved: the opening day moves the deadlines listed below the form.
   f.addEventListener("submit", async () => {

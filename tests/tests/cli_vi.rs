@@ -539,6 +539,15 @@ fn the_opening_day_moves_the_calendar() {
     assert!(h
         .ok(&["session", "show", "khai-mac-truoc"])
         .contains("Khai mạc kỳ họp: 06/12/2023"));
+    let minutes = h.path().join("bien-ban.html");
+    h.ok(&[
+        "export",
+        "khai-mac-truoc",
+        "--minutes",
+        minutes.to_str().expect("p"),
+    ]);
+    let html = std::fs::read_to_string(&minutes).expect("minutes");
+    assert!(html.contains("Kỳ họp khai mạc ngày 06/12/2023"), "{html}");
 
     // Set later on the board; never after the vote.
     h.ok(&["board", "set", "cung-ngay", "--opening-date", "05/12/2023"]);
