@@ -358,8 +358,23 @@ impl Profile {
             Denominator::TotalMembers => "tổng số đại biểu (thành viên)",
             Denominator::BallotsCollected => "số phiếu thu về",
         };
+        let steps = match r.before.len() {
+            0 => "không có hạn chuẩn bị trước kỳ họp".to_string(),
+            n => format!(
+                "{n} hạn trước ngày {}",
+                if r.before_counts_from_opening {
+                    "khai mạc"
+                } else {
+                    "lấy phiếu"
+                }
+            ),
+        };
+        let places = r
+            .max_places_per_person
+            .map(|m| format!("; một người lấy phiếu tối đa {m} nơi mỗi năm"))
+            .unwrap_or_default();
         format!(
-            "{:<11} {}: {}; tỷ lệ trên {}, ngưỡng trên {}; {}; {} hạn trước ngày {}",
+            "{:<11} {}: {}; tỷ lệ trên {}, ngưỡng trên {}; {}; {steps}{places}",
             r.key,
             r.title,
             if self.in_force() {
@@ -373,12 +388,6 @@ impl Profile {
                 format!("cần 2/3 {} có mặt", r.quorum_base_vi)
             } else {
                 "không có điều kiện 2/3 có mặt".to_string()
-            },
-            r.before.len(),
-            if r.before_counts_from_opening {
-                "khai mạc"
-            } else {
-                "lấy phiếu"
             },
         )
     }
