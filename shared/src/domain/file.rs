@@ -938,6 +938,37 @@ mod tests {
         assert!(syntax[0].to_string().contains("dòng 3"), "{syntax:?}");
     }
 
+    /// The opening day is read when given, refused after the vote, and a regime the
+    /// seeds only name is refused saying what they lack.
+    #[test]
+    fn opening_day_and_profiles_in_a_file() {
+        let with = GOOD.replace(
+            "\"date\": \"2023-12-08\"",
+            "\"date\": \"2023-12-08\", \"opening_date\": \"2023-12-06\"",
+        );
+        let s = SessionFile::from_json(&with)
+            .expect("parse")
+            .into_session(&unit(), || "x".into())
+            .expect("valid");
+        assert_eq!(
+            s.meta.opening_date.map(|d| d.to_string()).as_deref(),
+            Some("2023-12-06")
+        );
+        let after = with.replace("2023-12-06", "2023-12-09");
+        let errs = SessionFile::from_json(&after)
+            .expect("parse")
+            .into_session(&unit(), || "x".into())
+            .expect_err("after the vote");
+        assert_eq!(errs[0].at, "opening_date", "{errs:?}");
+        let old = GOOD.replace("nq96-2023", "nq35-2012");
+        let errs = SessionFile::from_json(&old)
+            .expect("parse")
+            .into_session(&unit(), || "x".into())
+            .expect_err("undescribed");
+        assert_eq!(errs[0].at, "profile");
+        assert!(errs[0].to_string().contains("không nêu mẫu số"), "{errs:?}");
+    }
+
     #[test]
     fn every_problem_is_listed() {
         let bad = GOOD
