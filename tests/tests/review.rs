@@ -149,6 +149,7 @@ fn deadlines_show_the_report_due_and_who_has_not_reported() {
             "list_and_reports",
             "front_opinions",
             "forward_opinions",
+            "decide_list",
             "publication",
             "provincial_report"
         ]

@@ -10,6 +10,8 @@ use serde::Serialize;
 pub enum DeadlineKind {
     /// Due on or before a day before the session.
     BeforeSession,
+    /// Done at the session, by the vote day at the latest.
+    AtSession,
     /// Due within some days after the confirming resolution.
     AfterResolution,
     /// The provincial report to the upper level (15 January of the next year).
@@ -75,6 +77,14 @@ pub fn deadlines_for(
             })
         })
         .collect();
+    if let (Some(what), Procedure::Poll) = (rules.at_session, procedure) {
+        out.push(Deadline {
+            key: "decide_list",
+            kind: DeadlineKind::AtSession,
+            due: day,
+            what,
+        });
+    }
     if let Some(n) = rules.publish_within_days {
         let from = resolution.unwrap_or(day);
         if let Some(due) = from.checked_add_days(Days::new(u64::try_from(n).unwrap_or(0))) {
@@ -128,6 +138,7 @@ mod tests {
                 ("list_and_reports", "2023-10-24".to_string()),
                 ("front_opinions", "2023-11-13".to_string()),
                 ("forward_opinions", "2023-11-18".to_string()),
+                ("decide_list", "2023-12-08".to_string()),
                 ("publication", "2023-12-11".to_string()),
                 ("provincial_report", "2024-01-15".to_string()),
             ]
@@ -144,6 +155,7 @@ mod tests {
                 ("list_and_reports", "2023-10-22".to_string()),
                 ("front_opinions", "2023-11-11".to_string()),
                 ("forward_opinions", "2023-11-16".to_string()),
+                ("decide_list", "2023-12-08".to_string()),
                 ("publication", "2023-12-11".to_string()),
                 ("provincial_report", "2024-01-15".to_string()),
             ]
@@ -157,6 +169,11 @@ mod tests {
         );
         assert!(got[0].what.contains("dự kiến danh sách"), "{}", got[0].what);
         assert!(!got[0].what.starts_with("Quyết định danh sách"));
+        assert!(
+            got[3].what.contains("quyết định danh sách"),
+            "{}",
+            got[3].what
+        );
     }
 
     /// QĐ 96 counts from the poll day whatever the opening day is.
@@ -191,10 +208,14 @@ mod tests {
         .is_empty());
     }
 
-    /// NQ 85 has none of the steps NQ 96 added; QĐ 262 keeps QĐ 96's.
+    /// NQ 85 has none of the steps NQ 96 added, only the list decided at the session;
+    /// QĐ 262 keeps QĐ 96's.
     #[test]
     fn older_profiles() {
-        assert!(poll(Profile::Nq85_2014, "2018-12-08", "2018-12-05", None).is_empty());
+        assert_eq!(
+            poll(Profile::Nq85_2014, "2018-12-08", "2018-12-05", None),
+            vec![("decide_list", "2018-12-08".to_string())]
+        );
         assert_eq!(
             poll(Profile::Qd262_2014, "2018-03-01", "2018-03-01", None),
             poll(Profile::Qd96_2023, "2018-03-01", "2018-03-01", None)

@@ -91,6 +91,9 @@ pub struct ProfileRules {
     pub differences: &'static [&'static str],
     /// Deadlines before the session day.
     pub before: &'static [BeforeRule],
+    /// What the council decides at the session itself, before the vote (the list of
+    /// those polled), if the profile has such a step.
+    pub at_session: Option<&'static str>,
     /// Days after the confirming resolution within which results are published, if any.
     pub publish_within_days: Option<i64>,
     /// Whether the province must report to the upper level by 15 January of the next year.
@@ -104,6 +107,11 @@ pub struct ProfileRules {
     /// Binding vote: more than half no confidence.
     pub no_confidence_over_half: Consequence,
 }
+
+/// Step (1) of the session (NQ 96, Article 11.8): the standing committee's draft list,
+/// made 45 days before, is decided by the council at the session.
+const DECIDE_LIST: &str =
+    "HĐND quyết định danh sách người được lấy phiếu tại kỳ họp (trước khi bỏ phiếu)";
 
 const NQ96: ProfileRules = ProfileRules {
     key: "nq96-2023",
@@ -120,6 +128,7 @@ const NQ96: ProfileRules = ProfileRules {
     ],
     before_counts_from_opening: true,
     differences: &[],
+    at_session: Some(DECIDE_LIST),
     before: &[
         BeforeRule {
             key: "list_and_reports",
@@ -203,6 +212,7 @@ const QD96: ProfileRules = ProfileRules {
     ],
     before_counts_from_opening: false,
     differences: &[],
+    at_session: None,
     before: QD96_BEFORE,
     publish_within_days: None,
     report_by_15_january: false,
@@ -245,6 +255,7 @@ const NQ85: ProfileRules = ProfileRules {
         "Không có các mốc 45, 25, 20 ngày trước khai mạc, công bố trong 03 ngày, báo cáo trước 15 tháng 01 (NQ 96 \"bổ sung\" các mốc này)",
     ],
     before: &[],
+    at_session: Some(DECIDE_LIST),
     publish_within_days: None,
     report_by_15_january: false,
     max_places_per_person: None,
@@ -289,6 +300,7 @@ const QD262: ProfileRules = ProfileRules {
         "Giới hạn 2 nơi lấy phiếu là quy định của QĐ 96; tài liệu gốc không nói QĐ 262 có giới hạn này",
     ],
     before: QD96_BEFORE,
+    at_session: None,
     publish_within_days: None,
     report_by_15_january: false,
     max_places_per_person: None,
@@ -407,6 +419,7 @@ impl Profile {
                     "exclusions": r.exclusions.iter().map(|e| e.key()).collect::<Vec<_>>(),
                     "deadlines_from": if r.before_counts_from_opening { "opening_day" } else { "vote_day" },
                     "before": r.before.iter().map(|b| serde_json::json!({"key": b.key, "days": b.days, "what": b.what})).collect::<Vec<_>>(),
+                    "at_session": r.at_session,
                     "publish_within_days": r.publish_within_days,
                     "report_by_15_january": r.report_by_15_january,
                     "max_places_per_person": r.max_places_per_person,
