@@ -43,6 +43,7 @@ pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Re
         }
         "log_verify" => state::log_verify(store),
         "log_show" => state::log_show(store),
+        "status" if !store.health().available => Ok(state::status_unavailable(hub, store)),
         "status" => {
             let mut v = state::status(store, hub)?;
             v["destinations"] = destinations(store, hub, req)?;

@@ -128,6 +128,10 @@ async fn deliver_forever(state: Arc<HubState>, dest: Destination) {
                     bytes = s.wire_bytes, "forwarding round done");
             }
             Ok(_) => {}
+            // The store down has its own line (once); not one per round.
+            Err(e) if !state.store.health().available => {
+                tracing::debug!(destination = %dest.unit, "forwarding: {e}")
+            }
             Err(e) => tracing::warn!(destination = %dest.unit, "forwarding: {e}"),
         }
         tokio::select! {

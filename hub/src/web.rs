@@ -119,6 +119,7 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
  <div class=card><div class=muted>Nhật ký minh bạch</div><div id=log>…</div></div>
 </div>
 <section class="card alarm" id=loss-card hidden><h2>Kho dữ liệu đã mất dữ liệu</h2><div id=loss></div></section>
+<div class="card bad" id=store-down hidden></div>
 <section class=card><h2>Các đơn vị</h2><div class=tree id=units></div></section>
 <section class=card><h2>Người có kết quả vượt ngưỡng</h2><div id=flagged></div></section>
 <section class=card><h2>Biên bản đã nhận</h2><div id=sessions></div></section>
@@ -147,6 +148,12 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
     let home = w.home.clone();
     let r = blocking(move || {
         let store = &hub.store;
+        if !store.health().available {
+            // The page keeps what it showed and says why nothing is new.
+            let mut v = state::status_unavailable(&hub.unit, store);
+            v["refused_keys"] = hub.refused_keys();
+            return Ok(v);
+        }
         let mut status = state::status(store, &hub.unit)?;
         status["destinations"] = delivery_summary(&hub, &home)?;
         status["refused_keys"] = hub.refused_keys();
@@ -389,13 +396,36 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
     let home = w.home.clone();
     let r = blocking(move || {
         let store = &hub.store;
+        let t = hub.traffic();
+        let health = store.health();
+        let mut m = Metrics::new();
+        m.one(
+            Kind::Gauge,
+            "tinnhiem_hub_store_available",
+            "1 when the store works, 0 while it is down (a full or failing disk); it reopens by itself.",
+            u64::from(health.available),
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_store_reopened_total",
+            "Times the store was opened again by itself after a failure, since start.",
+            health.reopened,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_refused_unavailable_total",
+            "Deliveries refused as unavailable (the store could not be used), since start.",
+            t.unavailable,
+        );
+        if !health.available {
+            // Nothing can be read: the counts of the store are left out, not zeroed.
+            return Ok(m);
+        }
         // Counts only: no deadline calendar, no results, so a scrape stays cheap.
         let c = state::counts(store, &hub.unit)?;
         let d = delivery_summary(&hub, &home)?;
         let log = state::log_show(store)?;
         let loss = crate::leaves::LossRecord::read(store).map_err(|e| anyhow::anyhow!(e))?;
-        let t = hub.traffic();
-        let mut m = Metrics::new();
         m.one(
             Kind::Gauge,
             "tinnhiem_hub_seals_accepted",

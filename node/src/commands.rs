@@ -33,9 +33,14 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Profile(ProfileCmd::List { json }) = &cli.command {
+        print_profiles(*json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Restore { from } = &cli.command {
         let s = tinnhiem_shared::store::home::restore(from, &dir, "node.toml")?;
         println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
+        untrusted_copies_aside(&Home::open(&dir)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut home = Home::open(&dir)?;
@@ -106,6 +111,20 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 dest.display(),
                 s.records
             );
+            // The copies are checked against the store: a changed one is named, never
+            // passed on silently (a restore will not trust it either).
+            let bad = crate::copies::check(&home.sealed_dir(), &store, None)?;
+            if !bad.is_empty() {
+                eprintln!(
+                    "Cảnh báo: {} bản sao biên bản trong {} không khớp với kho (kho là bản gốc; bản sao lưu của kho vẫn đúng):",
+                    bad.len(),
+                    home.sealed_dir().display()
+                );
+                for b in &bad {
+                    eprintln!("  - {}", for_terminal(&b.to_string()));
+                }
+                return Ok(ExitCode::from(1));
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Command::User(cmd) => {
@@ -123,6 +142,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         home: &home,
         desk: Desk::open(&home, who())?,
     };
+    // Copies a seal on a full disk could not write; the command goes on without them
+    // (`verify` names what is still missing).
+    if let Err(e) = cx.desk.rebuild_copies() {
+        eprintln!("Cảnh báo: {e:#}");
+    }
     match cli.command {
         Command::Init { .. } => handled_above(),
         Command::Key(KeyCmd::Rotate) => {
@@ -225,13 +249,48 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Serve { .. }
         | Command::Backup { .. }
         | Command::Restore { .. }
-        | Command::User(_) => handled_above(),
+        | Command::User(_)
+        | Command::Profile(_) => handled_above(),
         Command::Audit { json } => cx.audit(json),
     }
 }
 
+/// After a restore: copies in `sealed/` that differ from the restored store are moved to
+/// `sealed.untrusted/` and named, and the store's own copies written in their place.
+/// The store was checked record by record; the copies were not, so the store wins.
+fn untrusted_copies_aside(home: &Home) -> Result<()> {
+    let store = home.store()?;
+    let dir = home.sealed_dir();
+    let bad = crate::copies::check(&dir, &store, None)?;
+    let aside = home.dir.join("sealed.untrusted");
+    for b in bad.iter().filter(|b| b.file.exists()) {
+        std::fs::create_dir_all(&aside)
+            .with_context(|| format!("không tạo được {}", aside.display()))?;
+        let to = aside.join(b.file.file_name().unwrap_or_default());
+        std::fs::rename(&b.file, &to)
+            .with_context(|| format!("không chuyển được {}", b.file.display()))?;
+        eprintln!(
+            "Cảnh báo: {}; đã chuyển sang {} và ghi lại bản đúng từ kho",
+            for_terminal(&b.to_string()),
+            to.display()
+        );
+    }
+    crate::copies::rebuild_missing(&dir, &store)?;
+    Ok(())
+}
+
 fn who() -> String {
     std::env::var("USER").unwrap_or_else(|_| "clerk".into())
+}
+
+/// `profile list`: needs no home, the profiles are this build's.
+fn print_profiles(json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&Profile::list_json())?);
+    } else {
+        println!("{}", Profile::list_text());
+    }
+    Ok(())
 }
 
 fn handled_above() -> Result<ExitCode> {
@@ -253,7 +312,7 @@ impl<'a> Cx<'a> {
         match c {
             SessionCmd::Create(a) => {
                 let id = self.desk.session_id(&a.session)?;
-                let profile: Profile = a.profile.into();
+                let profile: Profile = a.profile;
                 let procedure: Procedure = a.procedure.into();
                 let mode: Mode = a.mode.into();
                 let mut problems = Vec::new();
@@ -267,6 +326,18 @@ impl<'a> Cx<'a> {
                 if a.body.trim().is_empty() {
                     problems.push("--body trống".into());
                 }
+                let opening_date = match a.opening_date.as_deref() {
+                    None => None,
+                    Some(d) => {
+                        let o = when::parse_day(d);
+                        if o.is_none() {
+                            problems.push(format!(
+                                "--opening-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD"
+                            ));
+                        }
+                        o
+                    }
+                };
                 let (Some(date), true) = (date, problems.is_empty()) else {
                     bail!("không tạo được phiên:\n  - {}", problems.join("\n  - "));
                 };
@@ -276,6 +347,7 @@ impl<'a> Cx<'a> {
                     procedure,
                     mode,
                     date,
+                    opening_date,
                     body: a.body.clone(),
                     title: a.title.clone(),
                 })?;
@@ -586,6 +658,7 @@ impl<'a> Cx<'a> {
             resolution_date,
             assigned_by,
             polled_posts,
+            opening_date,
         } = c;
         for (flag, v) in [("--from", &from), ("--to", &to)] {
             if let Some(v) = v {
@@ -601,6 +674,16 @@ impl<'a> Cx<'a> {
                 when::parse_day(&d)
                     .ok_or_else(|| {
                         anyhow!("--resolution-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
+                    })?
+                    .to_string(),
+            ),
+        };
+        let opening_date = match opening_date {
+            None => None,
+            Some(d) => Some(
+                when::parse_day(&d)
+                    .ok_or_else(|| {
+                        anyhow!("--opening-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
                     })?
                     .to_string(),
             ),
@@ -624,6 +707,7 @@ impl<'a> Cx<'a> {
                 (MetaField::ResolutionDate, resolution_date),
                 (MetaField::AssignedBy, assigned_by),
                 (MetaField::PolledPosts, polled_posts),
+                (MetaField::OpeningDate, opening_date),
             ],
         )?;
         println!("Đã ghi thông tin ban kiểm phiếu của phiên «{sid}»");
@@ -810,7 +894,9 @@ impl<'a> Cx<'a> {
             .iter()
             .map(|x| (x, seal::check(x, &mut doc).err()))
             .collect();
-        let ok = !seals.is_empty() && checked.iter().all(|(_, e)| e.is_none());
+        // The plain copies in sealed/ must be the store's, change for change.
+        let bad = crate::copies::check(&self.home.sealed_dir(), &self.desk.store, Some(&sid))?;
+        let ok = !seals.is_empty() && checked.iter().all(|(_, e)| e.is_none()) && bad.is_empty();
         if json {
             let v = serde_json::json!({
                 "session": sid.as_str(),
@@ -823,6 +909,10 @@ impl<'a> Cx<'a> {
                     "signer": hex::encode(x.body.signer),
                     "signed_by_this_node": x.body.signer == mine.0,
                     "sealed_at": when::moment_iso(x.body.sealed_at),
+                })).collect::<Vec<_>>(),
+                "copies": bad.iter().map(|b| serde_json::json!({
+                    "file": b.file.display().to_string(),
+                    "problem": b.why,
                 })).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -855,6 +945,13 @@ impl<'a> Cx<'a> {
                     println!("Niêm phong lần {} lúc {at}: KHÔNG HỢP LỆ — {e}", x.body.seq);
                 }
             }
+        }
+        for b in &bad {
+            println!(
+                "Bản sao {}: {}",
+                for_terminal(&b.file.display().to_string()),
+                for_terminal(&b.why)
+            );
         }
         Ok(if ok {
             ExitCode::SUCCESS
@@ -1055,6 +1152,23 @@ impl<'a> Cx<'a> {
         if json {
             println!("{}", serde_json::to_string_pretty(&list)?);
         } else {
+            println!(
+                "{}: bỏ phiếu {}, khai mạc kỳ họp {}{}",
+                s.meta.profile.rules().title,
+                when::day_vi(s.meta.date),
+                when::day_vi(s.meta.opening_day()),
+                if s.meta.opening_date.is_none() {
+                    " (trùng ngày bỏ phiếu)"
+                } else {
+                    ""
+                }
+            );
+            if list.is_empty() {
+                println!(
+                    "Tài liệu gốc không nêu thời hạn nào cho {} theo quy định này.",
+                    s.meta.procedure.title().to_lowercase()
+                );
+            }
             for d in list {
                 let days = (d.due - today).num_days();
                 let left = match days {

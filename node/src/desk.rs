@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
 use tinnhiem_shared::domain::limits::{for_terminal, MAX_SUBJECTS};
+use tinnhiem_shared::domain::when;
 use tinnhiem_shared::domain::{
     compute, subject_rows_from_csv, Entry, Exclusion, FileError, Mark, Mode, PersonId, Problem,
     Procedure, Profile, Session, SessionFile, SessionId, SessionResult, Subject, SubjectId, Tally,
@@ -95,8 +96,22 @@ pub(crate) struct NewSession {
     pub(crate) procedure: Procedure,
     pub(crate) mode: Mode,
     pub(crate) date: chrono::NaiveDate,
+    /// The session's opening day when it is not the vote day.
+    pub(crate) opening_date: Option<chrono::NaiveDate>,
     pub(crate) body: String,
     pub(crate) title: Option<String>,
+}
+
+/// Refuses an opening day after the vote: the preparation deadlines count back from it.
+fn check_opening(opening: Option<chrono::NaiveDate>, date: chrono::NaiveDate) -> Result<()> {
+    if let Some(o) = opening.filter(|o| *o > date) {
+        bail!(
+            "Ngày khai mạc kỳ họp ({}) sau ngày bỏ phiếu ({}): ngày khai mạc phải trước hoặc trùng ngày bỏ phiếu",
+            when::day_vi(o),
+            when::day_vi(date)
+        );
+    }
+    Ok(())
 }
 
 /// What `add_entry` did.
@@ -191,8 +206,12 @@ impl<'a> Desk<'a> {
 
     pub(crate) fn create(&self, n: &NewSession) -> Result<()> {
         let mut doc = SessionDoc::new(&self.home.config.unit, &n.id, &self.actor(&n.id)?)?;
+        check_opening(n.opening_date, n.date)?;
         doc.set_setup(n.profile, n.procedure, n.mode, n.date)?;
         doc.set_meta(MetaField::Body, n.body.trim())?;
+        if let Some(o) = n.opening_date.filter(|o| *o != n.date) {
+            doc.set_meta(MetaField::OpeningDate, &o.to_string())?;
+        }
         if let Some(t) = n.title.as_deref().filter(|t| !t.trim().is_empty()) {
             doc.set_meta(MetaField::Title, t.trim())?;
         }
@@ -497,6 +516,8 @@ impl<'a> Desk<'a> {
                 doc.set_meta(f, v.trim())?;
             }
         }
+        let meta = doc.read()?.meta;
+        check_opening(meta.opening_date, meta.date)?;
         self.save(&sid, &mut doc, "ghi ban kiểm phiếu")?;
         Ok(sid)
     }
@@ -676,6 +697,17 @@ impl<'a> Desk<'a> {
         self.save(&sid, &mut doc, &format!("xóa phiếu {id}"))
     }
 
+    /// Writes the copies in `sealed/` that a seal on a full disk could not, from the
+    /// store; says which.
+    pub(crate) fn rebuild_copies(&self) -> Result<()> {
+        let written = crate::copies::rebuild_missing(&self.home.sealed_dir(), &self.store)
+            .context("chưa ghi lại được bản sao biên bản đã niêm phong (thư mục sealed/)")?;
+        for f in written {
+            eprintln!("Đã ghi lại bản sao từ kho: {}", f.display());
+        }
+        Ok(())
+    }
+
     /// Seals the counting minutes at the document's current heads.
     pub(crate) fn seal(&self, session: &str) -> Result<Sealing> {
         let (sid, mut doc) = self.load(session)?;
@@ -683,6 +715,8 @@ impl<'a> Desk<'a> {
         let heads = doc.heads();
         if let Some(last) = seals.last() {
             if last.body.heads == heads {
+                // Copies a failed seal left unwritten are written now.
+                self.rebuild_copies()?;
                 return Ok(Sealing::Already(last.clone()));
             }
         }
@@ -724,10 +758,15 @@ impl<'a> Desk<'a> {
             &bytes,
             &self.line(t, format!("{sid}: niêm phong lần {seq}")),
         )?;
-        // Plain copies beside the store, so sealed minutes outlive a broken store.
-        let dir = self.home.sealed_dir();
-        write_atomic(&dir.join(format!("{sid}.{seq}.automerge")), &bytes)?;
-        write_atomic(&dir.join(format!("{sid}.{seq}.seal")), &sealed.to_bytes())?;
+        // Plain copies beside the store, so sealed minutes outlive a broken store. The
+        // seal is committed already: if they cannot be written now, the next command
+        // writes them from the store (copies::rebuild_missing).
+        crate::copies::write(&self.home.sealed_dir(), &sid, &sealed, &bytes).with_context(|| {
+            format!(
+                "phiên «{sid}» ĐÃ được niêm phong lần {seq} và lưu trong kho, nhưng chưa ghi được bản sao vào {}. Hãy giải phóng chỗ trống trên đĩa: lệnh tiếp theo sẽ tự ghi lại bản sao từ kho",
+                self.home.sealed_dir().display()
+            )
+        })?;
         Ok(Sealing::Sealed(sealed, r))
     }
 

@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod commands;
+mod copies;
 mod desk;
 pub mod home;
 mod report;

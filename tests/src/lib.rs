@@ -326,6 +326,20 @@ impl Hub {
         self.serve_with(cmd, &listen, extra);
     }
 
+    /// [`Hub::serve`] with environment variables set for the server (e.g. test faults).
+    pub fn serve_with_env(&mut self, env: &[(&str, &Path)], extra: &[&str]) {
+        let listen = if self.addr.port() == 1 {
+            "127.0.0.1:0".to_string()
+        } else {
+            self.addr.to_string()
+        };
+        let mut cmd = Command::new(bin("tinnhiem-hub"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.serve_with(cmd, &listen, extra);
+    }
+
     /// Starts `serve --listen LISTEN` inside the network namespace `ns` (`ip netns exec`).
     pub fn serve_in_netns(&mut self, ns: &str, listen: &str) {
         let mut cmd = Command::new("ip");

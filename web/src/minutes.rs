@@ -186,6 +186,13 @@ pub fn html(
         meeting_line(words.meeting, m.title.as_deref(), &m.body)
     ));
 
+    if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
+        h.push_str(&format!(
+            "<p class=\"sub\">Kỳ họp khai mạc ngày {}</p>\n",
+            o.format("%d/%m/%Y")
+        ));
+    }
+
     // "Thực hiện nhiệm vụ do … giao, từ … đến …, ngày …, tại …, Ban Kiểm phiếu gồm …
     // đồng chí, do đồng chí … làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của …
     // đối với …": each part in the form's order, a missing one left out when sealed.

@@ -9,9 +9,11 @@
 //! redb as the second backend in that case; new homes use redb, existing sled homes
 //! keep working, and `--store sled` still makes one (see ARCHITECTURE.md).
 
+use super::faults::{Faults, FaultyFile, Io};
 use super::StoreError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A key and its value, as scans return them.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -66,6 +68,8 @@ pub(crate) enum Backend {
         db: sled::Db,
         trees: Vec<sled::Tree>,
         index: BTreeMap<&'static str, usize>,
+        /// sled has no storage hook: test faults are injected here instead.
+        faults: Option<Arc<Faults>>,
     },
     Redb {
         db: redb::Database,
@@ -86,8 +90,25 @@ fn from_sled(path: &Path, e: sled::Error) -> StoreError {
         {
             StoreError::Locked(path.to_owned())
         }
-        sled::Error::Io(io) => StoreError::Io(io.to_string()),
+        sled::Error::Io(io) => from_io(path, io),
         other => corrupt(path, other),
+    }
+}
+
+/// An OS error: a full disk is told apart, since the clerk can act on it.
+fn from_io(path: &Path, io: std::io::Error) -> StoreError {
+    if io.kind() == std::io::ErrorKind::StorageFull {
+        StoreError::NoSpace(path.to_owned())
+    } else {
+        StoreError::Io(io.to_string())
+    }
+}
+
+/// A fault injected in front of sled (see [`super::faults`]).
+fn sled_fault(path: &Path, faults: &Option<Arc<Faults>>, io: Io) -> Result<(), StoreError> {
+    match faults {
+        Some(f) => f.check(io).map_err(|e| from_io(path, e)),
+        None => Ok(()),
     }
 }
 
@@ -97,7 +118,12 @@ fn from_redb(path: &Path, e: impl Into<redb::Error>) -> StoreError {
         redb::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
             StoreError::Locked(path.to_owned())
         }
-        redb::Error::Io(io) => StoreError::Io(io.to_string()),
+        redb::Error::Io(io) => from_io(path, io),
+        // redb refuses everything after a failed write until it is opened again; the
+        // store does that by itself (see `Store`), this error only starts it.
+        redb::Error::PreviousIo => {
+            StoreError::Io("một lỗi đọc/ghi trước đó; kho cần được mở lại".into())
+        }
         redb::Error::Corrupted(c) => corrupt(path, c),
         redb::Error::UpgradeRequired(v) => corrupt(path, format!("định dạng redb cũ ({v})")),
         other => StoreError::Io(other.to_string()),
@@ -135,17 +161,21 @@ impl Backend {
         dir: &Path,
         kind: BackendKind,
         tables: &[&'static str],
+        faults: Option<&Arc<Faults>>,
     ) -> Result<Backend, StoreError> {
-        guarded(dir, || Backend::open_inner(dir, kind, tables))
+        guarded(dir, || Backend::open_inner(dir, kind, tables, faults))
     }
 
     fn open_inner(
         dir: &Path,
         kind: BackendKind,
         tables: &[&'static str],
+        faults: Option<&Arc<Faults>>,
     ) -> Result<Backend, StoreError> {
         match kind {
             BackendKind::Sled => {
+                let faults = faults.cloned();
+                sled_fault(dir, &faults, Io::Read)?;
                 let db = sled::Config::new()
                     .path(dir)
                     .open()
@@ -156,12 +186,36 @@ impl Backend {
                     trees.push(db.open_tree(t).map_err(|e| from_sled(dir, e))?);
                     index.insert(*t, i);
                 }
-                Ok(Backend::Sled { db, trees, index })
+                Ok(Backend::Sled {
+                    db,
+                    trees,
+                    index,
+                    faults,
+                })
             }
             BackendKind::Redb => {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
-                let db =
-                    redb::Database::create(dir.join(REDB_FILE)).map_err(|e| from_redb(dir, e))?;
+                std::fs::create_dir_all(dir).map_err(|e| from_io(dir, e))?;
+                let file = dir.join(REDB_FILE);
+                let db = match faults {
+                    None => redb::Database::create(file).map_err(|e| from_redb(dir, e))?,
+                    Some(f) => {
+                        let file = std::fs::OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .create(true)
+                            .truncate(false)
+                            .open(file)
+                            .map_err(|e| from_io(dir, e))?;
+                        let inner = redb::backends::FileBackend::new(file)
+                            .map_err(|e| from_redb(dir, e))?;
+                        redb::Builder::new()
+                            .create_with_backend(FaultyFile {
+                                inner,
+                                faults: f.clone(),
+                            })
+                            .map_err(|e| from_redb(dir, e))?
+                    }
+                };
                 let tx = db.begin_write().map_err(|e| from_redb(dir, e))?;
                 for t in tables {
                     tx.open_table(def(t)).map_err(|e| from_redb(dir, e))?;
@@ -188,7 +242,13 @@ impl Backend {
         key: &[u8],
     ) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
-            Backend::Sled { trees, index, .. } => {
+            Backend::Sled {
+                trees,
+                index,
+                faults,
+                ..
+            } => {
+                sled_fault(path, faults, Io::Read)?;
                 let t = &trees[index[table]];
                 Ok(t.get(key)
                     .map_err(|e| from_sled(path, e))?
@@ -220,7 +280,13 @@ impl Backend {
         prefix: &[u8],
     ) -> Result<Vec<KeyValue>, StoreError> {
         match self {
-            Backend::Sled { trees, index, .. } => {
+            Backend::Sled {
+                trees,
+                index,
+                faults,
+                ..
+            } => {
+                sled_fault(path, faults, Io::Read)?;
                 let t = &trees[index[table]];
                 let mut out = Vec::new();
                 for kv in t.scan_prefix(prefix) {
@@ -260,7 +326,13 @@ impl Backend {
 
     fn write_inner(&self, path: &Path, ops: &[Op<'_>], durable: bool) -> Result<(), StoreError> {
         match self {
-            Backend::Sled { db, trees, index } => {
+            Backend::Sled {
+                db,
+                trees,
+                index,
+                faults,
+            } => {
+                sled_fault(path, faults, Io::Write)?;
                 use sled::transaction::{ConflictableTransactionError as C, TransactionError};
                 use sled::Transactional;
                 let r = trees.as_slice().transaction(|tx| {
@@ -290,6 +362,7 @@ impl Backend {
                     Err(TransactionError::Storage(e)) => return Err(from_sled(path, e)),
                 }
                 if durable {
+                    sled_fault(path, faults, Io::Sync)?;
                     db.flush().map_err(|e| from_sled(path, e))?;
                 }
                 Ok(())

@@ -10,6 +10,7 @@
 //! there or neither is.
 
 mod backend;
+pub mod faults;
 pub mod home;
 
 pub use backend::BackendKind;
@@ -20,8 +21,8 @@ pub use backend::KeyValue;
 use backend::{Backend, Op};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 /// The on-disk format this build writes. Bumped with a migration in [`Store::open`].
 pub const STORE_VERSION: u64 = 2;
@@ -101,7 +102,7 @@ pub enum StoreError {
     #[error("kho dữ liệu {0} đang được một tiến trình khác dùng (ví dụ `sync --daemon` hoặc `serve`); hãy dừng tiến trình đó hoặc thử lại")]
     Locked(PathBuf),
     /// The engine reports corruption or an unreadable file.
-    #[error("kho dữ liệu {path} bị hỏng hoặc không đọc được: {detail}. Không ghi gì thêm; hãy khôi phục từ bản sao lưu gần nhất (các biên bản đã niêm phong còn ở thư mục sealed/)")]
+    #[error("kho dữ liệu {path} bị hỏng hoặc không đọc được: {detail}. Không ghi gì thêm; hãy khôi phục từ bản sao lưu gần nhất bằng lệnh `restore` (lệnh này kiểm từng bản ghi). Bản sao trong thư mục sealed/ chỉ dùng được sau khi đã kiểm chữ ký niêm phong (`verify`); đừng dùng bản chưa kiểm")]
     Corrupt {
         /// Which store.
         path: PathBuf,
@@ -117,6 +118,20 @@ pub enum StoreError {
     /// An OS error.
     #[error("lỗi đọc/ghi kho dữ liệu: {0}")]
     Io(String),
+    /// The disk holding the store is full. Batches are atomic: nothing of it was written.
+    #[error("đĩa chứa kho dữ liệu {0} đã đầy: chưa ghi được gì. Hãy giải phóng chỗ trống trên đĩa rồi làm lại")]
+    NoSpace(PathBuf),
+    /// The store failed (a full disk, an I/O error) and has not been opened again yet; it
+    /// reopens by itself (see [`Store`]).
+    #[error("kho dữ liệu {path} tạm thời không dùng được từ {since}: {cause}. Máy đang tự mở lại kho; hãy thử lại sau ít phút")]
+    Unavailable {
+        /// Which store.
+        path: PathBuf,
+        /// Since when, in Vietnam time.
+        since: String,
+        /// The failure that took it down.
+        cause: String,
+    },
     /// A value stored under a key does not decode.
     #[error("bản ghi {key} trong kho không đọc được: {detail}")]
     BadRecord {
@@ -129,6 +144,31 @@ pub enum StoreError {
     #[error("«{0}» đã có")]
     Exists(String),
 }
+
+impl StoreError {
+    /// A failure of the disk or of the engine's hold on it: the engine is closed and
+    /// opened again (see [`Store`]), not used further.
+    fn takes_down(&self) -> bool {
+        matches!(self, StoreError::Io(_) | StoreError::NoSpace(_))
+    }
+}
+
+/// Whether the store can be used now, for `status`, dashboards and metrics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    /// Reads and writes work (as far as the last one tells).
+    pub available: bool,
+    /// Unix seconds since it is unavailable.
+    pub since: Option<i64>,
+    /// The failure that took it down.
+    pub cause: Option<String>,
+    /// How many times it was opened again after a failure, in this process.
+    pub reopened: u64,
+}
+
+/// How often a failed store is tried again: often enough that a hub is back within a
+/// second of the disk, rarely enough that a refusing disk costs nothing.
+const REOPEN_EVERY: Duration = Duration::from_millis(500);
 
 /// What a backup holds.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -147,15 +187,163 @@ pub struct BackupSummary {
 /// release (the web server and its sync loop share a home; a request that holds the
 /// store and asks for it again must not wait for itself). The engine closes when the
 /// last handle is dropped.
+///
+/// A failed disk does not need a restart. redb refuses everything after a failed write
+/// ("Previous I/O error … re-open the database"); so the first error of the disk (full,
+/// EIO) closes the engine, every call meanwhile gets [`StoreError::Unavailable`] at once
+/// (no I/O, nothing to log per call), and the next call after [`REOPEN_EVERY`] opens
+/// the engine again and proves it with a durable write. A generation number makes sure
+/// a late error of an engine already replaced does not take down its successor. One log
+/// line when it goes down, one when it is back.
 #[derive(Clone)]
 pub struct Store {
     engine: Arc<Engine>,
 }
 
 struct Engine {
+    dir: PathBuf,
     path: PathBuf,
     kind: BackendKind,
-    backend: Backend,
+    faults: Option<Arc<faults::Faults>>,
+    state: RwLock<EngineState>,
+}
+
+struct EngineState {
+    /// The open engine; `None` while down.
+    backend: Option<Arc<Backend>>,
+    /// Bumped at each reopen.
+    generation: u64,
+    down: Option<Down>,
+}
+
+struct Down {
+    since: i64,
+    cause: String,
+    last_try: Instant,
+}
+
+impl Engine {
+    fn unavailable(&self, d: &Down) -> StoreError {
+        StoreError::Unavailable {
+            path: self.path.clone(),
+            since: crate::domain::when::moment_vi(d.since),
+            cause: d.cause.clone(),
+        }
+    }
+
+    /// The open engine, reopening it when it is down and the last try is old enough.
+    fn current(&self) -> Result<(Arc<Backend>, u64), StoreError> {
+        {
+            let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+            match (&s.backend, &s.down) {
+                (Some(b), _) => return Ok((b.clone(), s.generation)),
+                (None, Some(d)) if d.last_try.elapsed() < REOPEN_EVERY => {
+                    return Err(self.unavailable(d))
+                }
+                _ => {}
+            }
+        }
+        let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = &s.backend {
+            return Ok((b.clone(), s.generation));
+        }
+        if let Some(d) = &mut s.down {
+            if d.last_try.elapsed() < REOPEN_EVERY {
+                return Err(self.unavailable(d));
+            }
+            d.last_try = Instant::now();
+        }
+        let reopened =
+            Backend::open(&self.dir, self.kind, &TABLES, self.faults.as_ref()).and_then(|b| {
+                // Prove the disk takes a durable write again (the version, unchanged).
+                b.write(
+                    &self.path,
+                    &[Op::Put("meta", VERSION_KEY, &STORE_VERSION_BYTES)],
+                    true,
+                )?;
+                Ok(b)
+            });
+        match reopened {
+            Ok(b) => {
+                let b = Arc::new(b);
+                s.generation += 1;
+                s.backend = Some(b.clone());
+                if let Some(d) = s.down.take() {
+                    tracing::warn!(store = %self.path.display(), down_for_s = now_unix() - d.since,
+                        "store available again");
+                }
+                Ok((b, s.generation))
+            }
+            Err(e) => {
+                let d = s.down.get_or_insert_with(|| Down {
+                    since: now_unix(),
+                    cause: String::new(),
+                    last_try: Instant::now(),
+                });
+                // The first failure stays the cause; a still-locked engine (an old
+                // handle not yet dropped) says nothing new.
+                if d.cause.is_empty() {
+                    d.cause = e.to_string();
+                }
+                Err(self.unavailable(d))
+            }
+        }
+    }
+
+    /// Closes engine `generation` after a failure of the disk, unless already replaced.
+    fn went_down(&self, generation: u64, e: &StoreError) {
+        let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if s.generation != generation || s.backend.is_none() {
+            return;
+        }
+        s.backend = None;
+        s.down = Some(Down {
+            since: now_unix(),
+            cause: e.to_string(),
+            last_try: Instant::now(),
+        });
+        tracing::error!(store = %self.path.display(),
+            "store unavailable, reopening by itself every {} ms: {e}", REOPEN_EVERY.as_millis());
+    }
+
+    /// Runs `f` on the open engine; a failure of the disk takes the engine down.
+    fn with<T>(&self, f: impl FnOnce(&Backend) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let (backend, generation) = self.current()?;
+        let r = f(&backend);
+        if let Err(e) = &r {
+            if e.takes_down() {
+                drop(backend);
+                self.went_down(generation, e);
+            }
+        }
+        r
+    }
+
+    fn health(&self) -> Health {
+        let current = self.current();
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let reopened = s.generation;
+        match (&s.down, current) {
+            (Some(d), Err(_)) => Health {
+                available: false,
+                since: Some(d.since),
+                cause: Some(d.cause.clone()),
+                reopened,
+            },
+            _ => Health {
+                available: true,
+                since: None,
+                cause: None,
+                reopened,
+            },
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The engines this process holds open, by canonical directory.
@@ -197,6 +385,17 @@ impl Store {
     /// process holds it, waits up to `wait` for it to be released before reporting
     /// [`StoreError::Locked`].
     pub fn open(dir: &Path, new_kind: BackendKind, wait: Duration) -> Result<Store, StoreError> {
+        Store::open_with_faults(dir, new_kind, wait, faults::Faults::from_env())
+    }
+
+    /// [`Store::open`] with test faults read from a given control file (see
+    /// [`faults`]); tests only.
+    pub(crate) fn open_with_faults(
+        dir: &Path,
+        new_kind: BackendKind,
+        wait: Duration,
+        faults: Option<Arc<faults::Faults>>,
+    ) -> Result<Store, StoreError> {
         let start = std::time::Instant::now();
         loop {
             // The registry lock is held across the engine's open, so two threads of
@@ -211,13 +410,19 @@ impl Store {
             let ours = open.contains_key(&key);
             open.retain(|_, w| w.strong_count() > 0);
             let kind = BackendKind::detect(dir).unwrap_or(new_kind);
-            match Backend::open(dir, kind, &TABLES) {
+            match Backend::open(dir, kind, &TABLES, faults.as_ref()) {
                 Ok(backend) => {
                     let store = Store {
                         engine: Arc::new(Engine {
+                            dir: dir.to_owned(),
                             path: backend::describe(dir, kind),
                             kind,
-                            backend,
+                            faults,
+                            state: RwLock::new(EngineState {
+                                backend: Some(Arc::new(backend)),
+                                generation: 0,
+                                down: None,
+                            }),
                         }),
                     };
                     store.migrate()?;
@@ -240,17 +445,35 @@ impl Store {
         self.engine.kind
     }
 
+    /// Whether the store works now; when it is down and due, tries to open it again.
+    pub fn health(&self) -> Health {
+        self.engine.health()
+    }
+
+    fn raw_get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = &self.engine.path;
+        self.engine.with(|b| b.get(path, table, key))
+    }
+
+    fn raw_scan(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let path = &self.engine.path;
+        self.engine.with(|b| b.scan(path, table, prefix))
+    }
+
+    fn raw_write(&self, ops: &[Op<'_>], durable: bool) -> Result<(), StoreError> {
+        let path = &self.engine.path;
+        self.engine.with(|b| b.write(path, ops, durable))
+    }
+
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.engine.backend.get(&self.engine.path, table, key)? {
+        match self.raw_get(table, key)? {
             None => Ok(None),
             Some(v) => unseal(table, key, v).map(Some),
         }
     }
 
     fn scan(&self, table: &'static str, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        self.engine
-            .backend
-            .scan(&self.engine.path, table, prefix)?
+        self.raw_scan(table, prefix)?
             .into_iter()
             .filter(|(k, _)| !(table == "meta" && k == VERSION_KEY))
             .map(|(k, v)| {
@@ -282,15 +505,11 @@ impl Store {
                 Op::Delete(t, k) => Op::Delete(t, k),
             })
             .collect();
-        self.engine.backend.write(&self.engine.path, &ops, durable)
+        self.raw_write(&ops, durable)
     }
 
     fn version(&self) -> Result<Option<u64>, StoreError> {
-        match self
-            .engine
-            .backend
-            .get(&self.engine.path, "meta", VERSION_KEY)?
-        {
+        match self.raw_get("meta", VERSION_KEY)? {
             None => Ok(None),
             Some(v) => Ok(Some(u64::from_be_bytes(v.as_slice().try_into().map_err(
                 |_| StoreError::BadRecord {
@@ -304,7 +523,7 @@ impl Store {
     fn set_version(&self, extra: &[Op<'_>]) -> Result<(), StoreError> {
         let mut ops = vec![Op::Put("meta", VERSION_KEY, &STORE_VERSION_BYTES)];
         ops.extend_from_slice(extra);
-        self.engine.backend.write(&self.engine.path, &ops, true)
+        self.raw_write(&ops, true)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -316,7 +535,7 @@ impl Store {
                 // either the old store or the new one.
                 let mut rewritten: Vec<(&'static str, Vec<u8>, Vec<u8>)> = Vec::new();
                 for t in TABLES {
-                    for (k, v) in self.engine.backend.scan(&self.engine.path, t, b"")? {
+                    for (k, v) in self.raw_scan(t, b"")? {
                         if t == "meta" && k == VERSION_KEY {
                             continue;
                         }
@@ -343,8 +562,9 @@ impl Store {
         if BackendKind::detect(dest).is_some() {
             return Err(StoreError::Exists(dest.display().to_string()));
         }
-        let snap = self.engine.backend.snapshot(&self.engine.path, &TABLES)?;
-        let copy = Backend::open(dest, BackendKind::Redb, &TABLES)?;
+        let path = &self.engine.path;
+        let snap = self.engine.with(|b| b.snapshot(path, &TABLES))?;
+        let copy = Backend::open(dest, BackendKind::Redb, &TABLES, None)?;
         let path = backend::describe(dest, BackendKind::Redb);
         let ops: Vec<Op<'_>> = snap
             .iter()
@@ -645,6 +865,9 @@ impl AuditLine {
 }
 
 #[cfg(test)]
+mod fault_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::seal::{Seal, SealBody, UnitKey};
@@ -773,13 +996,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
-            st.engine
-                .backend
-                .write(
-                    &st.engine.path,
-                    &[Op::Put("meta", VERSION_KEY, &99u64.to_be_bytes())],
-                    true,
-                )
+            st.raw_write(&[Op::Put("meta", VERSION_KEY, &99u64.to_be_bytes())], true)
                 .expect("set");
         }
         assert!(matches!(
@@ -796,17 +1013,14 @@ mod tests {
             {
                 // What version 1 wrote: bare values.
                 let st = Store::open(dir.path(), kind, Duration::ZERO).expect("open");
-                st.engine
-                    .backend
-                    .write(
-                        &st.engine.path,
-                        &[
-                            Op::Put("meta", VERSION_KEY, &1u64.to_be_bytes()),
-                            Op::Put("docs", s.as_str().as_bytes(), b"old document"),
-                        ],
-                        true,
-                    )
-                    .expect("v1");
+                st.raw_write(
+                    &[
+                        Op::Put("meta", VERSION_KEY, &1u64.to_be_bytes()),
+                        Op::Put("docs", s.as_str().as_bytes(), b"old document"),
+                    ],
+                    true,
+                )
+                .expect("v1");
             }
             let st = Store::open(dir.path(), kind, Duration::ZERO).expect("migrates");
             assert_eq!(st.version().expect("v"), Some(STORE_VERSION));
@@ -824,19 +1038,11 @@ mod tests {
         let s = SessionId::new("ky-hop-1").expect("id");
         st.put_doc(&s, b"the document", &line()).expect("put");
         let mut raw = st
-            .engine
-            .backend
-            .get(&st.engine.path, "docs", s.as_str().as_bytes())
+            .raw_get("docs", s.as_str().as_bytes())
             .expect("raw")
             .expect("some");
         raw[2] ^= 0x10;
-        st.engine
-            .backend
-            .write(
-                &st.engine.path,
-                &[Op::Put("docs", s.as_str().as_bytes(), &raw)],
-                true,
-            )
+        st.raw_write(&[Op::Put("docs", s.as_str().as_bytes(), &raw)], true)
             .expect("damage");
         assert!(matches!(st.doc(&s), Err(StoreError::BadRecord { .. })));
     }
