@@ -96,6 +96,14 @@ fn meeting_line(meeting: &str, title: Option<&str>, body: &str) -> String {
     }
 }
 
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -182,16 +190,18 @@ pub fn html(
     };
     h.push_str(&format!("<h1>{heading}</h1>\n"));
     h.push_str(&format!(
-        "<p class=\"sub\">{}</p><p class=\"rule\">-----</p>\n",
+        "<p class=\"sub\">{}</p>\n",
         meeting_line(words.meeting, m.title.as_deref(), &m.body)
     ));
-
+    // Under the meeting's name, in the body's own word ("Kỳ họp", "Hội nghị").
     if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
         h.push_str(&format!(
-            "<p class=\"sub\">Kỳ họp khai mạc ngày {}</p>\n",
+            "<p class=\"sub\">{} khai mạc ngày {}</p>\n",
+            capitalized(words.meeting),
             o.format("%d/%m/%Y")
         ));
     }
+    h.push_str("<p class=\"rule\">-----</p>\n");
 
     // "Thực hiện nhiệm vụ do … giao, từ … đến …, ngày …, tại …, Ban Kiểm phiếu gồm …
     // đồng chí, do đồng chí … làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của …
