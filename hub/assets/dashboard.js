@@ -1,7 +1,8 @@
 // The provincial dashboard: polls /api/dashboard and redraws. Units arrive as nodes sync.
 "use strict";
 const STATE_VI = {pending: "chờ gửi", sent: "đã gửi, chờ biên nhận", received: "đã nhận (có biên nhận)", rejected: "bị từ chối"};
-const DUE_VI = {met: "đủ", due: "còn hạn", due_today: "hạn hôm nay", overdue: "quá hạn"};
+// "đủ" only when every expected unit reported on time (state met).
+const DUE_VI = {met: "đủ, đúng hạn", late: "có đơn vị báo cáo trễ", due: "còn hạn", overdue: "quá hạn", no_units: "chưa đăng ký đơn vị nào"};
 
 function unitTree(units, hub) {
   // Group by parent; the roots are the units whose parent is not itself listed.
@@ -40,7 +41,8 @@ async function refresh() {
   document.getElementById("seals").textContent = `${d.seals_accepted} / ${d.seals_rejected}`;
   const periods = d.deadlines || [];
   tn.view.due = periods.length ? periods.map(p =>
-    `<div>Năm ${p.period}: hạn ${tn.date(p.report_due)} — <b class="${p.state === "overdue" ? "bad" : p.state === "met" ? "ok" : "warn"}">${DUE_VI[p.state] || p.state}</b>` +
+    `<div class=due data-state="${tn.esc(p.state)}">Năm ${p.period}: hạn ${tn.date(p.report_due)} — <b class="${p.state === "overdue" || p.state === "late" ? "bad" : p.state === "met" ? "ok" : "warn"}">${DUE_VI[p.state] || tn.esc(p.state)}</b>` +
+    ((p.late || []).length ? `<div class=late>Báo cáo trễ: ${p.late.map(m => tn.esc(m.name || m.unit) + " (" + tn.date(m.reported_on) + ")").join(", ")}</div>` : "") +
     (p.missing.length ? `<div class=muted>Còn thiếu: ${p.missing.map(m => tn.esc(m.name || m.unit)).join(", ")}</div>` : "") + "</div>").join("")
     : "<span class=muted>Chưa có</span>";
   const loss = d.log_loss;

@@ -79,6 +79,9 @@ pub(crate) enum Command {
         #[arg(value_name = "THƯ_MỤC")]
         dest: PathBuf,
     },
+    /// Các quy định (profile) máy chủ biết, mỗi quy định một dòng.
+    #[command(subcommand)]
+    Profile(ProfileCmd),
     /// Khôi phục bản sao lưu vào --home, phải là thư mục mới (không bao giờ ghi đè).
     Restore {
         /// Thư mục sao lưu.
@@ -286,4 +289,16 @@ mod tests {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
     }
+}
+
+/// `profile` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProfileCmd {
+    /// Mỗi quy định một dòng: đang áp dụng hay quy định cũ, mẫu số, điều kiện có mặt,
+    /// các hạn; rồi các quy định tài liệu gốc không mô tả đủ để tính.
+    List {
+        /// In dạng JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }

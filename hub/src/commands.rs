@@ -31,6 +31,17 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Profile(ProfileCmd::List { json }) = &cli.command {
+        if *json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&tinnhiem_shared::domain::Profile::list_json())?
+            );
+        } else {
+            println!("{}", tinnhiem_shared::domain::Profile::list_text());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Restore { from, log_from } = &cli.command {
         // The old log first: a missing or unreadable one refuses the restore before
         // anything is written.
@@ -64,6 +75,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init { .. } => Err(anyhow!("init đã được xử lý")),
         Command::Restore { .. } => Err(anyhow!("restore đã được xử lý")),
+        Command::Profile(_) => Err(anyhow!("profile đã được xử lý")),
         Command::IngestQr { image } => {
             let records = tinnhiem_web::paper::read(&image)?;
             if records.is_empty() {
@@ -561,13 +573,7 @@ fn print_status(v: &Value) {
             .flatten()
             .filter_map(|m| m["unit"].as_str())
             .collect();
-        let left = if next["state"] == "met" {
-            "đã đủ các đơn vị".to_string()
-        } else if days < 0 {
-            format!("QUÁ HẠN {} ngày", -days)
-        } else {
-            format!("còn {days} ngày")
-        };
+        let left = report_state_vi(next);
         println!(
             "Hạn báo cáo kỳ {}: {} ({left})",
             next["period"],
@@ -575,6 +581,15 @@ fn print_status(v: &Value) {
         );
         if !missing.is_empty() && days <= 30 {
             println!("  SẮP ĐẾN HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
+        }
+        let late: Vec<&str> = next["late"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["unit"].as_str())
+            .collect();
+        if !late.is_empty() {
+            println!("  BÁO CÁO TRỄ: {}", late.join(", "));
         }
     }
     for u in v["units"].as_array().into_iter().flatten() {
@@ -730,14 +745,26 @@ fn print_person(v: &Value) {
     }
 }
 
+/// A reporting period's state for people: "đủ" only when every expected unit reported
+/// on time; late and missing units are named by the callers.
+fn report_state_vi(p: &Value) -> String {
+    let days = p["days"].as_i64().unwrap_or(0);
+    match p["state"].as_str().unwrap_or("") {
+        "met" => "ĐÃ ĐỦ các đơn vị, đúng hạn".to_string(),
+        "no_units" => "chưa đăng ký đơn vị nào".to_string(),
+        "late" => format!(
+            "đã nhận từ mọi đơn vị nhưng {} đơn vị báo cáo TRỄ HẠN",
+            p["late"].as_array().map_or(0, Vec::len)
+        ),
+        "overdue" => format!("QUÁ HẠN {} ngày", -days),
+        _ if days == 0 => "HÔM NAY".to_string(),
+        _ => format!("còn {days} ngày"),
+    }
+}
+
 fn print_deadlines(v: &Value) {
     for p in v["periods"].as_array().into_iter().flatten() {
-        let left = match p["state"].as_str().unwrap_or("") {
-            "met" => "ĐÃ ĐỦ các đơn vị".to_string(),
-            "overdue" => format!("QUÁ HẠN {} ngày", -p["days"].as_i64().unwrap_or(0)),
-            "due_today" => "HÔM NAY".to_string(),
-            _ => format!("còn {} ngày", p["days"]),
-        };
+        let left = report_state_vi(p);
         println!(
             "Kỳ {}: báo cáo cấp trên hạn {} ({left}); đã báo cáo {}/{}",
             p["period"],
@@ -745,6 +772,14 @@ fn print_deadlines(v: &Value) {
             p["units_reported"],
             p["units_expected"]
         );
+        for m in p["late"].as_array().into_iter().flatten() {
+            println!(
+                "  BÁO CÁO TRỄ: {} {} (nhận ngày {})",
+                m["unit"].as_str().unwrap_or(""),
+                m["name"].as_str().unwrap_or(""),
+                when::iso_to_vi(m["reported_on"].as_str().unwrap_or(""))
+            );
+        }
         for m in p["missing"].as_array().into_iter().flatten() {
             println!(
                 "  CHƯA BÁO CÁO: {} {}",
@@ -798,12 +833,22 @@ fn print_flagged(v: &Value) {
 
 fn print_results(v: &Value) {
     for r in v.as_array().into_iter().flatten() {
+        // NQ 85 sets no two-thirds condition: say what was checked, not "2/3".
+        let two_thirds = r["profile"]
+            .as_str()
+            .and_then(tinnhiem_shared::domain::Profile::parse)
+            .is_none_or(|p| p.rules().two_thirds_quorum);
         println!(
-            "{} / {} (lần {}): thu về {}, đủ 2/3: {}",
+            "{} / {} (lần {}): thu về {}, {}: {}",
             r["unit"].as_str().unwrap_or(""),
             r["session"].as_str().unwrap_or(""),
             r["seal"]["seq"],
             r["collected"],
+            if two_thirds {
+                "đủ 2/3"
+            } else {
+                "số có mặt hợp lệ (không đòi 2/3)"
+            },
             if r["quorum_met"] == true {
                 "có"
             } else {

@@ -954,7 +954,11 @@ pub(crate) fn person(store: &Store, query: &str) -> Result<Value> {
     };
     let mut people: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
     let mut names: std::collections::BTreeMap<String, String> = Default::default();
-    let mut places: std::collections::BTreeMap<String, usize> = Default::default();
+    // QĐ 96's limit counts the places a cadre is polled in one year, and names the
+    // council (HĐND) among them: every poll counts, whatever its profile, once any poll
+    // of that year falls under a profile with a limit.
+    type Year = (usize, Option<usize>);
+    let mut places: std::collections::BTreeMap<(String, i32), Year> = Default::default();
     for (s, x) in &hits {
         people
             .entry(x.person_id.to_string())
@@ -963,19 +967,23 @@ pub(crate) fn person(store: &Store, query: &str) -> Result<Value> {
         names
             .entry(x.person_id.to_string())
             .or_insert_with(|| x.name.clone());
-        if s.result.profile == tinnhiem_shared::domain::Profile::Qd96_2023 {
-            *places.entry(x.person_id.to_string()).or_default() += 1;
+        if s.result.procedure == tinnhiem_shared::domain::Procedure::Poll {
+            use chrono::Datelike;
+            let e = places
+                .entry((x.person_id.to_string(), s.meta.date.year()))
+                .or_default();
+            e.0 += 1;
+            e.1 = e.1.max(s.result.profile.rules().max_places_per_person);
         }
     }
     let people: Vec<Value> = people
         .into_iter()
         .map(|(id, results)| {
             let mut problems = Vec::new();
-            let party = places.get(&id).copied().unwrap_or(0);
-            if let Some(max) = tinnhiem_shared::domain::Profile::Qd96_2023.rules().max_places_per_person {
-                if party > max {
+            for ((_, year), (n, max)) in places.range((id.clone(), i32::MIN)..=(id.clone(), i32::MAX)) {
+                if let Some(max) = max.filter(|m| n > m) {
                     problems.push(format!(
-                        "lấy phiếu ở {party} nơi theo qd96-2023 (tối đa {max}): dữ liệu cần kiểm tra"
+                        "năm {year} được lấy phiếu ở {n} nơi (kể cả HĐND); QĐ 96 cho tối đa {max} nơi: dữ liệu cần kiểm tra"
                     ));
                 }
             }
@@ -1034,29 +1042,66 @@ pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> R
     }
     let reg = registry::list(store)?;
     let expected: Vec<_> = expected_units(&reg, hub).collect();
+    // When each unit first reported for a period: the hub's own receipt time, as the
+    // day in Vietnam. A seal without a receipt (never the case for one accepted over the
+    // network) counts by its sealing time.
+    let mut first: std::collections::BTreeMap<(String, i32), chrono::NaiveDate> =
+        Default::default();
+    let year_of: std::collections::HashMap<(&str, &str), i32> = all
+        .iter()
+        .map(|s| {
+            (
+                (s.unit.as_str(), s.result.session.as_str()),
+                s.meta.date.year(),
+            )
+        })
+        .collect();
+    for (unit, session, seal, receipt) in accepted(store)? {
+        let Some(&year) = year_of.get(&(unit.as_str(), session.as_str())) else {
+            continue;
+        };
+        let Some(child) = reporting_child(&reg, &unit) else {
+            continue;
+        };
+        let at = receipt.map_or(seal.body.sealed_at, |r| r.body.received_at);
+        let Some(day) = tinnhiem_shared::domain::when::in_vietnam(at).map(|t| t.date_naive())
+        else {
+            continue;
+        };
+        let e = first.entry((child.to_string(), year)).or_insert(day);
+        *e = (*e).min(day);
+    }
     let mut periods = Vec::new();
     for y in years {
         let due = chrono::NaiveDate::from_ymd_opt(y + 1, 1, 15).unwrap_or(today);
-        let reported: std::collections::BTreeSet<&str> = all
-            .iter()
-            .filter(|s| s.meta.date.year() == y)
-            .filter_map(|s| reporting_child(&reg, &s.unit))
-            .collect();
-        let missing: Vec<Value> = expected
-            .iter()
-            .filter(|e| !reported.contains(e.id.as_str()))
-            .map(|e| json!({"unit": e.id, "name": e.name}))
-            .collect();
+        let named = |e: &registry::Entry, day: Option<chrono::NaiveDate>| json!({"unit": e.id, "name": e.name, "reported_on": day.map(|d| d.to_string())});
+        let mut missing = Vec::new();
+        let mut late = Vec::new();
+        let mut on_time = 0usize;
+        for e in &expected {
+            match first.get(&(e.id.clone(), y)) {
+                None => missing.push(named(e, None)),
+                Some(d) if *d > due => late.push(named(e, Some(*d))),
+                Some(_) => on_time += 1,
+            }
+        }
         let (st, days) = state(due);
-        let st = if missing.is_empty() {
-            "met".to_string()
+        // "đủ" only when every expected unit reported by the due day; none expected is
+        // its own state, never "đủ".
+        let st = if expected.is_empty() {
+            "no_units"
+        } else if missing.is_empty() && late.is_empty() {
+            "met"
+        } else if missing.is_empty() {
+            "late"
         } else if st == "passed" {
-            "overdue".to_string()
+            "overdue"
         } else {
-            st
+            "due"
         };
         periods.push(json!({"period": y, "report_due": due.to_string(), "state": st, "days": days,
-                            "units_expected": expected.len(), "units_reported": reported.len(), "missing": missing}));
+                            "units_expected": expected.len(), "units_reported": expected.len() - missing.len(),
+                            "units_on_time": on_time, "late": late, "missing": missing}));
     }
     Ok(json!({"today": today.to_string(), "periods": periods, "sessions": list}))
 }

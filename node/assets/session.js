@@ -45,6 +45,7 @@ function drawSetup() {
   const m = S.meta;
   $("tab-setup").innerHTML = `<h2>Thông tin phiên</h2>
 <table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
+<tr><th>Khai mạc kỳ họp</th><td id=opening-day>${m.opening_date ? tn.date(m.opening_date) : tn.date(m.date) + " <span class=muted>(trùng ngày bỏ phiếu)</span>"}</td></tr>
 <tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
 <h2>Ban kiểm phiếu</h2><form id=board>
@@ -52,6 +53,7 @@ function drawSetup() {
 <label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
 <div class=row><label>Cơ quan giao nhiệm vụ (“do … giao”) <input name=assigned_by value="${tn.esc(m.assigned_by || "")}" placeholder="Ban Thường vụ Huyện ủy"></label>
 <label>Chức danh được lấy phiếu (“đối với …”) <input name=polled_posts value="${tn.esc(m.polled_posts || "")}" placeholder="các chức danh do HĐND bầu"></label></div>
+<div class=row><label>Ngày khai mạc kỳ họp (trống: trùng ngày bỏ phiếu) <input name=opening_date type=date value="${tn.esc(m.opening_date || "")}"></label></div>
 <div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
 <label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${tn.esc(m.count_from || "")}" placeholder="14:05"></label>
 <label>Kết thúc <input name=to value="${tn.esc(m.count_to || "")}" placeholder="15:10"></label></div>
@@ -59,9 +61,13 @@ function drawSetup() {
 <button id=board-go>Ghi</button> <span class=msg></span></form>
 <h2>Làm việc trên nhiều máy</h2>
 <p>Mỗi máy nhập phần của mình; gộp bằng tệp: <a href="/s/${encodeURIComponent(ID)}/doc" id=doc-download>tải tệp phiên này</a>, mang sang máy kia và nhập ở trang “Các phiên”. Phiếu nhập ở các máy được cộng lại; một số bị nhập khác nhau ở hai máy sẽ được báo để nhập lại.</p>
-<h2>Các hạn theo quy định</h2><ul>${S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("")}</ul>`;
+<h2>Các hạn theo quy định</h2><ul id=deadlines>${S.deadlines.length ? S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("") : "<li class=muted>Tài liệu gốc không nêu thời hạn nào cho hình thức này theo quy định của phiên.</li>"}</ul>`;
   const f = $("board");
-  f.addEventListener("submit", () => act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu"));
+  // Drawn again once saved: the opening day moves the deadlines listed below the form.
+  f.addEventListener("submit", async () => {
+    const r = await act("tab-setup", API + "/board", Object.fromEntries(new FormData(f).entries()), () => "Đã ghi ban kiểm phiếu");
+    if (r) { drawSetup(); msg("tab-setup", "Đã ghi ban kiểm phiếu", "ok"); }
+  });
 }
 
 // The list of people: each row edited or removed in place (with a confirmation in the

@@ -33,6 +33,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         println!("Khóa công khai: {}", home.key()?.public());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Profile(ProfileCmd::List { json }) = &cli.command {
+        print_profiles(*json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Restore { from } = &cli.command {
         let s = tinnhiem_shared::store::home::restore(from, &dir, "node.toml")?;
         println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
@@ -245,7 +249,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Serve { .. }
         | Command::Backup { .. }
         | Command::Restore { .. }
-        | Command::User(_) => handled_above(),
+        | Command::User(_)
+        | Command::Profile(_) => handled_above(),
         Command::Audit { json } => cx.audit(json),
     }
 }
@@ -278,6 +283,16 @@ fn who() -> String {
     std::env::var("USER").unwrap_or_else(|_| "clerk".into())
 }
 
+/// `profile list`: needs no home, the profiles are this build's.
+fn print_profiles(json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&Profile::list_json())?);
+    } else {
+        println!("{}", Profile::list_text());
+    }
+    Ok(())
+}
+
 fn handled_above() -> Result<ExitCode> {
     bail!("lệnh này đã được xử lý ở trên")
 }
@@ -297,7 +312,7 @@ impl<'a> Cx<'a> {
         match c {
             SessionCmd::Create(a) => {
                 let id = self.desk.session_id(&a.session)?;
-                let profile: Profile = a.profile.into();
+                let profile: Profile = a.profile;
                 let procedure: Procedure = a.procedure.into();
                 let mode: Mode = a.mode.into();
                 let mut problems = Vec::new();
@@ -311,6 +326,18 @@ impl<'a> Cx<'a> {
                 if a.body.trim().is_empty() {
                     problems.push("--body trống".into());
                 }
+                let opening_date = match a.opening_date.as_deref() {
+                    None => None,
+                    Some(d) => {
+                        let o = when::parse_day(d);
+                        if o.is_none() {
+                            problems.push(format!(
+                                "--opening-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD"
+                            ));
+                        }
+                        o
+                    }
+                };
                 let (Some(date), true) = (date, problems.is_empty()) else {
                     bail!("không tạo được phiên:\n  - {}", problems.join("\n  - "));
                 };
@@ -320,6 +347,7 @@ impl<'a> Cx<'a> {
                     procedure,
                     mode,
                     date,
+                    opening_date,
                     body: a.body.clone(),
                     title: a.title.clone(),
                 })?;
@@ -630,6 +658,7 @@ impl<'a> Cx<'a> {
             resolution_date,
             assigned_by,
             polled_posts,
+            opening_date,
         } = c;
         for (flag, v) in [("--from", &from), ("--to", &to)] {
             if let Some(v) = v {
@@ -645,6 +674,16 @@ impl<'a> Cx<'a> {
                 when::parse_day(&d)
                     .ok_or_else(|| {
                         anyhow!("--resolution-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
+                    })?
+                    .to_string(),
+            ),
+        };
+        let opening_date = match opening_date {
+            None => None,
+            Some(d) => Some(
+                when::parse_day(&d)
+                    .ok_or_else(|| {
+                        anyhow!("--opening-date «{d}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
                     })?
                     .to_string(),
             ),
@@ -668,6 +707,7 @@ impl<'a> Cx<'a> {
                 (MetaField::ResolutionDate, resolution_date),
                 (MetaField::AssignedBy, assigned_by),
                 (MetaField::PolledPosts, polled_posts),
+                (MetaField::OpeningDate, opening_date),
             ],
         )?;
         println!("Đã ghi thông tin ban kiểm phiếu của phiên «{sid}»");
@@ -1112,6 +1152,23 @@ impl<'a> Cx<'a> {
         if json {
             println!("{}", serde_json::to_string_pretty(&list)?);
         } else {
+            println!(
+                "{}: bỏ phiếu {}, khai mạc kỳ họp {}{}",
+                s.meta.profile.rules().title,
+                when::day_vi(s.meta.date),
+                when::day_vi(s.meta.opening_day()),
+                if s.meta.opening_date.is_none() {
+                    " (trùng ngày bỏ phiếu)"
+                } else {
+                    ""
+                }
+            );
+            if list.is_empty() {
+                println!(
+                    "Tài liệu gốc không nêu thời hạn nào cho {} theo quy định này.",
+                    s.meta.procedure.title().to_lowercase()
+                );
+            }
             for d in list {
                 let days = (d.due - today).num_days();
                 let left = match days {

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
 use tinnhiem_shared::domain::limits::{for_terminal, MAX_SUBJECTS};
+use tinnhiem_shared::domain::when;
 use tinnhiem_shared::domain::{
     compute, subject_rows_from_csv, Entry, Exclusion, FileError, Mark, Mode, PersonId, Problem,
     Procedure, Profile, Session, SessionFile, SessionId, SessionResult, Subject, SubjectId, Tally,
@@ -95,8 +96,22 @@ pub(crate) struct NewSession {
     pub(crate) procedure: Procedure,
     pub(crate) mode: Mode,
     pub(crate) date: chrono::NaiveDate,
+    /// The session's opening day when it is not the vote day.
+    pub(crate) opening_date: Option<chrono::NaiveDate>,
     pub(crate) body: String,
     pub(crate) title: Option<String>,
+}
+
+/// Refuses an opening day after the vote: the preparation deadlines count back from it.
+fn check_opening(opening: Option<chrono::NaiveDate>, date: chrono::NaiveDate) -> Result<()> {
+    if let Some(o) = opening.filter(|o| *o > date) {
+        bail!(
+            "Ngày khai mạc kỳ họp ({}) sau ngày bỏ phiếu ({}): ngày khai mạc phải trước hoặc trùng ngày bỏ phiếu",
+            when::day_vi(o),
+            when::day_vi(date)
+        );
+    }
+    Ok(())
 }
 
 /// What `add_entry` did.
@@ -191,8 +206,12 @@ impl<'a> Desk<'a> {
 
     pub(crate) fn create(&self, n: &NewSession) -> Result<()> {
         let mut doc = SessionDoc::new(&self.home.config.unit, &n.id, &self.actor(&n.id)?)?;
+        check_opening(n.opening_date, n.date)?;
         doc.set_setup(n.profile, n.procedure, n.mode, n.date)?;
         doc.set_meta(MetaField::Body, n.body.trim())?;
+        if let Some(o) = n.opening_date.filter(|o| *o != n.date) {
+            doc.set_meta(MetaField::OpeningDate, &o.to_string())?;
+        }
         if let Some(t) = n.title.as_deref().filter(|t| !t.trim().is_empty()) {
             doc.set_meta(MetaField::Title, t.trim())?;
         }
@@ -497,6 +516,8 @@ impl<'a> Desk<'a> {
                 doc.set_meta(f, v.trim())?;
             }
         }
+        let meta = doc.read()?.meta;
+        check_opening(meta.opening_date, meta.date)?;
         self.save(&sid, &mut doc, "ghi ban kiểm phiếu")?;
         Ok(sid)
     }

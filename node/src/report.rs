@@ -44,7 +44,11 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
         when::day_vi(m.date),
         m.profile.rules().title
     ));
-    let quorum_label = format!("Đủ 2/3 {}", m.profile.rules().quorum_base_vi);
+    let quorum_label = if m.profile.rules().two_thirds_quorum {
+        format!("Đủ 2/3 {}", m.profile.rules().quorum_base_vi)
+    } else {
+        "Số có mặt hợp lệ (quy định này không đòi 2/3)".to_string()
+    };
     let rows: [(&str, String); 8] = [
         ("Tổng số đại biểu (thành viên)", r.total.to_string()),
         ("Có mặt dự kỳ họp (hội nghị)", r.present.to_string()),
@@ -256,6 +260,9 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
             m.board.join(", ")
         }
     ));
+    if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
+        out.push_str(&format!("Khai mạc kỳ họp: {}\n", when::day_vi(o)));
+    }
     out.push_str(&format!(
         "Cơ quan giao nhiệm vụ: {}; chức danh được lấy phiếu: {}\n",
         opt(&m.assigned_by),

@@ -191,7 +191,8 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
 <label>Cơ quan bỏ phiếu <input name=body required placeholder="vd: HĐND huyện Phong Thổ"></label>
 <label>Tên kỳ họp / hội nghị <input name=title placeholder="vd: Kỳ họp thứ mười tám"></label>
 <label>Ngày bỏ phiếu <input name=date type=date required></label>
-<label>Quy định <select name=profile><option value=nq96-2023>Nghị quyết 96/2023/QH15 (HĐND)</option><option value=qd96-2023>Quy định 96-QĐ/TW (Đảng)</option></select></label>
+<label>Ngày khai mạc kỳ họp (để trống nếu trùng ngày bỏ phiếu) <input name=opening_date type=date></label>
+<label>Quy định <select name=profile><option value=nq96-2023>Nghị quyết 96/2023/QH15 (HĐND)</option><option value=qd96-2023>Quy định 96-QĐ/TW (Đảng)</option><option value=nq85-2014>Nghị quyết 85/2014/QH13 (HĐND, trước NQ 96)</option><option value=qd262-2014>Quy định 262-QĐ/TW (Đảng, trước QĐ 96)</option></select></label>
 <label>Hình thức <select name=procedure><option value=poll>Lấy phiếu tín nhiệm</option><option value=binding>Bỏ phiếu tín nhiệm</option></select></label>
 <label>Cách nhập <select name=mode><option value=entries>Từng phiếu</option><option value=tallies>Tổng hợp từ giấy</option></select></label>
 <button id=create-go>Tạo phiên</button> <span id=create-msg></span>
@@ -272,6 +273,9 @@ struct CreateForm {
     #[serde(default)]
     title: Option<String>,
     date: String,
+    /// Empty or absent: the session opens on the vote day.
+    #[serde(default)]
+    opening_date: Option<String>,
     profile: String,
     procedure: String,
     mode: String,
@@ -285,7 +289,9 @@ async fn api_create(State(w): State<Web>, who: Signed, Json(f): Json<CreateForm>
             if let Err(e) = &id {
                 problems.push(format!("Mã phiên: {e}"));
             }
-            let profile = Profile::parse(&f.profile);
+            let profile = Profile::parse_or_why(&f.profile)
+                .map_err(|why| problems.push(format!("Quy định: {why}")))
+                .ok();
             let procedure = Procedure::parse(&f.procedure);
             let mode = Mode::parse(&f.mode);
             let date = chrono::NaiveDate::parse_from_str(&f.date, "%Y-%m-%d").ok();
@@ -295,6 +301,16 @@ async fn api_create(State(w): State<Web>, who: Signed, Json(f): Json<CreateForm>
             if f.body.trim().is_empty() {
                 problems.push("Cơ quan bỏ phiếu: còn trống".into());
             }
+            let opening_date = match f.opening_date.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(o) => {
+                    let d = chrono::NaiveDate::parse_from_str(o, "%Y-%m-%d").ok();
+                    if d.is_none() {
+                        problems.push(format!("Ngày khai mạc kỳ họp «{o}»: cần chọn một ngày"));
+                    }
+                    d
+                }
+            };
             let (Ok(id), Some(profile), Some(procedure), Some(mode), Some(date)) =
                 (id, profile, procedure, mode, date)
             else {
@@ -309,6 +325,7 @@ async fn api_create(State(w): State<Web>, who: Signed, Json(f): Json<CreateForm>
                 procedure,
                 mode,
                 date,
+                opening_date,
                 body: f.body,
                 title: f.title,
             })?;
@@ -408,7 +425,8 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                          "procedure": m.procedure.key(), "procedure_title": m.procedure.title(),
                          "mode": m.mode.key(), "place": m.place, "count_from": m.count_from,
                          "count_to": m.count_to, "chair": m.chair, "board": m.board,
-                         "assigned_by": m.assigned_by, "polled_posts": m.polled_posts},
+                         "assigned_by": m.assigned_by, "polled_posts": m.polled_posts,
+                         "opening_date": m.opening_date.map(|d| d.to_string())},
                 "attendance": s.attendance, "ballots": s.ballots,
                 "levels": levels, "subjects": subjects, "entries": entries,
                 "conflicts": conflicts_json(&s.conflicts), "anomalies": s.anomalies,
@@ -418,8 +436,7 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
                 "seals": seals,
                 "deadlines": deadlines(m),
                 "csv_help": {"headers": ACCEPTED_HEADERS, "reasons": ACCEPTED_EXCLUSIONS},
-                "exclusions": ([Exclusion::Retiring, Exclusion::ElectedThisYear, Exclusion::AppointedThisYear,
-                               Exclusion::PolledOnAnotherLine].map(|e| json!({"key": e.key(), "title": e.title()}))),
+                "exclusions": m.profile.rules().exclusions.iter().map(|e| json!({"key": e.key(), "title": e.title()})).collect::<Vec<_>>(),
             }))
         })
         .await,
@@ -591,6 +608,9 @@ struct BoardForm {
     assigned_by: Option<String>,
     #[serde(default)]
     polled_posts: Option<String>,
+    /// YYYY-MM-DD; empty clears it (the session opens on the vote day).
+    #[serde(default)]
+    opening_date: Option<String>,
 }
 
 async fn api_board(
@@ -607,6 +627,12 @@ async fn api_board(
                     if !is_hhmm(v) {
                         problems.push(format!("{label} «{v}»: cần dạng GIỜ:PHÚT, vd 14:05"));
                     }
+                }
+            }
+            let opening = f.opening_date.map(|o| o.trim().to_string());
+            if let Some(o) = opening.as_deref().filter(|o| !o.is_empty()) {
+                if chrono::NaiveDate::parse_from_str(o, "%Y-%m-%d").is_err() {
+                    problems.push(format!("Ngày khai mạc kỳ họp «{o}»: cần chọn một ngày"));
                 }
             }
             if !problems.is_empty() {
@@ -631,6 +657,7 @@ async fn api_board(
                     (MetaField::Title, keep(f.title)),
                     (MetaField::AssignedBy, keep(f.assigned_by)),
                     (MetaField::PolledPosts, keep(f.polled_posts)),
+                    (MetaField::OpeningDate, opening),
                 ],
             )?;
             Ok(json!({"ok": true}))

@@ -224,6 +224,20 @@ impl Browser {
         e.send_keys(text).await.expect("type");
     }
 
+    /// Sets an input's value as its own widget would (a date field takes its keys in
+    /// the browser's locale order, which a test should not depend on).
+    pub async fn set_value(&self, css: &str, value: &str) {
+        self.wait_for(css).await;
+        self.c
+            .execute(
+                "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+                 e.dispatchEvent(new Event('input', {bubbles: true}));",
+                vec![css.into(), value.into()],
+            )
+            .await
+            .expect("set value");
+    }
+
     /// Clicks an element. A page that redraws between finding and clicking (they poll)
     /// leaves a stale reference: find it again, a few times.
     pub async fn click(&self, css: &str) {

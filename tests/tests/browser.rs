@@ -335,6 +335,8 @@ async fn the_dashboard_sees_a_district_arrive_and_a_reviewer_finds_a_person() {
         due.contains("lai-chau.sin-ho"),
         "missing unit listed: {due}"
     );
+    // A 2023 session arriving now is after 15/01/2024: named as late, not "đủ".
+    assert!(due.contains("Báo cáo trễ:"), "late unit named: {due}");
     b.wait_text("#sessions-table", "ky-hop-2023", 10).await;
     b.shot("hub-2-dashboard-received").await;
 
@@ -395,4 +397,55 @@ async fn the_dashboard_sees_a_district_arrive_and_a_reviewer_finds_a_person() {
     assert_eq!(b.csp_violations().await, Vec::<String>::new());
     b.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// The opening day is typed on the session page; NQ 96's deadlines listed there move
+/// with it, and one after the vote is refused at the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opening_day_is_set_on_the_session_page_and_moves_the_calendar() {
+    let node = NodeHome::init(UNIT);
+    node.ok(&[
+        "session",
+        "create",
+        "ky-hop-9",
+        "--profile",
+        "nq96-2023",
+        "--body",
+        "HĐND huyện Phong Thổ",
+        "--date",
+        "08/12/2023",
+    ]);
+    node.user("lan", "clerk", PASSWORD);
+    let web = node.web(false);
+    let b = Browser::start().await;
+    b.login(&web.base, "lan", PASSWORD).await;
+    b.go(&format!("{}/s/ky-hop-9#setup", web.base)).await;
+    let day = b.wait_text("#opening-day", "08/12/2023", 20).await;
+    assert!(day.contains("trùng ngày bỏ phiếu"), "{day}");
+    b.wait_text(
+        "#tab-setup",
+        "24/10/2023 — Thường trực HĐND dự kiến danh sách",
+        10,
+    )
+    .await;
+
+    b.set_value("#board input[name=opening_date]", "2023-12-06")
+        .await;
+    b.click("#board-go").await;
+    b.wait_text("#opening-day", "06/12/2023", 20).await;
+    b.wait_text("#tab-setup", "22/10/2023", 10).await;
+    let v = node.ok(&["deadlines", "ky-hop-9", "--json"]);
+    assert!(v.contains("2023-10-22"), "{v}");
+    b.shot("node-opening-day").await;
+
+    b.set_value("#board input[name=opening_date]", "2023-12-10")
+        .await;
+    b.click("#board-go").await;
+    b.wait_text("#tab-setup .msg", "sau ngày bỏ phiếu", 20)
+        .await;
+    assert!(node
+        .ok(&["deadlines", "ky-hop-9", "--json"])
+        .contains("2023-10-22"));
+    assert_eq!(b.csp_violations().await, Vec::<String>::new());
+    b.close().await;
 }

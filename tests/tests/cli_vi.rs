@@ -98,7 +98,7 @@ fn help_of_both_binaries_is_in_vietnamese() {
     let (create, _) = text(&run("tinnhiem-node", &["session", "create", "--help"]));
     assert!(create.contains("Tham số:"), "{create}");
     assert!(
-        create.contains("[giá trị: nq96-2023, qd96-2023]")
+        create.contains("[giá trị: nq96-2023, qd96-2023, nq85-2014, qd262-2014]")
             && create.contains("[giá trị: poll, binding; mặc định: poll]")
             && create.contains("[giá trị: entries, tallies; mặc định: entries]"),
         "{create}"
@@ -134,7 +134,9 @@ fn usage_errors_exit_2_in_vietnamese_naming_what_is_allowed() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("--profile")
-            && err.contains("«nq96» không hợp lệ; dùng một trong: nq96-2023, qd96-2023"),
+            && err.contains(
+                "«nq96» không hợp lệ; dùng một trong: nq96-2023, qd96-2023, nq85-2014, qd262-2014"
+            ),
         "{err}"
     );
     assert!(
@@ -360,7 +362,12 @@ fn a_session_can_be_dated_as_people_write_dates() {
     assert!(
         deadlines
             .lines()
-            .all(|l| l.as_bytes().get(2) == Some(&b'/')),
+            .next()
+            .is_some_and(|l| l.contains("bỏ phiếu 01/03/2024"))
+            && deadlines
+                .lines()
+                .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+                .all(|l| l.as_bytes().get(2) == Some(&b'/')),
         "{deadlines}"
     );
     let e = h.fails(&[
@@ -483,4 +490,194 @@ fn at_a_terminal_the_password_is_asked_twice_and_never_shown() {
         "quan-tri\tadmin\n",
         "nothing written"
     );
+}
+
+fn due(h: &NodeHome, session: &str, key: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["deadlines", session, "--json"])).expect("json");
+    v.as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["key"] == key)
+        .and_then(|d| d["due"].as_str())
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_string()
+}
+
+/// NQ 96 counts 45, 25 and 20 days before the opening day; a session that opens two
+/// days before its vote gets its deadlines two days earlier than from the vote day.
+#[test]
+fn the_opening_day_moves_the_calendar() {
+    let h = NodeHome::init("lai-chau");
+    let create = |id: &str, extra: &[&str]| {
+        let mut a = vec![
+            "session",
+            "create",
+            id,
+            "--profile",
+            "nq96-2023",
+            "--body",
+            "HĐND tỉnh",
+            "--date",
+            "08/12/2023",
+        ];
+        a.extend_from_slice(extra);
+        h.ok(&a);
+    };
+    create("cung-ngay", &[]);
+    create("khai-mac-truoc", &["--opening-date", "06/12/2023"]);
+    assert_eq!(due(&h, "cung-ngay", "list_and_reports"), "2023-10-24");
+    assert_eq!(due(&h, "khai-mac-truoc", "list_and_reports"), "2023-10-22");
+    assert_eq!(due(&h, "khai-mac-truoc", "front_opinions"), "2023-11-11");
+    assert_eq!(due(&h, "khai-mac-truoc", "forward_opinions"), "2023-11-16");
+    // Publication counts from the resolution, i.e. the vote, not the opening.
+    assert_eq!(due(&h, "khai-mac-truoc", "publication"), "2023-12-11");
+    let text = h.ok(&["deadlines", "khai-mac-truoc"]);
+    assert!(
+        text.contains("khai mạc kỳ họp 06/12/2023") && text.contains("dự kiến danh sách"),
+        "{text}"
+    );
+    assert!(h
+        .ok(&["session", "show", "khai-mac-truoc"])
+        .contains("Khai mạc kỳ họp: 06/12/2023"));
+    let minutes = h.path().join("bien-ban.html");
+    h.ok(&[
+        "export",
+        "khai-mac-truoc",
+        "--minutes",
+        minutes.to_str().expect("p"),
+    ]);
+    let html = std::fs::read_to_string(&minutes).expect("minutes");
+    assert!(html.contains("Kỳ họp khai mạc ngày 06/12/2023"), "{html}");
+
+    // Set later on the board; never after the vote.
+    h.ok(&["board", "set", "cung-ngay", "--opening-date", "05/12/2023"]);
+    assert_eq!(due(&h, "cung-ngay", "list_and_reports"), "2023-10-21");
+    let e = h.fails(&["board", "set", "cung-ngay", "--opening-date", "10/12/2023"]);
+    assert!(
+        e.contains("Ngày khai mạc kỳ họp (10/12/2023) sau ngày bỏ phiếu (08/12/2023)"),
+        "{e}"
+    );
+    assert_eq!(due(&h, "cung-ngay", "list_and_reports"), "2023-10-21");
+    let e = h.fails(&[
+        "session",
+        "create",
+        "sai",
+        "--profile",
+        "nq96-2023",
+        "--body",
+        "B",
+        "--date",
+        "08/12/2023",
+        "--opening-date",
+        "09/12/2023",
+    ]);
+    assert!(e.contains("sau ngày bỏ phiếu"), "{e}");
+
+    // A binding vote gets publication only; the imported file carries the opening day.
+    let f = h.file(
+        "b.json",
+        &SESSION_JSON
+            .replace("\"ky-hop-14\"", "\"bo-phieu\"")
+            .replace("\"poll\"", "\"binding\"")
+            .replace(
+                "\"date\": \"2023-12-08\"",
+                "\"date\": \"2023-12-08\", \"opening_date\": \"2023-12-04\"",
+            )
+            .replace(
+                "\"high\": 40, \"confidence\": 8, \"low\": 1",
+                "\"confidence\": 48, \"no_confidence\": 1",
+            ),
+    );
+    h.ok(&["session", "import", f.to_str().expect("p")]);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["deadlines", "bo-phieu", "--json"])).expect("json");
+    let keys: Vec<_> = v
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| d["key"].clone())
+        .collect();
+    assert_eq!(keys, vec![serde_json::json!("publication")], "{v}");
+    assert!(h
+        .ok(&["session", "show", "bo-phieu"])
+        .contains("Khai mạc kỳ họp: 04/12/2023"));
+}
+
+/// Both binaries list the profiles, a line each, and the regimes the seeds only name
+/// are refused with what the seeds lack.
+#[test]
+fn profiles_are_listed_and_undescribed_regimes_refused() {
+    for binary in ["tinnhiem-node", "tinnhiem-hub"] {
+        let o = run(binary, &["profile", "list"]);
+        assert!(o.status.success(), "{o:?}");
+        let text = String::from_utf8_lossy(&o.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        for key in ["nq96-2023", "qd96-2023", "nq85-2014", "qd262-2014"] {
+            assert!(lines.iter().any(|l| l.starts_with(key)), "{key}: {text}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("nq85-2014") && l.contains("quy định cũ")),
+            "{text}"
+        );
+        let o = run(binary, &["profile", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["profiles"].as_array().map(Vec::len), Some(4), "{v}");
+        let nq85 = &v["profiles"][2];
+        assert_eq!(nq85["key"], "nq85-2014");
+        assert_eq!(nq85["two_thirds_quorum"], false);
+        assert_eq!(nq85["percent_denominator"], "total_members");
+        assert_eq!(v["refused"][0]["key"], "nq35-2012");
+    }
+    let h = NodeHome::init("lai-chau");
+    let e = h.fails(&[
+        "session",
+        "create",
+        "cu",
+        "--profile",
+        "nq35-2012",
+        "--body",
+        "B",
+        "--date",
+        "08/12/2013",
+    ]);
+    assert!(
+        e.contains("nq35-2012") && e.contains("tài liệu không nêu"),
+        "{e}"
+    );
+    // An old profile computes under its own rules: 30 of 50 present is no quorum
+    // problem under NQ 85, and 20 high is 40.00 % of all delegates.
+    let f = h.file(
+        "cu.json",
+        &SESSION_JSON
+            .replace("nq96-2023", "nq85-2014")
+            .replace("\"retiring\"", "\"under_nine_months\"")
+            .replace(
+                "\"present\": 49, \"absent_from_start\": 1, \"present_at_vote\": 49",
+                "\"present\": 30, \"absent_from_start\": 0, \"present_at_vote\": 30",
+            )
+            .replace(
+                "\"issued\": 49, \"collected\": 49",
+                "\"issued\": 30, \"collected\": 30",
+            )
+            .replace(
+                "\"high\": 40, \"confidence\": 8, \"low\": 1",
+                "\"high\": 20, \"confidence\": 8, \"low\": 2",
+            ),
+    );
+    h.ok(&["session", "import", f.to_str().expect("p")]);
+    let r = h.result_json("ky-hop-14");
+    assert_eq!(r["quorum_met"], true, "{r}");
+    assert_eq!(r["consistent"], true, "{r}");
+    assert_eq!(r["subjects"][0]["percent"]["high"], "40.00", "{r}");
+    let shown = h.ok(&["result", "ky-hop-14"]);
+    assert!(
+        shown.contains("không đòi 2/3") && shown.contains("Nghị quyết 85/2014/QH13"),
+        "{shown}"
+    );
+    h.ok(&["seal", "ky-hop-14"]);
+    h.ok(&["verify", "ky-hop-14"]);
 }

@@ -60,10 +60,14 @@ fn a_reviewer_finds_a_person_without_diacritics_and_sees_every_flag() {
     assert_eq!(people.len(), 1, "{v}");
     assert_eq!(people[0]["person_id"], "p-duc");
     assert_eq!(people[0]["places"], 3);
-    // Three places under qd96-2023 would be a data error: here two are qd96 and one nq96.
-    assert_eq!(
-        people[0]["problems"].as_array().map(Vec::len),
-        Some(0),
+    // QĐ 96 limits a cadre to two places and names the council among them: the Party
+    // committee, the council and the workplace are three places in 2023.
+    let problems = people[0]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 1, "{v}");
+    assert!(
+        problems[0]
+            .as_str()
+            .is_some_and(|p| p.contains("năm 2023") && p.contains("3 nơi") && p.contains("HĐND")),
         "{v}"
     );
     let flags: Vec<_> = people[0]["results"]
@@ -146,6 +150,7 @@ fn deadlines_show_the_report_due_and_who_has_not_reported() {
             "list_and_reports",
             "front_opinions",
             "forward_opinions",
+            "decide_list",
             "publication",
             "provincial_report"
         ]
@@ -178,4 +183,93 @@ fn deadlines_show_the_report_due_and_who_has_not_reported() {
     assert!(hub
         .ok(&["status"])
         .contains("Hạn báo cáo kỳ 2023: 15/01/2024"));
+}
+
+/// The report card says "đủ" only when every expected unit reported by 15 January: with
+/// no unit registered it says so; a unit that sealed a 2023 session only now is late and
+/// named; one that has not reported is named as missing.
+#[test]
+fn the_report_card_says_enough_only_when_every_unit_reported_on_time() {
+    let hub = Hub::start("lai-chau");
+    let card = |hub: &Hub| -> serde_json::Value {
+        serde_json::from_str(&hub.ok(&["deadlines", "--json"])).expect("json")
+    };
+    // Nobody registered: not "đủ".
+    let v = card(&hub);
+    assert_eq!(v["periods"][0]["state"], "no_units", "{v}");
+    let text = hub.ok(&["deadlines"]);
+    assert!(
+        text.contains("chưa đăng ký đơn vị nào") && !text.contains("ĐỦ"),
+        "{text}"
+    );
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let this_year = tinnhiem_shared::domain::when::in_vietnam(now as i64)
+        .expect("now")
+        .format("%Y")
+        .to_string();
+    let a = NodeHome::init("lai-chau.phong-tho");
+    let b = NodeHome::init("lai-chau.tam-duong");
+    for (n, u) in [(&a, "lai-chau.phong-tho"), (&b, "lai-chau.tam-duong")] {
+        hub.enroll(n, u);
+        n.point_at(hub.addr, &hub.key);
+    }
+    let send = |n: &NodeHome, id: &str, date: &str| {
+        let f = n.file(
+            &format!("{id}.json"),
+            &session(id, "nq96-2023", "HĐND huyện", "Chủ tịch", 1).replace("2023-12-08", date),
+        );
+        n.ok(&["session", "import", f.to_str().expect("p")]);
+        n.ok(&["seal", id]);
+        n.ok(&["sync", "--once", "--timeout", "30"]);
+    };
+    let period = |v: &serde_json::Value, y: &str| -> serde_json::Value {
+        v["periods"]
+            .as_array()
+            .expect("periods")
+            .iter()
+            .find(|p| p["period"].as_i64().map(|n| n.to_string()).as_deref() == Some(y))
+            .cloned()
+            .unwrap_or_else(|| panic!("no period {y} in {v}"))
+    };
+
+    // This year's report is not due yet: one in, one missing.
+    send(&a, "ky-nay", &format!("{this_year}-06-01"));
+    let p = period(&card(&hub), &this_year);
+    assert_eq!(p["state"], "due", "{p}");
+    assert_eq!(p["missing"][0]["unit"], "lai-chau.tam-duong", "{p}");
+    send(&b, "ky-nay", &format!("{this_year}-06-02"));
+    let p = period(&card(&hub), &this_year);
+    assert_eq!(p["state"], "met", "{p}");
+    assert!(hub
+        .ok(&["deadlines"])
+        .contains("ĐÃ ĐỦ các đơn vị, đúng hạn"));
+
+    // 2023: due 15/01/2024. One unit sends only now (late), the other not at all.
+    send(&b, "ky-2023", "2023-12-08");
+    let p = period(&card(&hub), "2023");
+    assert_eq!(p["state"], "overdue", "{p}");
+    assert_eq!(p["late"][0]["unit"], "lai-chau.tam-duong", "{p}");
+    assert_eq!(p["missing"][0]["unit"], "lai-chau.phong-tho", "{p}");
+    let text = hub.ok(&["deadlines"]);
+    assert!(
+        text.contains("BÁO CÁO TRỄ: lai-chau.tam-duong")
+            && text.contains("CHƯA BÁO CÁO: lai-chau.phong-tho"),
+        "{text}"
+    );
+    // Both in, both late: every unit reported, still not "đủ".
+    send(&a, "ky-2023", "2023-12-08");
+    let p = period(&card(&hub), "2023");
+    assert_eq!(p["state"], "late", "{p}");
+    assert_eq!(p["late"].as_array().map(Vec::len), Some(2), "{p}");
+    assert_eq!(p["units_on_time"], 0, "{p}");
+    let text = hub.ok(&["deadlines"]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Kỳ 2023"))
+        .expect("2023 line");
+    assert!(line.contains("TRỄ HẠN") && !line.contains("ĐỦ"), "{text}");
 }

@@ -41,9 +41,8 @@ td.n { text-align: right; white-space: nowrap; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 .results { margin-top: 0.4em; }
-.closing { break-inside: avoid; page-break-inside: avoid; }
-.closing table { border-top: none; }
-.closing table tr:first-child td { border-top: none; }
+tbody.last { break-inside: avoid; page-break-inside: avoid; }
+.closing { break-inside: avoid; page-break-inside: avoid; break-before: avoid; page-break-before: avoid; }
 .flag { font-weight: bold; }
 .note { font-style: italic; margin-top: 0.3em; }
 .sign { margin-left: 50%; text-align: center; margin-top: 0.8em; break-inside: avoid; page-break-inside: avoid; }
@@ -97,6 +96,14 @@ fn meeting_line(meeting: &str, title: Option<&str>, body: &str) -> String {
     }
 }
 
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -105,7 +112,7 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn head_row(h: &mut String, levels: &[tinnhiem_shared::domain::Mark]) {
+fn columns(h: &mut String, levels: &[tinnhiem_shared::domain::Mark]) {
     h.push_str(
         "<colgroup><col class=\"stt\"><col class=\"name\"><col class=\"pos\"><col class=\"valid\">",
     );
@@ -183,9 +190,18 @@ pub fn html(
     };
     h.push_str(&format!("<h1>{heading}</h1>\n"));
     h.push_str(&format!(
-        "<p class=\"sub\">{}</p><p class=\"rule\">-----</p>\n",
+        "<p class=\"sub\">{}</p>\n",
         meeting_line(words.meeting, m.title.as_deref(), &m.body)
     ));
+    // Under the meeting's name, in the body's own word ("Kỳ họp", "Hội nghị").
+    if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
+        h.push_str(&format!(
+            "<p class=\"sub\">{} khai mạc ngày {}</p>\n",
+            capitalized(words.meeting),
+            o.format("%d/%m/%Y")
+        ));
+    }
+    h.push_str("<p class=\"rule\">-----</p>\n");
 
     // "Thực hiện nhiệm vụ do … giao, từ … đến …, ngày …, tại …, Ban Kiểm phiếu gồm …
     // đồng chí, do đồng chí … làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của …
@@ -258,7 +274,7 @@ pub fn html(
         r.wholly_invalid
     ));
     h.push_str("<p>2. Kết quả kiểm phiếu</p>\n<table class=\"results\">");
-    head_row(&mut h, levels);
+    columns(&mut h, levels);
     h.push_str("<thead><tr><th rowspan=\"3\">STT</th><th rowspan=\"3\">Họ và tên</th><th rowspan=\"3\">Chức vụ, đơn vị công tác</th><th rowspan=\"3\">Số phiếu hợp lệ</th>");
     h.push_str(&format!(
         "<th colspan=\"{}\">Mức độ tín nhiệm</th></tr><tr>",
@@ -272,24 +288,23 @@ pub fn html(
         h.push_str("<th>Số phiếu</th><th>Tỉ lệ %</th>");
     }
     h.push_str("</tr></thead><tbody>\n");
-    // The last lines of the table go with the note and the signature into one block
-    // that is never split across pages: the board's signature never stands alone on
-    // the last sheet, it always follows results it signs.
+    // The last lines of the table are kept together, and the note and the signature
+    // are never broken from them: the board's signature never stands alone on the
+    // last sheet, it always follows results it signs.
     let n = r.subjects.len();
     let tail = if n >= 3 { 2 } else { n.min(1) };
     for (i, x) in r.subjects.iter().enumerate().take(n - tail) {
         subject_row(&mut h, i, x);
     }
-    h.push_str("</tbody></table>\n<div class=\"closing\" id=\"closing\">");
+    h.push_str("</tbody>");
     if tail > 0 {
-        h.push_str("<table>");
-        head_row(&mut h, levels);
-        h.push_str("<tbody>");
+        h.push_str("<tbody class=\"last\">");
         for (i, x) in r.subjects.iter().enumerate().skip(n - tail) {
             subject_row(&mut h, i, x);
         }
-        h.push_str("</tbody></table>");
+        h.push_str("</tbody>");
     }
+    h.push_str("</table>\n<div class=\"closing\" id=\"closing\">");
     h.push_str("\n<p class=\"note\">Ghi chú: Tỉ lệ % tính trên tổng số phiếu thu về.</p>\n");
     let flagged: Vec<_> = r
         .subjects

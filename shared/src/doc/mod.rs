@@ -4,7 +4,7 @@
 //! ROOT { schema: 1,
 //!        meta:       { unit, session, profile, procedure, mode, body, title, date, place,
 //!                      count_from, count_to, chair, board, resolution_date,
-//!                      assigned_by, polled_posts }
+//!                      assigned_by, polled_posts, opening_date }
 //!        attendance: { total, present, absent_from_start, present_at_vote }
 //!        ballots:    { issued, collected, wholly_invalid }
 //!        subjects:   { "<sid>/person_id", "<sid>/name", "<sid>/position", "<sid>/unit",
@@ -159,6 +159,8 @@ pub enum MetaField {
     AssignedBy,
     /// The posts polled (Annex 4: "đối với …").
     PolledPosts,
+    /// The session's opening day, YYYY-MM-DD, when not the vote day.
+    OpeningDate,
 }
 
 impl MetaField {
@@ -174,6 +176,7 @@ impl MetaField {
             MetaField::ResolutionDate => "resolution_date",
             MetaField::AssignedBy => "assigned_by",
             MetaField::PolledPosts => "polled_posts",
+            MetaField::OpeningDate => "opening_date",
         }
     }
 
@@ -190,6 +193,7 @@ impl MetaField {
             MetaField::ResolutionDate => "Ngày nghị quyết xác nhận",
             MetaField::AssignedBy => "Cơ quan giao nhiệm vụ kiểm phiếu",
             MetaField::PolledPosts => "Chức danh được lấy phiếu",
+            MetaField::OpeningDate => "Ngày khai mạc kỳ họp",
         }
     }
 }
@@ -264,6 +268,10 @@ impl SessionDoc {
             ),
             (MetaField::AssignedBy, m.assigned_by.clone()),
             (MetaField::PolledPosts, m.polled_posts.clone()),
+            (
+                MetaField::OpeningDate,
+                m.opening_date.map(|d| d.to_string()),
+            ),
         ];
         for (f, v) in texts {
             if let Some(v) = v {
@@ -752,6 +760,9 @@ impl Reader<'_> {
         let resolution_date = self
             .text("meta", &meta_o, "resolution_date")
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let opening_date = self
+            .text("meta", &meta_o, "opening_date")
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
         let meta = Meta {
             unit,
             session,
@@ -777,6 +788,7 @@ impl Reader<'_> {
             resolution_date,
             assigned_by: self.text("meta", &meta_o, "assigned_by"),
             polled_posts: self.text("meta", &meta_o, "polled_posts"),
+            opening_date,
         };
 
         let ao = obj(doc, "attendance")?;

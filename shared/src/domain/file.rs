@@ -122,6 +122,7 @@ pub struct SessionFile {
     assigned_by: Option<String>,
     #[serde(default)]
     polled_posts: Option<String>,
+    opening_date: Option<String>,
     #[serde(default)]
     attendance: AttendanceFile,
     #[serde(default)]
@@ -182,16 +183,9 @@ impl SessionFile {
                 ));
             }
         }
-        let profile = Profile::parse(&self.profile);
-        if profile.is_none() {
-            errs.push(err(
-                "profile",
-                format!(
-                    "không biết quy định «{}»; dùng nq96-2023 hoặc qd96-2023",
-                    self.profile
-                ),
-            ));
-        }
+        let profile = Profile::parse_or_why(&self.profile)
+            .map_err(|why| errs.push(err("profile", why)))
+            .ok();
         let procedure = Procedure::parse(&self.procedure);
         if procedure.is_none() {
             errs.push(err(
@@ -207,6 +201,18 @@ impl SessionFile {
             .resolution_date
             .as_deref()
             .and_then(|s| parse_date("resolution_date", s, &mut errs));
+        let opening_date = self
+            .opening_date
+            .as_deref()
+            .and_then(|s| parse_date("opening_date", s, &mut errs));
+        if let (Some(o), Some(d)) = (opening_date, date) {
+            if o > d {
+                errs.push(err(
+                    "opening_date",
+                    format!("ngày khai mạc {o} sau ngày bỏ phiếu {d}"),
+                ));
+            }
+        }
         for (field, v) in [
             ("count_from", &self.count_from),
             ("count_to", &self.count_to),
@@ -371,6 +377,7 @@ impl SessionFile {
                 resolution_date,
                 assigned_by: self.assigned_by,
                 polled_posts: self.polled_posts,
+                opening_date,
             },
             attendance: Attendance {
                 total: a.total,
@@ -648,6 +655,7 @@ impl<'e> Walk<'e> {
                 "resolution_date",
                 "assigned_by",
                 "polled_posts",
+                "opening_date",
                 "attendance",
                 "ballots",
                 "subjects",
@@ -670,6 +678,7 @@ impl<'e> Walk<'e> {
         let resolution_date = self.string("", o, "resolution_date", false);
         let assigned_by = self.string("", o, "assigned_by", false);
         let polled_posts = self.string("", o, "polled_posts", false);
+        let opening_date = self.string("", o, "opening_date", false);
         let mut board = Vec::new();
         match o.get("board") {
             None | Some(serde_json::Value::Null) => {}
@@ -792,6 +801,7 @@ impl<'e> Walk<'e> {
             resolution_date,
             assigned_by,
             polled_posts,
+            opening_date,
             attendance: AttendanceFile {
                 total,
                 present,
@@ -859,6 +869,7 @@ pub(crate) fn place_vi(at: &str) -> String {
         "resolution_date" => "Ngày nghị quyết xác nhận",
         "assigned_by" => "Cơ quan giao nhiệm vụ kiểm phiếu",
         "polled_posts" => "Chức danh được lấy phiếu",
+        "opening_date" => "Ngày khai mạc kỳ họp",
         "total" => "Tổng số đại biểu (thành viên)",
         "present" => "Số có mặt",
         "absent_from_start" => "Số vắng mặt từ đầu",
@@ -940,6 +951,37 @@ mod tests {
         let syntax =
             SessionFile::from_json("{\n  \"id\": \"a\",\n  \"body\" \"x\"\n}").expect_err("syntax");
         assert!(syntax[0].to_string().contains("dòng 3"), "{syntax:?}");
+    }
+
+    /// The opening day is read when given, refused after the vote, and a regime the
+    /// seeds only name is refused saying what they lack.
+    #[test]
+    fn opening_day_and_profiles_in_a_file() {
+        let with = GOOD.replace(
+            "\"date\": \"2023-12-08\"",
+            "\"date\": \"2023-12-08\", \"opening_date\": \"2023-12-06\"",
+        );
+        let s = SessionFile::from_json(&with)
+            .expect("parse")
+            .into_session(&unit(), || "x".into())
+            .expect("valid");
+        assert_eq!(
+            s.meta.opening_date.map(|d| d.to_string()).as_deref(),
+            Some("2023-12-06")
+        );
+        let after = with.replace("2023-12-06", "2023-12-09");
+        let errs = SessionFile::from_json(&after)
+            .expect("parse")
+            .into_session(&unit(), || "x".into())
+            .expect_err("after the vote");
+        assert_eq!(errs[0].at, "opening_date", "{errs:?}");
+        let old = GOOD.replace("nq96-2023", "nq35-2012");
+        let errs = SessionFile::from_json(&old)
+            .expect("parse")
+            .into_session(&unit(), || "x".into())
+            .expect_err("undescribed");
+        assert_eq!(errs[0].at, "profile");
+        assert!(errs[0].to_string().contains("không nêu mẫu số"), "{errs:?}");
     }
 
     #[test]

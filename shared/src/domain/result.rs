@@ -206,6 +206,18 @@ pub enum Problem {
         /// The values, as text.
         values: Vec<String>,
     },
+    /// A person is left off the ballot for a reason the profile does not know (the
+    /// nine-month rule of NQ 85 under NQ 96, say).
+    ExclusionNotInProfile {
+        /// The subject.
+        subject: SubjectId,
+        /// The person's name.
+        name: String,
+        /// The reason given.
+        reason: Exclusion,
+        /// The session's profile.
+        profile: Profile,
+    },
     /// Something in the document is not in the expected shape.
     Malformed {
         /// What, in words.
@@ -233,6 +245,7 @@ impl Problem {
             Problem::NotOnBallot { .. } => "not_on_ballot",
             Problem::PersonTwice { .. } => "person_twice",
             Problem::Conflict { .. } => "conflict",
+            Problem::ExclusionNotInProfile { .. } => "exclusion_not_in_profile",
             Problem::Malformed { .. } => "malformed",
         }
     }
@@ -254,7 +267,8 @@ impl Problem {
             Problem::QuorumNotMet { .. } => count("present_at_vote"),
             Problem::MissingTally { subject, .. }
             | Problem::SubjectSum { subject, .. }
-            | Problem::TallyTooLarge { subject, .. } => Some(format!("subject/{subject}")),
+            | Problem::TallyTooLarge { subject, .. }
+            | Problem::ExclusionNotInProfile { subject, .. } => Some(format!("subject/{subject}")),
             Problem::Conflict { field, .. }
                 if field.starts_with("attendance.") || field.starts_with("ballots.") =>
             {
@@ -365,6 +379,16 @@ impl fmt::Display for Problem {
                     Mode::Entries => "từng phiếu",
                     Mode::Tallies => "tổng hợp",
                 }
+            ),
+            Problem::ExclusionNotInProfile {
+                name,
+                reason,
+                profile,
+                ..
+            } => write!(
+                f,
+                "{name}: lý do không lấy phiếu «{}» không có trong quy định {profile}",
+                reason.title()
             ),
             Problem::NotOnBallot { subject } => write!(
                 f,
@@ -671,6 +695,19 @@ pub fn compute(session: &Session) -> SessionResult {
     if polled.is_empty() {
         problems.push(Problem::NoSubjects);
     }
+    let rules = meta.profile.rules();
+    for s in &session.subjects {
+        if let Some(reason) = s.excluded {
+            if !rules.exclusions.contains(&reason) {
+                problems.push(Problem::ExclusionNotInProfile {
+                    subject: s.id.clone(),
+                    name: s.name.clone(),
+                    reason,
+                    profile: meta.profile,
+                });
+            }
+        }
+    }
     let mut seen: BTreeMap<&PersonId, usize> = BTreeMap::new();
     for s in &polled {
         *seen.entry(&s.person_id).or_default() += 1;
@@ -780,7 +817,11 @@ pub fn compute(session: &Session) -> SessionResult {
         }
     }
 
-    let denominator = match meta.profile.rules().threshold_denominator {
+    let denominator = match rules.threshold_denominator {
+        Denominator::TotalMembers => total,
+        Denominator::BallotsCollected => collected,
+    };
+    let percent_of = match rules.percent_denominator {
         Denominator::TotalMembers => total,
         Denominator::BallotsCollected => collected,
     };
@@ -815,13 +856,15 @@ pub fn compute(session: &Session) -> SessionResult {
             unit: s.unit.clone(),
             valid,
             invalid,
-            percent: c.iter().map(|&n| Percent::of(n, collected)).collect(),
+            percent: c.iter().map(|&n| Percent::of(n, percent_of)).collect(),
             flag: Flag::of(procedure, c[flag_index], denominator),
             counts: c,
         });
     }
 
-    let two_thirds = 3 * u128::from(present_at_vote) >= 2 * u128::from(total);
+    // NQ 85 sets no two-thirds condition: only figures that can all be true are needed.
+    let two_thirds =
+        !rules.two_thirds_quorum || 3 * u128::from(present_at_vote) >= 2 * u128::from(total);
     let quorum_met = a.present_at_vote.is_some() && total > 0 && attendance_possible && two_thirds;
     if !two_thirds && a.present_at_vote.is_some() && a.total.is_some() {
         problems.push(Problem::QuorumNotMet {
@@ -918,7 +961,7 @@ mod tests {
             for profile in Profile::ALL {
                 let s = session(profile, total, collected, wholly, vec![high, conf, low], invalid);
                 let r = compute(&s);
-                let quorum = 3 * collected >= 2 * total;
+                let quorum = !profile.rules().two_thirds_quorum || 3 * collected >= 2 * total;
                 prop_assert_eq!(r.quorum_met, quorum);
                 prop_assert!(r.consistent, "{:?}", r.problems);
                 let sr = &r.subjects[0];
@@ -929,7 +972,11 @@ mod tests {
                 };
                 prop_assert_eq!(sr.flag, Flag::of(Procedure::Poll, low, n));
                 let sum: u32 = sr.percent.iter().map(|p| p.0).sum();
-                let exact = (high + conf + low) * 10_000 / collected;
+                let of = match profile.rules().percent_denominator {
+                    Denominator::TotalMembers => total,
+                    Denominator::BallotsCollected => collected,
+                };
+                let exact = (high + conf + low) * 10_000 / of;
                 prop_assert!((i64::from(sum) - exact as i64).abs() <= 2);
             }
         }
@@ -1053,6 +1100,7 @@ mod tests {
                 resolution_date: None,
                 assigned_by: None,
                 polled_posts: None,
+                opening_date: None,
             },
             attendance: Attendance {
                 total: Some(total),
@@ -1138,5 +1186,45 @@ mod tests {
         let j = r.to_json();
         assert_eq!(j["subjects"][0]["percent"]["high"], "81.63");
         assert_eq!(j["excluded"][0]["reason"], "retiring");
+    }
+
+    /// NQ 85: percentages over all delegates and no two-thirds condition, so 30 of 50
+    /// present computes (not a quorum problem) and 40 high is 80.00 %, not 40/30.
+    #[test]
+    fn nq85_counts_over_total_delegates_without_quorum() {
+        let mut s = session(Profile::Nq85_2014, 50, 30, 0, vec![20, 6, 4], 0);
+        s.attendance.present = Some(30);
+        s.attendance.present_at_vote = Some(30);
+        let r = compute(&s);
+        assert!(r.quorum_met, "{:?}", r.problems);
+        assert!(r.consistent, "{:?}", r.problems);
+        assert_eq!(r.to_json()["subjects"][0]["percent"]["high"], "40.00");
+        let mut s96 = s.clone();
+        s96.meta.profile = Profile::Nq96_2023;
+        let r96 = compute(&s96);
+        assert!(!r96.quorum_met);
+        assert_eq!(r96.to_json()["subjects"][0]["percent"]["high"], "66.67");
+    }
+
+    /// The nine-month rule is NQ 85's only: under NQ 96 it is a problem at the line.
+    #[test]
+    fn exclusions_follow_the_profile() {
+        let mut s = session(Profile::Nq96_2023, 50, 49, 0, vec![40, 8, 1], 0);
+        let mut new = s.subjects[0].clone();
+        new.id = SubjectId::new("s02").expect("id");
+        new.person_id = PersonId::new("p2").expect("id");
+        new.excluded = Some(crate::domain::Exclusion::UnderNineMonths);
+        s.subjects.push(new);
+        let r = compute(&s);
+        assert_eq!(
+            r.problems.iter().map(Problem::code).collect::<Vec<_>>(),
+            vec!["exclusion_not_in_profile"]
+        );
+        assert_eq!(r.problems[0].at().as_deref(), Some("subject/s02"));
+        s.meta.profile = Profile::Nq85_2014;
+        s.attendance.present_at_vote = Some(49);
+        assert!(compute(&s).consistent);
+        s.subjects[1].excluded = Some(crate::domain::Exclusion::Retiring);
+        assert!(!compute(&s).consistent);
     }
 }

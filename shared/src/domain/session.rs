@@ -110,6 +110,9 @@ pub enum Exclusion {
     AppointedThisYear,
     /// Holds several positions and is polled once, on another line.
     PolledOnAnotherLine,
+    /// NQ 85/2014: held the post continuously for less than nine months on the
+    /// session's opening day.
+    UnderNineMonths,
 }
 
 impl Exclusion {
@@ -120,6 +123,7 @@ impl Exclusion {
             Exclusion::ElectedThisYear => "elected_this_year",
             Exclusion::AppointedThisYear => "appointed_this_year",
             Exclusion::PolledOnAnotherLine => "polled_on_another_line",
+            Exclusion::UnderNineMonths => "under_nine_months",
         }
     }
     /// Parses a stable name.
@@ -129,6 +133,7 @@ impl Exclusion {
             Exclusion::ElectedThisYear,
             Exclusion::AppointedThisYear,
             Exclusion::PolledOnAnotherLine,
+            Exclusion::UnderNineMonths,
         ]
         .into_iter()
         .find(|e| e.key() == s)
@@ -140,6 +145,9 @@ impl Exclusion {
             Exclusion::ElectedThisYear => "Được bầu trong năm lấy phiếu",
             Exclusion::AppointedThisYear => "Được phê chuẩn, bổ nhiệm trong năm lấy phiếu",
             Exclusion::PolledOnAnotherLine => "Giữ nhiều chức vụ, lấy phiếu một lần ở dòng khác",
+            Exclusion::UnderNineMonths => {
+                "Đảm nhiệm chức vụ liên tục chưa đủ 09 tháng tính đến ngày khai mạc kỳ họp"
+            }
         }
     }
 }
@@ -183,9 +191,19 @@ pub struct Meta {
     /// The posts polled ("… đối với …", Annex 4), in the clerk's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polled_posts: Option<String>,
+    /// The session's opening day (ngày khai mạc), when it is not the vote day. NQ 96
+    /// counts its preparation deadlines from it; absent in documents made before it
+    /// existed, and never part of the sealed result, so their seals still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_date: Option<NaiveDate>,
 }
 
 impl Meta {
+    /// The opening day: the one typed, else the vote day.
+    pub fn opening_day(&self) -> NaiveDate {
+        self.opening_date.unwrap_or(self.date)
+    }
+
     /// What of the counting board is not yet written, by its label: a board signs the
     /// printed minutes as they are, so a sealed paper may not carry "…" where the
     /// chair, the members or the counting times belong.

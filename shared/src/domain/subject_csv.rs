@@ -123,6 +123,10 @@ const EXCLUSION_WORDS: &[(Exclusion, &[&str])] = &[
         Exclusion::PolledOnAnotherLine,
         &["dong khac", "nhieu chuc vu", "polled on another line"],
     ),
+    (
+        Exclusion::UnderNineMonths,
+        &["chua du", "09 thang", "9 thang", "under nine months"],
+    ),
 ];
 
 /// Whether the words of `phrase` appear, in order and next to each other, in `words`.
@@ -438,6 +442,7 @@ mod tests {
                 AppointedThisYear,
             ),
             ("lấy phiếu ở dòng khác", PolledOnAnotherLine),
+            ("Chưa đủ 09 tháng", UnderNineMonths),
             (
                 "Giữ nhiều chức vụ, lấy phiếu một lần ở dòng khác",
                 PolledOnAnotherLine,

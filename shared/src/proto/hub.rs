@@ -121,6 +121,10 @@ pub struct HubSession {
     docs: BTreeMap<String, Held>,
     out: VecDeque<(Channel, Msg)>,
     greeted: bool,
+    /// What answered the Hello (the `Lost` list and the Welcome): a Hello sent again
+    /// (the node's timer on a lossy link) gets the same answer, never a newer log head,
+    /// since this connection's receipts are proved from the head the node adopted.
+    answer: Vec<(Channel, Msg)>,
     closed: Option<(RejectReason, String)>,
     /// The log size the Welcome announced: receipts prove consistency with it.
     welcome_log: Option<u64>,
@@ -157,6 +161,7 @@ impl HubSession {
             docs: BTreeMap::new(),
             out: VecDeque::new(),
             greeted: false,
+            answer: Vec::new(),
             closed: None,
             welcome_log: None,
             early: Vec::new(),
@@ -273,6 +278,9 @@ impl HubSession {
             return;
         }
         match (ch, msg) {
+            (Channel::Control, Msg::Hello(_)) if self.greeted => {
+                self.out.extend(self.answer.iter().cloned());
+            }
             (Channel::Control, Msg::Hello(h)) => {
                 if !(OLDEST_VERSION..=PROTOCOL_VERSION).contains(&h.version) {
                     return self.close(
@@ -336,10 +344,10 @@ impl HubSession {
                     if !items.is_empty() {
                         // Before the Welcome, on the same stream: a peer that reads the
                         // Welcome already knows what to deliver again.
-                        self.out.push_back((Channel::Control, Msg::Lost { items }));
+                        self.answer.push((Channel::Control, Msg::Lost { items }));
                     }
                 }
-                self.out.push_back((
+                self.answer.push((
                     Channel::Control,
                     Msg::Welcome(Welcome {
                         version: h.version,
@@ -348,6 +356,7 @@ impl HubSession {
                         log,
                     }),
                 ));
+                self.out.extend(self.answer.iter().cloned());
                 for (ch, m) in std::mem::take(&mut self.early) {
                     self.handle(env, ch, m);
                 }

@@ -876,3 +876,28 @@ fn a_log_shorter_than_a_head_the_hub_signed_asks_for_everything_past_it() {
         "{ev:?}"
     );
 }
+
+#[test]
+fn a_hello_sent_again_gets_the_same_welcome_even_after_the_log_grew() {
+    // On a lossy link the node's timer sends its Hello again; meanwhile other units'
+    // seals grow the log. This connection's receipts are proved from the head the node
+    // adopted from the first Welcome, so a second Welcome must not name a newer one
+    // (the twenty-node lossy test caught receipts "not extending" the Welcome's head).
+    let mut env = MemEnv::new();
+    let (mut d1, s1) = sealed("phong-tho", "ky-1", 20, &unit_key());
+    clean_run(&mut with_log(&mut d1, &s1, None), &mut env);
+    let hello = Msg::Hello(super::wire::Hello {
+        version: super::PROTOCOL_VERSION,
+        unit: "phong-tho".into(),
+        docs: vec![],
+        enrollments: vec![],
+        known_log: 0,
+    });
+    let mut hub = HubSession::new("lai-chau", "phong-tho", Limits::default());
+    hub.handle(&mut env, Channel::Control, hello.clone());
+    let first: Vec<_> = std::iter::from_fn(|| hub.poll_transmit()).collect();
+    env.log.push(crate::merkle::leaf_of(&[5; 32]));
+    hub.handle(&mut env, Channel::Control, hello);
+    let again: Vec<_> = std::iter::from_fn(|| hub.poll_transmit()).collect();
+    assert_eq!(first, again);
+}
