@@ -42,6 +42,10 @@ fn rejections(store: &Store) -> Result<Vec<Value>> {
         let Ok(mut r) = serde_json::from_slice::<Value>(&v) else {
             continue;
         };
+        // Transient protocol answers recorded by older releases are not rejections.
+        if matches!(r["reason"].as_str(), Some("heads_missing" | "unavailable")) {
+            continue;
+        }
         if r.get("count").is_none() {
             // A record of one rejection, as written before.
             let at = r["at"].clone();
@@ -122,6 +126,9 @@ pub(crate) struct Traffic {
     /// Deliveries refused because the store could not be used (counted here, not
     /// stored or logged: the store is what failed, one log line says so).
     pub(crate) unavailable: std::sync::atomic::AtomicU64,
+    /// Seals answered `heads_missing` (the node resyncs the document first): counted,
+    /// not stored as rejections.
+    pub(crate) resync: std::sync::atomic::AtomicU64,
 }
 
 /// A reading of [`Traffic`].
@@ -134,6 +141,7 @@ pub(crate) struct TrafficNow {
     pub(crate) handshakes: u64,
     pub(crate) refused_keys: u64,
     pub(crate) unavailable: u64,
+    pub(crate) resync: u64,
 }
 
 impl HubState {
@@ -231,6 +239,7 @@ impl HubState {
             shed: self.traffic.shed.load(Relaxed),
             handshakes: self.traffic.handshakes.load(Relaxed),
             unavailable: self.traffic.unavailable.load(Relaxed),
+            resync: self.traffic.resync.load(Relaxed),
             refused_keys: self
                 .refused
                 .lock()
@@ -284,6 +293,14 @@ impl HubState {
             // Our failure, not the peer's: it retries, and the store is down anyway.
             self.traffic
                 .unavailable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        if reason == RejectReason::HeadsMissing {
+            // A normal step of sync (the node sends the document again, then the
+            // seal), common after a full disk or a restore: not a rejection of a seal.
+            self.traffic
+                .resync
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }

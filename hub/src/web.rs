@@ -431,6 +431,12 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
         )
         .one(
             Kind::Counter,
+            "tinnhiem_hub_resync_asked_total",
+            "Seals answered heads_missing (the node sends its document again first), since start; not rejections.",
+            t.resync,
+        )
+        .one(
+            Kind::Counter,
             "tinnhiem_hub_refused_unavailable_total",
             "Deliveries refused as unavailable (the store could not be used), since start.",
             t.unavailable,
