@@ -276,3 +276,70 @@ fn a_flipped_byte_in_the_newest_commit_is_repaired_by_the_district_daemons() {
         n.ok(&["verify-receipt"]);
     }
 }
+
+#[test]
+fn a_hub_restored_without_its_log_gets_every_seal_back_from_the_districts() {
+    // The old disk is gone: the backup is restored alone (its own log file is as old
+    // as its store), so the hub cannot know what it signed after it. The districts
+    // do: each sees a log that does not extend the head it verified, keeps the alarm,
+    // sends again everything it holds a receipt for, and follows the new log.
+    let mut hub = Hub::start("lai-chau");
+    let nodes = districts(&hub, &["lai-chau.sin-ho", "lai-chau.tan-uyen"]);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.seal_session("a1", 20);
+    assert!(sync_once(a, "30").0);
+    let spare = tempfile::tempdir().expect("tempdir");
+    let backup = spare.path().join("backup");
+    hub.ok(&["backup", backup.to_str().expect("path")]);
+    a.seal_session("a2", 21);
+    assert!(sync_once(a, "30").0);
+    b.seal_session("b1", 22);
+    b.seal_session("b2", 23);
+    assert!(sync_once(b, "30").0);
+    hub.kill();
+    let restored = spare.path().join("restored");
+    let out = Command::new(bin("tinnhiem-hub"))
+        .arg("--home")
+        .arg(&restored)
+        .arg("restore")
+        .arg(&backup)
+        .output()
+        .expect("restore");
+    assert!(out.status.success());
+    let broken = spare.path().join("broken");
+    std::fs::rename(hub.path(), &broken).expect("move away");
+    std::fs::rename(&restored, hub.path()).expect("move in");
+    hub.serve(&[]);
+    assert_eq!(hub.status()["seals_accepted"], 1);
+
+    // B first: its two seals come back (under new numbers: the hub cannot know the
+    // old ones). Then A, whose later seal's number B's now took: it comes back too.
+    for n in [b, a] {
+        let (ok, text) = sync_once(n, "30");
+        assert!(!ok, "the alarm is news in this run: {text}");
+        assert!(text.contains("CẢNH BÁO"), "{text}");
+        assert!(!n.status()["log"]["alarm"].is_null());
+    }
+    let st = hub.status();
+    assert_eq!(st["seals_accepted"], 4, "every seal back: {st}");
+    assert_eq!(log_verify(&hub)["ok"], true);
+    // One alarm, not one per connection: the next run is quiet and whole.
+    std::thread::sleep(Duration::from_millis(1100));
+    for n in [a, b] {
+        let (ok, text) = sync_once(n, "30");
+        assert!(ok, "{text}");
+        assert!(n.indices_all_received());
+        n.ok(&["verify-receipt"]);
+    }
+    let _ = std::fs::remove_dir_all(&broken);
+}
+
+trait AllReceived {
+    fn indices_all_received(&self) -> bool;
+}
+
+impl AllReceived for NodeHome {
+    fn indices_all_received(&self) -> bool {
+        indices(self).values().all(|(state, _)| state == "received")
+    }
+}

@@ -130,8 +130,6 @@ pub struct NodeSession {
     /// The head the Welcome proved consistent: this connection's receipts are proved
     /// against it.
     welcome_log: Option<(u64, [u8; 32])>,
-    /// The hub's log failed a check on this connection.
-    log_broken: bool,
     /// The connection was refused as a whole: nothing more will come.
     ended: bool,
     out: VecDeque<(Channel, Msg)>,
@@ -249,7 +247,6 @@ impl NodeSession {
             aggregates,
             log: known_log,
             welcome_log: None,
-            log_broken: false,
             ended: false,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -493,9 +490,6 @@ impl NodeSession {
             return;
         };
         let (size, root) = (r.body.tree_size, r.body.root);
-        if self.log_broken {
-            return; // the Welcome's head did not extend ours: adopt nothing from this hub
-        }
         if let Some((w, w_root)) = self.welcome_log {
             let ok = if size >= w {
                 verify_consistency(w, size, proof, &w_root, &root)
@@ -532,15 +526,20 @@ impl NodeSession {
                         "{what}: the hub's log of {size} items does not extend the one of {known} it signed before"
                     ),
                 });
-                if size < known {
-                    // The hub went back in time (a store restored with its log): what
-                    // we hold receipts for past its size it can no longer prove.
-                    self.events.push_back(Event::Lost {
-                        items: Vec::new(),
-                        from_index: Some(size),
-                    });
-                }
-                self.log_broken = true;
+                // The hub went back in time or forked (a store restored with its log,
+                // or without it and already grown again): we cannot tell which of our
+                // receipts its present log still proves, so every one goes again; a
+                // seal it holds gets its stored receipt back, one it lost is taken in.
+                self.events.push_back(Event::Lost {
+                    items: Vec::new(),
+                    from_index: Some(0),
+                });
+                // Then follow the log it signs now: the alarm stays as the evidence, and
+                // keeping the old head would raise it, and send everything again, at
+                // every connection from now on.
+                self.log = Some((size, root));
+                self.welcome_log = Some((size, root));
+                self.events.push_back(Event::LogHead { size, root });
                 return;
             }
         }

@@ -770,11 +770,31 @@ fn a_node_follows_the_hubs_log_and_catches_a_rewritten_history() {
             .any(|e| matches!(e, Event::LogInconsistent { .. })),
         "the rewrite goes unnoticed: {ev:?}"
     );
-    // The node keeps its head: it never adopts the forged history.
-    assert_ne!(
-        known_head(&ev).map(|h| h.1),
-        Some(env.log.root(3).expect("root"))
+    // Caught, it asks for every receipted item again (the hub answers a seal it
+    // holds with its stored receipt), then follows the log the hub signs now: the
+    // alarm is the evidence, kept by the driver; holding on to the old head would
+    // raise it, and send everything again, at every connection.
+    let alarm_at = ev
+        .iter()
+        .position(|e| matches!(e, Event::LogInconsistent { .. }))
+        .expect("alarm");
+    assert!(ev[alarm_at..].iter().any(|e| matches!(
+        e,
+        Event::Lost {
+            from_index: Some(0),
+            ..
+        }
+    )));
+    let new_head = known_head(&ev).expect("the new head");
+    assert_eq!(new_head.1, env.log.root(3).expect("root"));
+    let (mut d4, s4) = sealed("phong-tho", "ky-4", 23, &unit_key());
+    let ev = clean_run(&mut with_log(&mut d4, &s4, Some(new_head)), &mut env);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::LogInconsistent { .. } | Event::Lost { .. })),
+        "one alarm, not one per connection: {ev:?}"
     );
+    assert_eq!(receipts(&ev).len(), 1);
 }
 
 #[test]
@@ -869,7 +889,7 @@ fn a_log_shorter_than_a_head_the_hub_signed_asks_for_everything_past_it() {
         ev.iter().any(|e| matches!(
             e,
             Event::Lost {
-                from_index: Some(1),
+                from_index: Some(0),
                 ..
             }
         )),
