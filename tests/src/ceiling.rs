@@ -194,3 +194,112 @@ fn commit_all(items: &[Item], batch: usize, dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// What the hub's own path costs per session, step by step, on one thread: the steps
+/// between a first delivery's Hello and its receipt (`shared::proto::hub` and the hub's
+/// `ingest`), each timed alone over every item, in milliseconds per session. The
+/// ceiling does the first and the last once; the hub does some of them more than once,
+/// the count of which is each step's second number.
+pub fn hub_steps(items: &[Item]) -> Result<Vec<(&'static str, u32, f64)>> {
+    use automerge::sync::{self, SyncDoc};
+    use automerge::AutoCommit;
+    let n = items.len().max(1) as f64;
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0 / n;
+    // The node's first-delivery message (`NodeSession::push_whole`): the whole document.
+    let mut messages = Vec::new();
+    for item in items {
+        let mut doc = SessionDoc::load(&item.doc, b"node")?;
+        let mut st = sync::State::new();
+        st.their_heads = Some(Vec::new());
+        st.their_need = Some(Vec::new());
+        st.their_have = Some(vec![sync::Have {
+            last_sync: Vec::new(),
+            bloom: sync::BloomFilter::default(),
+        }]);
+        st.their_capabilities = Some(vec![sync::Capability::MessageV2]);
+        let m = doc
+            .automerge()
+            .sync()
+            .generate_sync_message(&mut st)
+            .context("no sync message")?;
+        messages.push(m.encode());
+    }
+    let mut steps = Vec::new();
+    let t = Instant::now();
+    for item in items {
+        std::hint::black_box(SessionDoc::load(&item.doc, b"hub")?);
+    }
+    steps.push((
+        "load the saved document (the ceiling's one decode)",
+        1,
+        ms(t),
+    ));
+
+    let t = Instant::now();
+    let mut held = Vec::new();
+    for m in &messages {
+        let msg = tinnhiem_shared::doc::decode_sync(m)?;
+        let mut doc = AutoCommit::new();
+        let mut st = sync::State::new();
+        doc.sync().receive_sync_message(&mut st, msg)?;
+        held.push((doc, st));
+    }
+    steps.push((
+        "apply the whole-document sync message to an empty document",
+        1,
+        ms(t),
+    ));
+
+    let t = Instant::now();
+    for (doc, _) in &mut held {
+        std::hint::black_box(doc.save());
+    }
+    steps.push((
+        "save (encode) the document: after the sync, again at ingest",
+        2,
+        ms(t),
+    ));
+
+    let t = Instant::now();
+    for (doc, st) in &mut held {
+        std::hint::black_box(doc.sync().generate_sync_message(st));
+        std::hint::black_box(st.encode());
+    }
+    steps.push(("the sync reply and the sync state", 1, ms(t)));
+
+    let t = Instant::now();
+    let mut forks = Vec::new();
+    for (doc, _) in &mut held {
+        forks.push(SessionDoc::from_automerge(doc.fork())?);
+    }
+    steps.push(("fork the held document for ingest", 1, ms(t)));
+
+    let t = Instant::now();
+    let mut at = Vec::new();
+    for (f, item) in forks.iter_mut().zip(items) {
+        at.push(f.at(&item.seal.body.heads)?);
+    }
+    steps.push((
+        "fork it again at the sealed heads (`seal::check`)",
+        1,
+        ms(t),
+    ));
+
+    let t = Instant::now();
+    for (d, item) in at.iter().zip(items) {
+        let s = d.read()?;
+        let r = tinnhiem_shared::domain::compute(&s);
+        let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
+        if result_digest(&canon) != item.seal.body.result_digest {
+            bail!("{}: result", item.seal.body.session);
+        }
+    }
+    steps.push(("read and compute the result, digest it", 1, ms(t)));
+
+    let t = Instant::now();
+    for item in items {
+        item.seal.verify_signature()?;
+    }
+    steps.push(("verify the seal's signature", 1, ms(t)));
+    Ok(steps)
+}

@@ -333,6 +333,14 @@ fn ingest(w: Workload, nodes: usize, per_node: usize) -> Result<(Row, Hub)> {
         c.rate(),
         100.0 * (received as f64 / secs) / c.rate()
     );
+    println!();
+    println!("The hub's own steps for these sessions, one thread, each alone (ms per session; × how often the hub does it per first delivery):");
+    println!();
+    println!("| step | ms / session | × |");
+    println!("|---|---|---|");
+    for (step, times, ms) in ceiling::hub_steps(&items)? {
+        println!("| {step} | {ms:.3} | {times} |");
+    }
     Ok((
         Row {
             workload: w,
