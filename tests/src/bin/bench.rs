@@ -135,8 +135,8 @@ fn main() -> Result<()> {
     println!();
     println!("Ingest against its ceiling (same documents, same process, right after):");
     println!();
-    println!("| workload | sessions (nodes × each) | saved document | ingest time | ingest rate | hub CPU / session | bench clients CPU / session | ceiling CPU / session (verify + commit) | durable batches of B: per second | ceiling rate | ingest ÷ ceiling | hub peak memory | wire bytes / session |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| workload | sessions (nodes × each) | saved document | ingest time | ingest rate | hub CPU / session | bench clients CPU / session | ceiling CPU / session (verify + commit) | ceiling CPU ÷ hub CPU | durable batches of B: per second | ceiling rate | ingest ÷ ceiling | hub peak memory | wire bytes / session |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!("{r}");
     }
@@ -164,7 +164,7 @@ impl std::fmt::Display for Row {
         let c = &self.ceiling;
         write!(
             f,
-            "| {} | {n} ({} × {}) | {} bytes | {:.2} s | {:.0} /s | {:.2} ms | {:.2} ms | {:.2} ms ({:.2} + {:.2}) | B = {}: {:.0} /s | {:.0} /s | **{:.0}%** | {:.1} MB | {} |",
+            "| {} | {n} ({} × {}) | {} bytes | {:.2} s | {:.0} /s | {:.2} ms | {:.2} ms | {:.2} ms ({:.2} + {:.2}) | {:.0}% | B = {}: {:.0} /s | {:.0} /s | **{:.0}%** | {:.1} MB | {} |",
             self.workload.key(),
             self.nodes,
             self.per_node,
@@ -176,6 +176,7 @@ impl std::fmt::Display for Row {
             c.cpu_ms(),
             c.verify_cpu * 1000.0 / n as f64,
             c.commit_cpu * 1000.0 / n as f64,
+            100.0 * c.cpu_ms() / (self.hub_cpu * 1000.0 / n as f64),
             c.batch,
             c.fsync_rate(),
             c.rate(),
