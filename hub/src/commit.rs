@@ -101,7 +101,55 @@ impl Committer {
                         return;
                     }
                 };
-                while let Ok(first) = rx.recv() {
+                // After a failed batch the log is read again from the store before the
+                // next one: a batch that failed may still have reached the disk (redb
+                // writes its header before the fsync that failed), and a log assumed
+                // shorter than stored would give its last index to another item.
+                // While stale it is tried again every 200 ms, not only at the next batch,
+                // so that the heads readers sign catch up as soon as the store is back.
+                let mut stale = false;
+                loop {
+                    let first = if stale {
+                        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                            Ok(r) => Some(r),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(r) => Some(r),
+                            Err(_) => break,
+                        }
+                    };
+                    if stale {
+                        // What was committed before the failure is the same in both; the
+                        // store may hold the failed batch's leaves past it. Published only
+                        // once the leaves' file holds them too (no receipt before that).
+                        let reloaded = load_log(&store).and_then(|stored| {
+                            log.tree.catch_up(&stored);
+                            log.file
+                                .catch_up(&log.tree)
+                                .map_err(|e| format!("log file: {e}"))
+                        });
+                        match reloaded {
+                            Ok(()) => {
+                                if let Ok(mut p) = shared.tree.write() {
+                                    p.catch_up(&log.tree);
+                                }
+                                stale = false;
+                            }
+                            Err(e) => {
+                                if let Some(r) = first {
+                                    let _ = r.reply.send(Err((
+                                        RejectReason::Unavailable,
+                                        format!("transparency log: {e}"),
+                                    )));
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    let Some(first) = first else { continue };
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
                         match rx.try_recv() {
@@ -109,7 +157,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    write(&store, &mut log, &shared, batch);
+                    stale = !write(&store, &mut log, &shared, batch);
                     committed();
                 }
             })
@@ -183,7 +231,8 @@ pub(crate) fn load_log(store: &Store) -> Result<Tree, String> {
     Ok(tree)
 }
 
-fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request>) {
+/// Writes one batch and answers its requests; false when the store refused the batch.
+fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request>) -> bool {
     let unavailable = |e: &dyn std::fmt::Display| (RejectReason::Unavailable, e.to_string());
     let fail_all = |batch: Vec<Request>, why: (RejectReason, String)| {
         for r in batch {
@@ -194,7 +243,8 @@ fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request
     // answered (not even a stored receipt) until the file holds every leaf.
     if let Err(e) = log.file.catch_up(&log.tree) {
         tracing::error!("the log file: {e}");
-        return fail_all(batch, unavailable(&format!("log file: {e}")));
+        fail_all(batch, unavailable(&format!("log file: {e}")));
+        return true;
     }
     let tree = &mut log.tree;
     let start = tree.size();
@@ -269,7 +319,7 @@ fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request
             for (reply, _) in answers {
                 let _ = reply.send(Err(unavailable(&e)));
             }
-            return;
+            return false;
         }
         if !restored.is_empty() {
             log.by_leaf.retain(|_, i| !restored.contains(i));
@@ -281,7 +331,7 @@ fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request
             for (reply, _) in answers {
                 let _ = reply.send(Err(unavailable(&format!("log file: {e}"))));
             }
-            return;
+            return true;
         }
         // On disk: readers may see it now, before anyone holds a receipt for it.
         let ok = match (published.tree.write(), published.lost.write()) {
@@ -296,7 +346,7 @@ fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request
             for (reply, _) in answers {
                 let _ = reply.send(Err((RejectReason::Unavailable, "log lock".into())));
             }
-            return;
+            return true;
         }
     }
     for (reply, id) in answers {
@@ -306,6 +356,7 @@ fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request
             .unwrap_or_else(|| Err((RejectReason::Unavailable, "lost".into())));
         let _ = reply.send(a);
     }
+    true
 }
 
 #[cfg(test)]

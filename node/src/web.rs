@@ -132,6 +132,9 @@ async fn desk_as<T: Send + 'static>(
     let r = tokio::task::spawn_blocking(move || {
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
         let desk = Desk::open(&home, format!("{user} (web)"))?;
+        // Copies a seal on a full disk could not write, as every CLI command does; a
+        // disk still full is said by the seal itself, not by every page.
+        let _ = desk.rebuild_copies();
         f(&desk)
     })
     .await;

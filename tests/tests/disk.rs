@@ -48,7 +48,7 @@ fn a_seal_on_a_full_disk_fails_clearly_and_its_copies_come_back_from_the_store()
         assert_eq!(o.status.code(), Some(1), "{store}: {o:?}");
         let err = text(&o.stderr);
         assert!(
-            err.contains("đã đầy") && err.contains("chưa ghi được gì"),
+            err.contains("đã đầy") && err.contains("giải phóng chỗ trống"),
             "{store}: {err}"
         );
         assert!(copies(&node, S).iter().all(|p| !p.exists()));
@@ -384,4 +384,58 @@ async fn the_dashboard_says_the_store_is_down_and_clears_when_it_is_back() {
     node.ok(&["sync", "--once", "--timeout", "60", "--retry-now"]);
     b.wait_text("#reported", "1 / 1", 10).await;
     b.close().await;
+}
+
+/// Waits until the hub's `status` says its store works again.
+fn until_available(hub: &Hub) {
+    let start = std::time::Instant::now();
+    loop {
+        let (code, st, _) = hub_status(hub);
+        if code == Some(0) && st["store"]["available"] == true {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "still unavailable: {st}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_failed_fsync_on_the_hub_never_gives_a_log_index_twice() {
+    let mut hub = Hub::init("lai-chau");
+    let faults = hub.path().join("faults.txt");
+    hub.serve_with_env(&[(ENV, &faults)], &[]);
+    let nodes: Vec<NodeHome> = ["phong-tho", "tam-duong", "sin-ho"]
+        .iter()
+        .map(|d| {
+            let unit = format!("lai-chau.{d}");
+            let n = NodeHome::init(&unit);
+            hub.enroll(&n, &unit);
+            n.seal_session(S, 20);
+            n.point_at(hub.addr, &hub.key);
+            n
+        })
+        .collect();
+    nodes[0].ok(&["sync", "--once", "--timeout", "60"]);
+
+    // The fsync fails after redb wrote the batch: the node is told to retry, though
+    // the seal and its receipt may already be on disk.
+    std::fs::write(&faults, "sync:eio").expect("fault");
+    let o = nodes[1].run(&["sync", "--once", "--timeout", "5", "--retry-now"]);
+    assert!(!o.status.success(), "{o:?}");
+    std::fs::remove_file(&faults).expect("disk back");
+    until_available(&hub);
+
+    // The retry gets the receipt; the next district's seal takes the next index, not
+    // the one the failed batch may have used.
+    nodes[1].ok(&["sync", "--once", "--timeout", "60", "--retry-now"]);
+    nodes[2].ok(&["sync", "--once", "--timeout", "60"]);
+    let (_, st, _) = hub_status(&hub);
+    assert_eq!(st["seals_accepted"], 3, "{st}");
+    hub.ok(&["log", "verify"]);
+    for n in &nodes {
+        n.ok(&["verify-receipt"]);
+    }
 }

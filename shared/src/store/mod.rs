@@ -118,8 +118,9 @@ pub enum StoreError {
     /// An OS error.
     #[error("lỗi đọc/ghi kho dữ liệu: {0}")]
     Io(String),
-    /// The disk holding the store is full. Batches are atomic: nothing of it was written.
-    #[error("đĩa chứa kho dữ liệu {0} đã đầy: chưa ghi được gì. Hãy giải phóng chỗ trống trên đĩa rồi làm lại")]
+    /// The disk holding the store is full. Batches are atomic: none of it was written, or
+    /// (a full disk seen only at the fsync) all of it.
+    #[error("đĩa chứa kho dữ liệu {0} đã đầy: lần ghi này không hoàn tất. Kho vẫn nguyên vẹn (mỗi lần ghi hoặc trọn vẹn hoặc không có gì). Hãy giải phóng chỗ trống trên đĩa rồi làm lại")]
     NoSpace(PathBuf),
     /// The store failed (a full disk, an I/O error) and has not been opened again yet; it
     /// reopens by itself (see [`Store`]).
