@@ -17,6 +17,10 @@ pub mod browser;
 
 pub mod http;
 
+pub mod workload;
+
+pub mod ceiling;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
