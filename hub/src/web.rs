@@ -152,11 +152,13 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
             // The page keeps what it showed and says why nothing is new.
             let mut v = state::status_unavailable(&hub.unit, store);
             v["refused_keys"] = hub.refused_keys();
+            v["refused_keys_more"] = json!(hub.refused_keys_more());
             return Ok(v);
         }
         let mut status = state::status(store, &hub.unit)?;
         status["destinations"] = delivery_summary(&hub, &home)?;
         status["refused_keys"] = hub.refused_keys();
+        status["refused_keys_more"] = json!(hub.refused_keys_more());
         status["log"] = state::log_show(store)?;
         status["flagged"] = state::flagged(store)?;
         status["deadlines"] = state::deadlines(store, &hub.unit, chrono::Utc::now().date_naive())?
