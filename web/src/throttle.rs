@@ -8,7 +8,9 @@
 //!   counts when it starts, before the password is checked (so a thousand concurrent
 //!   attempts from one address see each other), and a success clears both. After
 //!   [`FREE`] failures the next attempt must wait 1 s, then 2, 4, 8, 16; an attempt made
-//!   while waiting is refused at once and counts too. At [`LOCK_AFTER`] the key is
+//!   while waiting is refused at once (429) and does not count: no password was
+//!   checked, so a clerk who retries early with the right one is not locked out for
+//!   it, and the lock message ("wrong 10 times") stays true. At [`LOCK_AFTER`] the key is
 //!   locked for [`LOCK`], during which nothing counts (a guesser cannot lengthen it).
 //!   State lives in memory and is forgotten [`LOCK`] after the last failure, or on a
 //!   restart (the way an operator lifts a lock early). Each table holds at most
@@ -90,15 +92,20 @@ impl std::fmt::Display for Refusal {
             ),
             Refusal::Locked { who, left } => {
                 let mins = left.as_secs().div_ceil(60).max(1);
-                let at = chrono::Local::now()
-                    + chrono::Duration::from_std(*left).unwrap_or(chrono::Duration::zero());
+                // The clerk reads Vietnam time, whatever the server's zone.
+                let unlock = chrono::Utc::now().timestamp()
+                    + i64::try_from(left.as_secs()).unwrap_or(0)
+                    + i64::from(left.subsec_nanos() > 0);
+                let at = tinnhiem_shared::domain::when::in_vietnam(unlock)
+                    .map(|t| t.format("%H:%M").to_string())
+                    .unwrap_or_else(|| "?".into());
                 write!(
                     f,
                     "{} tạm bị khóa đăng nhập vì nhập sai mật khẩu {LOCK_AFTER} lần liên tiếp. \
                      Hãy thử lại sau {mins} phút (khoảng {}). Nếu cần gấp, nhờ người quản trị \
                      khởi động lại dịch vụ để mở khóa.",
                     who.subject(),
-                    at.format("%H:%M")
+                    at
                 )
             }
         }
@@ -138,7 +145,8 @@ fn delay(failures: u32) -> Duration {
 
 enum Verdict {
     Free,
-    Wait,
+    /// Too early: this much is left.
+    Wait(Duration),
     Locked(Duration),
 }
 
@@ -169,15 +177,16 @@ impl<K: Hash + Eq + Clone> Table<K> {
         if e.failures >= LOCK_AFTER {
             return Verdict::Locked(LOCK.saturating_sub(now.saturating_duration_since(e.last)));
         }
-        if now.saturating_duration_since(e.last) < delay(e.failures) {
-            Verdict::Wait
+        let left = delay(e.failures).saturating_sub(now.saturating_duration_since(e.last));
+        if left > Duration::ZERO {
+            Verdict::Wait(left)
         } else {
             Verdict::Free
         }
     }
 
-    /// Counts an attempt; returns the delay the next one faces.
-    fn count(&mut self, k: &K, now: Instant) -> Duration {
+    /// Counts an attempt.
+    fn count(&mut self, k: &K, now: Instant) {
         if !self.map.contains_key(k) && self.map.len() >= MAX_KEYS {
             self.map
                 .retain(|_, e| now.saturating_duration_since(e.last) < LOCK);
@@ -198,7 +207,6 @@ impl<K: Hash + Eq + Clone> Table<K> {
         });
         e.failures = e.failures.saturating_add(1);
         e.last = now;
-        delay(e.failures)
     }
 
     fn clear(&mut self, k: &K) {
@@ -269,18 +277,24 @@ impl Throttle {
                 left,
             });
         }
-        let wait_name = accounts.count(&name, now);
-        let wait_addr = addr.map(|a| addresses.count(&a, now));
+        // Refused while waiting: not counted (no password is checked).
+        let secs = |left: Duration| left.as_secs() + u64::from(left.subsec_nanos() > 0);
         match (by_addr, by_name) {
-            (Some((a, Verdict::Wait)), _) => Err(Refusal::Wait {
+            (Some((a, Verdict::Wait(left))), _) => Err(Refusal::Wait {
                 who: Who::Address(a),
-                secs: wait_addr.unwrap_or(wait_name).as_secs().max(1),
+                secs: secs(left).max(1),
             }),
-            (_, Verdict::Wait) => Err(Refusal::Wait {
+            (_, Verdict::Wait(left)) => Err(Refusal::Wait {
                 who: Who::Account(name),
-                secs: wait_name.as_secs().max(1),
+                secs: secs(left).max(1),
             }),
-            _ => Ok(()),
+            _ => {
+                accounts.count(&name, now);
+                if let Some(a) = addr {
+                    addresses.count(&a, now);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -412,15 +426,29 @@ mod tests {
         for i in 0..FREE {
             assert_eq!(t.attempt("lan", Some(A), t0), Ok(()), "attempt {i}");
         }
-        // The sixth at once must wait one second; it counts.
+        // The sixth at once must wait one second; refused early, it does not count.
         let r = t.attempt("lan", Some(A), t0).expect_err("too fast");
-        assert!(matches!(r, Refusal::Wait { .. }), "{r:?}");
-        assert!(r.to_string().contains("hãy chờ"), "{r}");
-        // Hammering reaches the lock, which says so in Vietnamese and does not grow.
+        assert!(matches!(r, Refusal::Wait { secs: 1, .. }), "{r:?}");
+        assert!(r.to_string().contains("hãy chờ 1 giây"), "{r}");
+        for i in 1..=5 {
+            let early = t0 + Duration::from_millis(100 * i);
+            assert!(t.attempt("lan", Some(A), early).is_err());
+        }
+        assert_eq!(
+            t.failures("lan", t0),
+            FREE,
+            "early retries are not failures"
+        );
+        // The waits are the documented 1, 2, 4, 8, 16 s; the tenth failure locks.
         let mut now = t0;
-        for _ in 0..20 {
-            now += Duration::from_millis(10);
-            let _ = t.attempt("lan", Some(A), now);
+        for want in [1u64, 2, 4, 8, 16] {
+            let r = t.attempt("lan", Some(A), now).expect_err("must wait");
+            assert!(
+                matches!(r, Refusal::Wait { secs, .. } if secs == want),
+                "{r:?}"
+            );
+            now += Duration::from_secs(want);
+            assert_eq!(t.attempt("lan", Some(A), now), Ok(()), "after {want} s");
         }
         let r = t.attempt("lan", None, now).expect_err("locked");
         match &r {
@@ -431,6 +459,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(r.to_string().contains("tạm bị khóa"), "{r}");
+        assert_eq!(t.failures("lan", now), LOCK_AFTER);
         // Another account from another address is not affected ...
         let b: IpAddr = "192.168.1.6".parse().expect("ip");
         assert_eq!(t.attempt("hoa", Some(b), now), Ok(()));
@@ -444,10 +473,12 @@ mod tests {
     #[test]
     fn one_address_trying_many_names_is_locked_as_an_address() {
         let t = Throttle::new();
-        let now = Instant::now();
+        let mut now = Instant::now();
         let mut last = Ok(());
         for i in 0..(LOCK_AFTER + 2) {
             last = t.attempt(&format!("ten-{i}"), Some(A), now);
+            // Waiting out each delay, as a patient guesser would.
+            now += Duration::from_secs(20);
         }
         assert_eq!(
             last.expect_err("locked")
