@@ -1,7 +1,7 @@
 //! The counting minutes (biên bản kiểm phiếu) as a printable HTML page, in the layout of
 //! Annex 4 of seed 002 (Mẫu Báo cáo kết quả phiếu tín nhiệm).
 
-use tinnhiem_shared::domain::{Session, SessionResult};
+use tinnhiem_shared::domain::{BodyKind, Session, SessionResult};
 use tinnhiem_shared::seal::Seal;
 
 use crate::page::esc;
@@ -179,10 +179,17 @@ pub fn html(
         Some(p) => format!("{p}, {day}"),
         None => format!("N{}", &day[1..]),
     };
-    // The form's "(Đóng dấu treo)": the unit's stamp goes over its name.
+    // The form's "Tên tổ chức, cơ quan, đơn vị … (Đóng dấu treo)": the body that held the
+    // vote issues the report and stamps it. A node's unit name is its council's standing
+    // committee, so a Party committee's session (Annex 4 of seed 002 is the Party's own
+    // form) prints its own body instead: a council's header on Party minutes is wrong.
+    let issuer = match m.profile.rules().body {
+        BodyKind::PartyCommittee => m.body.as_str(),
+        BodyKind::Council => unit_name.unwrap_or(&m.body),
+    };
     h.push_str(&format!(
         "<div class=\"head\"><div class=\"org\"><b>{}</b><br><span class=\"stamp\">(Đóng dấu treo)</span></div><div class=\"date\">{dateline}</div></div>\n",
-        esc(unit_name.unwrap_or(&m.body)),
+        esc(issuer),
     ));
     let heading = match m.procedure {
         tinnhiem_shared::domain::Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
@@ -421,6 +428,10 @@ mod tests {
 
     /// The page of `profile`'s session, sealed or a draft.
     fn page(profile: &str, board: bool, sealed: bool) -> String {
+        page_of(profile, board, sealed, None)
+    }
+
+    fn page_of(profile: &str, board: bool, sealed: bool, unit_name: Option<&str>) -> String {
         let unit = UnitId::new("u").expect("unit");
         let s = SessionFile::from_json(&file(profile, board))
             .expect("json")
@@ -434,7 +445,7 @@ mod tests {
                 .expect("seal")
                 .0
         });
-        html(&s, &r, None, seal.as_ref())
+        html(&s, &r, unit_name, seal.as_ref())
     }
 
     #[test]
@@ -460,6 +471,24 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn the_issuing_body_is_the_party_committee_on_party_minutes() {
+        let unit = Some("Thường trực HĐND huyện Phong Thổ");
+        for profile in ["qd96-2023", "qd262-2014"] {
+            let party = page_of(profile, true, true, unit);
+            assert!(
+                party.contains("<div class=\"org\"><b>Cơ quan X</b>"),
+                "{party}"
+            );
+            assert!(!party.contains("Thường trực HĐND"), "{party}");
+        }
+        let council = page_of("nq96-2023", true, true, unit);
+        assert!(
+            council.contains("<div class=\"org\"><b>Thường trực HĐND huyện Phong Thổ</b>"),
+            "{council}"
+        );
     }
 
     #[test]
