@@ -709,7 +709,9 @@ pub(crate) fn counts(store: &Store, hub: &str) -> Result<Counts> {
 }
 
 /// The store's state, for `status`, the dashboard and `/metrics`: whether it works,
-/// since when it does not and why, how often it came back by itself.
+/// since when it does not and why, how often it came back by itself, and whether it
+/// failed in the last minute (a full disk lets the store reopen between refused writes,
+/// so `available` alone would read healthy through most of an outage).
 pub(crate) fn store_state(store: &Store) -> Value {
     let h = store.health();
     json!({
@@ -718,6 +720,11 @@ pub(crate) fn store_state(store: &Store) -> Value {
         "since_vi": h.since.map(tinnhiem_shared::domain::when::moment_vi),
         "cause": h.cause,
         "reopened": h.reopened,
+        "failing": h.failing,
+        "failures": h.failures,
+        "last_failure": h.last_failure,
+        "last_failure_vi": h.last_failure.map(tinnhiem_shared::domain::when::moment_vi),
+        "last_cause": h.last_cause,
     })
 }
 

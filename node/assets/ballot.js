@@ -338,7 +338,7 @@ function drawTallies(t, polled) {
   t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2>
 <p class=muted>Gõ số của một người rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó. Ô <span class=unsaved>nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
 <table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th><th>Trạng thái</th></tr>` +
-    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=number min=0 data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=number min=0 data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`).join("") +
+    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=text inputmode=numeric autocomplete=off data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=text inputmode=numeric autocomplete=off data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`).join("") +
     `</table><span class=msg></span>`;
   const mark = tr => {
     let dirty = false;

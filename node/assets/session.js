@@ -178,11 +178,13 @@ const COUNT_FIELDS = [["attendance", "total", "Tổng số đại biểu / thàn
   ["ballots", "issued", "Số phiếu phát ra"], ["ballots", "collected", "Số phiếu thu về"], ["ballots", "wholly_invalid", "Số phiếu không hợp lệ cả tờ"]];
 
 // A count as typed: null when empty, a number when a whole number, else the reason.
+// The fields are text, not number inputs: a number input in an en-US browser drops the
+// comma of "1,5" and hands the page 15, so only the page's own check sees what was typed.
 function countOf(input) {
   const v = input.value.trim();
-  if (input.validity && input.validity.badInput) return {bad: "Chỉ nhập số nguyên không âm, ví dụ 48"};
   if (v === "") return {value: null};
-  if (!/^[0-9]+$/.test(v)) return {bad: "Chỉ nhập số nguyên không âm (không có dấu trừ, dấu phẩy, chữ e), ví dụ 48"};
+  if (!/^[0-9]+$/.test(v)) return {bad: `Chỉ nhập số nguyên không âm (không có dấu trừ, dấu phẩy, dấu chấm, chữ), ví dụ 48; ô này đang là «${v}»`};
+  if (v.length > 9) return {bad: "Số quá lớn"};
   return {value: Number(v)};
 }
 
@@ -199,7 +201,7 @@ function countErrors(fields) {
 
 function drawCounts() {
   $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts novalidate><div class=grid>` +
-    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=number min=0 step=1 inputmode=numeric name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
+    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=text inputmode=numeric autocomplete=off name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
     `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
   const f = $("counts");
   // What the form holds: the body to send, or the typing slips found before sending.

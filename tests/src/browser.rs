@@ -48,6 +48,12 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium. Fails the test, saying what to
     /// install, when they are missing.
     pub async fn start() -> Browser {
+        Browser::start_in("vi-VN").await
+    }
+
+    /// Starts one whose interface and number formats are `lang`'s (`en-US`: a number
+    /// input there reads "1,5" as 15, which is why count fields are text).
+    pub async fn start_in(lang: &str) -> Browser {
         assert!(
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
             "browser tests need Chromium: apt-get install chromium chromium-driver (.ci/run does)"
@@ -77,8 +83,9 @@ impl Browser {
             "goog:chromeOptions".into(),
             serde_json::json!({
                 "binary": CHROMIUM,
+                "prefs": {"intl.accept_languages": lang},
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,1000", "--lang=vi-VN", "--no-first-run",
+                         "--window-size=1280,1000", format!("--lang={lang}"), "--no-first-run",
                          "--disable-extensions", "--password-store=basic"],
             }),
         );

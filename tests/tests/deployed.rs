@@ -212,3 +212,59 @@ async fn impossible_counts_are_refused_at_their_fields_and_not_stored() {
     );
     b.close().await;
 }
+
+/// In an en-US Chromium a number input turns "1,5" into 15 without a word; the count
+/// and tally fields keep what was typed, and every slip is named at its field and
+/// nothing is stored (issue 12 §2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_slips_in_an_english_browser_are_named_not_stored() {
+    let node = NodeHome::init(UNIT);
+    node.user("lan", "clerk", PASSWORD);
+    let f = node.file(
+        "s.json",
+        r#"{"id": "ky-hop-22", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
+  "subjects": [{"id": "s01", "person_id": "p-1", "name": "Lò Văn Mạnh", "position": "Chủ tịch", "unit": "UBND"}],
+  "tallies": {}}"#,
+    );
+    node.ok(&["session", "import", f.to_str().expect("path")]);
+    let web = node.web(true);
+    let b = Browser::start_in("en-US").await;
+    b.login(&web.base, "lan", PASSWORD).await;
+    b.go(&format!("{}/s/ky-hop-22", web.base)).await;
+    b.click("#tab-link-counts").await;
+    b.fill("#count-total", "50").await;
+    for slip in ["1,5", "1.5", "-1", "1e1", "năm"] {
+        b.fill("#count-present", slip).await;
+        b.click("#counts-go").await;
+        let said = b
+            .wait_text("#count-error-present", "số nguyên không âm", 20)
+            .await;
+        assert!(said.contains(slip), "names what was typed: {said}");
+        b.wait_text("#tab-counts .msg", "Chưa ghi", 20).await;
+        let stored = node.result_json("ky-hop-22");
+        assert_eq!(stored["present"], 0, "{slip}: nothing stored: {stored}");
+        assert_eq!(stored["total"], 0, "{slip}: nothing stored: {stored}");
+    }
+    b.fill("#count-present", "48").await;
+    b.click("#counts-go").await;
+    b.wait_text("#tab-counts .msg", "Đã ghi", 20).await;
+    let stored = node.result_json("ky-hop-22");
+    assert_eq!(stored["present"], 48, "{stored}");
+    // A tally cell likewise.
+    b.click("#tab-link-ballots").await;
+    b.fill(
+        "#tally-table tr[data-subject=s01] td:nth-child(2) input",
+        "1,5",
+    )
+    .await;
+    b.click("#tally-table tr[data-subject=s01] .tally-go").await;
+    b.wait_text(
+        "#tally-table tr[data-subject=s01] .field-error",
+        "số nguyên không âm",
+        20,
+    )
+    .await;
+    let stored = node.result_json("ky-hop-22");
+    assert_eq!(stored["subjects"][0]["valid"], 0, "{stored}");
+    b.close().await;
+}
