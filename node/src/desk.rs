@@ -511,6 +511,11 @@ impl<'a> Desk<'a> {
         values: Vec<(MetaField, Option<String>)>,
     ) -> Result<SessionId> {
         let (sid, mut doc) = self.load(session)?;
+        // Only a write of the times is checked: an older session holding a window this
+        // release refuses still takes its other fields.
+        let times = values
+            .iter()
+            .any(|(f, v)| v.is_some() && matches!(f, MetaField::CountFrom | MetaField::CountTo));
         for (f, v) in values {
             if let Some(v) = v {
                 doc.set_meta(f, v.trim())?;
@@ -518,6 +523,13 @@ impl<'a> Desk<'a> {
         }
         let meta = doc.read()?.meta;
         check_opening(meta.opening_date, meta.date)?;
+        if times {
+            if let (Some(f), Some(t)) = (&meta.count_from, &meta.count_to) {
+                if let Some(why) = when::count_window_refusal(f, t) {
+                    bail!("{why}");
+                }
+            }
+        }
         self.save(&sid, &mut doc, "ghi ban kiểm phiếu")?;
         Ok(sid)
     }

@@ -268,3 +268,43 @@ async fn typing_slips_in_an_english_browser_are_named_not_stored() {
     assert_eq!(stored["subjects"][0]["valid"], 0, "{stored}");
     b.close().await;
 }
+
+/// The board form refuses a counting window typed backwards, naming both fields, and
+/// stores nothing (issue 12 §3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backwards_counting_window_is_refused_on_the_board_form() {
+    let node = NodeHome::init(UNIT);
+    node.user("lan", "clerk", PASSWORD);
+    let f = node.file(
+        "s.json",
+        r#"{"id": "ky-hop-23", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
+  "subjects": [{"id": "s01", "person_id": "p-1", "name": "Lò Văn Mạnh", "position": "Chủ tịch", "unit": "UBND"}],
+  "tallies": {}}"#,
+    );
+    node.ok(&["session", "import", f.to_str().expect("path")]);
+    let web = node.web(true);
+    let b = Browser::start().await;
+    b.login(&web.base, "lan", PASSWORD).await;
+    b.go(&format!("{}/s/ky-hop-23", web.base)).await;
+    b.click("#tab-link-setup").await;
+    b.fill("#board input[name=chair]", "Lò Thị Hoa").await;
+    b.fill("#board input[name=from]", "14:50").await;
+    b.fill("#board input[name=to]", "14:05").await;
+    b.click("#board-go").await;
+    let said = b
+        .wait_text("#tab-setup .msg", "trước giờ bắt đầu", 20)
+        .await;
+    assert!(
+        said.contains("Bắt đầu") && said.contains("Kết thúc"),
+        "{said}"
+    );
+    let minutes = node.path().join("bien-ban.html");
+    let path = minutes.to_str().expect("path");
+    node.ok(&["export", "ky-hop-23", "--minutes", path]);
+    let html = std::fs::read_to_string(&minutes).expect("minutes");
+    assert!(
+        !html.contains("14 giờ 50 phút") && !html.contains("Lò Thị Hoa"),
+        "nothing stored"
+    );
+    b.close().await;
+}
