@@ -736,3 +736,25 @@ fn a_backwards_counting_window_is_refused_one_past_midnight_kept() {
         "{e}"
     );
 }
+
+/// A change over standing seals still works from the command line, but says that the
+/// minutes are a draft again and how to seal them (issue 12 §4).
+#[test]
+fn a_change_after_sealing_warns_on_the_command_line() {
+    let h = NodeHome::init("lai-chau");
+    let f = h.file("s.json", SESSION_JSON);
+    h.ok(&["session", "import", f.to_str().expect("path")]);
+    h.ok(&["seal", "ky-hop-14"]);
+    let o = h.run(&["board", "set", "ky-hop-14", "--place", "Hội trường B"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("CẢNH BÁO")
+            && err.contains("niêm phong lần 1")
+            && err.contains("seal ky-hop-14"),
+        "{err}"
+    );
+    // Nothing stands any more: the next change says nothing.
+    let o = h.run(&["board", "set", "ky-hop-14", "--place", "Hội trường C"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("CẢNH BÁO"));
+}
