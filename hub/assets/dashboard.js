@@ -32,7 +32,10 @@ async function refresh() {
   // The store down (a full or failing disk): say so, keep the rest as last shown.
   const st = d.store || {available: true};
   const down = document.getElementById("store-down");
-  down.hidden = st.available;
+  down.hidden = st.available && !st.failing;
+  if (st.available && st.failing) {
+    down.textContent = `Kho dữ liệu đang trục trặc: lần ghi lỗi gần nhất lúc ${st.last_failure_vi || "?"} (${st.failures} lần lỗi): ${st.last_cause || ""}. Kho tự mở lại sau mỗi lần lỗi nhưng đĩa có thể vẫn đầy; hãy kiểm tra chỗ trống trên đĩa.`;
+  }
   if (!st.available) {
     down.textContent = `Kho dữ liệu tạm thời không dùng được từ ${st.since_vi || "?"}: ${st.cause || ""}. Máy chủ đang tự mở lại kho; các đơn vị gửi lúc này được báo thử lại sau. Số liệu dưới đây là lần đọc trước.`;
     return;

@@ -106,17 +106,39 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Backup { dest } => {
             tinnhiem_shared::store::home::prepare(&dest)?;
+            // A failed backup (a full disk) removes what it made, so a retry with the
+            // same name is not refused as "already there".
+            let made = (|| -> Result<Value> {
+                let dest = dest.canonicalize()?;
+                let v = ask(
+                    &home,
+                    &json!({"cmd": "backup", "dest": dest.join("store").display().to_string()}),
+                )?;
+                tinnhiem_shared::store::home::copy_files(
+                    &home.dir,
+                    &dest,
+                    &["hub.toml", "unit.key", "users.toml", crate::leaves::FILE],
+                    &[],
+                )?;
+                Ok(v)
+            })();
+            let v = match made {
+                Ok(v) => v,
+                Err(e) => {
+                    let said = match std::fs::remove_dir_all(&dest) {
+                        Ok(()) => format!(
+                            "sao lưu không hoàn tất; đã xóa thư mục dở dang {}, có thể làm lại với cùng tên",
+                            dest.display()
+                        ),
+                        Err(rm) => format!(
+                            "sao lưu không hoàn tất; không xóa được thư mục dở dang {} ({rm}): hãy tự xóa trước khi làm lại",
+                            dest.display()
+                        ),
+                    };
+                    return Err(e.context(said));
+                }
+            };
             let dest = dest.canonicalize()?;
-            let v = ask(
-                &home,
-                &json!({"cmd": "backup", "dest": dest.join("store").display().to_string()}),
-            )?;
-            tinnhiem_shared::store::home::copy_files(
-                &home.dir,
-                &dest,
-                &["hub.toml", "unit.key", "users.toml", crate::leaves::FILE],
-                &[],
-            )?;
             println!(
                 "Đã sao lưu {} vào {} ({} bản ghi, đã đọc lại và kiểm). Bản sao lưu chứa khóa bí mật: cất giữ như khóa.",
                 home.dir.display(),
@@ -224,11 +246,18 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 print_status(&for_terminal_json(&v));
             }
-            Ok(if v["store"]["available"] == false {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            // Exit 1 for each alarm printed in red: a store down or failing, or minutes
+            // the log signed still missing from the store.
+            let missing = v["log_loss"]["missing"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty());
+            Ok(
+                if v["store"]["available"] == false || v["store"]["failing"] == true || missing {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         Command::Result { json } => {
             let v = ask(&home, &json!({"cmd": "result"}))?;
@@ -555,6 +584,15 @@ fn print_status(v: &Value) {
         );
         println!("Máy chủ đang tự mở lại kho (không cần khởi động lại); các đơn vị gửi lúc này được báo thử lại sau.");
         return;
+    }
+    if store["failing"] == true {
+        println!(
+            "KHO DỮ LIỆU ĐANG TRỤC TRẶC: lần ghi lỗi gần nhất lúc {} ({} lần lỗi từ khi khởi động): {}",
+            store["last_failure_vi"].as_str().unwrap_or("?"),
+            store["failures"],
+            store["last_cause"].as_str().unwrap_or("")
+        );
+        println!("Kho tự mở lại sau mỗi lần lỗi nhưng đĩa có thể vẫn đầy: hãy kiểm tra chỗ trống trên đĩa. Cảnh báo này tắt sau 60 giây không có lỗi mới.");
     }
     print_loss(&v["log_loss"]);
     println!(

@@ -709,7 +709,9 @@ pub(crate) fn counts(store: &Store, hub: &str) -> Result<Counts> {
 }
 
 /// The store's state, for `status`, the dashboard and `/metrics`: whether it works,
-/// since when it does not and why, how often it came back by itself.
+/// since when it does not and why, how often it came back by itself, and whether it
+/// failed in the last minute (a full disk lets the store reopen between refused writes,
+/// so `available` alone would read healthy through most of an outage).
 pub(crate) fn store_state(store: &Store) -> Value {
     let h = store.health();
     json!({
@@ -718,6 +720,11 @@ pub(crate) fn store_state(store: &Store) -> Value {
         "since_vi": h.since.map(tinnhiem_shared::domain::when::moment_vi),
         "cause": h.cause,
         "reopened": h.reopened,
+        "failing": h.failing,
+        "failures": h.failures,
+        "last_failure": h.last_failure,
+        "last_failure_vi": h.last_failure.map(tinnhiem_shared::domain::when::moment_vi),
+        "last_cause": h.last_cause,
     })
 }
 
@@ -1359,6 +1366,17 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
             b.unit
         );
     }
+    if let Some((seq, at)) = latest_seq(store, &b.unit, &b.session)?.filter(|l| l.0 > b.seq) {
+        anyhow::bail!(
+            "bản giấy phiên «{}» của «{}» là niêm phong lần {}, đã bị thay thế bởi niêm phong lần {} lúc {}: \
+             không nhận làm kết quả hiện hành (cần bản giấy hoặc bản điện tử của lần {seq})",
+            b.session,
+            b.unit,
+            b.seq,
+            seq,
+            tinnhiem_shared::domain::when::moment_vi(at)
+        );
+    }
     let id = p.seal.id();
     store.batch(&[Write::Put(
         Table::Paper,
@@ -1373,7 +1391,36 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
     )
 }
 
-/// Every paper record held, with its state: `matched` when the document arrived with
+/// The latest seal the hub holds of a session, from a document or a paper record, with
+/// its sealing time: a paper older than it is not the session's current result.
+fn latest_seq(store: &Store, unit: &str, session: &str) -> Result<Option<(u32, i64)>> {
+    use tinnhiem_shared::seal::paper;
+    let mut prefix = doc_key(unit, session);
+    prefix.push(0);
+    let mut latest: Option<(u32, i64)> = None;
+    let mut see = |seq: u32, at: i64| {
+        if latest.is_none_or(|l| seq > l.0) {
+            latest = Some((seq, at));
+        }
+    };
+    for (_, v) in store.scan_table(Table::Seals, &prefix)? {
+        if let Ok(s) = Seal::from_bytes(&v) {
+            see(s.body.seq, s.body.sealed_at);
+        }
+    }
+    for (_, v) in store.scan_table(Table::Paper, format!("{unit}/{session}/").as_bytes())? {
+        if let Some(p) = postcard::from_bytes::<(Vec<u8>, i64)>(&v)
+            .ok()
+            .and_then(|(r, _)| paper::decode(&r).ok())
+        {
+            see(p.seal.body.seq, p.seal.body.sealed_at);
+        }
+    }
+    Ok(latest)
+}
+
+/// Every paper record held, with its state: `superseded` when a later seal of the
+/// session is held (document or paper), else `matched` when the document arrived with
 /// the same seal, `differs` when a document arrived sealed otherwise at that seq,
 /// `paper_only` while waiting.
 pub(crate) fn papers(store: &Store) -> Result<Vec<Value>> {
@@ -1389,14 +1436,17 @@ pub(crate) fn papers(store: &Store) -> Result<Vec<Value>> {
         let b = &p.seal.body;
         let id = p.seal.id();
         let digital = store.read(Table::Seals, &seal_key(&b.unit, &b.session, b.seq))?;
+        let superseded = latest_seq(store, &b.unit, &b.session)?.filter(|l| l.0 > b.seq);
         let state = match digital.and_then(|d| Seal::from_bytes(&d).ok()) {
+            _ if superseded.is_some() => "superseded",
             Some(d) if d.id() == id => "matched",
             Some(_) => "differs",
             None => "paper_only",
         };
         out.push(
             json!({"unit": b.unit, "session": b.session, "seq": b.seq, "body": p.result.body,
-                        "seal_id": hex::encode(id), "received_at": at, "state": state}),
+                        "seal_id": hex::encode(id), "received_at": at, "state": state,
+                        "superseded_by": superseded.map(|l| l.0)}),
         );
     }
     Ok(out)

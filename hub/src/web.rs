@@ -406,6 +406,24 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
             u64::from(health.available),
         )
         .one(
+            Kind::Gauge,
+            "tinnhiem_hub_store_failing",
+            "1 while the store is down or its disk failed in the last 60 s (a full disk lets it reopen between refused writes), else 0.",
+            u64::from(health.failing),
+        )
+        .one(
+            Kind::Gauge,
+            "tinnhiem_hub_store_last_failure_timestamp_seconds",
+            "Unix time of the last failure of the store's disk in this process; 0 if none.",
+            health.last_failure.map_or(0, |t| u64::try_from(t).unwrap_or(0)),
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_store_failures_total",
+            "Failures of the store's disk (full, I/O error) seen since start.",
+            health.failures,
+        )
+        .one(
             Kind::Counter,
             "tinnhiem_hub_store_reopened_total",
             "Times the store was opened again by itself after a failure, since start.",

@@ -175,11 +175,16 @@ pub enum Command {
         sync: bool,
     },
     /// Kiểm ảnh chụp hoặc bản quét của biên bản giấy: niêm phong và kết quả trong mã QR
-    /// được kiểm và đối chiếu với dữ liệu của máy này. Mã thoát 0 chỉ khi khớp.
+    /// được kiểm và đối chiếu với dữ liệu của máy này. Mã thoát 0 chỉ khi khớp và là lần
+    /// niêm phong mới nhất (bản giấy của một lần niêm phong đã bị thay thế không còn là
+    /// kết quả hiện hành).
     VerifyPaper {
         /// Ảnh PNG hoặc JPEG.
         #[arg(value_name = "ẢNH")]
         image: PathBuf,
+        /// In dạng JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Sao lưu máy này trong khi vẫn làm việc: kho dữ liệu (một bản chụp nhất quán),
     /// cấu hình, khóa, tài khoản và bản sao biên bản đã niêm phong.

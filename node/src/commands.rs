@@ -240,7 +240,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             xlsx.as_deref(),
             qr.as_deref(),
         ),
-        Command::VerifyPaper { image } => cx.verify_paper(&image),
+        Command::VerifyPaper { image, json } => cx.verify_paper(&image, json),
         Command::Deadlines { session, json } => cx.deadlines(&session, json),
         Command::Hub(_)
         | Command::Sync { .. }
@@ -1073,7 +1073,10 @@ impl<'a> Cx<'a> {
         Ok(ExitCode::SUCCESS)
     }
 
-    fn verify_paper(&self, image: &Path) -> Result<ExitCode> {
+    /// A paper "matches" only when it carries the latest seal this node holds: a copy
+    /// printed before a re-seal is a genuine but outdated result, and the clerk must be
+    /// told which seal replaced it rather than see a plain match.
+    fn verify_paper(&self, image: &Path, json: bool) -> Result<ExitCode> {
         let records = tinnhiem_web::paper::read(image)?;
         if records.is_empty() {
             bail!(
@@ -1082,65 +1085,117 @@ impl<'a> Cx<'a> {
             );
         }
         let mut ok = true;
+        let mut out = Vec::new();
         for bytes in records {
             let p = seal::paper::decode(&bytes)?;
             let b = &p.seal.body;
+            let mut v = serde_json::json!({
+                "unit": b.unit, "session": b.session, "seq": b.seq,
+                "seal_id": hex::encode(p.seal.id()), "sealed_at": when::moment_iso(b.sealed_at),
+            });
             if let Err(e) = p.verify() {
-                println!(
-                    "Mã QR phiên «{}» lần {}: KHÔNG HỢP LỆ — {e}",
-                    b.session, b.seq
-                );
+                if !json {
+                    println!(
+                        "Mã QR phiên «{}» lần {}: KHÔNG HỢP LỆ — {e}",
+                        b.session, b.seq
+                    );
+                }
+                v["state"] = "invalid".into();
+                v["error"] = e.to_string().into();
+                out.push(v);
                 ok = false;
                 continue;
             }
-            println!(
-                "Mã QR: đơn vị «{}», phiên «{}», niêm phong lần {}: chữ ký và kết quả HỢP LỆ (khóa {}).",
-                b.unit,
-                b.session,
-                b.seq,
-                hex::encode(b.signer)
-            );
-            for x in &p.result.subjects {
+            if !json {
                 println!(
-                    "  {:<28} hợp lệ {:>4}  {}  {}",
-                    x.name,
-                    x.valid,
-                    x.counts
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" / "),
-                    tinnhiem_shared::domain::Flag::parse(&x.flag)
-                        .map(|f| f.title())
-                        .unwrap_or("")
+                    "Mã QR: đơn vị «{}», phiên «{}», niêm phong lần {} lúc {}: chữ ký và kết quả HỢP LỆ (khóa {}).",
+                    b.unit,
+                    b.session,
+                    b.seq,
+                    when::moment_vi(b.sealed_at),
+                    hex::encode(b.signer)
                 );
+                for x in &p.result.subjects {
+                    println!(
+                        "  {:<28} hợp lệ {:>4}  {}  {}",
+                        x.name,
+                        x.valid,
+                        x.counts
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" / "),
+                        tinnhiem_shared::domain::Flag::parse(&x.flag)
+                            .map(|f| f.title())
+                            .unwrap_or("")
+                    );
+                }
             }
             let mine = b.unit == self.home.config.unit.as_str();
             let held = match SessionId::new(&b.session) {
                 Ok(sid) if mine => self.desk.store.seals(&sid)?,
                 _ => Vec::new(),
             };
+            let latest = held.iter().max_by_key(|x| x.body.seq);
             match held.iter().find(|x| x.body.seq == b.seq) {
-                Some(x) if x.id() == p.seal.id() => {
-                    println!(
-                        "  KHỚP với bản điện tử trong máy này (mã niêm phong {}).",
-                        hex::encode(x.id())
-                    );
-                }
+                Some(x) if x.id() == p.seal.id() => match latest {
+                    Some(l) if l.body.seq > b.seq => {
+                        ok = false;
+                        v["state"] = "superseded".into();
+                        v["superseded_by"] = serde_json::json!({
+                            "seq": l.body.seq, "seal_id": hex::encode(l.id()),
+                            "sealed_at": when::moment_iso(l.body.sealed_at),
+                        });
+                        if !json {
+                            println!(
+                                "  ĐÃ BỊ THAY THẾ: bản giấy này là niêm phong lần {}, nhưng máy này đã niêm phong lại lần {} lúc {} (mã {}). \
+                                 Bản giấy này KHÔNG còn là kết quả hiện hành; hãy in lại biên bản của lần {}.",
+                                b.seq,
+                                l.body.seq,
+                                when::moment_vi(l.body.sealed_at),
+                                hex::encode(l.id()),
+                                l.body.seq
+                            );
+                        }
+                    }
+                    _ => {
+                        v["state"] = "matches".into();
+                        if !json {
+                            println!(
+                                "  KHỚP với bản điện tử trong máy này, là lần niêm phong mới nhất (mã niêm phong {}).",
+                                hex::encode(x.id())
+                            );
+                        }
+                    }
+                },
                 Some(x) => {
                     ok = false;
-                    println!(
-                        "  KHÁC bản điện tử: máy này giữ niêm phong lần {} với mã {}, bản giấy mang mã {}.",
-                        b.seq,
-                        hex::encode(x.id()),
-                        hex::encode(p.seal.id())
-                    );
+                    v["state"] = "differs".into();
+                    v["held_seal_id"] = hex::encode(x.id()).into();
+                    if !json {
+                        println!(
+                            "  KHÁC bản điện tử: máy này giữ niêm phong lần {} với mã {}, bản giấy mang mã {}.",
+                            b.seq,
+                            hex::encode(x.id()),
+                            hex::encode(p.seal.id())
+                        );
+                    }
                 }
                 None => {
                     ok = false;
-                    println!("  Máy này không giữ niêm phong đó để đối chiếu.");
+                    v["state"] = "unknown".into();
+                    if !json {
+                        println!("  Máy này không giữ niêm phong đó để đối chiếu.");
+                    }
                 }
             }
+            out.push(v);
+        }
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "papers": out}))?
+            );
         }
         Ok(if ok {
             ExitCode::SUCCESS

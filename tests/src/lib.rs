@@ -17,6 +17,10 @@ pub mod browser;
 
 pub mod http;
 
+pub mod workload;
+
+pub mod ceiling;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -408,9 +412,30 @@ impl Hub {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    /// `status --json`.
+    /// `status --json`, whether or not it exits 1 for an alarm (see [`Hub::status_code`]).
     pub fn status(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["status", "--json"])).expect("json")
+        self.status_code().1
+    }
+
+    /// `status --json` and its exit code: 1 while an alarm is printed (a store down or
+    /// failing, minutes lost from the store still missing).
+    pub fn status_code(&self) -> (Option<i32>, serde_json::Value) {
+        let o = Command::new(bin("tinnhiem-hub"))
+            .arg("--home")
+            .arg(self.dir.path())
+            .args(["status", "--json"])
+            .output()
+            .expect("run hub");
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "tinnhiem-hub status failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("status --json: {e}: {}", String::from_utf8_lossy(&o.stdout))
+        });
+        (o.status.code(), v)
     }
 
     /// Registers a unit by hand: `registry add`.

@@ -303,9 +303,25 @@ fn a_hub_whose_disk_fails_says_unavailable_and_recovers_by_itself() {
     std::fs::remove_file(&faults).expect("space back");
     let start = std::time::Instant::now();
     loop {
-        let (code, st, _) = hub_status(&hub);
-        if code == Some(0) && st["store"]["available"] == true {
+        let (code, st, words) = hub_status(&hub);
+        if st["store"]["available"] == true {
             assert!(st["store"]["reopened"].as_u64() >= Some(1), "{st}");
+            // Open again, but the failure of the last minute is still shown: a full
+            // disk reopens between refused writes, and must not read healthy then.
+            assert_eq!(st["store"]["failing"], true, "{st}");
+            assert!(st["store"]["failures"].as_u64() >= Some(1), "{st}");
+            assert!(st["store"]["last_failure"].as_i64() > Some(0), "{st}");
+            assert_eq!(code, Some(1), "degraded is not healthy: {st}");
+            assert!(words.contains("KHO DỮ LIỆU ĐANG TRỤC TRẶC"), "{words}");
+            let m = scrape(&base, &token);
+            assert!(m.contains("tinnhiem_hub_store_available 1"), "{m}");
+            assert!(m.contains("tinnhiem_hub_store_failing 1"), "{m}");
+            assert!(
+                m.lines().any(|l| l
+                    .starts_with("tinnhiem_hub_store_last_failure_timestamp_seconds ")
+                    && !l.ends_with(" 0")),
+                "{m}"
+            );
             break;
         }
         assert!(
@@ -371,16 +387,11 @@ async fn the_dashboard_says_the_store_is_down_and_clears_when_it_is_back() {
     assert!(said.contains("đầy"), "{said}");
 
     // Space returns: the page's own polling finds the store back, no delivery needed.
+    // It stays shown as a recent failure (the disk may still be full, taking only the
+    // reopen's probe write), and the figures come back.
     std::fs::remove_file(&faults).expect("space back");
-    let banner = b.wait_for("#store-down").await;
-    let t0 = std::time::Instant::now();
-    while banner.is_displayed().await.expect("displayed") {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(10),
-            "still shown"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    b.wait_text("#store-down", "Kho dữ liệu đang trục trặc", 10)
+        .await;
     node.ok(&["sync", "--once", "--timeout", "60", "--retry-now"]);
     b.wait_text("#reported", "1 / 1", 10).await;
     b.close().await;
@@ -390,8 +401,8 @@ async fn the_dashboard_says_the_store_is_down_and_clears_when_it_is_back() {
 fn until_available(hub: &Hub) {
     let start = std::time::Instant::now();
     loop {
-        let (code, st, _) = hub_status(hub);
-        if code == Some(0) && st["store"]["available"] == true {
+        let (_, st, _) = hub_status(hub);
+        if st["store"]["available"] == true {
             return;
         }
         assert!(
@@ -438,4 +449,36 @@ fn a_failed_fsync_on_the_hub_never_gives_a_log_index_twice() {
     for n in &nodes {
         n.ok(&["verify-receipt"]);
     }
+}
+
+#[test]
+fn a_hub_backup_that_fails_removes_what_it_made_so_it_can_be_retried() {
+    let mut hub = Hub::init("lai-chau");
+    hub.serve(&[]);
+    let node = NodeHome::init("lai-chau.phong-tho");
+    hub.enroll(&node, "lai-chau.phong-tho");
+    node.seal_session(S, 20);
+    node.point_at(hub.addr, &hub.key);
+    node.ok(&["sync", "--once", "--timeout", "60"]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let dest = dir.path().join("sao-luu");
+    let faults = dir.path().join("faults.txt");
+    // The store is copied, then the disk fills before the keys and config are.
+    std::fs::write(&faults, "copy:nospace").expect("fault");
+    let o = Command::new(bin("tinnhiem-hub"))
+        .arg("--home")
+        .arg(hub.path())
+        .arg("backup")
+        .arg(&dest)
+        .env(ENV, &faults)
+        .output()
+        .expect("backup");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = text(&o.stderr);
+    assert!(err.contains("đã xóa thư mục dở dang"), "{err}");
+    assert!(!dest.exists(), "nothing half-made is left behind");
+    // Space back: the same name works.
+    std::fs::remove_file(&faults).expect("space back");
+    hub.ok(&["backup", dest.to_str().expect("path")]);
+    assert!(dest.join("unit.key").exists() && dest.join("store").exists());
 }

@@ -127,7 +127,15 @@ fn a_hub_restored_from_an_older_backup_takes_the_lost_seals_back_at_their_indice
     assert_eq!(loss["events"][0]["log_size"], 6, "{st}");
     assert_eq!(loss["missing"], serde_json::json!([3, 4, 5]), "{st}");
     assert_eq!(st["seals_accepted"], 3, "{st}");
-    let text = hub.ok(&["status"]);
+    assert_eq!(hub.status_code().0, Some(1), "missing minutes are an alarm");
+    let o = Command::new(bin("tinnhiem-hub"))
+        .arg("--home")
+        .arg(hub.path())
+        .arg("status")
+        .output()
+        .expect("status");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("KHO DỮ LIỆU ĐÃ MẤT DỮ LIỆU"), "{text}");
     assert!(text.contains("Còn thiếu 3 biên bản"), "{text}");
     let v = log_verify(&hub);
@@ -191,6 +199,7 @@ fn a_hub_restored_from_an_older_backup_takes_the_lost_seals_back_at_their_indice
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["size"], 7, "{v}");
     assert_eq!(v["receipts_checked"], 7, "{v}");
+    assert_eq!(hub.status_code().0, Some(0), "all back: no alarm left");
     let text = hub.ok(&["status"]);
     assert!(text.contains("Đã nhận lại đủ: 3 biên bản"), "{text}");
     let _ = std::fs::remove_dir_all(&broken);

@@ -72,3 +72,85 @@ fn a_photographed_qr_reaches_the_hub_before_the_document_and_then_matches() {
     );
     assert_eq!(hub.status()["papers"].as_array().map(Vec::len), Some(1));
 }
+
+/// Seal 1 printed, a tally changed, seal 2: the seal-1 paper is genuine but outdated.
+/// The node must say it was replaced (by which seal, when) and exit non-zero; the hub
+/// must not take it as the current result, before or after the later seal arrives.
+#[test]
+fn a_paper_of_an_earlier_seal_is_reported_replaced_not_matching() {
+    let hub = Hub::start("lai-chau");
+    let node = NodeHome::init("lai-chau.phong-tho");
+    hub.enroll(&node, "lai-chau.phong-tho");
+    node.seal_session("ky-hop-2023", 20);
+    let qr1 = node.path().join("qr1.png");
+    let qr1s = qr1.to_str().expect("path");
+    node.ok(&["export", "ky-hop-2023", "--qr", qr1s]);
+
+    // The hub takes the seal-1 paper while it is still the latest it knows of.
+    let out = hub_cmd(&hub, &["ingest-qr", qr1s]);
+    assert!(out.status.success(), "{out:?}");
+
+    node.ok(&[
+        "tally",
+        "set",
+        "ky-hop-2023",
+        "s01",
+        "--high",
+        "19",
+        "--confidence",
+        "11",
+        "--low",
+        "0",
+        "--invalid",
+        "0",
+    ]);
+    node.ok(&["seal", "ky-hop-2023"]);
+    let qr2 = node.path().join("qr2.png");
+    let qr2s = qr2.to_str().expect("path");
+    node.ok(&["export", "ky-hop-2023", "--qr", qr2s]);
+
+    let out = node.run(&["verify-paper", qr1s]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!text.contains("KHỚP"), "{text}");
+    assert!(
+        text.contains("ĐÃ BỊ THAY THẾ")
+            && text.contains("niêm phong lần 1")
+            && text.contains("lại lần 2 lúc"),
+        "{text}"
+    );
+    let out = node.run(&["verify-paper", qr1s, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["papers"][0]["state"], "superseded", "{v}");
+    assert_eq!(v["papers"][0]["superseded_by"]["seq"], 2, "{v}");
+    assert!(
+        v["papers"][0]["superseded_by"]["sealed_at"].is_string(),
+        "{v}"
+    );
+
+    // The latest paper still matches.
+    let checked = node.ok(&["verify-paper", qr2s]);
+    assert!(checked.contains("KHỚP"), "{checked}");
+    let v: serde_json::Value =
+        serde_json::from_str(&node.ok(&["verify-paper", qr2s, "--json"])).expect("json");
+    assert_eq!(v["papers"][0]["state"], "matches", "{v}");
+
+    // Seal 2 reaches the hub: the held seal-1 paper is no longer counted as a result.
+    node.point_at(hub.addr, &hub.key);
+    node.ok(&["sync", "--once", "--timeout", "60"]);
+    let st = hub.status();
+    let papers = st["papers"].as_array().expect("papers");
+    assert_eq!(papers.len(), 1, "{st}");
+    assert_eq!(papers[0]["state"], "superseded", "{st}");
+    assert_eq!(papers[0]["superseded_by"], 2, "{st}");
+
+    // And a seal-1 paper brought again is refused, naming the later seal.
+    let out = hub_cmd(&hub, &["ingest-qr", qr1s]);
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("đã bị thay thế bởi niêm phong lần 2"), "{err}");
+    let out = hub_cmd(&hub, &["ingest-qr", qr2s]);
+    assert!(out.status.success(), "{out:?}");
+}

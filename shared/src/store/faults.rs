@@ -11,7 +11,8 @@
 //!   `EIO`);
 //! - `sync:eio`: every fsync of the store fails;
 //! - `read:eio`: every read of the store's files fails;
-//! - `copy:nospace`: the node's plain copies in `sealed/` cannot be written.
+//! - `copy:nospace`: the node's plain copies in `sealed/` cannot be written, nor the
+//!   files a backup or restore copies beside the store (keys, config, log file).
 //!
 //! With redb the faults are injected below the engine, in its `StorageBackend`, so redb
 //! meets them as it would a real disk (and poisons itself as it would). sled has no such

@@ -30,6 +30,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), StoreError> {
 
 /// Copies a file (permissions included: a key stays 0600) and makes it durable.
 fn copy_file(src: &Path, dst: &Path) -> Result<(), StoreError> {
+    super::faults::check_env(super::faults::Io::Copy).map_err(|e| io("không chép được", src, e))?;
     std::fs::copy(src, dst).map_err(|e| io("không chép được", src, e))?;
     std::fs::File::open(dst)
         .and_then(|f| f.sync_all())

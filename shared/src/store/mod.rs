@@ -165,7 +165,21 @@ pub struct Health {
     pub cause: Option<String>,
     /// How many times it was opened again after a failure, in this process.
     pub reopened: u64,
+    /// Failures of the disk seen, in this process. A full disk may take a small probe
+    /// write while refusing every real one, so the store comes back within a second of
+    /// each failure: this and [`Health::last_failure`] keep the outage visible.
+    pub failures: u64,
+    /// Unix seconds of the last failure of the disk, in this process.
+    pub last_failure: Option<i64>,
+    /// What that failure was.
+    pub last_cause: Option<String>,
+    /// Down now, or a failure within [`FAILING_FOR`]: what an operator is shown as
+    /// "degraded", because `available` alone reads healthy between refused writes.
+    pub failing: bool,
 }
+
+/// How long after a failure of the disk the store is still reported as failing.
+pub const FAILING_FOR: Duration = Duration::from_secs(60);
 
 /// How often a failed store is tried again: often enough that a hub is back within a
 /// second of the disk, rarely enough that a refusing disk costs nothing.
@@ -215,6 +229,17 @@ struct EngineState {
     /// Bumped at each reopen.
     generation: u64,
     down: Option<Down>,
+    /// Failures of the disk seen (see [`Health::failures`]).
+    failures: u64,
+    /// When the last one was.
+    last_failure: Option<(i64, Instant, String)>,
+}
+
+impl EngineState {
+    fn failed(&mut self, e: &StoreError) {
+        self.failures += 1;
+        self.last_failure = Some((now_unix(), Instant::now(), e.to_string()));
+    }
 }
 
 struct Down {
@@ -276,6 +301,9 @@ impl Engine {
                 Ok((b, s.generation))
             }
             Err(e) => {
+                if e.takes_down() {
+                    s.failed(&e);
+                }
                 let d = s.down.get_or_insert_with(|| Down {
                     since: now_unix(),
                     cause: String::new(),
@@ -294,6 +322,7 @@ impl Engine {
     /// Closes engine `generation` after a failure of the disk, unless already replaced.
     fn went_down(&self, generation: u64, e: &StoreError) {
         let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        s.failed(e);
         if s.generation != generation || s.backend.is_none() {
             return;
         }
@@ -324,18 +353,33 @@ impl Engine {
         let current = self.current();
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         let reopened = s.generation;
+        let failures = s.failures;
+        let last_failure = s.last_failure.as_ref().map(|f| f.0);
+        let last_cause = s.last_failure.as_ref().map(|f| f.2.clone());
+        let recent = s
+            .last_failure
+            .as_ref()
+            .is_some_and(|f| f.1.elapsed() < FAILING_FOR);
         match (&s.down, current) {
             (Some(d), Err(_)) => Health {
                 available: false,
                 since: Some(d.since),
                 cause: Some(d.cause.clone()),
                 reopened,
+                failures,
+                last_failure,
+                last_cause,
+                failing: true,
             },
             _ => Health {
                 available: true,
                 since: None,
                 cause: None,
                 reopened,
+                failures,
+                last_failure,
+                last_cause,
+                failing: recent,
             },
         }
     }
@@ -423,6 +467,8 @@ impl Store {
                                 backend: Some(Arc::new(backend)),
                                 generation: 0,
                                 down: None,
+                                failures: 0,
+                                last_failure: None,
                             }),
                         }),
                     };
