@@ -546,6 +546,8 @@ fn the_minutes_speak_the_bodys_words_and_carry_the_annex_4_fields() {
         "Tổng số ủy viên ban chấp hành: <b>50</b>",
         "Số có mặt dự hội nghị:",
         "Tại hội nghị Ban Chấp hành Đảng bộ tỉnh Lai Châu",
+        // The issuing body is the Party committee, not the node's council.
+        "<div class=\"org\"><b>Ban Chấp hành Đảng bộ tỉnh Lai Châu</b>",
         "Thực hiện nhiệm vụ do Ban Thường vụ Tỉnh ủy giao",
         "đối với các chức danh lãnh đạo do Ban Chấp hành bầu;",
         "Số phiếu không hợp lệ hoàn toàn: <b>0</b> phiếu",

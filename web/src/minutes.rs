@@ -1,7 +1,7 @@
 //! The counting minutes (biên bản kiểm phiếu) as a printable HTML page, in the layout of
 //! Annex 4 of seed 002 (Mẫu Báo cáo kết quả phiếu tín nhiệm).
 
-use tinnhiem_shared::domain::{Session, SessionResult};
+use tinnhiem_shared::domain::{BodyKind, Session, SessionResult};
 use tinnhiem_shared::seal::Seal;
 
 use crate::page::esc;
@@ -96,6 +96,38 @@ fn meeting_line(meeting: &str, title: Option<&str>, body: &str) -> String {
     }
 }
 
+/// The locality of the issuing body, for the date line: the name after its last
+/// administrative level word ("Thường trực HĐND huyện Phong Thổ", "Huyện ủy Phong Thổ",
+/// "Đảng ủy xã Mường Khương" give "Phong Thổ", "Phong Thổ", "Mường Khương"). `None`
+/// when the name has none, and the line then starts with the day.
+fn locality(issuer: &str) -> Option<String> {
+    const LEVELS: [&str; 8] = [
+        "tỉnh",
+        "huyện",
+        "quận",
+        "phường",
+        "xã",
+        "phố",
+        "trấn",
+        "thành",
+    ];
+    let words: Vec<&str> = issuer.split_whitespace().collect();
+    let at = words
+        .iter()
+        .rposition(|w| LEVELS.contains(&w.to_lowercase().as_str()))?;
+    let mut rest = &words[at + 1..];
+    if let Some((first, tail)) = rest.split_first() {
+        if matches!(*first, "ủy" | "uỷ") {
+            rest = tail;
+        }
+    }
+    let starts_upper = rest
+        .first()
+        .and_then(|w| w.chars().next())
+        .is_some_and(char::is_uppercase);
+    starts_upper.then(|| rest.join(" "))
+}
+
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -169,20 +201,30 @@ pub fn html(
     if seal.is_none() {
         h.push_str("<p class=\"draft\">BẢN NHÁP — chưa niêm phong</p>\n");
     }
+    let issuer = match m.profile.rules().body {
+        BodyKind::PartyCommittee => m.body.as_str(),
+        BodyKind::Council => unit_name.unwrap_or(&m.body),
+    };
     let day = format!(
         "ngày {} tháng {} năm {}",
         m.date.format("%d"),
         m.date.format("%m"),
         m.date.format("%Y"),
     );
-    let dateline = match fill.text(m.place.as_deref()) {
-        Some(p) => format!("{p}, {day}"),
+    // The form's "…, ngày … tháng … năm …" opens with a place name (the locality), not
+    // the room where the count took place (that stays in the opening sentence's "tại …").
+    let dateline = match locality(issuer) {
+        Some(p) => format!("{}, {day}", esc(&p)),
+        None if fill.draft => format!("…, {day}"),
         None => format!("N{}", &day[1..]),
     };
-    // The form's "(Đóng dấu treo)": the unit's stamp goes over its name.
+    // The form's "Tên tổ chức, cơ quan, đơn vị … (Đóng dấu treo)": the body that held the
+    // vote issues the report and stamps it. A node's unit name is its council's standing
+    // committee, so a Party committee's session (Annex 4 of seed 002 is the Party's own
+    // form) prints its own body instead: a council's header on Party minutes is wrong.
     h.push_str(&format!(
         "<div class=\"head\"><div class=\"org\"><b>{}</b><br><span class=\"stamp\">(Đóng dấu treo)</span></div><div class=\"date\">{dateline}</div></div>\n",
-        esc(unit_name.unwrap_or(&m.body)),
+        esc(issuer),
     ));
     let heading = match m.procedure {
         tinnhiem_shared::domain::Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
@@ -421,6 +463,10 @@ mod tests {
 
     /// The page of `profile`'s session, sealed or a draft.
     fn page(profile: &str, board: bool, sealed: bool) -> String {
+        page_of(profile, board, sealed, None)
+    }
+
+    fn page_of(profile: &str, board: bool, sealed: bool, unit_name: Option<&str>) -> String {
         let unit = UnitId::new("u").expect("unit");
         let s = SessionFile::from_json(&file(profile, board))
             .expect("json")
@@ -434,7 +480,7 @@ mod tests {
                 .expect("seal")
                 .0
         });
-        html(&s, &r, None, seal.as_ref())
+        html(&s, &r, unit_name, seal.as_ref())
     }
 
     #[test]
@@ -460,6 +506,57 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn the_issuing_body_is_the_party_committee_on_party_minutes() {
+        let unit = Some("Thường trực HĐND huyện Phong Thổ");
+        for profile in ["qd96-2023", "qd262-2014"] {
+            let party = page_of(profile, true, true, unit);
+            assert!(
+                party.contains("<div class=\"org\"><b>Cơ quan X</b>"),
+                "{party}"
+            );
+            assert!(!party.contains("Thường trực HĐND"), "{party}");
+        }
+        let council = page_of("nq96-2023", true, true, unit);
+        assert!(
+            council.contains("<div class=\"org\"><b>Thường trực HĐND huyện Phong Thổ</b>"),
+            "{council}"
+        );
+    }
+
+    #[test]
+    fn the_date_line_opens_with_the_locality_not_the_counting_room() {
+        for (issuer, want) in [
+            ("Thường trực HĐND huyện Phong Thổ", Some("Phong Thổ")),
+            ("Huyện ủy Phong Thổ", Some("Phong Thổ")),
+            ("Ban Chấp hành Đảng bộ tỉnh Lai Châu", Some("Lai Châu")),
+            ("Đảng ủy xã Mường Khương", Some("Mường Khương")),
+            ("HĐND thành phố Lai Châu", Some("Lai Châu")),
+            ("Thành ủy Điện Biên Phủ", Some("Điện Biên Phủ")),
+            ("HĐND tỉnh", None),
+            ("Cơ quan X", None),
+        ] {
+            assert_eq!(locality(issuer).as_deref(), want, "{issuer}");
+        }
+        // The place field is the counting room: in the opening sentence only.
+        let p = page_of(
+            "nq96-2023",
+            true,
+            true,
+            Some("Thường trực HĐND huyện Phong Thổ"),
+        );
+        assert!(
+            p.contains("<div class=\"date\">Phong Thổ, ngày 08 tháng 12 năm 2023</div>"),
+            "{p}"
+        );
+        assert!(p.contains(", tại Phong Thổ, Ban Kiểm phiếu"), "{p}");
+        let bare = page("nq96-2023", true, true);
+        assert!(
+            bare.contains("<div class=\"date\">Ngày 08 tháng 12 năm 2023</div>"),
+            "{bare}"
+        );
     }
 
     #[test]
