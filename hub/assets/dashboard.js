@@ -73,8 +73,9 @@ async function refresh() {
     : "<p class=muted>Không chuyển lên cấp nào (tinnhiem-hub destination add).</p>";
   const rk = d.refused_keys || [];
   tn.view.refused = rk.length ? "<table id=refused-keys><tr><th>Đơn vị tự xưng</th><th>Dấu vân tay khóa</th><th>Địa chỉ</th><th>Lần đầu</th><th>Lần cuối</th><th class=num>Số lần</th><th>Lệnh đăng ký</th></tr>" +
-    rk.map(k => `<tr data-fingerprint="${tn.esc(k.fingerprint)}"><td>${tn.esc(k.claimed_unit || "(không ghi)")}</td><td><code>${tn.esc(k.fingerprint)}</code></td><td>${tn.esc(k.address)}</td><td>${tn.when(k.first_at)}</td><td>${tn.when(k.last_at)}</td><td class=num>${k.count}</td><td>${k.enrol ? `<code class=cmd>${tn.esc(k.enrol)}</code>` : "khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)"}</td></tr>`).join("") + "</table>"
+    rk.map(k => `<tr data-fingerprint="${tn.esc(k.fingerprint)}"><td>${tn.esc(k.claimed_unit || "(không ghi)")}</td><td><code>${tn.esc(k.fingerprint)}</code></td><td>${tn.esc(k.address)}</td><td>${tn.when(k.first_at)}</td><td>${tn.when(k.last_at)}</td><td class=num>${k.count}</td><td>${k.warning ? `<b class=bad>${tn.esc(k.warning)}</b> (khóa đã đăng ký: ${tn.esc((k.unit_has_key || []).join(", "))}) ` : ""}${k.enrol ? `<code class=cmd>${tn.esc(k.enrol)}</code>` : "khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)"}</td></tr>`).join("") + "</table>"
     : "<p class=muted>Không có.</p>";
+  if (d.refused_keys_more > 0) tn.view.refused += `<p class=muted>… và ${d.refused_keys_more} khóa lạ khác không còn được hiển thị (chỉ giữ 64 khóa gần nhất).</p>`;
   const rj = d.recent_rejections || [];
   tn.view.rejections = rj.length ? "<ul>" + rj.map(r => `<li>${tn.esc(r.unit || "")} ${tn.esc(r.session || "")}: <b>${tn.esc(r.reason || "")}</b> ${tn.esc(r.detail || "")} — ${r.count || 1} lần${r.count > 1 ? `, từ ${tn.when(r.first)} đến ${tn.when(r.last)}` : ""}</li>`).join("") + "</ul>" : "<p class=muted>Không có.</p>";
 }

@@ -63,7 +63,7 @@ pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Re
         "registry_list" => Ok(serde_json::to_value(registry::list(store)?)?),
         "registry_add" => {
             let entries: Vec<registry::Entry> = serde_json::from_value(req["entries"].clone())?;
-            registry::add(store, &entries)?;
+            registry::add(store, &entries, req["add_key"] == true)?;
             Ok(json!({"added": entries.len()}))
         }
         "registry_rotate" => {
@@ -126,6 +126,7 @@ pub(crate) async fn serve(path: &Path, state: Arc<HubState>) -> Result<()> {
                             if let (Ok(v), Some("status")) = (&mut r, req["cmd"].as_str()) {
                                 // Kept in the serving process only.
                                 v["refused_keys"] = st.refused_keys();
+                                v["refused_keys_more"] = json!(st.refused_keys_more());
                             }
                             if changes_registry {
                                 st.registry_changed();

@@ -241,6 +241,10 @@ pub(crate) enum RegistryCmd {
         /// Cấp (commune, district, province, national, party...).
         #[arg(long, value_name = "CẤP")]
         level: Option<String>,
+        /// Cho phép thêm một khóa thứ hai cho đơn vị đã có khóa (cả hai cùng hợp lệ). Chỉ
+        /// dùng khi đã gọi điện đối chiếu dấu vân tay; đổi khóa thì dùng `registry rotate`.
+        #[arg(long)]
+        add_key: bool,
     },
     /// Thay khóa của một đơn vị từ một thời điểm (mặc định: bây giờ): khóa mới có hiệu lực
     /// từ đó, khóa cũ bị thu hồi từ đó; niêm phong làm trước vẫn hợp lệ.
@@ -273,6 +277,9 @@ pub(crate) enum RegistryCmd {
         /// Tệp TOML.
         #[arg(value_name = "TỆP")]
         file: PathBuf,
+        /// Cho phép thêm khóa thứ hai cho đơn vị đã có khóa (xem `registry add --add-key`).
+        #[arg(long)]
+        add_key: bool,
     },
     /// Liệt kê danh sách đăng ký.
     List {

@@ -182,6 +182,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             parent,
             name,
             level,
+            add_key,
         }) => {
             let e = registry::Entry {
                 id: unit,
@@ -193,16 +194,22 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 enrollment: None,
             };
             e.validate()?;
-            ask(&home, &json!({"cmd": "registry_add", "entries": [e]}))?;
+            ask(
+                &home,
+                &json!({"cmd": "registry_add", "entries": [e], "add_key": add_key}),
+            )?;
             println!("Đã đăng ký đơn vị «{}»", e.id);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Registry(RegistryCmd::Import { file }) => {
+        Command::Registry(RegistryCmd::Import { file, add_key }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("không đọc được {}", file.display()))?;
             let entries =
                 registry::parse_file(&text).with_context(|| format!("tệp {}", file.display()))?;
-            ask(&home, &json!({"cmd": "registry_add", "entries": entries}))?;
+            ask(
+                &home,
+                &json!({"cmd": "registry_add", "entries": entries, "add_key": add_key}),
+            )?;
             println!("Đã đăng ký {} đơn vị từ {}", entries.len(), file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -674,12 +681,24 @@ fn print_status(v: &Value) {
             unix_time(k["first_at"].as_i64()),
             unix_time(k["last_at"].as_i64())
         );
+        if let Some(w) = k["warning"].as_str() {
+            let has: Vec<&str> = k["unit_has_key"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!("    CẢNH BÁO: {w} (khóa đã đăng ký: {})", has.join(", "));
+        }
         match k["enrol"].as_str() {
             Some(cmd) => println!("    {cmd}"),
             None => {
                 println!("    khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)")
             }
         }
+    }
+    if let Some(more) = v["refused_keys_more"].as_u64().filter(|n| *n > 0) {
+        println!("  … và {more} khóa lạ khác không còn được hiển thị (chỉ giữ 64 khóa gần nhất).");
     }
 }
 

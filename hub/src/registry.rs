@@ -142,7 +142,12 @@ pub(crate) fn parse_file(text: &str) -> Result<Vec<Entry>> {
 /// Enrolls entries in one durable batch. An entry for a unit that exists replaces its
 /// name, level and parent and adds keys it did not have: a key once registered is
 /// never forgotten, so old seals stay verifiable.
-pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
+///
+/// A different key for a unit that already has a key in force is refused unless
+/// `add_key`: silently keeping both made an impostor that claimed an existing unit
+/// (and whose `registry add` line status printed) a second valid signer. A district
+/// that really changed its key is rotated (`registry rotate`), which closes the old one.
+pub(crate) fn add(store: &Store, entries: &[Entry], add_key: bool) -> Result<()> {
     let mut writes = Vec::new();
     for e in entries {
         e.validate()?;
@@ -154,6 +159,9 @@ pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
         let merged = match get(store, &e.id)? {
             None => new,
             Some(old) => {
+                if !add_key {
+                    refuse_second_key(&old, &new)?;
+                }
                 let mut keys = old.keys.clone();
                 for k in new.keys {
                     if !keys.iter().any(|o| o.key == k.key) {
@@ -167,6 +175,52 @@ pub(crate) fn add(store: &Store, entries: &[Entry]) -> Result<()> {
     }
     store.batch(&writes)?;
     Ok(())
+}
+
+/// Refuses `new`'s keys that `old` does not have while `old` has a key in force.
+fn refuse_second_key(old: &Entry, new: &Entry) -> Result<()> {
+    let open: Vec<&KeyEntry> = old.keys.iter().filter(|k| k.revoked_at.is_none()).collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let Some(other) = new
+        .keys
+        .iter()
+        .find(|k| !old.keys.iter().any(|o| o.key == k.key))
+    else {
+        return Ok(());
+    };
+    let fingerprint = |hex: &str| {
+        PublicKey::from_hex(hex)
+            .map(|k| k.fingerprint())
+            .unwrap_or_else(|_| hex.to_owned())
+    };
+    let have: Vec<String> = open.iter().map(|k| fingerprint(&k.key)).collect();
+    bail!(
+        "đơn vị «{id}» đã có khóa {have}; khóa mới {new_fp} khác khóa đó. Đây có thể là kẻ mạo danh \
+         đơn vị. Hãy gọi điện cho đơn vị để đối chiếu dấu vân tay khóa (ở đơn vị: tinnhiem-node key show). \
+         Nếu đơn vị thật sự đã đổi khóa, dùng: tinnhiem-hub registry rotate --unit {id} --key {key} \
+         (khóa cũ bị thu hồi từ lúc đó). Chỉ khi cố ý để đơn vị có hai khóa cùng hợp lệ mới thêm --add-key. \
+         Chưa đăng ký gì.",
+        id = old.id,
+        have = have.join(", "),
+        new_fp = fingerprint(&other.key),
+        key = other.key,
+    )
+}
+
+/// Whether `unit` is registered with a key in force (a refused key claiming it may be
+/// an impostor, or the district's new key: to rotate, not to add).
+pub(crate) fn open_key_fingerprints(store: &Store, unit: &str) -> Vec<String> {
+    let Ok(Some(e)) = get(store, unit) else {
+        return Vec::new();
+    };
+    e.keys
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .filter_map(|k| PublicKey::from_hex(&k.key).ok())
+        .map(|k| k.fingerprint())
+        .collect()
 }
 
 /// The write that stores an entry under its id.

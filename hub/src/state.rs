@@ -42,6 +42,10 @@ fn rejections(store: &Store) -> Result<Vec<Value>> {
         let Ok(mut r) = serde_json::from_slice::<Value>(&v) else {
             continue;
         };
+        // Transient protocol answers recorded by older releases are not rejections.
+        if matches!(r["reason"].as_str(), Some("heads_missing" | "unavailable")) {
+            continue;
+        }
         if r.get("count").is_none() {
             // A record of one rejection, as written before.
             let at = r["at"].clone();
@@ -86,6 +90,8 @@ pub(crate) struct HubState {
     refused: Mutex<std::collections::HashMap<[u8; 32], RefusedAttempt>>,
     /// Serializes the read-modify-write of rejection records.
     rejects_lock: Mutex<()>,
+    /// Refused keys forgotten at the bound: the list says how many it does not show.
+    refused_forgotten: std::sync::atomic::AtomicU64,
 }
 
 /// The most refused keys remembered; the one seen least recently goes first.
@@ -122,6 +128,9 @@ pub(crate) struct Traffic {
     /// Deliveries refused because the store could not be used (counted here, not
     /// stored or logged: the store is what failed, one log line says so).
     pub(crate) unavailable: std::sync::atomic::AtomicU64,
+    /// Seals answered `heads_missing` (the node resyncs the document first): counted,
+    /// not stored as rejections.
+    pub(crate) resync: std::sync::atomic::AtomicU64,
 }
 
 /// A reading of [`Traffic`].
@@ -134,6 +143,7 @@ pub(crate) struct TrafficNow {
     pub(crate) handshakes: u64,
     pub(crate) refused_keys: u64,
     pub(crate) unavailable: u64,
+    pub(crate) resync: u64,
 }
 
 impl HubState {
@@ -154,7 +164,14 @@ impl HubState {
             traffic: Traffic::default(),
             refused: Mutex::new(Default::default()),
             rejects_lock: Mutex::new(()),
+            refused_forgotten: Default::default(),
         }
+    }
+
+    /// How many refused keys were forgotten at the bound of [`REFUSED_KEYS`] (not shown).
+    pub(crate) fn refused_keys_more(&self) -> u64 {
+        self.refused_forgotten
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The keys refused at the handshake, most recent first, each with the command
@@ -169,6 +186,26 @@ impl HubState {
             all.into_iter()
                 .map(|a| {
                     let unit = a.claimed_unit.as_deref().unwrap_or("ĐƠN-VỊ");
+                    let has = a
+                        .claimed_unit
+                        .as_deref()
+                        .map(|u| registry::open_key_fingerprints(&self.store, u))
+                        .unwrap_or_default();
+                    if !has.is_empty() && !a.revoked {
+                        // A unit that already has a key: an impostor, or the district's
+                        // new key. Never suggest adding a second key.
+                        return json!({
+                            "key": a.key.to_hex(), "fingerprint": a.key.fingerprint(),
+                            "claimed_unit": a.claimed_unit, "revoked": a.revoked,
+                            "address": a.last_address.to_string(),
+                            "first_at": a.first_at, "last_at": a.last_at, "count": a.count,
+                            "unit_has_key": has,
+                            "warning": "đơn vị đã có khóa — có thể mạo danh",
+                            "enrol": format!(
+                                "chỉ sau khi gọi điện xác nhận đơn vị đã đổi khóa: tinnhiem-hub registry rotate --unit {unit} --key {}",
+                                a.key.to_hex()),
+                        });
+                    }
                     json!({
                         "key": a.key.to_hex(), "fingerprint": a.key.fingerprint(),
                         "claimed_unit": a.claimed_unit, "revoked": a.revoked,
@@ -198,6 +235,8 @@ impl HubState {
         if first && m.len() >= REFUSED_KEYS {
             if let Some(oldest) = m.values().min_by_key(|a| a.last_at).map(|a| a.key.0) {
                 m.remove(&oldest);
+                self.refused_forgotten
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         let a = m.entry(r.key.0).or_insert_with(|| RefusedAttempt {
@@ -231,6 +270,7 @@ impl HubState {
             shed: self.traffic.shed.load(Relaxed),
             handshakes: self.traffic.handshakes.load(Relaxed),
             unavailable: self.traffic.unavailable.load(Relaxed),
+            resync: self.traffic.resync.load(Relaxed),
             refused_keys: self
                 .refused
                 .lock()
@@ -284,6 +324,14 @@ impl HubState {
             // Our failure, not the peer's: it retries, and the store is down anyway.
             self.traffic
                 .unavailable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        if reason == RejectReason::HeadsMissing {
+            // A normal step of sync (the node sends the document again, then the
+            // seal), common after a full disk or a restore: not a rejection of a seal.
+            self.traffic
+                .resync
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }

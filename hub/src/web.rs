@@ -152,11 +152,13 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
             // The page keeps what it showed and says why nothing is new.
             let mut v = state::status_unavailable(&hub.unit, store);
             v["refused_keys"] = hub.refused_keys();
+            v["refused_keys_more"] = json!(hub.refused_keys_more());
             return Ok(v);
         }
         let mut status = state::status(store, &hub.unit)?;
         status["destinations"] = delivery_summary(&hub, &home)?;
         status["refused_keys"] = hub.refused_keys();
+        status["refused_keys_more"] = json!(hub.refused_keys_more());
         status["log"] = state::log_show(store)?;
         status["flagged"] = state::flagged(store)?;
         status["deadlines"] = state::deadlines(store, &hub.unit, chrono::Utc::now().date_naive())?
@@ -428,6 +430,12 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
             "tinnhiem_hub_store_reopened_total",
             "Times the store was opened again by itself after a failure, since start.",
             health.reopened,
+        )
+        .one(
+            Kind::Counter,
+            "tinnhiem_hub_resync_asked_total",
+            "Seals answered heads_missing (the node sends its document again first), since start; not rejections.",
+            t.resync,
         )
         .one(
             Kind::Counter,

@@ -212,7 +212,7 @@ async function save(b) {
   E.saving = true;
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = await tn.post(API + "/entries", {id: b.id, marks: b.marks});
+      const r = await change(API + "/entries", {id: b.id, marks: b.marks});
       E.saving = false;
       E.saves++;
       E.count = r.count;
@@ -367,7 +367,7 @@ function drawTallies(t, polled) {
     const sent = inputs.map(i => i.value);
     st.className = "tally-state muted"; st.textContent = "Đang ghi…";
     try {
-      await tn.post(API + "/tally", body);
+      await change(API + "/tally", body);
       err.textContent = "";
       for (const i of inputs) i.classList.remove("invalid");
       // What was sent is saved; a value typed while it was on its way is still not.

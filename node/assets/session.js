@@ -34,11 +34,41 @@ function msg(where, text, cls) {
 
 async function act(where, url, body, ok) {
   try {
-    const r = await tn.post(url, body);
+    const r = await change(url, body);
     msg(where, ok(r), "ok");
     await load();
     return r;
   } catch (e) { msg(where, e.message, "error"); return null; }
+}
+
+// A change to a session whose sealed minutes stand as sealed: the server refuses it
+// (409, `confirm_unseal`) until the clerk, asked here in the page, says to go on; then
+// it goes again with `confirm_unseal`. "Thôi" stores nothing and says so.
+async function change(url, body) {
+  try { return await tn.post(url, body); }
+  catch (e) {
+    if (!(e.answer && e.answer.confirm_unseal)) throw e;
+    if (!await askUnseal(e.message)) {
+      throw Object.assign(new Error("Chưa ghi gì: biên bản đã niêm phong được giữ nguyên."), {status: 409, fields: {}});
+    }
+    return await tn.post(url, {...body, confirm_unseal: true});
+  }
+}
+
+let asking = null; // the question on screen, answered "no" if another replaces it
+function askUnseal(text) {
+  if (asking) asking(false);
+  return new Promise(done => {
+    const el = $("unseal-confirm");
+    el.innerHTML = `<p class=warn><b>${tn.esc(text)}</b><br><button type=button id=unseal-yes>Vẫn ghi thay đổi, sẽ niêm phong lại</button> <button type=button class=secondary id=unseal-no>Thôi, giữ biên bản đã niêm phong</button></p>`;
+    el.hidden = false;
+    const end = ok => { asking = null; el.hidden = true; el.innerHTML = ""; done(ok); };
+    asking = end;
+    $("unseal-yes").addEventListener("click", () => end(true));
+    $("unseal-no").addEventListener("click", () => end(false));
+    el.scrollIntoView({block: "nearest"});
+    $("unseal-no").focus();
+  });
 }
 
 function drawSetup() {
@@ -96,7 +126,7 @@ function drawSubjects() {
   $("csv-file").addEventListener("change", async e => { const f = e.target.files[0]; if (f) $("csv-text").value = await f.text(); });
   $("csv").addEventListener("submit", async () => {
     try {
-      const r = await tn.post(API + "/subjects", {csv: $("csv-text").value, replace: $("csv-replace").checked});
+      const r = await change(API + "/subjects", {csv: $("csv-text").value, replace: $("csv-replace").checked});
       await load(); drawSubjects(); drawBallots();
       msg("tab-subjects", `Đã nhập ${r.imported} người` + (r.replaced.length ? `; thay dòng ${r.replaced.join(", ")}` : "") + (r.unchanged ? `; ${r.unchanged} dòng đã có, giữ nguyên` : ""), "ok");
     } catch (e) { msg("tab-subjects", e.message, "error"); }
@@ -105,7 +135,7 @@ function drawSubjects() {
   one.addEventListener("submit", async () => {
     $("one-id-error").textContent = "";
     try {
-      const r = await tn.post(API + "/subjects", Object.fromEntries(new FormData(one).entries()));
+      const r = await change(API + "/subjects", Object.fromEntries(new FormData(one).entries()));
       await done("Đã thêm " + r.id);
     } catch (e) {
       $("one-id-error").textContent = (e.fields || {})["add/id"] || "";
@@ -128,7 +158,7 @@ ${x.marks || x.tally ? `<p class=muted>Các ý kiến đã ghi cho dòng này ($
     $("edit-cancel").addEventListener("click", () => { panel.innerHTML = ""; });
     $("edit").addEventListener("submit", async () => {
       try {
-        const r = await tn.post(API + "/subjects/edit", {id: x.id, ...Object.fromEntries(new FormData($("edit")).entries())});
+        const r = await change(API + "/subjects/edit", {id: x.id, ...Object.fromEntries(new FormData($("edit")).entries())});
         await done(r.changed ? `Đã sửa dòng ${r.id}` : `Dòng ${r.id} không thay đổi`);
       } catch (e) { say("edit-msg", e.message, "error"); }
     });
@@ -145,7 +175,7 @@ ${marked ? `<br><b>Đã có ${what}.</b> Xóa người này sẽ xóa luôn các
     $("remove-no").addEventListener("click", () => { panel.innerHTML = ""; });
     $("remove-yes").addEventListener("click", async () => {
       try {
-        const r = await tn.post(API + "/subjects/remove", {id: x.id, drop_marks: !!marked});
+        const r = await change(API + "/subjects/remove", {id: x.id, drop_marks: !!marked});
         await done(`Đã xóa ${r.name} (dòng ${r.id})` + (r.marks || r.tally ? " cùng các ý kiến đã ghi" : ""));
       } catch (e) { say("remove-msg", e.message, "error"); }
     });
@@ -231,7 +261,7 @@ function drawCounts() {
     const {body, bad} = read();
     if (Object.keys(bad).length) { countErrors(bad); msg("tab-counts", "Chưa ghi: sửa các ô được đánh dấu đỏ.", "error"); return; }
     try {
-      const r = await tn.post(API + "/counts", body);
+      const r = await change(API + "/counts", body);
       countErrors({});
       msg("tab-counts", r.quorum_met ? "Đã ghi. Đủ số người có mặt theo quy định." : "Đã ghi. CHƯA đủ số người có mặt theo quy định.", "ok");
       await load();

@@ -147,7 +147,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     if let Err(e) = cx.desk.rebuild_copies() {
         eprintln!("Cảnh báo: {e:#}");
     }
-    match cli.command {
+    let done = match cli.command {
         Command::Init { .. } => handled_above(),
         Command::Key(KeyCmd::Rotate) => {
             let path = home.dir.join("unit.key");
@@ -252,7 +252,14 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         | Command::User(_)
         | Command::Profile(_) => handled_above(),
         Command::Audit { json } => cx.audit(json),
+    };
+    for s in cx.desk.unsealed() {
+        eprintln!(
+            "CẢNH BÁO: {s} Biên bản lần {} không còn đúng với phiên; niêm phong lại: tinnhiem-node seal {}",
+            s.seq, s.session
+        );
     }
+    done
 }
 
 /// After a restore: copies in `sealed/` that differ from the restored store are moved to

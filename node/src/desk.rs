@@ -144,7 +144,42 @@ pub(crate) struct Desk<'a> {
     pub(crate) store: Store,
     pub(crate) device: Vec<u8>,
     pub(crate) who: String,
+    /// Whether a change may turn sealed minutes back into a draft. The command line
+    /// may (it warns after, [`Desk::unsealed`]); the pages only when the clerk confirmed
+    /// in the page: "Đã ghi." over a delivered seal once hid that the minutes were
+    /// no longer the sealed ones (issue 12 §4 of the clerk trial).
+    pub(crate) allow_unseal: std::cell::Cell<bool>,
+    /// Seals that stood over a session when it was loaded, by session.
+    standing: std::cell::RefCell<BTreeMap<SessionId, SealStands>>,
+    /// Seals this desk's changes left behind, for the command line's warning.
+    unsealed: std::cell::RefCell<Vec<SealStands>>,
 }
+
+/// A change asked for on a session whose minutes are sealed as they stand: saved only
+/// once confirmed, since the seal then no longer covers the minutes and a new one (and
+/// a new delivery) is needed.
+#[derive(Debug, Clone)]
+pub(crate) struct SealStands {
+    pub(crate) session: SessionId,
+    pub(crate) seq: u32,
+    pub(crate) sealed_at: i64,
+    heads: Vec<tinnhiem_shared::doc::Head>,
+}
+
+impl std::fmt::Display for SealStands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Phiên «{}» đã niêm phong lần {} lúc {}. Ghi thay đổi này sẽ biến biên bản đã niêm phong thành bản nháp: phải niêm phong lại (lần {}) và gửi lại lên máy chủ.",
+            self.session,
+            self.seq,
+            when::moment_vi(self.sealed_at),
+            self.seq + 1
+        )
+    }
+}
+
+impl std::error::Error for SealStands {}
 
 impl<'a> Desk<'a> {
     pub(crate) fn open(home: &'a Home, who: impl Into<String>) -> Result<Desk<'a>> {
@@ -155,7 +190,15 @@ impl<'a> Desk<'a> {
             store,
             device,
             who: who.into(),
+            allow_unseal: std::cell::Cell::new(true),
+            standing: Default::default(),
+            unsealed: Default::default(),
         })
+    }
+
+    /// Seals that this desk's changes turned back into drafts, once each.
+    pub(crate) fn unsealed(&self) -> Vec<SealStands> {
+        std::mem::take(&mut *self.unsealed.borrow_mut())
     }
 
     fn line(&self, t: i64, what: String) -> AuditLine {
@@ -183,8 +226,26 @@ impl<'a> Desk<'a> {
                 all.join(", ")
             );
         };
-        let doc = SessionDoc::load(&bytes, &self.actor(&id)?)
+        let mut doc = SessionDoc::load(&bytes, &self.actor(&id)?)
             .with_context(|| format!("phiên «{id}» trong kho"))?;
+        let heads = doc.heads();
+        let stands = self
+            .store
+            .seals(&id)?
+            .into_iter()
+            .rev()
+            .find(|x| x.body.heads == heads)
+            .map(|x| SealStands {
+                session: id.clone(),
+                seq: x.body.seq,
+                sealed_at: x.body.sealed_at,
+                heads,
+            });
+        let mut standing = self.standing.borrow_mut();
+        match stands {
+            Some(s) => standing.insert(id.clone(), s),
+            None => standing.remove(&id),
+        };
         Ok((id, doc))
     }
 
@@ -199,6 +260,14 @@ impl<'a> Desk<'a> {
     pub(crate) fn save(&self, id: &SessionId, doc: &mut SessionDoc, what: &str) -> Result<()> {
         let t = now();
         doc.commit(t, what);
+        let stood = self.standing.borrow().get(id).cloned();
+        if let Some(s) = stood.filter(|s| doc.heads() != s.heads) {
+            if !self.allow_unseal.get() {
+                return Err(s.into());
+            }
+            self.standing.borrow_mut().remove(id);
+            self.unsealed.borrow_mut().push(s);
+        }
         self.store
             .put_doc(id, &doc.save(), &self.line(t, format!("{id}: {what}")))?;
         Ok(())
@@ -511,6 +580,11 @@ impl<'a> Desk<'a> {
         values: Vec<(MetaField, Option<String>)>,
     ) -> Result<SessionId> {
         let (sid, mut doc) = self.load(session)?;
+        // Only a write of the times is checked: an older session holding a window this
+        // release refuses still takes its other fields.
+        let times = values
+            .iter()
+            .any(|(f, v)| v.is_some() && matches!(f, MetaField::CountFrom | MetaField::CountTo));
         for (f, v) in values {
             if let Some(v) = v {
                 doc.set_meta(f, v.trim())?;
@@ -518,6 +592,13 @@ impl<'a> Desk<'a> {
         }
         let meta = doc.read()?.meta;
         check_opening(meta.opening_date, meta.date)?;
+        if times {
+            if let (Some(f), Some(t)) = (&meta.count_from, &meta.count_to) {
+                if let Some(why) = when::count_window_refusal(f, t) {
+                    bail!("{why}");
+                }
+            }
+        }
         self.save(&sid, &mut doc, "ghi ban kiểm phiếu")?;
         Ok(sid)
     }

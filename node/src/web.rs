@@ -132,6 +132,8 @@ async fn desk_as<T: Send + 'static>(
     let r = tokio::task::spawn_blocking(move || {
         let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
         let desk = Desk::open(&home, format!("{user} (web)"))?;
+        // A page's change over standing seals waits for the clerk's word (`Unseal`).
+        desk.allow_unseal.set(false);
         // Copies a seal on a full disk could not write, as every CLI command does; a
         // disk still full is said by the seal itself, not by every page.
         let _ = desk.rebuild_copies();
@@ -145,6 +147,16 @@ async fn desk_as<T: Send + 'static>(
             Json(json!({ "error": format!("{e:#}") })),
         )
             .into_response()),
+        Ok(Err(e)) if e.downcast_ref::<crate::desk::SealStands>().is_some() => {
+            let seq = e
+                .downcast_ref::<crate::desk::SealStands>()
+                .map_or(0, |s| s.seq);
+            Err((
+                StatusCode::CONFLICT,
+                Json(json!({"error": format!("{e:#}"), "confirm_unseal": {"seq": seq}})),
+            )
+                .into_response())
+        }
         Ok(Err(e)) => Err(match e.downcast_ref::<crate::desk::Refused>() {
             // Each reason goes to its field on the page; the whole text says it all too.
             Some(refused) => (
@@ -227,6 +239,7 @@ async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 <h1 id=heading>Phiên {id} <small class=muted id=live></small></h1>
 <p id=summary class=muted></p>
 <div id=session-actions class=noprint></div>
+<div id=unseal-confirm class=noprint hidden></div>
 <nav class="tabs noprint" id=tabs></nav>
 <section class=card id=tab-setup hidden></section>
 <section class=card id=tab-subjects hidden></section>
@@ -448,6 +461,9 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
 
 #[derive(Deserialize)]
 struct SubjectsForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     #[serde(default)]
     csv: Option<String>,
     /// With `csv`: replace the lines whose id is already on the list.
@@ -480,6 +496,7 @@ async fn api_subjects(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             if let Some(csv) = f.csv.filter(|c| !c.trim().is_empty()) {
                 let r = d.import_subjects(&id, &csv, "Danh sách CSV", f.replace)?;
                 return Ok(
@@ -511,6 +528,9 @@ async fn api_subjects(
 
 #[derive(Deserialize)]
 struct SubjectEditForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     id: String,
     person: String,
     name: String,
@@ -530,6 +550,7 @@ async fn api_subject_edit(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             let person = PersonId::new(f.person.trim()).map_err(|e| anyhow!("Mã người: {e}"))?;
             let change = crate::desk::SubjectChange {
                 person_id: Some(person),
@@ -547,6 +568,9 @@ async fn api_subject_edit(
 
 #[derive(Deserialize)]
 struct SubjectRemoveForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     id: String,
     /// The clerk saw how many marks this person has and wants them gone too.
     #[serde(default)]
@@ -561,6 +585,7 @@ async fn api_subject_remove(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             let r = d.remove_subject(&id, &f.id, f.drop_marks)?;
             Ok(json!({"id": r.subject.id, "name": r.subject.name, "marks": r.marks, "tally": r.tally}))
         })
@@ -594,6 +619,9 @@ async fn api_delete(
 
 #[derive(Deserialize)]
 struct BoardForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     #[serde(default)]
     chair: Option<String>,
     /// One member per line.
@@ -624,6 +652,7 @@ async fn api_board(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             let mut problems = Vec::new();
             for (label, v) in [("Bắt đầu kiểm phiếu", &f.from), ("Kết thúc", &f.to)] {
                 if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
@@ -671,6 +700,9 @@ async fn api_board(
 
 #[derive(Deserialize)]
 struct CountsForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     total: Option<u64>,
     present: Option<u64>,
     absent_from_start: Option<u64>,
@@ -691,6 +723,7 @@ async fn api_counts(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             let r = d.set_counts(
                 &id,
                 &[
@@ -712,6 +745,9 @@ async fn api_counts(
 
 #[derive(Deserialize)]
 struct TallyForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     subject: String,
     high: Option<u64>,
     confidence: Option<u64>,
@@ -729,6 +765,7 @@ async fn api_tally(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             d.set_tally(
                 &id,
                 &f.subject,
@@ -749,6 +786,9 @@ async fn api_tally(
 
 #[derive(Deserialize)]
 struct EntryForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     /// Subject id → mark key. Missing is an empty ballot, refused in Vietnamese like
     /// any other, not a bare 422.
     #[serde(default)]
@@ -766,6 +806,7 @@ async fn api_entry_add(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             let pairs: Vec<(String, String)> = f.marks.into_iter().collect();
             let a = d.add_entry(&id, &pairs, f.id.as_deref())?;
             Ok(json!({"id": a.id, "count": a.count, "already": a.already}))
@@ -776,6 +817,9 @@ async fn api_entry_add(
 
 #[derive(Deserialize)]
 struct RemoveForm {
+    /// The clerk confirmed in the page that this change may unseal the minutes.
+    #[serde(default)]
+    confirm_unseal: bool,
     id: String,
 }
 
@@ -787,6 +831,7 @@ async fn api_entry_remove(
 ) -> Response {
     json_or(
         at_desk(&w, &who, move |d| {
+            d.allow_unseal.set(f.confirm_unseal);
             d.remove_entry(&id, &f.id)?;
             Ok(json!({"ok": true}))
         })

@@ -681,3 +681,80 @@ fn profiles_are_listed_and_undescribed_regimes_refused() {
     h.ok(&["seal", "ky-hop-14"]);
     h.ok(&["verify", "ky-hop-14"]);
 }
+
+/// A counting window typed backwards (14:50 → 14:05) would print on sealed minutes as a
+/// count of 23 hours: refused from the command line and from a session file, naming the
+/// fields; a count past midnight within 12 hours is kept (issue 12 §3).
+#[test]
+fn a_backwards_counting_window_is_refused_one_past_midnight_kept() {
+    let h = NodeHome::init("lai-chau");
+    let f = h.file("s.json", SESSION_JSON);
+    h.ok(&["session", "import", f.to_str().expect("path")]);
+    let e = h.fails(&[
+        "board",
+        "set",
+        "ky-hop-14",
+        "--from",
+        "14:50",
+        "--to",
+        "14:05",
+    ]);
+    assert!(
+        e.contains("Giờ kết thúc kiểm phiếu (14:05) trước giờ bắt đầu (14:50)")
+            && e.contains("12 giờ"),
+        "{e}"
+    );
+    let minutes = h.path().join("bien-ban.html");
+    let path = minutes.to_str().expect("path");
+    h.ok(&["export", "ky-hop-14", "--minutes", path]);
+    let html = std::fs::read_to_string(&minutes).expect("minutes");
+    assert!(
+        html.contains("14 giờ 40 phút") && !html.contains("14 giờ 50 phút"),
+        "nothing stored: {html}"
+    );
+    // Only the end, written alone, is checked against the stored start.
+    let e = h.fails(&["board", "set", "ky-hop-14", "--to", "13:00"]);
+    assert!(e.contains("(13:00)") && e.contains("(14:05)"), "{e}");
+    h.ok(&[
+        "board",
+        "set",
+        "ky-hop-14",
+        "--from",
+        "23:30",
+        "--to",
+        "00:40",
+    ]);
+
+    let bad = SESSION_JSON.replace("\"ky-hop-14\"", "\"nguoc\"").replace(
+        "\"count_from\": \"14:05\", \"count_to\": \"14:40\"",
+        "\"count_from\": \"14:50\", \"count_to\": \"14:05\"",
+    );
+    let f = h.file("nguoc.json", &bad);
+    let e = h.fails(&["session", "import", f.to_str().expect("path")]);
+    assert!(
+        e.contains("Giờ kết thúc kiểm phiếu") && e.contains("(14:50)"),
+        "{e}"
+    );
+}
+
+/// A change over standing seals still works from the command line, but says that the
+/// minutes are a draft again and how to seal them (issue 12 §4).
+#[test]
+fn a_change_after_sealing_warns_on_the_command_line() {
+    let h = NodeHome::init("lai-chau");
+    let f = h.file("s.json", SESSION_JSON);
+    h.ok(&["session", "import", f.to_str().expect("path")]);
+    h.ok(&["seal", "ky-hop-14"]);
+    let o = h.run(&["board", "set", "ky-hop-14", "--place", "Hội trường B"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("CẢNH BÁO")
+            && err.contains("niêm phong lần 1")
+            && err.contains("seal ky-hop-14"),
+        "{err}"
+    );
+    // Nothing stands any more: the next change says nothing.
+    let o = h.run(&["board", "set", "ky-hop-14", "--place", "Hội trường C"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("CẢNH BÁO"));
+}

@@ -268,3 +268,96 @@ async fn typing_slips_in_an_english_browser_are_named_not_stored() {
     assert_eq!(stored["subjects"][0]["valid"], 0, "{stored}");
     b.close().await;
 }
+
+/// The board form refuses a counting window typed backwards, naming both fields, and
+/// stores nothing (issue 12 §3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backwards_counting_window_is_refused_on_the_board_form() {
+    let node = NodeHome::init(UNIT);
+    node.user("lan", "clerk", PASSWORD);
+    let f = node.file(
+        "s.json",
+        r#"{"id": "ky-hop-23", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
+  "subjects": [{"id": "s01", "person_id": "p-1", "name": "Lò Văn Mạnh", "position": "Chủ tịch", "unit": "UBND"}],
+  "tallies": {}}"#,
+    );
+    node.ok(&["session", "import", f.to_str().expect("path")]);
+    let web = node.web(true);
+    let b = Browser::start().await;
+    b.login(&web.base, "lan", PASSWORD).await;
+    b.go(&format!("{}/s/ky-hop-23", web.base)).await;
+    b.click("#tab-link-setup").await;
+    b.fill("#board input[name=chair]", "Lò Thị Hoa").await;
+    b.fill("#board input[name=from]", "14:50").await;
+    b.fill("#board input[name=to]", "14:05").await;
+    b.click("#board-go").await;
+    let said = b
+        .wait_text("#tab-setup .msg", "trước giờ bắt đầu", 20)
+        .await;
+    assert!(
+        said.contains("Bắt đầu") && said.contains("Kết thúc"),
+        "{said}"
+    );
+    let minutes = node.path().join("bien-ban.html");
+    let path = minutes.to_str().expect("path");
+    node.ok(&["export", "ky-hop-23", "--minutes", path]);
+    let html = std::fs::read_to_string(&minutes).expect("minutes");
+    assert!(
+        !html.contains("14 giờ 50 phút") && !html.contains("Lò Thị Hoa"),
+        "nothing stored"
+    );
+    b.close().await;
+}
+
+/// A change to sealed minutes from the pages is asked about first, in the page, naming
+/// the seal; "Thôi" stores nothing, going on stores it and the seal tab asks for a new
+/// seal (issue 12 §4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_to_sealed_minutes_asks_first_and_stores_nothing_unless_confirmed() {
+    let node = NodeHome::init(UNIT);
+    node.user("lan", "clerk", PASSWORD);
+    let f = node.file(
+        "s.json",
+        r#"{"id": "ky-hop-24", "profile": "nq96-2023", "procedure": "poll", "body": "HĐND huyện", "date": "2023-12-08",
+  "attendance": {"total": 50, "present": 49, "absent_from_start": 1, "present_at_vote": 49},
+  "ballots": {"issued": 49, "collected": 49, "wholly_invalid": 0},
+  "count_from": "14:05", "count_to": "14:40", "chair": "Lò Thị Hoa", "board": ["Lò Thị Hoa", "Vàng A Sình"],
+  "subjects": [{"id": "s01", "person_id": "p-1", "name": "Lò Văn Mạnh", "position": "Chủ tịch", "unit": "UBND"}],
+  "tallies": {"s01": {"high": 40, "confidence": 8, "low": 1, "invalid": 0}}}"#,
+    );
+    node.ok(&["session", "import", f.to_str().expect("path")]);
+    node.ok(&["seal", "ky-hop-24"]);
+    let web = node.web(true);
+    let b = Browser::start().await;
+    b.login(&web.base, "lan", PASSWORD).await;
+    b.go(&format!("{}/s/ky-hop-24", web.base)).await;
+    b.click("#tab-link-counts").await;
+    b.fill("#count-issued", "48").await;
+    b.fill("#count-collected", "48").await;
+    b.click("#counts-go").await;
+    let asked = b
+        .wait_text("#unseal-confirm", "đã niêm phong lần 1", 20)
+        .await;
+    assert!(asked.contains("niêm phong lại"), "{asked}");
+    b.shot("node-2c-unseal-ask").await;
+    b.click("#unseal-no").await;
+    b.wait_text("#tab-counts .msg", "Chưa ghi gì", 20).await;
+    let stored = node.result_json("ky-hop-24");
+    assert_eq!(stored["collected"], 49, "nothing stored: {stored}");
+    b.click("#tab-link-seal").await;
+    b.wait_text("#seal-state", "biên bản không thay đổi", 20)
+        .await;
+
+    // Going on stores it, and the seal tab says a new seal is needed.
+    b.click("#tab-link-counts").await;
+    b.click("#counts-go").await;
+    b.wait_text("#unseal-confirm", "đã niêm phong lần 1", 20)
+        .await;
+    b.click("#unseal-yes").await;
+    b.wait_text("#tab-counts .msg", "Đã ghi", 20).await;
+    let stored = node.result_json("ky-hop-24");
+    assert_eq!(stored["collected"], 48, "{stored}");
+    b.click("#tab-link-seal").await;
+    b.wait_text("#seal-state", "cần niêm phong lại", 20).await;
+    b.close().await;
+}

@@ -188,6 +188,7 @@ fn a_hub_restored_from_an_older_backup_takes_the_lost_seals_back_at_their_indice
     }
     let st = hub.status();
     assert_eq!(st["seals_accepted"], 7, "{st}");
+    assert_eq!(st["seals_rejected"], 0, "resyncs are not rejections: {st}");
     assert_eq!(st["log_loss"]["missing"], serde_json::json!([]), "{st}");
     assert_eq!(st["log_loss"]["recovered"], 3, "{st}");
     assert_eq!(
@@ -331,6 +332,8 @@ fn a_hub_restored_without_its_log_gets_every_seal_back_from_the_districts() {
     }
     let st = hub.status();
     assert_eq!(st["seals_accepted"], 4, "every seal back: {st}");
+    // Resyncing is not being rejected (issue 13 §4: "bị từ chối: 3" for accepted seals).
+    assert_eq!(st["seals_rejected"], 0, "{st}");
     assert_eq!(log_verify(&hub)["ok"], true);
     // One alarm, not one per connection: the next run is quiet and whole.
     std::thread::sleep(Duration::from_millis(1100));

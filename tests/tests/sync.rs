@@ -320,3 +320,82 @@ fn a_refusal_for_good_is_not_retried_and_the_hub_counts_it_in_one_record() {
         "{hs}"
     );
 }
+
+/// An impostor claims a unit that already has a key (issue 13 §2). The hub used to list
+/// its `registry add` line, and running it silently gave the unit a second valid key.
+#[test]
+fn a_new_key_for_a_unit_that_has_one_is_refused_as_a_possible_impostor() {
+    let hub = Hub::start("lai-chau");
+    let real = NodeHome::init("lai-chau.phong-tho");
+    hub.enroll(&real, "lai-chau.phong-tho");
+    let real_fp = tinnhiem_shared::seal::PublicKey::from_hex(real.ok(&["key", "show"]).trim())
+        .expect("key")
+        .fingerprint();
+    let impostor = NodeHome::init("lai-chau.phong-tho");
+    let key = impostor.ok(&["key", "show"]).trim().to_string();
+    impostor.seal_session("ky-hop-1", 20);
+    impostor.point_at(hub.addr, &hub.key);
+    let o = impostor.run(&["sync", "--once", "--timeout", "20"]);
+    assert!(!o.status.success(), "{o:?}");
+
+    // The refused-key list warns, and suggests rotate (after a phone call), not add.
+    let hs = hub.status();
+    let r = &hs["refused_keys"][0];
+    assert_eq!(r["claimed_unit"], "lai-chau.phong-tho", "{hs}");
+    assert_eq!(r["warning"], "đơn vị đã có khóa — có thể mạo danh", "{hs}");
+    assert_eq!(r["unit_has_key"][0], real_fp.as_str(), "{hs}");
+    let enrol = r["enrol"].as_str().expect("command");
+    assert!(
+        enrol.contains("registry rotate") && !enrol.contains("registry add"),
+        "{enrol}"
+    );
+    let words = hub.ok(&["status"]);
+    assert!(words.contains("có thể mạo danh"), "{words}");
+
+    // `registry add` of the other key is refused, saying why and what to do.
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "registry",
+            "add",
+            "--unit",
+            "lai-chau.phong-tho",
+            "--key",
+            key.as_str(),
+            "--parent",
+            "lai-chau",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(bin("tinnhiem-hub"))
+            .arg("--home")
+            .arg(hub.path())
+            .args(&args)
+            .output()
+            .expect("registry add")
+    };
+    let o = add(&[]);
+    assert!(!o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        real_fp.as_str(),
+        "mạo danh",
+        "gọi điện",
+        "registry rotate",
+        "--add-key",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let keys = |hub: &Hub| -> usize {
+        let list: serde_json::Value =
+            serde_json::from_str(&hub.ok(&["registry", "list", "--json"])).expect("json");
+        list.as_array()
+            .and_then(|a| a.iter().find(|e| e["id"] == "lai-chau.phong-tho"))
+            .map_or(0, |e| e["keys"].as_array().map_or(0, Vec::len))
+    };
+    assert_eq!(keys(&hub), 1, "no second key");
+    // The same key again is fine (the operator re-running an enrolment).
+    hub.enroll(&real, "lai-chau.phong-tho");
+    // On purpose, with the flag: both keys.
+    let o = add(&["--add-key"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(keys(&hub), 2);
+}

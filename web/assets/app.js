@@ -27,7 +27,7 @@ const tn = {
       throw fail("Dữ liệu không hợp lệ: số phải là số nguyên không âm, ô bắt buộc không được để trống.");
     }
     // Each reason at the field where it is fixed, when the server names fields.
-    if (!r.ok) throw Object.assign(fail(j.error || ("HTTP " + r.status)), {fields: j.fields || {}});
+    if (!r.ok) throw Object.assign(fail(j.error || ("HTTP " + r.status)), {fields: j.fields || {}, answer: j});
     return j;
   },
   // POSTs raw bytes (a file the clerk chose); the answer's JSON, or an error with its message.

@@ -223,6 +223,11 @@ impl SessionFile {
                 }
             }
         }
+        if let (Some(f), Some(t)) = (&self.count_from, &self.count_to) {
+            if let Some(why) = super::when::count_window_refusal(f, t) {
+                errs.push(err("count_to", why));
+            }
+        }
         if self.body.trim().is_empty() {
             errs.push(err("body", "tên cơ quan, tổ chức trống"));
         }

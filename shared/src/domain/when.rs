@@ -62,6 +62,41 @@ pub fn iso_to_vi(s: &str) -> String {
     }
 }
 
+/// The longest a count may last. Minutes print the start and end as times of day only,
+/// so an end before the start can only mean the count ran past midnight; a clerk who
+/// swapped the two (14:50 → 14:05) would otherwise seal a count of 23 hours 15 minutes.
+pub const MAX_COUNT_MINUTES: u32 = 12 * 60;
+
+/// Why a counting window `from`–`to` (both `HH:MM`) cannot be right, naming the fields as
+/// the forms do; `None` when it can, or when either is missing or not a time (that has
+/// its own message).
+pub fn count_window_refusal(from: &str, to: &str) -> Option<String> {
+    let minutes = |s: &str| {
+        chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+            .ok()
+            .map(|t| chrono::Timelike::hour(&t) * 60 + chrono::Timelike::minute(&t))
+    };
+    let (f, t) = (minutes(from)?, minutes(to)?);
+    let span = (t + 24 * 60 - f) % (24 * 60);
+    if span <= MAX_COUNT_MINUTES {
+        return None;
+    }
+    let long = format!("{} giờ {} phút", span / 60, span % 60);
+    Some(if t < f {
+        format!(
+            "Giờ kết thúc kiểm phiếu ({}) trước giờ bắt đầu ({}): nếu qua nửa đêm thì buổi kiểm phiếu dài {long}, quá 12 giờ. Kiểm tra lại hai ô “Bắt đầu” và “Kết thúc”.",
+            to.trim(),
+            from.trim()
+        )
+    } else {
+        format!(
+            "Kiểm phiếu từ {} đến {} là {long}, quá 12 giờ. Kiểm tra lại hai ô “Bắt đầu” và “Kết thúc”.",
+            from.trim(),
+            to.trim()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +126,20 @@ mod tests {
         assert_eq!(iso_to_vi("2024-01-15"), "15/01/2024");
         assert_eq!(iso_to_vi("2024-01-01T00:00:00+00:00"), "01/01/2024 07:00");
         assert_eq!(iso_to_vi("không rõ"), "không rõ");
+    }
+
+    #[test]
+    fn a_count_window_past_midnight_is_kept_a_backwards_one_refused() {
+        assert_eq!(count_window_refusal("14:05", "15:10"), None);
+        assert_eq!(count_window_refusal("23:30", "00:40"), None);
+        assert_eq!(count_window_refusal("14:05", "14:05"), None);
+        assert_eq!(count_window_refusal("20:00", "08:00"), None);
+        let back = count_window_refusal("14:50", "14:05").expect("refused");
+        assert!(
+            back.contains("(14:05)") && back.contains("(14:50)") && back.contains("23 giờ 15 phút"),
+            "{back}"
+        );
+        assert!(count_window_refusal("01:00", "13:01").is_some());
+        assert_eq!(count_window_refusal("1450", "14:05"), None);
     }
 }

@@ -335,7 +335,7 @@ fn ingest(w: Workload, nodes: usize, per_node: usize) -> Result<(Row, Hub)> {
         100.0 * (received as f64 / secs) / c.rate()
     );
     println!();
-    println!("The hub's own steps for these sessions, one thread, each alone (ms per session; × how often the hub does it per first delivery):");
+    println!("The hub's own steps for these sessions, one thread, each alone (CPU ms per session; × how often the hub does it per first delivery):");
     println!();
     println!("| step | ms / session | × |");
     println!("|---|---|---|");
