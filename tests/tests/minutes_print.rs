@@ -47,17 +47,27 @@ fn session_json(id: &str, n: usize) -> String {
         })
         .collect();
     // 30 delegates, 29 collected, 1 wholly invalid: 28 count for each person.
+    let binding = id.starts_with("bo-phieu");
     let tallies: Vec<String> = (1..=n)
         .map(|i| {
             let low = if i == 6 { 16 } else { i % 3 };
-            format!(
-                r#""s{i:02}": {{"high": {}, "confidence": 8, "low": {low}, "invalid": 1}}"#,
-                28 - 8 - 1 - low
-            )
+            if binding {
+                // The first person over half "no confidence": the flagged list printed.
+                let no = if i == 1 { 16 } else { i };
+                format!(
+                    r#""s{i:02}": {{"confidence": {}, "no_confidence": {no}, "invalid": 1}}"#,
+                    28 - 1 - no
+                )
+            } else {
+                format!(
+                    r#""s{i:02}": {{"high": {}, "confidence": 8, "low": {low}, "invalid": 1}}"#,
+                    28 - 8 - 1 - low
+                )
+            }
         })
         .collect();
     format!(
-        r#"{{"id": "{id}", "profile": "nq96-2023", "procedure": "poll",
+        r#"{{"id": "{id}", "profile": "nq96-2023", "procedure": "{}",
   "body": "Hội đồng nhân dân huyện Phong Thổ", "title": "Kỳ họp thứ mười", "date": "2023-12-12",
   "place": "Hội trường Huyện ủy Phong Thổ", "count_from": "15:10", "count_to": "16:05",
   "chair": "Vương Thị Thu Hiền", "board": ["Vương Thị Thu Hiền", "Lò Thị Hoa", "Vàng A Sình", "Đặng Thị Mai", "Chảo Láo Lở"],
@@ -66,6 +76,7 @@ fn session_json(id: &str, n: usize) -> String {
   "ballots": {{"issued": 29, "collected": 29, "wholly_invalid": 1}},
   "subjects": [{}],
   "tallies": {{{}}}}}"#,
+        if binding { "binding" } else { "poll" },
         subjects.join(",\n"),
         tallies.join(", ")
     )
@@ -102,21 +113,29 @@ async fn pages_of(b: &Browser, keep: &str, pages: usize) -> Vec<usize> {
 async fn ten_people_print_on_two_a4_pages_with_the_signature_beside_results() {
     let node = NodeHome::init("lai-chau.phong-tho");
     node.user("lan", "clerk", PASSWORD);
-    // Seven people once took three pages, the signature block split over the last two.
-    for n in [4, 5, 6, 7, 8, 9, 10] {
-        let id = format!("ky-hop-{n}-nguoi");
-        let f = node.file(&format!("{id}.json"), &session_json(&id, n));
+    // Seven people once took three pages, the signature block split over the last two;
+    // two people of a binding vote left the QR code alone on page 2, three people of a
+    // poll page 1 half empty with one row.
+    let ids: Vec<(String, usize)> = (1..=10)
+        .map(|n| (format!("ky-hop-{n}-nguoi"), n))
+        .chain([
+            (String::from("bo-phieu-2-nguoi"), 2),
+            (String::from("bo-phieu-3-nguoi"), 3),
+        ])
+        .collect();
+    for (id, n) in &ids {
+        let (id, n) = (id.as_str(), *n);
+        let f = node.file(&format!("{id}.json"), &session_json(id, n));
         node.ok(&["session", "import", f.to_str().expect("path")]);
-        node.ok(&["seal", &id]);
+        node.ok(&["seal", id]);
     }
     let web = node.web(false);
     let b = Browser::start().await;
     b.login(&web.base, "lan", PASSWORD).await;
-    for n in [4, 5, 6, 7, 8, 9, 10] {
-        b.go(&format!("{}/s/ky-hop-{n}-nguoi/minutes", web.base))
-            .await;
+    for (id, n) in &ids {
+        b.go(&format!("{}/s/{id}/minutes", web.base)).await;
         b.wait_for("#qr svg").await;
-        check_print(&b, n).await;
+        check_print(&b, *n).await;
     }
     b.close().await;
 }
@@ -182,4 +201,14 @@ async fn check_print(b: &Browser, n: usize) {
         "{n} people: signature on page {} alone, result lines on {rows:?}",
         sign[0]
     );
+    // The seal's ids (and the QR code beside the signature) on the signed page.
+    let seal = pages_of(b, ".seal", pages).await;
+    assert_eq!(
+        seal, sign,
+        "{n} people: seal block on {seal:?}, signature on {sign:?}"
+    );
+    // Up to three people, the table is not split (one row left on page 1, half empty).
+    if n <= 3 {
+        assert_eq!(rows.len(), 1, "{n} people: result lines on pages {rows:?}");
+    }
 }

@@ -45,11 +45,13 @@ tbody.last { break-inside: avoid; page-break-inside: avoid; }
 .closing { break-inside: avoid; page-break-inside: avoid; break-before: avoid; page-break-before: avoid; }
 .flag { font-weight: bold; }
 .note { font-style: italic; margin-top: 0.3em; }
-.sign { margin-left: 50%; text-align: center; margin-top: 0.8em; break-inside: avoid; page-break-inside: avoid; }
+.sign { margin-left: auto; width: 50%; text-align: center; margin-top: 0.8em; break-inside: avoid; page-break-inside: avoid; }
+.endrow { display: flex; flex-wrap: wrap; align-items: flex-start; }
+.endrow .qr { margin-top: 0.8em; }
 .sign .space { height: 4.5em; }
-.seal { display: flex; gap: 4mm; align-items: flex-start; margin-top: 1em; border-top: 1px solid #999; padding-top: 0.4em; break-inside: avoid; page-break-inside: avoid; }
-.seal .ids { font-size: 9pt; line-height: 1.3; }
-.seal .ids code { font-family: monospace; font-size: 8pt; word-break: break-all; }
+.seal { margin-top: 0.5em; border-top: 1px solid #999; padding-top: 0.3em; }
+.seal .ids { font-size: 8pt; line-height: 1.25; }
+.seal .ids code { font-family: monospace; font-size: 7.5pt; word-break: break-all; }
 .qr svg { width: 420px; height: 420px; flex: none; display: block; }
 @media print { .qr svg { width: 40mm; height: 40mm; } }
 .draft { color: #a00; font-weight: bold; text-align: center; border: 2px solid #a00; padding: 0.3em; }
@@ -334,7 +336,9 @@ pub fn html(
     // are never broken from them: the board's signature never stands alone on the
     // last sheet, it always follows results it signs.
     let n = r.subjects.len();
-    let tail = if n >= 3 { 2 } else { n.min(1) };
+    // Up to three people the whole table goes with the closing block: split, page 1
+    // kept one row, half empty, and the rest went on without the table's header.
+    let tail = if n > 3 { 2 } else { n };
     for (i, x) in r.subjects.iter().enumerate().take(n - tail) {
         subject_row(&mut h, i, x);
     }
@@ -379,19 +383,10 @@ pub fn html(
         }
         h.push_str("</ul>\n");
     }
-    h.push_str(&format!(
-        "<div class=\"sign\" id=\"sign\"><b>T/M BAN KIỂM PHIẾU</b><br><b>TRƯỞNG BAN</b><br><i>(Ký, ghi rõ họ tên)</i><div class=\"space\"></div><b>{}</b></div>\n",
-        m.chair.as_deref().map(esc).unwrap_or_default()
-    ));
-    h.push_str("</div>\n");
-    if !r.problems.is_empty() {
-        h.push_str("<div class=\"noprint draft\"><p>Số liệu chưa khớp:</p><ul>");
-        for p in &r.problems {
-            h.push_str(&format!("<li>{}</li>", esc(&p.to_string())));
-        }
-        h.push_str("</ul></div>\n");
-    }
-    if let Some(x) = seal {
+    // The QR code stands beside the board's signature and the seal's ids under it, all
+    // in the closing block: the paper's proof is never on a page of its own, separable
+    // from the signed results.
+    let sealed = seal.map(|x| {
         // Vietnam time, as every other time a person reads (the counting times above it
         // are local; UTC here was seven hours off them).
         let when = format!(
@@ -410,13 +405,28 @@ pub fn html(
         let canon = tinnhiem_shared::seal::canonical_result(r, m.mode, &m.body, m.date);
         let record = tinnhiem_shared::seal::paper::encode(x, &canon);
         match crate::paper::svg(&record) {
-            Some(svg) => h.push_str(&format!(
-                "<div class=\"seal\"><div class=\"qr\" id=\"qr\">{svg}</div><div class=\"ids\">{ids}<br><b>Kiểm tra bản giấy:</b> chụp hoặc quét mã QR này, đưa ảnh vào máy tính có phần mềm tín nhiệm của đơn vị để kiểm tra chữ ký số; máy báo hợp lệ và các số phải trùng với số in trên biên bản.</div></div>\n"
-            )),
-            None => h.push_str(&format!(
-                "<div class=\"seal\"><div class=\"ids\">{ids}<br>Biên bản quá lớn cho một mã QR; kiểm tra bằng cách so mã niêm phong ở trên với mã trên máy chủ tỉnh.</div></div>\n",
-            )),
+            Some(svg) => (
+                format!("<div class=\"qr\" id=\"qr\">{svg}</div>"),
+                format!("<div class=\"seal\"><div class=\"ids\">{ids}<br><b>Kiểm tra bản giấy:</b> chụp hoặc quét mã QR này, đưa ảnh vào máy tính có phần mềm tín nhiệm của đơn vị để kiểm tra chữ ký số; máy báo hợp lệ và các số phải trùng với số in trên biên bản.</div></div>\n"),
+            ),
+            None => (
+                String::new(),
+                format!("<div class=\"seal\"><div class=\"ids\">{ids}<br>Biên bản quá lớn cho một mã QR; kiểm tra bằng cách so mã niêm phong ở trên với mã trên máy chủ tỉnh.</div></div>\n"),
+            ),
         }
+    });
+    let (qr, ids) = sealed.unwrap_or_default();
+    h.push_str(&format!(
+        "<div class=\"endrow\">{qr}<div class=\"sign\" id=\"sign\"><b>T/M BAN KIỂM PHIẾU</b><br><b>TRƯỞNG BAN</b><br><i>(Ký, ghi rõ họ tên)</i><div class=\"space\"></div><b>{}</b></div></div>\n{ids}",
+        m.chair.as_deref().map(esc).unwrap_or_default()
+    ));
+    h.push_str("</div>\n");
+    if !r.problems.is_empty() {
+        h.push_str("<div class=\"noprint draft\"><p>Số liệu chưa khớp:</p><ul>");
+        for p in &r.problems {
+            h.push_str(&format!("<li>{}</li>", esc(&p.to_string())));
+        }
+        h.push_str("</ul></div>\n");
     }
     h.push_str("</body></html>\n");
     h
