@@ -315,11 +315,15 @@ pub(crate) fn detail_vi(
                 format!("{what}. Sẽ tự thử lại.")
             }
         }
-        _ => d
-            .last_error
-            .as_deref()
-            .map(|e| format!("lỗi gần nhất: {e}"))
-            .unwrap_or_default(),
+        _ => {
+            let Some(e) = d.last_error.as_deref() else {
+                return String::new();
+            };
+            match d.next_try_ms.filter(|t| *t > chrono::Utc::now().timestamp_millis()) {
+                Some(t) => format!("lỗi gần nhất: {e}. Thử lại lúc {}.", when_ms(t)),
+                None => format!("lỗi gần nhất: {e}"),
+            }
+        }
     }
 }
 

@@ -80,6 +80,10 @@ pub struct Delivery {
     /// Unix seconds when the destination said it lost the item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_at: Option<i64>,
+    /// Unix milliseconds of the next connection attempt after `last_error` (the backoff's
+    /// pause), so that a clerk reads when it will be tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_ms: Option<i64>,
 }
 
 /// The hub refused our key at the handshake: it does not know it.
@@ -270,6 +274,7 @@ fn with_deliveries<T>(
                     reject_detail: None,
                     lost_receipt: None,
                     lost_at: None,
+                    next_try_ms: None,
                 };
                 missing.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
                 d
@@ -406,6 +411,7 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
             d.received_at = Some(receipt.body.received_at);
             d.log_index = Some(receipt.body.log_index);
             d.last_error = None;
+            d.next_try_ms = None;
             if d.lost_receipt.is_some() {
                 tracing::info!(session = %d.session, seq = d.seq, index = receipt.body.log_index,
                     "the destination holds the item again");
@@ -579,6 +585,7 @@ fn mark_refused(
                     x.reject_reason = Some(code.to_owned());
                     x.reject_detail = Some(detail.to_owned());
                     x.last_error = None;
+                    x.next_try_ms = None;
                 })?;
             }
         }
@@ -586,12 +593,20 @@ fn mark_refused(
     })
 }
 
-fn mark_error(outbox: &impl Outbox, dest: &PublicKey, msg: &str) -> Result<(), OutboxError> {
+/// Records a failed (or still unanswered) connection on every delivery not received,
+/// with when the next attempt is (`None`: this one is still going on).
+fn mark_error(
+    outbox: &impl Outbox,
+    dest: &PublicKey,
+    msg: &str,
+    next_try_ms: Option<i64>,
+) -> Result<(), OutboxError> {
     outbox.with_store(|store| {
         for (_, d) in deliveries(outbox, store, dest)? {
             if d.state != "received" {
                 update(store, dest, &d.session, d.seq, |x| {
-                    x.last_error = Some(msg.to_owned())
+                    x.last_error = Some(msg.to_owned());
+                    x.next_try_ms = next_try_ms;
                 })?;
             }
         }
@@ -701,9 +716,15 @@ pub async fn run_until(
             Err(e) => {
                 // A name that does not resolve now (no network, DNS down) is a failed
                 // attempt like any other: recorded, retried with backoff.
-                mark_error(outbox, &dest, &e.to_string())?;
                 let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(backoff.next_delay().min(left)).await;
+                let wait = backoff.next_delay().min(left);
+                mark_error(
+                    outbox,
+                    &dest,
+                    &e.to_string(),
+                    Some(next_try(wait, wait >= left)),
+                )?;
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };
@@ -722,21 +743,39 @@ pub async fn run_until(
         stats.connections += 1;
         let mut failure = None;
         let (mut receipts, mut rejection) = (0u32, None::<(String, String)>);
-        let res = deliver(&ep, addr, machine, &cfg, deadline, |ev| {
-            match &ev {
-                Event::Receipt { .. } => receipts += 1,
-                Event::Rejected { reason, detail, .. } => {
-                    rejection = Some((reason.code().to_owned(), detail.clone()))
-                }
-                _ => {}
+        let slow = || {
+            let msg = format!(
+                "không kết nối được máy chủ {}: chưa có trả lời sau {} giây (máy chủ tắt, sai địa chỉ hoặc mất mạng); đang thử tiếp",
+                target.addr,
+                net::client::SLOW_HANDSHAKE.as_secs()
+            );
+            if let Err(e) = mark_error(outbox, &dest, &msg, None) {
+                tracing::warn!("could not record a slow handshake: {e}");
             }
-            if failure.is_none() {
-                if let Err(e) = outbox.with_store(|store| record(store, &dest, &ev)) {
-                    failure = Some(e);
+        };
+        let res = deliver(
+            &ep,
+            addr,
+            machine,
+            &cfg,
+            deadline,
+            |ev| {
+                match &ev {
+                    Event::Receipt { .. } => receipts += 1,
+                    Event::Rejected { reason, detail, .. } => {
+                        rejection = Some((reason.code().to_owned(), detail.clone()))
+                    }
+                    _ => {}
                 }
-            }
-            on_event(&ev);
-        })
+                if failure.is_none() {
+                    if let Err(e) = outbox.with_store(|store| record(store, &dest, &ev)) {
+                        failure = Some(e);
+                    }
+                }
+                on_event(&ev);
+            },
+            slow,
+        )
         .await;
         if let Some(e) = failure {
             return Err(e);
@@ -783,15 +822,23 @@ pub async fn run_until(
             Err(e) => {
                 let msg = describe(&e);
                 tracing::debug!(dest = %target.addr, "delivery attempt failed: {msg}");
-                mark_error(outbox, &dest, &msg)?;
                 let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::sleep(backoff.next_delay().min(left)).await;
+                let wait = backoff.next_delay().min(left);
+                mark_error(outbox, &dest, &msg, Some(next_try(wait, wait >= left)))?;
+                tokio::time::sleep(wait).await;
             }
         }
     }
     ep.close(0u32.into(), b"bye");
     ep.wait_idle().await;
     Ok(stats)
+}
+
+/// When the attempt after a pause of `wait` starts; a run whose deadline cut the pause
+/// short is followed by the daemon's next round a few seconds later.
+fn next_try(wait: Duration, cut_short: bool) -> i64 {
+    let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4);
+    now_ms() + wait + if cut_short { 3_000 } else { 0 }
 }
 
 fn describe(e: &DeliverError) -> String {

@@ -52,6 +52,7 @@ async fn push(
         &NetConfig::default(),
         Instant::now() + Duration::from_secs(10),
         |e| events.push(e),
+        || {},
     )
     .await;
     r.map(|_| events)
@@ -302,6 +303,7 @@ async fn forward(
         &NetConfig::default(),
         Instant::now() + Duration::from_secs(10),
         |e| events.push(e),
+        || {},
     )
     .await;
     assert!(r.is_ok(), "{r:?}");

@@ -69,7 +69,8 @@ fn refused(conn: &quinn::Connection) -> Option<DeliverError> {
 
 /// Runs `machine` over a new connection to `addr` until it is done, the connection drops
 /// or `deadline` passes. Every event is handed to `on_event` as it happens, so the caller
-/// persists receipts one by one.
+/// persists receipts one by one; `on_slow` is called once if the handshake is still
+/// unanswered after [`SLOW_HANDSHAKE`].
 pub async fn deliver(
     ep: &quinn::Endpoint,
     addr: SocketAddr,
@@ -77,10 +78,11 @@ pub async fn deliver(
     cfg: &NetConfig,
     deadline: Instant,
     mut on_event: impl FnMut(Event),
+    mut on_slow: impl FnMut(),
 ) -> Result<Stats, DeliverError> {
     let start = Instant::now();
     let now_ms = || start.elapsed().as_millis() as u64;
-    let conn = connect(ep, addr, deadline).await?;
+    let conn = connect(ep, addr, deadline, &mut on_slow).await?;
     let (tx, mut rx) = mpsc::channel::<Result<(Channel, Msg, usize), String>>(64);
     let mut sends: BTreeMap<Channel, quinn::SendStream> = BTreeMap::new();
     let mut stats = Stats::default();
@@ -191,6 +193,11 @@ pub async fn deliver(
     result.map(|()| stats)
 }
 
+/// A handshake unanswered this long is said to the caller while it goes on: a hub that is
+/// down answers nothing, and the first error otherwise came only with QUIC's idle
+/// timeout, 30 s later, while the clerk's status said "chờ gửi" and nothing else.
+pub const SLOW_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// A new handshake is started beside the ones in flight after this long without one
 /// finishing...
 const RACE_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
@@ -208,7 +215,10 @@ async fn connect(
     ep: &quinn::Endpoint,
     addr: SocketAddr,
     deadline: Instant,
+    on_slow: &mut impl FnMut(),
 ) -> Result<quinn::Connection, DeliverError> {
+    let slow_at = Instant::now() + SLOW_HANDSHAKE;
+    let mut told = false;
     let start = |set: &mut tokio::task::JoinSet<_>| {
         ep.connect(addr, "tinnhiem")
             .map(|c| set.spawn(c))
@@ -243,9 +253,17 @@ async fn connect(
                     })
                 }
             },
-            _ = tokio::time::sleep_until(next.min(deadline).into()) => {
-                if Instant::now() >= deadline {
+            _ = tokio::time::sleep_until(if told { next.min(deadline) } else { next.min(deadline).min(slow_at) }.into()) => {
+                let now = Instant::now();
+                if now >= deadline {
                     return Err(DeliverError::Timeout);
+                }
+                if !told && now >= slow_at {
+                    told = true;
+                    on_slow();
+                }
+                if now < next {
+                    continue;
                 }
                 if racing.len() >= RACE_MAX {
                     if let Some(oldest) = racing.pop_front() {

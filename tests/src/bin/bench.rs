@@ -269,6 +269,7 @@ fn ingest(w: Workload, nodes: usize, per_node: usize) -> Result<(Row, Hub)> {
                             got += 1;
                         }
                     },
+                    || {},
                 )
                 .await?;
                 Ok::<_, anyhow::Error>((got, stats.wire_bytes))
@@ -531,11 +532,19 @@ async fn quic_districts(
                 let machine = NodeSession::new(w.unit.as_str(), hub_key, vec![job], 0, 5_000);
                 let mut got = false;
                 conns += 1;
-                let r = deliver(&ep, addr, machine, &cfg, deadline, |e| {
-                    if matches!(e, Event::Receipt { .. }) {
-                        got = true;
-                    }
-                })
+                let r = deliver(
+                    &ep,
+                    addr,
+                    machine,
+                    &cfg,
+                    deadline,
+                    |e| {
+                        if matches!(e, Event::Receipt { .. }) {
+                            got = true;
+                        }
+                    },
+                    || {},
+                )
                 .await;
                 if let Ok(st) = &r {
                     wire += st.wire_bytes;
