@@ -53,7 +53,7 @@ function drawBallots() {
   E.keys = keymap();
   clearBallot();
   const legend = Object.entries(E.keys).filter(([k]) => k !== "x").map(([k, v]) => `<span class=kbd>${k}</span> ${TITLE(v)}`).join(" · ");
-  t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ cả tờ ghi ở “Có mặt & số phiếu”</small></h2>
+  t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ hoàn toàn ghi ở “Có mặt & số phiếu”</small></h2>
 <p class=muted>Gõ một phím cho mỗi người: ${legend}; <span class=kbd>Space</span> (phím cách) để trống. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại, <span class=kbd>↑</span> <span class=kbd>↓</span> chọn dòng. Cứ gõ tiếp: phím gõ trong lúc đang ghi được giữ lại cho phiếu sau.</p>
 <p id=progress></p>
 <form id=ballot><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
@@ -295,10 +295,10 @@ function drawProgress() {
     return;
   }
   const b = S.ballots;
-  const how = `thu về ${b.collected} − không hợp lệ cả tờ ${b.wholly_invalid || 0}`;
+  const how = `thu về ${b.collected} − không hợp lệ hoàn toàn ${b.wholly_invalid || 0}`;
   p.className = x > y ? "error" : x === y ? "ok" : "";
   put(p, `Đã nhập <b id=entry-count>${x}</b> / cần <b id=entry-need>${y}</b> phiếu <small class=muted>(mọi máy đã gộp; cần = ${how})</small>` +
-    (x > y ? `<br><b>Nhập thừa ${x - y} phiếu:</b> có phiếu bị nhập hai lần, hoặc số phiếu thu về / không hợp lệ cả tờ chưa đúng. Xem lại “Phiếu vừa nhập” hoặc thẻ “Có mặt & số phiếu”.` : x === y ? " — đã đủ." : ""));
+    (x > y ? `<br><b>Nhập thừa ${x - y} phiếu:</b> có phiếu bị nhập hai lần, hoặc số phiếu thu về / không hợp lệ hoàn toàn chưa đúng. Xem lại “Phiếu vừa nhập” hoặc thẻ “Có mặt & số phiếu”.` : x === y ? " — đã đủ." : ""));
 }
 
 // After each poll: the count, unless a save finished while the poll was on its way (the

@@ -205,7 +205,7 @@ function drawHeader() {
 
 const COUNT_FIELDS = [["attendance", "total", "Tổng số đại biểu / thành viên được triệu tập"], ["attendance", "present", "Có mặt"],
   ["attendance", "absent_from_start", "Vắng từ đầu đến khi bỏ phiếu"], ["attendance", "present_at_vote", "Có mặt khi bỏ phiếu"],
-  ["ballots", "issued", "Số phiếu phát ra"], ["ballots", "collected", "Số phiếu thu về"], ["ballots", "wholly_invalid", "Số phiếu không hợp lệ cả tờ"]];
+  ["ballots", "issued", "Số phiếu phát ra"], ["ballots", "collected", "Số phiếu thu về"], ["ballots", "wholly_invalid", "Số phiếu không hợp lệ hoàn toàn"]];
 
 // A count as typed: null when empty, a number when a whole number, else the reason.
 // The fields are text, not number inputs: a number input in an en-US browser drops the

@@ -480,7 +480,7 @@ pub enum BallotsCmd {
         /// Số phiếu thu về.
         #[arg(long, value_name = "SỐ")]
         collected: Option<u64>,
-        /// Số phiếu thu về không hợp lệ toàn bộ (không do ban kiểm phiếu phát ra).
+        /// Số phiếu thu về không hợp lệ hoàn toàn (không do ban kiểm phiếu phát ra).
         #[arg(long, value_name = "SỐ")]
         wholly_invalid: Option<u64>,
     },

@@ -62,7 +62,7 @@ pub(crate) fn table(s: &Session, r: &SessionResult) -> String {
         ),
         ("Số phiếu phát ra", r.issued.to_string()),
         ("Số phiếu thu về", r.collected.to_string()),
-        ("Phiếu không hợp lệ toàn bộ", r.wholly_invalid.to_string()),
+        ("Phiếu không hợp lệ hoàn toàn", r.wholly_invalid.to_string()),
         (
             quorum_label.as_str(),
             if r.quorum_met {
@@ -288,7 +288,7 @@ pub(crate) fn show(s: &Session, r: &SessionResult, seals: &[Seal], heads: &[[u8;
         ("Có mặt tại thời điểm bỏ phiếu", n(a.present_at_vote)),
         ("Số phiếu phát ra", n(b.issued)),
         ("Số phiếu thu về", n(b.collected)),
-        ("Phiếu không hợp lệ toàn bộ", n(b.wholly_invalid)),
+        ("Phiếu không hợp lệ hoàn toàn", n(b.wholly_invalid)),
     ];
     let w = rows
         .iter()

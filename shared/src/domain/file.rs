@@ -881,7 +881,7 @@ pub(crate) fn place_vi(at: &str) -> String {
         "present_at_vote" => "Số có mặt khi bỏ phiếu",
         "issued" => "Số phiếu phát ra",
         "collected" => "Số phiếu thu về",
-        "wholly_invalid" => "Số phiếu không hợp lệ cả tờ",
+        "wholly_invalid" => "Số phiếu không hợp lệ hoàn toàn",
         "invalid" => "Số phiếu không hợp lệ",
         "high" => "Tín nhiệm cao",
         "confidence" => "Tín nhiệm",

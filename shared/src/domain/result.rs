@@ -301,7 +301,7 @@ fn field_vi(field: &str) -> &str {
         "attendance.present_at_vote" => "số có mặt khi bỏ phiếu",
         "ballots.issued" => "số phiếu phát ra",
         "ballots.collected" => "số phiếu thu về",
-        "ballots.wholly_invalid" => "số phiếu không hợp lệ cả tờ",
+        "ballots.wholly_invalid" => "số phiếu không hợp lệ hoàn toàn",
         _ => "một ô số liệu",
     }
 }
@@ -366,11 +366,11 @@ impl fmt::Display for Problem {
             }
             Problem::SubjectSum { name, sum, expected, .. } => write!(
                 f,
-                "{name}: tổng các mức và phiếu không hợp lệ là {sum}, phải bằng số phiếu thu về trừ phiếu không hợp lệ cả tờ ({expected})"
+                "{name}: tổng các mức và phiếu không hợp lệ là {sum}, phải bằng số phiếu thu về trừ phiếu không hợp lệ hoàn toàn ({expected})"
             ),
             Problem::EntryCount { entered, expected } => write!(
                 f,
-                "Đã nhập {entered} phiếu, phải bằng số phiếu thu về trừ phiếu không hợp lệ cả tờ ({expected})"
+                "Đã nhập {entered} phiếu, phải bằng số phiếu thu về trừ phiếu không hợp lệ hoàn toàn ({expected})"
             ),
             Problem::MixedModes { mode } => write!(
                 f,
