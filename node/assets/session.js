@@ -73,9 +73,12 @@ function askUnseal(text) {
 
 function drawSetup() {
   const m = S.meta;
+  // The opening day matters to a council's calendar (NQ 96 counts from it); a Party
+  // body's steps count from the poll day, so its sessions do not ask for one.
+  const council = m.body_kind !== "party_committee";
   $("tab-setup").innerHTML = `<h2>Thông tin phiên</h2>
 <table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
-<tr><th>Khai mạc kỳ họp</th><td id=opening-day>${m.opening_date ? tn.date(m.opening_date) : tn.date(m.date) + " <span class=muted>(trùng ngày bỏ phiếu)</span>"}</td></tr>
+${council ? `<tr><th>Khai mạc kỳ họp</th><td id=opening-day>${m.opening_date ? tn.date(m.opening_date) : tn.date(m.date) + " <span class=muted>(trùng ngày bỏ phiếu)</span>"}</td></tr>` : ""}
 <tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
 <h2>Ban kiểm phiếu</h2><form id=board>
@@ -83,7 +86,7 @@ function drawSetup() {
 <label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
 <div class=row><label>Cơ quan giao nhiệm vụ (“do … giao”) <input name=assigned_by value="${tn.esc(m.assigned_by || "")}" placeholder="Ban Thường vụ Huyện ủy"></label>
 <label>Chức danh được lấy phiếu (“đối với …”) <input name=polled_posts value="${tn.esc(m.polled_posts || "")}" placeholder="các chức danh do HĐND bầu"></label></div>
-<div class=row><label>Ngày khai mạc kỳ họp (trống: trùng ngày bỏ phiếu) <input name=opening_date type=date value="${tn.esc(m.opening_date || "")}"></label></div>
+${council ? `<div class=row><label>Ngày khai mạc kỳ họp (trống: trùng ngày bỏ phiếu) <input name=opening_date type=date value="${tn.esc(m.opening_date || "")}"></label></div>` : ""}
 <div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
 <label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${tn.esc(m.count_from || "")}" placeholder="14:05"></label>
 <label>Kết thúc <input name=to value="${tn.esc(m.count_to || "")}" placeholder="15:10"></label></div>

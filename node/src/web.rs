@@ -437,7 +437,7 @@ async fn api_session(State(w): State<Web>, who: Signed, Path(id): Path<String>) 
             let problems: Vec<String> = r.problems.iter().map(ToString::to_string).collect();
             Ok(json!({
                 "meta": {"session": m.session, "unit": m.unit, "body": m.body, "title": m.title,
-                         "date": m.date.to_string(), "profile": m.profile.key(),
+                         "date": m.date.to_string(), "profile": m.profile.key(), "body_kind": m.profile.rules().body,
                          "procedure": m.procedure.key(), "procedure_title": m.procedure.title(),
                          "mode": m.mode.key(), "place": m.place, "count_from": m.count_from,
                          "count_to": m.count_to, "chair": m.chair, "board": m.board,
