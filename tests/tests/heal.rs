@@ -63,6 +63,35 @@ fn districts(hub: &Hub, units: &[&str]) -> Vec<NodeHome> {
         .collect()
 }
 
+/// The operator's restore (OPERATIONS.md): the hub stopped, `backup` restored into a new
+/// home (with the broken home's log file when `log_from`), the directories swapped, the
+/// hub served again on its port. Returns `restore`'s output and where the broken home went.
+fn restore_in_place(
+    hub: &mut Hub,
+    backup: &Path,
+    spare: &Path,
+    log_from: bool,
+) -> (String, std::path::PathBuf) {
+    hub.kill();
+    let restored = spare.join("restored");
+    let mut cmd = Command::new(bin("tinnhiem-hub"));
+    cmd.arg("--home").arg(&restored).arg("restore").arg(backup);
+    if log_from {
+        cmd.arg("--log-from").arg(hub.path());
+    }
+    let out = cmd.output().expect("restore");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let broken = spare.join("broken");
+    std::fs::rename(hub.path(), &broken).expect("move the broken home away");
+    std::fs::rename(&restored, hub.path()).expect("move the restored home in");
+    hub.serve(&[]);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), broken)
+}
+
 #[test]
 fn a_hub_restored_from_an_older_backup_takes_the_lost_seals_back_at_their_indices() {
     let mut hub = Hub::start("lai-chau");
@@ -96,27 +125,8 @@ fn a_hub_restored_from_an_older_backup_takes_the_lost_seals_back_at_their_indice
 
     // The disk dies; the operator restores last night's backup into a new home,
     // carrying the broken home's log file, and moves it into place (OPERATIONS.md).
-    hub.kill();
-    let restored = spare.path().join("restored");
-    let out = Command::new(bin("tinnhiem-hub"))
-        .arg("--home")
-        .arg(&restored)
-        .arg("restore")
-        .arg(&backup)
-        .arg("--log-from")
-        .arg(hub.path())
-        .output()
-        .expect("restore");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("6 mục đã ký"));
-    let broken = spare.path().join("broken");
-    std::fs::rename(hub.path(), &broken).expect("move the broken home away");
-    std::fs::rename(&restored, hub.path()).expect("move the restored home in");
-    hub.serve(&[]);
+    let (out, broken) = restore_in_place(&mut hub, &backup, spare.path(), true);
+    assert!(out.contains("6 mục đã ký"), "{out}");
 
     // The hub knows at once, before any district speaks: loss recorded, three missing,
     // on status and in `log verify`.
@@ -306,20 +316,7 @@ fn a_hub_restored_without_its_log_gets_every_seal_back_from_the_districts() {
     b.seal_session("b1", 22);
     b.seal_session("b2", 23);
     assert!(sync_once(b, "30").0);
-    hub.kill();
-    let restored = spare.path().join("restored");
-    let out = Command::new(bin("tinnhiem-hub"))
-        .arg("--home")
-        .arg(&restored)
-        .arg("restore")
-        .arg(&backup)
-        .output()
-        .expect("restore");
-    assert!(out.status.success());
-    let broken = spare.path().join("broken");
-    std::fs::rename(hub.path(), &broken).expect("move away");
-    std::fs::rename(&restored, hub.path()).expect("move in");
-    hub.serve(&[]);
+    let (_, broken) = restore_in_place(&mut hub, &backup, spare.path(), false);
     assert_eq!(hub.status()["seals_accepted"], 1);
 
     // B first: its two seals come back (under new numbers: the hub cannot know the
