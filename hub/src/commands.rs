@@ -624,7 +624,9 @@ fn print_status(v: &Value) {
             next["period"],
             when::iso_to_vi(next["report_due"].as_str().unwrap_or(""))
         );
-        if !missing.is_empty() && days <= 30 {
+        if !missing.is_empty() && days < 0 {
+            println!("  ĐÃ QUÁ HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
+        } else if !missing.is_empty() && days <= 30 {
             println!("  SẮP ĐẾN HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
         }
         let late: Vec<&str> = next["late"]
