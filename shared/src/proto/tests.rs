@@ -723,18 +723,16 @@ fn known_head(events: &[Event]) -> Option<(u64, [u8; 32])> {
 }
 
 fn with_log(doc: &mut SessionDoc, seal: &Seal, known: Option<(u64, [u8; 32])>) -> NodeSession {
+    knowing(vec![job(doc, seal, None)], known)
+}
+
+/// A node delivering `jobs` (none: a check-in) that verified the hub's head `known`.
+fn knowing(jobs: Vec<Job>, known: Option<(u64, [u8; 32])>) -> NodeSession {
     let extras = super::node::Extras {
         known_log: known,
         ..Default::default()
     };
-    NodeSession::forwarding(
-        "phong-tho",
-        hub_key().public(),
-        vec![job(doc, seal, None)],
-        extras,
-        0,
-        1000,
-    )
+    NodeSession::forwarding("phong-tho", hub_key().public(), jobs, extras, 0, 1000)
 }
 
 #[test]
@@ -811,17 +809,7 @@ fn a_hub_names_what_it_lost_and_a_node_with_nothing_to_send_still_hears_it() {
 
     // Nothing to deliver: the node still waits for the Welcome (and what comes before
     // it), instead of calling itself done at once.
-    let mut idle = NodeSession::forwarding(
-        "phong-tho",
-        hub_key().public(),
-        vec![],
-        super::node::Extras {
-            known_log: Some(head),
-            ..Default::default()
-        },
-        0,
-        1000,
-    );
+    let mut idle = knowing(vec![], Some(head));
     assert!(!idle.is_done(), "done before the hub answered");
     let ev = clean_run(&mut idle, &mut env);
     assert!(idle.is_done());
@@ -870,17 +858,7 @@ fn a_log_shorter_than_a_head_the_hub_signed_asks_for_everything_past_it() {
     assert_eq!(head.0, 2);
     // The hub is put back to its first item, log and all (an old backup, whole).
     env.log.truncate(1);
-    let mut idle = NodeSession::forwarding(
-        "phong-tho",
-        hub_key().public(),
-        vec![],
-        super::node::Extras {
-            known_log: Some(head),
-            ..Default::default()
-        },
-        0,
-        1000,
-    );
+    let mut idle = knowing(vec![], Some(head));
     let ev = clean_run(&mut idle, &mut env);
     assert!(ev
         .iter()
