@@ -4,15 +4,15 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::proto::hub::{verify_seal, HubEnv, HubSession, Limits, Saved};
-use tinnhiem_shared::proto::{Framer, RejectReason};
-use tinnhiem_shared::seal::{KeyValidity, LogPosition, PublicKey, Receipt, Seal, UnitKey};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::proto::hub::{verify_seal, HubEnv, HubSession, Limits, Saved};
+use tinnhiem_core::proto::{Framer, RejectReason};
+use tinnhiem_core::seal::{KeyValidity, LogPosition, PublicKey, Receipt, Seal, UnitKey};
 
 struct Env {
     docs: BTreeMap<(String, String), Vec<u8>>,
     key: UnitKey,
-    log: tinnhiem_shared::merkle::Tree,
+    log: tinnhiem_core::merkle::Tree,
 }
 
 impl HubEnv for Env {
@@ -44,14 +44,14 @@ impl HubEnv for Env {
 
 fuzz_target!(|data: &[u8]| {
     // Panics that our code catches (Automerge's decoder on bad bytes, see
-    // `tinnhiem_shared::doc::guard`) must not abort: libfuzzer-sys's own hook would.
+    // `tinnhiem_core::doc::guard`) must not abort: libfuzzer-sys's own hook would.
     // A panic that escapes still fails the run, through libfuzzer-sys's catch.
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let mut env = Env {
         docs: BTreeMap::new(),
         key: UnitKey::from_seed([1; 32]),
-        log: tinnhiem_shared::merkle::Tree::new(),
+        log: tinnhiem_core::merkle::Tree::new(),
     };
     let mut hub = HubSession::new(
         "hub",

@@ -2,7 +2,7 @@
 //! bounded inflate, verify. Never panics, never grows past the bound.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tinnhiem_shared::seal::paper;
+use tinnhiem_core::seal::paper;
 
 fuzz_target!(|data: &[u8]| {
     // Start from the magic most of the time, so the fuzzer reaches the inflater.

@@ -4,7 +4,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // Panics that our code catches (Automerge's decoder on bad bytes, see
-    // `tinnhiem_shared::doc::guard`) must not abort: libfuzzer-sys's own hook would.
+    // `tinnhiem_core::doc::guard`) must not abort: libfuzzer-sys's own hook would.
     // A panic that escapes still fails the run, through libfuzzer-sys's catch.
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));

@@ -1,11 +1,11 @@
 //! Seals and receipts as a peer or a file may send them.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tinnhiem_shared::seal::{PublicKey, Receipt, Seal};
+use tinnhiem_core::seal::{PublicKey, Receipt, Seal};
 
 fuzz_target!(|data: &[u8]| {
     // Panics that our code catches (Automerge's decoder on bad bytes, see
-    // `tinnhiem_shared::doc::guard`) must not abort: libfuzzer-sys's own hook would.
+    // `tinnhiem_core::doc::guard`) must not abort: libfuzzer-sys's own hook would.
     // A panic that escapes still fails the run, through libfuzzer-sys's catch.
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));

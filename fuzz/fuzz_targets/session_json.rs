@@ -1,12 +1,12 @@
 //! A clerk's session file: parse, validate, build the document, compute the result.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::domain::{compute, subjects_from_csv, SessionFile, UnitId};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::domain::{compute, subjects_from_csv, SessionFile, UnitId};
 
 fuzz_target!(|data: &[u8]| {
     // Panics that our code catches (Automerge's decoder on bad bytes, see
-    // `tinnhiem_shared::doc::guard`) must not abort: libfuzzer-sys's own hook would.
+    // `tinnhiem_core::doc::guard`) must not abort: libfuzzer-sys's own hook would.
     // A panic that escapes still fails the run, through libfuzzer-sys's catch.
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));

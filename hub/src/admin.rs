@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::Arc;
-use tinnhiem_shared::seal::UnitKey;
-use tinnhiem_shared::store::Store;
+use tinnhiem_core::seal::UnitKey;
+use tinnhiem_store::Store;
 
 /// Answers one request against a store.
 pub(crate) fn answer(store: &Store, hub: &str, key: &UnitKey, req: &Value) -> Result<Value> {

@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tinnhiem_shared::domain::limits::for_terminal_json;
-use tinnhiem_shared::domain::{when, UnitId};
-use tinnhiem_shared::net::{self, NetConfig};
-use tinnhiem_shared::proto::hub::Limits;
-use tinnhiem_shared::seal::PublicKey;
+use tinnhiem_core::domain::limits::for_terminal_json;
+use tinnhiem_core::domain::{when, UnitId};
+use tinnhiem_core::proto::hub::Limits;
+use tinnhiem_core::seal::PublicKey;
+use tinnhiem_net::{self as net, NetConfig};
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     let dir = match &cli.home {
@@ -35,10 +35,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         if *json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&tinnhiem_shared::domain::Profile::list_json())?
+                serde_json::to_string_pretty(&tinnhiem_core::domain::Profile::list_json())?
             );
         } else {
-            println!("{}", tinnhiem_shared::domain::Profile::list_text());
+            println!("{}", tinnhiem_core::domain::Profile::list_text());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -60,10 +60,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             }
             None => None,
         };
-        let s = tinnhiem_shared::store::home::restore(from, &dir, "hub.toml")?;
-        println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
+        let s = tinnhiem_store::home::restore(from, &dir, "hub.toml")?;
+        println!("{}", tinnhiem_store::home::restored(from, &dir, &s));
         if let Some((old, leaves)) = old_log {
-            tinnhiem_shared::store::home::copy_durably(&old, &dir.join(crate::leaves::FILE))?;
+            tinnhiem_store::home::copy_durably(&old, &dir.join(crate::leaves::FILE))?;
             println!(
                 "Đã mang theo nhật ký {} ({leaves} mục đã ký). Khi chạy, máy chủ so với kho dữ liệu, ghi nhận những gì đã mất và đòi các đơn vị gửi lại.",
                 old.display()
@@ -105,7 +105,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { dest } => {
-            tinnhiem_shared::store::home::prepare(&dest)?;
+            tinnhiem_store::home::prepare(&dest)?;
             // A failed backup (a full disk) removes what it made, so a retry with the
             // same name is not refused as "already there".
             let made = (|| -> Result<Value> {
@@ -114,7 +114,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                     &home,
                     &json!({"cmd": "backup", "dest": dest.join("store").display().to_string()}),
                 )?;
-                tinnhiem_shared::store::home::copy_files(
+                tinnhiem_store::home::copy_files(
                     &home.dir,
                     &dest,
                     &["hub.toml", "unit.key", "users.toml", crate::leaves::FILE],
@@ -490,8 +490,8 @@ fn ask(home: &Home, req: &Value) -> Result<Value> {
 
 fn is_locked(e: &anyhow::Error) -> bool {
     matches!(
-        e.downcast_ref::<tinnhiem_shared::store::StoreError>(),
-        Some(tinnhiem_shared::store::StoreError::Locked(_))
+        e.downcast_ref::<tinnhiem_store::StoreError>(),
+        Some(tinnhiem_store::StoreError::Locked(_))
     )
 }
 
@@ -567,7 +567,7 @@ fn print_destinations(v: &Value) {
                 "  {} lần {}: {}{why}",
                 o["doc"].as_str().unwrap_or(""),
                 o["seq"],
-                tinnhiem_shared::outbox::state_vi(o["state"].as_str().unwrap_or(""))
+                tinnhiem_net::outbox::state_vi(o["state"].as_str().unwrap_or(""))
             );
         }
     }
@@ -895,7 +895,7 @@ fn print_results(v: &Value) {
         // NQ 85 sets no two-thirds condition: say what was checked, not "2/3".
         let two_thirds = r["profile"]
             .as_str()
-            .and_then(tinnhiem_shared::domain::Profile::parse)
+            .and_then(tinnhiem_core::domain::Profile::parse)
             .is_none_or(|p| p.rules().two_thirds_quorum);
         println!(
             "{} / {} (lần {}): thu về {}, {}: {}",
@@ -957,7 +957,7 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
         message_timeout,
         http,
     } = limits;
-    tinnhiem_shared::log::init();
+    tinnhiem_net::log::init();
     // Another command may hold the store for a moment (it opens it itself when no
     // server answers on the admin socket): wait for it rather than fail.
     let store = home.store(Duration::from_secs(10))?;

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, RwLock};
-use tinnhiem_shared::merkle::{leaf_of, Tree};
-use tinnhiem_shared::proto::RejectReason;
-use tinnhiem_shared::seal::{LogPosition, Receipt};
-use tinnhiem_shared::store::{Store, Table, Write};
+use tinnhiem_core::merkle::{leaf_of, Tree};
+use tinnhiem_core::proto::RejectReason;
+use tinnhiem_core::seal::{LogPosition, Receipt};
+use tinnhiem_store::{Store, Table, Write};
 
 /// Makes the receipt once the item's place in the log is known.
 pub(crate) type MakeReceipt = Box<dyn FnOnce(&LogPosition) -> Receipt + Send>;
@@ -362,15 +362,15 @@ fn write(store: &Store, log: &mut Log, published: &Published, batch: Vec<Request
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinnhiem_shared::seal::UnitKey;
-    use tinnhiem_shared::store::BackendKind;
+    use tinnhiem_core::seal::UnitKey;
+    use tinnhiem_store::BackendKind;
 
     fn receipt_for(id: [u8; 32]) -> MakeReceipt {
         Box::new(move |at| {
             let key = UnitKey::from_seed([1; 32]);
-            let agg = tinnhiem_shared::seal::Aggregate::sign(
+            let agg = tinnhiem_core::seal::Aggregate::sign(
                 &key,
-                tinnhiem_shared::seal::AggregateBody {
+                tinnhiem_core::seal::AggregateBody {
                     hub: "h".into(),
                     period: i32::from(id[0]),
                     seq: 1,
@@ -420,7 +420,7 @@ mod tests {
                 .or_default()
                 .push(r.body.log_index);
             // Each receipt proves its item is in the log it signs.
-            assert!(tinnhiem_shared::merkle::verify_inclusion(
+            assert!(tinnhiem_core::merkle::verify_inclusion(
                 &leaf_of(&[i as u8 / 2; 32]),
                 r.body.log_index,
                 r.body.tree_size,

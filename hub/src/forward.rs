@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tinnhiem_shared::outbox::{self, Outbox, OutboxError, Sender};
-use tinnhiem_shared::proto::node::Event;
-use tinnhiem_shared::proto::{doc_name, parse_doc_name};
-use tinnhiem_shared::seal::{Aggregate, Seal, UnitKey};
-use tinnhiem_shared::store::{Store, Table};
+use tinnhiem_core::proto::node::Event;
+use tinnhiem_core::proto::{doc_name, parse_doc_name};
+use tinnhiem_core::seal::{Aggregate, Seal, UnitKey};
+use tinnhiem_net::outbox::{self, Outbox, OutboxError, Sender};
+use tinnhiem_store::{Store, Table};
 
 /// A hub's outbox: its accepted seals, named `unit/session` on the wire.
 pub(crate) struct HubOutbox<'a> {

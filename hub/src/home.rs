@@ -4,9 +4,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tinnhiem_shared::domain::UnitId;
-use tinnhiem_shared::seal::UnitKey;
-use tinnhiem_shared::store::{BackendKind, Store};
+use tinnhiem_core::domain::UnitId;
+use tinnhiem_core::seal::UnitKey;
+use tinnhiem_store::{BackendKind, Store};
 
 /// `hub.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,8 +34,8 @@ pub(crate) struct Destination {
 }
 
 impl Destination {
-    pub(crate) fn target(&self) -> tinnhiem_shared::outbox::Target {
-        tinnhiem_shared::outbox::Target {
+    pub(crate) fn target(&self) -> tinnhiem_net::outbox::Target {
+        tinnhiem_net::outbox::Target {
             addr: self.addr.clone(),
             key: self.key.clone(),
         }

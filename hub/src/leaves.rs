@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use tinnhiem_shared::merkle::{leaf_of, Tree};
-use tinnhiem_shared::seal::Receipt;
-use tinnhiem_shared::store::{Store, Table, Write};
+use tinnhiem_core::merkle::{leaf_of, Tree};
+use tinnhiem_core::seal::Receipt;
+use tinnhiem_store::{Store, Table, Write};
 
 /// The file's name in the hub's home.
 pub(crate) const FILE: &str = "log.leaves";
@@ -247,7 +247,7 @@ fn missing(store: &Store, tree: &Tree) -> Result<BTreeMap<u64, [u8; 32]>, String
 mod tests {
     use super::*;
     use std::time::Duration;
-    use tinnhiem_shared::store::BackendKind;
+    use tinnhiem_store::BackendKind;
 
     fn leaf(i: u8) -> [u8; 32] {
         leaf_of(&[i; 32])

@@ -4,9 +4,9 @@
 
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
-use tinnhiem_shared::domain::UnitId;
-use tinnhiem_shared::seal::{KeyValidity, PublicKey};
-use tinnhiem_shared::store::{Store, Table, Write};
+use tinnhiem_core::domain::UnitId;
+use tinnhiem_core::seal::{KeyValidity, PublicKey};
+use tinnhiem_store::{Store, Table, Write};
 
 /// A key of a unit, as written in files: hex and RFC 3339 times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,7 +323,7 @@ pub(crate) fn speaks_for(store: &Store, peer: &str, unit: &str) -> Result<Option
 /// `peer` speaks for; an entry the operator registered by hand is never replaced; an
 /// older record never replaces a newer one; keys are merged, never forgotten.
 pub(crate) fn enroll(store: &Store, peer: &str, record: &[u8]) -> Result<()> {
-    use tinnhiem_shared::seal::Enrollment;
+    use tinnhiem_core::seal::Enrollment;
     let e = Enrollment::from_bytes(record).map_err(|e| anyhow!("{e}"))?;
     let b = &e.body;
     UnitId::new(&b.unit).map_err(|x| anyhow!("unit «{}»: {x}", b.unit))?;
@@ -387,10 +387,10 @@ pub(crate) fn enroll(store: &Store, peer: &str, record: &[u8]) -> Result<()> {
 pub(crate) fn enrollments_to_forward(
     store: &Store,
     hub: &str,
-    key: &tinnhiem_shared::seal::UnitKey,
+    key: &tinnhiem_core::seal::UnitKey,
     now: i64,
 ) -> Result<Vec<Vec<u8>>> {
-    use tinnhiem_shared::seal::{EnrollBody, EnrolledKey, Enrollment};
+    use tinnhiem_core::seal::{EnrollBody, EnrolledKey, Enrollment};
     let all = list(store)?;
     let mut out = Vec::new();
     for e in all

@@ -7,14 +7,14 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::net::server::Host;
-use tinnhiem_shared::proto::hub::{verify_seal, HubEnv};
-use tinnhiem_shared::proto::RejectReason;
-use tinnhiem_shared::seal::{
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::proto::hub::{verify_seal, HubEnv};
+use tinnhiem_core::proto::RejectReason;
+use tinnhiem_core::seal::{
     flagged_of, Aggregate, AggregateBody, Flagged, Included, PublicKey, Receipt, Seal, UnitKey,
 };
-use tinnhiem_shared::store::{Store, Table, Write};
+use tinnhiem_net::server::Host;
+use tinnhiem_store::{Store, Table, Write};
 
 /// `unit/session`: the hub's key of a document (ids never contain `/`).
 pub(crate) fn doc_key(unit: &str, session: &str) -> Vec<u8> {
@@ -111,7 +111,7 @@ pub(crate) struct RefusedAttempt {
 
 /// Registered keys → (unit, validity).
 type KeyIndex =
-    std::collections::HashMap<[u8; 32], Vec<(String, tinnhiem_shared::seal::KeyValidity)>>;
+    std::collections::HashMap<[u8; 32], Vec<(String, tinnhiem_core::seal::KeyValidity)>>;
 
 /// Counters for `/metrics`, since the process started.
 #[derive(Debug, Default)]
@@ -224,7 +224,7 @@ impl HubState {
     /// Records a handshake refused for its key: one record per key, counted.
     pub(crate) fn record_refused_key(
         &self,
-        r: &tinnhiem_shared::net::RefusedKey,
+        r: &tinnhiem_net::RefusedKey,
         from: std::net::SocketAddr,
     ) {
         let t = now();
@@ -279,7 +279,7 @@ impl HubState {
         }
     }
 
-    fn registered_keys(&self, unit: &str) -> Option<Vec<tinnhiem_shared::seal::KeyValidity>> {
+    fn registered_keys(&self, unit: &str) -> Option<Vec<tinnhiem_core::seal::KeyValidity>> {
         registry::get(&self.store, unit).ok()??.keys().ok()
     }
 
@@ -291,8 +291,8 @@ impl HubState {
     }
 
     /// What the registry says of a key at the handshake.
-    pub(crate) fn key_verdict(&self, key: &PublicKey) -> tinnhiem_shared::net::KeyVerdict {
-        use tinnhiem_shared::net::KeyVerdict;
+    pub(crate) fn key_verdict(&self, key: &PublicKey) -> tinnhiem_net::KeyVerdict {
+        use tinnhiem_net::KeyVerdict;
         if self.unit_of(key).is_some() {
             return KeyVerdict::Known;
         }
@@ -370,9 +370,9 @@ impl HubState {
             }
             // The store's own line says when it goes down; not one per refusal.
             Err(e)
-                if e.downcast_ref::<tinnhiem_shared::store::StoreError>()
+                if e.downcast_ref::<tinnhiem_store::StoreError>()
                     .is_some_and(|e| {
-                        matches!(e, tinnhiem_shared::store::StoreError::Unavailable { .. })
+                        matches!(e, tinnhiem_store::StoreError::Unavailable { .. })
                     }) =>
             {
                 self.traffic
@@ -391,7 +391,7 @@ impl HubState {
     ) -> Result<Receipt, (RejectReason, String)> {
         let id = seal.id();
         let unavailable =
-            |e: tinnhiem_shared::store::StoreError| (RejectReason::Unavailable, e.to_string());
+            |e: tinnhiem_store::StoreError| (RejectReason::Unavailable, e.to_string());
         // The same seal again gets the same receipt (the committer checks again, for
         // two copies verified at once).
         if let Some(r) = self.store.read(Table::Receipts, &id).map_err(unavailable)? {
@@ -469,7 +469,7 @@ impl HubState {
             .registered_keys(peer)
             .ok_or_else(|| (RejectReason::UnknownUnit, peer.to_owned()))?;
         agg.verify(&keys).map_err(|e| match e {
-            tinnhiem_shared::seal::SealError::BadKey => (RejectReason::WrongKey, e.to_string()),
+            tinnhiem_core::seal::SealError::BadKey => (RejectReason::WrongKey, e.to_string()),
             _ => (RejectReason::BadSignature, e.to_string()),
         })?;
         let mut claimed = agg.body.flagged.clone();
@@ -549,10 +549,10 @@ impl Host for HubState {
     ) {
         self.record_reject(unit, session, seal_id, reason, detail);
     }
-    fn refused_key(&self, r: &tinnhiem_shared::net::RefusedKey, from: std::net::SocketAddr) {
+    fn refused_key(&self, r: &tinnhiem_net::RefusedKey, from: std::net::SocketAddr) {
         self.record_refused_key(r, from);
     }
-    fn door(&self, counts: tinnhiem_shared::net::gate::GateCounts, in_progress: u32) {
+    fn door(&self, counts: tinnhiem_net::gate::GateCounts, in_progress: u32) {
         use std::sync::atomic::Ordering::Relaxed;
         self.traffic.retries.store(counts.retried, Relaxed);
         self.traffic.shed.store(counts.shed, Relaxed);
@@ -577,7 +577,7 @@ impl HubEnv for Conn {
         &mut self,
         unit: &str,
         session: &str,
-    ) -> Result<tinnhiem_shared::proto::hub::Saved, String> {
+    ) -> Result<tinnhiem_core::proto::hub::Saved, String> {
         let k = doc_key(unit, session);
         let d = self
             .0
@@ -630,15 +630,15 @@ impl HubEnv for Conn {
         let tree = self.0.committer.tree.read().ok()?;
         let size = tree.size();
         let root = tree.root(size)?;
-        let head = tinnhiem_shared::seal::TreeHead::sign(&self.0.key, size, root, now());
+        let head = tinnhiem_core::seal::TreeHead::sign(&self.0.key, size, root, now());
         Some((size, head.to_bytes()))
     }
-    fn lost(&mut self, max: usize) -> Vec<tinnhiem_shared::proto::LostItem> {
+    fn lost(&mut self, max: usize) -> Vec<tinnhiem_core::proto::LostItem> {
         match self.0.committer.lost.read() {
             Ok(l) => l
                 .iter()
                 .take(max)
-                .map(|(index, leaf)| tinnhiem_shared::proto::LostItem {
+                .map(|(index, leaf)| tinnhiem_core::proto::LostItem {
                     index: *index,
                     leaf: *leaf,
                 })
@@ -765,13 +765,13 @@ pub(crate) fn store_state(store: &Store) -> Value {
     json!({
         "available": h.available,
         "since": h.since,
-        "since_vi": h.since.map(tinnhiem_shared::domain::when::moment_vi),
+        "since_vi": h.since.map(tinnhiem_core::domain::when::moment_vi),
         "cause": h.cause,
         "reopened": h.reopened,
         "failing": h.failing,
         "failures": h.failures,
         "last_failure": h.last_failure,
-        "last_failure_vi": h.last_failure.map(tinnhiem_shared::domain::when::moment_vi),
+        "last_failure_vi": h.last_failure.map(tinnhiem_core::domain::when::moment_vi),
         "last_cause": h.last_cause,
     })
 }
@@ -860,8 +860,8 @@ pub(crate) struct SessionOnHub {
     pub(crate) unit: String,
     pub(crate) seal: Seal,
     pub(crate) receipt: Option<Receipt>,
-    pub(crate) meta: tinnhiem_shared::domain::Meta,
-    pub(crate) result: tinnhiem_shared::domain::SessionResult,
+    pub(crate) meta: tinnhiem_core::domain::Meta,
+    pub(crate) result: tinnhiem_core::domain::SessionResult,
 }
 
 /// Every session with an accepted seal, at its latest accepted seal.
@@ -881,7 +881,7 @@ pub(crate) fn sessions(store: &Store) -> Result<Vec<SessionOnHub>> {
                     continue;
                 };
                 let mut doc = SessionDoc::load(&bytes, b"hub")?;
-                let result = tinnhiem_shared::seal::check(&seal, &mut doc)?;
+                let result = tinnhiem_core::seal::check(&seal, &mut doc)?;
                 let meta = doc.at(&seal.body.heads)?.read()?.meta;
                 remember(id, &meta, &result);
                 (meta, result)
@@ -899,8 +899,8 @@ pub(crate) fn sessions(store: &Store) -> Result<Vec<SessionOnHub>> {
 }
 
 type Computed = (
-    tinnhiem_shared::domain::Meta,
-    tinnhiem_shared::domain::SessionResult,
+    tinnhiem_core::domain::Meta,
+    tinnhiem_core::domain::SessionResult,
 );
 
 /// Results by seal id, computed once per process: a seal names its document's heads and
@@ -918,8 +918,8 @@ fn computed(id: &[u8; 32]) -> Option<Computed> {
 
 fn remember(
     id: [u8; 32],
-    meta: &tinnhiem_shared::domain::Meta,
-    result: &tinnhiem_shared::domain::SessionResult,
+    meta: &tinnhiem_core::domain::Meta,
+    result: &tinnhiem_core::domain::SessionResult,
 ) {
     if let Ok(mut m) = memo().lock() {
         // Bounded: a national hub's sessions fit many times over; past that, start again.
@@ -954,7 +954,7 @@ pub(crate) fn results(store: &Store) -> Result<Value> {
     Ok(Value::Array(out))
 }
 
-fn subject_json(s: &SessionOnHub, x: &tinnhiem_shared::domain::SubjectResult) -> Value {
+fn subject_json(s: &SessionOnHub, x: &tinnhiem_core::domain::SubjectResult) -> Value {
     let levels = s.result.procedure.levels();
     let counts: serde_json::Map<String, Value> = levels
         .iter()
@@ -1000,7 +1000,7 @@ pub(crate) fn person(store: &Store, query: &str) -> Result<Value> {
                 s.result
                     .subjects
                     .iter()
-                    .filter(|x| tinnhiem_shared::domain::text::name_matches(&x.name, query))
+                    .filter(|x| tinnhiem_core::domain::text::name_matches(&x.name, query))
                     .map(move |x| (s, x))
             })
             .collect()
@@ -1022,7 +1022,7 @@ pub(crate) fn person(store: &Store, query: &str) -> Result<Value> {
         names
             .entry(x.person_id.to_string())
             .or_insert_with(|| x.name.clone());
-        if s.result.procedure == tinnhiem_shared::domain::Procedure::Poll {
+        if s.result.procedure == tinnhiem_core::domain::Procedure::Poll {
             use chrono::Datelike;
             let e = places
                 .entry((x.person_id.to_string(), s.meta.date.year()))
@@ -1057,7 +1057,7 @@ pub(crate) fn flagged(store: &Store) -> Result<Value> {
             s.result
                 .subjects
                 .iter()
-                .filter(|x| x.flag != tinnhiem_shared::domain::Flag::None)
+                .filter(|x| x.flag != tinnhiem_core::domain::Flag::None)
                 .map(move |x| subject_json(s, x))
         })
         .collect();
@@ -1080,7 +1080,7 @@ pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> R
     };
     let mut list = Vec::new();
     for s in &all {
-        for d in tinnhiem_shared::domain::deadlines(&s.meta) {
+        for d in tinnhiem_core::domain::deadlines(&s.meta) {
             let (st, days) = state(d.due);
             list.push(
                 json!({"unit": s.unit, "session": s.result.session, "key": d.key, "kind": d.kind,
@@ -1119,8 +1119,7 @@ pub(crate) fn deadlines(store: &Store, hub: &str, today: chrono::NaiveDate) -> R
             continue;
         };
         let at = receipt.map_or(seal.body.sealed_at, |r| r.body.received_at);
-        let Some(day) = tinnhiem_shared::domain::when::in_vietnam(at).map(|t| t.date_naive())
-        else {
+        let Some(day) = tinnhiem_core::domain::when::in_vietnam(at).map(|t| t.date_naive()) else {
             continue;
         };
         let e = first.entry((child.to_string(), year)).or_insert(day);
@@ -1191,7 +1190,7 @@ fn recompute_flagged(store: &Store, included: &[Included]) -> Result<Option<Vec<
             return Ok(None);
         };
         let mut doc = SessionDoc::load(&doc, b"hub")?;
-        let r = tinnhiem_shared::seal::check(&seal, &mut doc)?;
+        let r = tinnhiem_core::seal::check(&seal, &mut doc)?;
         out.extend(flagged_of(&r));
     }
     out.sort();
@@ -1296,7 +1295,7 @@ pub(crate) fn aggregates_json(store: &Store, hub: &str) -> Result<Value> {
 
 /// `log verify`: the whole log against every receipt this hub signed.
 pub(crate) fn log_verify(store: &Store) -> Result<Value> {
-    use tinnhiem_shared::merkle::{leaf_of, verify_inclusion};
+    use tinnhiem_core::merkle::{leaf_of, verify_inclusion};
     let mut problems: Vec<String> = Vec::new();
     let tree = match crate::commit::load_log(store) {
         Ok(t) => t,
@@ -1396,7 +1395,7 @@ fn paper_key(unit: &str, session: &str, seq: u32) -> Vec<u8> {
 /// signature, the digest over the result, a key of that unit valid when it sealed) and
 /// kept as paper-delivered until the document itself arrives with the same seal.
 pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Value> {
-    use tinnhiem_shared::seal::paper;
+    use tinnhiem_core::seal::paper;
     let p = paper::decode(record)?;
     p.verify()?;
     let b = &p.seal.body;
@@ -1422,7 +1421,7 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
             b.unit,
             b.seq,
             seq,
-            tinnhiem_shared::domain::when::moment_vi(at)
+            tinnhiem_core::domain::when::moment_vi(at)
         );
     }
     let id = p.seal.id();
@@ -1442,7 +1441,7 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
 /// The latest seal the hub holds of a session, from a document or a paper record, with
 /// its sealing time: a paper older than it is not the session's current result.
 fn latest_seq(store: &Store, unit: &str, session: &str) -> Result<Option<(u32, i64)>> {
-    use tinnhiem_shared::seal::paper;
+    use tinnhiem_core::seal::paper;
     let mut prefix = doc_key(unit, session);
     prefix.push(0);
     let mut latest: Option<(u32, i64)> = None;
@@ -1472,7 +1471,7 @@ fn latest_seq(store: &Store, unit: &str, session: &str) -> Result<Option<(u32, i
 /// the same seal, `differs` when a document arrived sealed otherwise at that seq,
 /// `paper_only` while waiting.
 pub(crate) fn papers(store: &Store) -> Result<Vec<Value>> {
-    use tinnhiem_shared::seal::paper;
+    use tinnhiem_core::seal::paper;
     let mut out = Vec::new();
     for (_, v) in store.scan_table(Table::Paper, b"")? {
         let Ok((record, at)) = postcard::from_bytes::<(Vec<u8>, i64)>(&v) else {

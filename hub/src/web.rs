@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::store::Table;
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_store::Table;
 use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::sheet::{Cell, Sheet, XLSX_MIME};
 use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
@@ -171,7 +171,7 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
                    "date": s.meta.date.to_string(), "seq": s.seal.body.seq,
                    "received_at": s.receipt.as_ref().map(|r| r.body.received_at),
                    "subjects": s.result.subjects.len(),
-                   "flagged": s.result.subjects.iter().filter(|x| x.flag != tinnhiem_shared::domain::Flag::None).count()})
+                   "flagged": s.result.subjects.iter().filter(|x| x.flag != tinnhiem_core::domain::Flag::None).count()})
             })
             .collect();
         status["sessions"] = Value::Array(sessions);
@@ -305,8 +305,8 @@ const FLAG_COL: usize = 19;
 
 /// One row per subject of every session received: text cells, numbers as numbers, a
 /// level the procedure lacks left empty.
-fn result_sheet(store: &tinnhiem_shared::store::Store) -> anyhow::Result<Sheet> {
-    use tinnhiem_shared::domain::Mark;
+fn result_sheet(store: &tinnhiem_store::Store) -> anyhow::Result<Sheet> {
+    use tinnhiem_core::domain::Mark;
     let mut rows = Vec::new();
     for s in state::sessions(store)? {
         let levels = s.result.procedure.levels();

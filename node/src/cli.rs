@@ -5,8 +5,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-use tinnhiem_shared::domain::{Exclusion, Mode, Procedure, Profile};
-use tinnhiem_shared::store::BackendKind;
+use tinnhiem_core::domain::{Exclusion, Mode, Procedure, Profile};
+use tinnhiem_store::BackendKind;
 use tinnhiem_web::users::{NodeRole, UserCmd};
 
 /// Máy của văn phòng HĐND (hoặc cấp ủy): phiên lấy phiếu, phiếu, kết quả, biên bản niêm phong.

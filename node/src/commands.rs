@@ -7,13 +7,13 @@ use crate::report;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
-use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
-use tinnhiem_shared::domain::limits::for_terminal;
-use tinnhiem_shared::domain::{
+use tinnhiem_core::doc::{CountField, MetaField, SessionDoc};
+use tinnhiem_core::domain::limits::for_terminal;
+use tinnhiem_core::domain::{
     compute, deadlines, exclusion_from_text, is_hhmm, when, Exclusion, Mode, PersonId, Procedure,
     Profile, SessionId, Subject, SubjectId, UnitId,
 };
-use tinnhiem_shared::seal;
+use tinnhiem_core::seal;
 use tinnhiem_web::minutes;
 
 /// Runs one command.
@@ -38,8 +38,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Restore { from } = &cli.command {
-        let s = tinnhiem_shared::store::home::restore(from, &dir, "node.toml")?;
-        println!("{}", tinnhiem_shared::store::home::restored(from, &dir, &s));
+        let s = tinnhiem_store::home::restore(from, &dir, "node.toml")?;
+        println!("{}", tinnhiem_store::home::restored(from, &dir, &s));
         untrusted_copies_aside(&Home::open(&dir)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -48,7 +48,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     // others can run side by side) come first.
     match cli.command {
         Command::Hub(HubCmd::Set { addr, key }) => {
-            let k = tinnhiem_shared::seal::PublicKey::from_hex(&key)
+            let k = tinnhiem_core::seal::PublicKey::from_hex(&key)
                 .map_err(|e| anyhow!("--key: {e}"))?;
             let target = crate::sync::HubTarget {
                 addr: addr.clone(),
@@ -98,7 +98,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Backup { dest } => {
             let store = home.store()?;
-            let s = tinnhiem_shared::store::home::backup(
+            let s = tinnhiem_store::home::backup(
                 &store,
                 &home.dir,
                 &dest,
@@ -155,7 +155,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             let kept = home.dir.join(format!("unit.key.{}.old", now()));
             std::fs::rename(&path, &kept)
                 .with_context(|| format!("không đổi tên được {}", path.display()))?;
-            let key = tinnhiem_shared::seal::UnitKey::generate()?;
+            let key = tinnhiem_core::seal::UnitKey::generate()?;
             if let Err(e) = key.create_file(&path) {
                 // Put the old key back rather than leave the home without one.
                 let _ = std::fs::rename(&kept, &path);
@@ -389,7 +389,7 @@ impl<'a> Cx<'a> {
                 let seals = self.desk.store.seals(&sid)?;
                 print!(
                     "{}",
-                    tinnhiem_shared::domain::limits::for_terminal_lines(&report::show(
+                    tinnhiem_core::domain::limits::for_terminal_lines(&report::show(
                         &s,
                         &compute(&s),
                         &seals,
@@ -490,7 +490,7 @@ impl<'a> Cx<'a> {
                 "{id}\t{}\t{}\t{}\t{sealed}",
                 when::day_vi(m.date),
                 m.profile,
-                tinnhiem_shared::domain::limits::for_terminal(&m.body)
+                tinnhiem_core::domain::limits::for_terminal(&m.body)
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -841,7 +841,7 @@ impl<'a> Cx<'a> {
         } else {
             print!(
                 "{}",
-                tinnhiem_shared::domain::limits::for_terminal_lines(&report::table(&s, &r))
+                tinnhiem_core::domain::limits::for_terminal_lines(&report::table(&s, &r))
             );
             report::print_seals(&seals, &heads);
         }
@@ -882,7 +882,7 @@ impl<'a> Cx<'a> {
             r.subjects.len(),
             r.subjects
                 .iter()
-                .filter(|s| s.flag != tinnhiem_shared::domain::Flag::None)
+                .filter(|s| s.flag != tinnhiem_core::domain::Flag::None)
                 .count()
         );
         println!("Mã niêm phong (seal id): {}", hex::encode(sealed.id()));
@@ -1012,7 +1012,7 @@ impl<'a> Cx<'a> {
             for c in &s.conflicts {
                 println!(
                     "  - {}: {}",
-                    tinnhiem_shared::domain::conflict_vi(&c.field),
+                    tinnhiem_core::domain::conflict_vi(&c.field),
                     c.values.join(" / ")
                 );
             }
@@ -1125,7 +1125,7 @@ impl<'a> Cx<'a> {
                             .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join(" / "),
-                        tinnhiem_shared::domain::Flag::parse(&x.flag)
+                        tinnhiem_core::domain::Flag::parse(&x.flag)
                             .map(|f| f.title())
                             .unwrap_or("")
                     );

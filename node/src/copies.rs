@@ -11,11 +11,11 @@
 use crate::home::write_atomic;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::domain::SessionId;
-use tinnhiem_shared::seal::{self, Seal};
-use tinnhiem_shared::store::faults::{check_env, Io};
-use tinnhiem_shared::store::{Store, Table};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::domain::SessionId;
+use tinnhiem_core::seal::{self, Seal};
+use tinnhiem_store::faults::{check_env, Io};
+use tinnhiem_store::{Store, Table};
 
 /// The two copies of seal `seq` of `session`.
 pub(crate) fn files(dir: &Path, session: &SessionId, seq: u32) -> [PathBuf; 2] {

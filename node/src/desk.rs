@@ -6,15 +6,15 @@
 use crate::home::{write_atomic, Home};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
-use tinnhiem_shared::doc::{CountField, MetaField, SessionDoc};
-use tinnhiem_shared::domain::limits::{for_terminal, MAX_SUBJECTS};
-use tinnhiem_shared::domain::when;
-use tinnhiem_shared::domain::{
+use tinnhiem_core::doc::{CountField, MetaField, SessionDoc};
+use tinnhiem_core::domain::limits::{for_terminal, MAX_SUBJECTS};
+use tinnhiem_core::domain::when;
+use tinnhiem_core::domain::{
     compute, subject_rows_from_csv, Entry, Exclusion, FileError, Mark, Mode, PersonId, Problem,
     Procedure, Profile, Session, SessionFile, SessionId, SessionResult, Subject, SubjectId, Tally,
 };
-use tinnhiem_shared::seal::{self, Seal};
-use tinnhiem_shared::store::{AuditLine, Store};
+use tinnhiem_core::seal::{self, Seal};
+use tinnhiem_store::{AuditLine, Store};
 
 pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -163,7 +163,7 @@ pub(crate) struct SealStands {
     pub(crate) session: SessionId,
     pub(crate) seq: u32,
     pub(crate) sealed_at: i64,
-    heads: Vec<tinnhiem_shared::doc::Head>,
+    heads: Vec<tinnhiem_core::doc::Head>,
 }
 
 impl std::fmt::Display for SealStands {
@@ -609,7 +609,7 @@ impl<'a> Desk<'a> {
     /// than the whole body, more collected than issued, past [`MAX_COUNT`], …). With
     /// `dry_run` nothing is written either way: the pages check as the clerk types.
     ///
-    /// [`MAX_COUNT`]: tinnhiem_shared::domain::limits::MAX_COUNT
+    /// [`MAX_COUNT`]: tinnhiem_core::domain::limits::MAX_COUNT
     pub(crate) fn set_counts(
         &self,
         session: &str,
@@ -804,7 +804,7 @@ impl<'a> Desk<'a> {
         // A document no hub takes would be retried forever as "connection lost": say so
         // now, while the clerk can still act.
         let size = doc.save().len();
-        let limit = tinnhiem_shared::proto::hub::Limits::default().max_doc_bytes;
+        let limit = tinnhiem_core::proto::hub::Limits::default().max_doc_bytes;
         if size > limit {
             return Ok(Sealing::Refused(vec![format!(
                 "Tài liệu phiên nặng {} KiB, quá giới hạn máy chủ nhận ({} KiB): không gửi được. Hãy kiểm tra các ô chữ dài bất thường hoặc số phiếu nhập thừa.",
@@ -817,7 +817,7 @@ impl<'a> Desk<'a> {
         let s = doc.read()?;
         let mut refused: Vec<String> = s.meta.board_refusal().into_iter().collect();
         if !refused.is_empty() {
-            let r = tinnhiem_shared::domain::compute(&s);
+            let r = tinnhiem_core::domain::compute(&s);
             refused.extend(r.problems.iter().map(ToString::to_string));
             return Ok(Sealing::Refused(refused));
         }
@@ -923,7 +923,7 @@ struct Tombstone {
 }
 
 impl Tombstone {
-    fn heads(&self) -> Vec<tinnhiem_shared::doc::Head> {
+    fn heads(&self) -> Vec<tinnhiem_core::doc::Head> {
         self.changes
             .iter()
             .filter_map(|h| hex::decode(h).ok()?.try_into().ok())
@@ -932,7 +932,7 @@ impl Tombstone {
 }
 
 fn when(t: i64) -> String {
-    tinnhiem_shared::domain::when::moment_vi(t)
+    tinnhiem_core::domain::when::moment_vi(t)
 }
 
 /// What is given to change of a subject's line (`None`: left as it is).

@@ -12,9 +12,9 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tinnhiem_shared::domain::UnitId;
-use tinnhiem_shared::seal::UnitKey;
-use tinnhiem_shared::store::{BackendKind, Store};
+use tinnhiem_core::domain::UnitId;
+use tinnhiem_core::seal::UnitKey;
+use tinnhiem_store::{BackendKind, Store};
 
 /// `node.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,11 +1,11 @@
 //! Text output: the result table, a session's summary, problems, seals, the audit log,
 //! and CSV. Days and times for people are `dd/mm/yyyy` and Vietnam's time
-//! ([`tinnhiem_shared::domain::when`]).
+//! ([`tinnhiem_core::domain::when`]).
 
 use anyhow::Result;
-use tinnhiem_shared::domain::limits::for_terminal;
-use tinnhiem_shared::domain::{when, Flag, Mode, Session, SessionResult};
-use tinnhiem_shared::seal::Seal;
+use tinnhiem_core::domain::limits::for_terminal;
+use tinnhiem_core::domain::{when, Flag, Mode, Session, SessionResult};
+use tinnhiem_core::seal::Seal;
 
 fn pad(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -193,7 +193,7 @@ pub(crate) fn print_problems(r: &SessionResult) {
         for p in &r.problems {
             println!(
                 "  - {}",
-                tinnhiem_shared::domain::limits::for_terminal(&p.to_string())
+                tinnhiem_core::domain::limits::for_terminal(&p.to_string())
             );
         }
     }

@@ -8,11 +8,11 @@ use crate::home::Home;
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tinnhiem_shared::domain::SessionId;
-use tinnhiem_shared::outbox::{self, reason_vi, Outbox, OutboxError, RunStats, Sender};
-use tinnhiem_shared::proto::node::Event;
-use tinnhiem_shared::seal::{Receipt, Seal};
-use tinnhiem_shared::store::Store;
+use tinnhiem_core::domain::SessionId;
+use tinnhiem_core::proto::node::Event;
+use tinnhiem_core::seal::{Receipt, Seal};
+use tinnhiem_net::outbox::{self, reason_vi, Outbox, OutboxError, RunStats, Sender};
+use tinnhiem_store::Store;
 
 /// `[hub]` of node.toml.
 pub(crate) type HubTarget = outbox::Target;
@@ -220,7 +220,7 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
 fn key_refusal(
     home: &Home,
     target: &HubTarget,
-    key: &tinnhiem_shared::seal::PublicKey,
+    key: &tinnhiem_core::seal::PublicKey,
     hub_unit: Option<&str>,
     schedule: Option<&outbox::retry::Schedule>,
 ) -> String {
@@ -330,14 +330,14 @@ pub(crate) fn detail_vi(
 /// A delivery time for the clerk, in Vietnam's time like every time a person reads
 /// (issue 12 §5: UTC here was seven hours off the clock on the wall).
 fn when_ms(ms: i64) -> String {
-    tinnhiem_shared::domain::when::in_vietnam(ms.div_euclid(1000))
+    tinnhiem_core::domain::when::in_vietnam(ms.div_euclid(1000))
         .map(|t| t.format("%H:%M:%S %d/%m/%Y").to_string())
         .unwrap_or_default()
 }
 
 /// `sync --daemon`: keep delivering until SIGTERM or Ctrl-C.
 pub(crate) fn daemon(home: &Home) -> Result<()> {
-    tinnhiem_shared::log::init();
+    tinnhiem_net::log::init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -514,7 +514,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
 }
 
 fn when(t: Option<i64>) -> String {
-    t.map(tinnhiem_shared::domain::when::moment_vi)
+    t.map(tinnhiem_core::domain::when::moment_vi)
         .unwrap_or_default()
 }
 

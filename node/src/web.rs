@@ -15,12 +15,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
-use tinnhiem_shared::doc::{CountField, MetaField};
-use tinnhiem_shared::domain::{
+use tinnhiem_core::doc::{CountField, MetaField};
+use tinnhiem_core::domain::{
     compute, deadlines, exclusion_from_text, is_hhmm, Exclusion, Mode, PersonId, Procedure,
     Profile, Subject, SubjectId, ACCEPTED_EXCLUSIONS, ACCEPTED_HEADERS,
 };
-use tinnhiem_shared::store::StoreError;
+use tinnhiem_store::StoreError;
 use tinnhiem_web::metrics::{Kind, Metrics};
 use tinnhiem_web::{page, Auth, MetricsReader, Role, Signed};
 
@@ -101,9 +101,9 @@ fn nav() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Conflicts with the field's label for people (the path stays for scripts).
-fn conflicts_json(c: &[tinnhiem_shared::domain::Conflict]) -> Value {
+fn conflicts_json(c: &[tinnhiem_core::domain::Conflict]) -> Value {
     c.iter()
-        .map(|c| json!({"field": c.field, "label": tinnhiem_shared::domain::conflict_vi(&c.field), "values": c.values}))
+        .map(|c| json!({"field": c.field, "label": tinnhiem_core::domain::conflict_vi(&c.field), "values": c.values}))
         .collect()
 }
 
@@ -973,7 +973,7 @@ async fn result_file(
     id: String,
     ext: &'static str,
     mime: &'static str,
-    write: fn(&tinnhiem_shared::domain::SessionResult) -> anyhow::Result<Vec<u8>>,
+    write: fn(&tinnhiem_core::domain::SessionResult) -> anyhow::Result<Vec<u8>>,
 ) -> Response {
     let file = format!("attachment; filename=\"{}.{ext}\"", id.replace('"', ""));
     match at_desk(&w, &who, move |d| {
@@ -1016,7 +1016,7 @@ async fn doc_download(State(w): State<Web>, who: Signed, Path(id): Path<String>)
 
 /// `serve`: the pages, and with `sync` the delivery loop, in one process until SIGTERM.
 pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Result<()> {
-    tinnhiem_shared::log::init();
+    tinnhiem_net::log::init();
     let home = Arc::new(home);
     let token = tinnhiem_web::metrics::token(&home.dir)?;
     let auth = Arc::new(

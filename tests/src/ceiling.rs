@@ -20,10 +20,10 @@ use anyhow::{bail, Context, Result};
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::merkle::{leaf_of, Tree};
-use tinnhiem_shared::seal::{canonical_result, result_digest, LogPosition, Receipt, Seal, UnitKey};
-use tinnhiem_shared::store::{BackendKind, Store, Table, Write};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::merkle::{leaf_of, Tree};
+use tinnhiem_core::seal::{canonical_result, result_digest, LogPosition, Receipt, Seal, UnitKey};
+use tinnhiem_store::{BackendKind, Store, Table, Write};
 
 /// One delivered session, as the hub receives it.
 pub struct Item {
@@ -149,7 +149,7 @@ fn verify_one(item: &Item) -> Result<()> {
     seal.verify_signature()?;
     // Sealed as it is now: the result at the heads is the document's result.
     let s = doc.read()?;
-    let r = tinnhiem_shared::domain::compute(&s);
+    let r = tinnhiem_core::domain::compute(&s);
     let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
     if result_digest(&canon) != seal.body.result_digest || !r.sealable() {
         bail!("{}: the result does not match its seal", seal.body.session);
@@ -250,7 +250,7 @@ pub fn hub_steps(items: &[Item]) -> Result<Vec<(&'static str, u32, f64)>> {
     let t = cpu_now();
     let mut held = Vec::new();
     for m in &messages {
-        let msg = tinnhiem_shared::doc::decode_sync(m)?;
+        let msg = tinnhiem_core::doc::decode_sync(m)?;
         let mut doc = AutoCommit::new();
         let mut st = sync::State::new();
         doc.sync().receive_sync_message(&mut st, msg)?;
@@ -300,7 +300,7 @@ pub fn hub_steps(items: &[Item]) -> Result<Vec<(&'static str, u32, f64)>> {
     let t = cpu_now();
     for (d, item) in at.iter().zip(items) {
         let s = d.read()?;
-        let r = tinnhiem_shared::domain::compute(&s);
+        let r = tinnhiem_core::domain::compute(&s);
         let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
         if result_digest(&canon) != item.seal.body.result_digest {
             bail!("{}: result", item.seal.body.session);

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tinnhiem_shared::net::{self, NetConfig};
-use tinnhiem_shared::seal::{PublicKey, UnitKey};
+use tinnhiem_core::seal::{PublicKey, UnitKey};
+use tinnhiem_net::{self as net, NetConfig};
 use tokio::net::UdpSocket;
 
 /// Captures `n` distinct client Initials (one per connection attempt, each with its own

@@ -19,8 +19,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::seal::{check, Seal, UnitKey};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::seal::{check, Seal, UnitKey};
 
 /// The body of an upload: the seal's length (4 bytes, big endian), the seal, the document.
 pub fn body(seal: &Seal, doc: &[u8]) -> Vec<u8> {

@@ -62,9 +62,9 @@ pub fn bin_dir() -> &'static Path {
                 .max()
         };
         let stale = [
-            ("tinnhiem-node", &["shared", "web", "node"][..]),
-            ("tinnhiem-hub", &["shared", "web", "hub"][..]),
-            ("tinnhiem-netsim", &["shared", "tests"][..]),
+            ("tinnhiem-node", &["core", "store", "net", "web", "node"][..]),
+            ("tinnhiem-hub", &["core", "store", "net", "web", "hub"][..]),
+            ("tinnhiem-netsim", &["core", "store", "net", "tests"][..]),
         ]
         .iter()
         .any(|(b, crates)| {

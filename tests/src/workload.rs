@@ -10,9 +10,9 @@
 use anyhow::{anyhow, Result};
 use serde_json::json;
 use std::collections::BTreeMap;
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::domain::{Entry, Mark, Procedure, SessionFile, SubjectId, Tally, UnitId};
-use tinnhiem_shared::seal::{seal_doc, Seal, UnitKey};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::domain::{Entry, Mark, Procedure, SessionFile, SubjectId, Tally, UnitId};
+use tinnhiem_core::seal::{seal_doc, Seal, UnitKey};
 
 /// A kind of session document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +250,7 @@ mod tests {
         for w in Workload::ALL {
             let (bytes, seal) = w.sealed(&unit, 1, &key).expect("sealed");
             let mut doc = SessionDoc::load(&bytes, b"hub").expect("load");
-            let r = tinnhiem_shared::seal::check(&seal, &mut doc).expect("check");
+            let r = tinnhiem_core::seal::check(&seal, &mut doc).expect("check");
             let subjects = if w == Workload::OneSubject { 1 } else { 30 };
             assert_eq!(r.subjects.len(), subjects, "{w:?}");
             assert!(r.sealable(), "{w:?}: {:?}", r.problems);

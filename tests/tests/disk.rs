@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use tinnhiem_shared::store::faults::ENV;
+use tinnhiem_store::faults::ENV;
 use tinnhiem_tests::{bin, http, session_file, Hub, NodeHome};
 
 const S: &str = "ky-hop-2023";

@@ -2,16 +2,16 @@
 //! typed rejection or is cut off, and honest nodes keep syncing.
 
 use std::time::{Duration, Instant};
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::domain::{SessionFile, UnitId};
-use tinnhiem_shared::net::client::{deliver, DeliverError};
-use tinnhiem_shared::net::{self, NetConfig};
-use tinnhiem_shared::proto::node::{Event, Extras, Job, NodeSession};
-use tinnhiem_shared::proto::RejectReason;
-use tinnhiem_shared::seal::{
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::domain::{SessionFile, UnitId};
+use tinnhiem_core::proto::node::{Event, Extras, Job, NodeSession};
+use tinnhiem_core::proto::RejectReason;
+use tinnhiem_core::seal::{
     flagged_of, seal_doc, Aggregate, AggregateBody, EnrollBody, EnrolledKey, Enrollment, Flagged,
     Included, PublicKey, Seal, UnitKey,
 };
+use tinnhiem_net::client::{deliver, DeliverError};
+use tinnhiem_net::{self as net, NetConfig};
 use tinnhiem_tests::{session_file, Hub, NodeHome};
 
 fn doc_of(unit: &str, session: &str) -> SessionDoc {

@@ -207,7 +207,7 @@ fn the_report_card_says_enough_only_when_every_unit_reported_on_time() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let this_year = tinnhiem_shared::domain::when::in_vietnam(now as i64)
+    let this_year = tinnhiem_core::domain::when::in_vietnam(now as i64)
         .expect("now")
         .format("%Y")
         .to_string();

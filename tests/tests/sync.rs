@@ -201,7 +201,7 @@ fn an_unregistered_node_is_refused_and_says_why() {
             .is_some_and(|x| x.contains("chưa đăng ký khóa")),
         "{st}"
     );
-    let fingerprint = tinnhiem_shared::seal::PublicKey::from_hex(&key)
+    let fingerprint = tinnhiem_core::seal::PublicKey::from_hex(&key)
         .expect("key")
         .fingerprint();
     assert!(out.contains(&fingerprint), "{out}\n{st}");
@@ -328,7 +328,7 @@ fn a_new_key_for_a_unit_that_has_one_is_refused_as_a_possible_impostor() {
     let hub = Hub::start("lai-chau");
     let real = NodeHome::init("lai-chau.phong-tho");
     hub.enroll(&real, "lai-chau.phong-tho");
-    let real_fp = tinnhiem_shared::seal::PublicKey::from_hex(real.ok(&["key", "show"]).trim())
+    let real_fp = tinnhiem_core::seal::PublicKey::from_hex(real.ok(&["key", "show"]).trim())
         .expect("key")
         .fingerprint();
     let impostor = NodeHome::init("lai-chau.phong-tho");

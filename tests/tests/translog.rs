@@ -2,7 +2,7 @@
 //! `log verify` checks the whole log, and a rewritten history is caught.
 
 use std::time::Duration;
-use tinnhiem_shared::store::{BackendKind, Store, Table, Write};
+use tinnhiem_store::{BackendKind, Store, Table, Write};
 use tinnhiem_tests::{Hub, NodeHome};
 
 #[test]

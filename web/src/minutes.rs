@@ -1,8 +1,8 @@
 //! The counting minutes (biên bản kiểm phiếu) as a printable HTML page, in the layout of
 //! Annex 4 of seed 002 (Mẫu Báo cáo kết quả phiếu tín nhiệm).
 
-use tinnhiem_shared::domain::{BodyKind, Session, SessionResult};
-use tinnhiem_shared::seal::Seal;
+use tinnhiem_core::domain::{BodyKind, Session, SessionResult};
+use tinnhiem_core::seal::Seal;
 
 use crate::page::esc;
 
@@ -146,7 +146,7 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn columns(h: &mut String, levels: &[tinnhiem_shared::domain::Mark]) {
+fn columns(h: &mut String, levels: &[tinnhiem_core::domain::Mark]) {
     h.push_str(
         "<colgroup><col class=\"stt\"><col class=\"name\"><col class=\"pos\"><col class=\"valid\">",
     );
@@ -156,7 +156,7 @@ fn columns(h: &mut String, levels: &[tinnhiem_shared::domain::Mark]) {
     h.push_str("</colgroup>");
 }
 
-fn subject_row(h: &mut String, i: usize, x: &tinnhiem_shared::domain::SubjectResult) {
+fn subject_row(h: &mut String, i: usize, x: &tinnhiem_core::domain::SubjectResult) {
     let pos = if x.unit.is_empty() {
         esc(&x.position)
     } else {
@@ -229,8 +229,8 @@ pub fn html(
         esc(issuer),
     ));
     let heading = match m.procedure {
-        tinnhiem_shared::domain::Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
-        tinnhiem_shared::domain::Procedure::Binding => "BÁO CÁO KẾT QUẢ BỎ PHIẾU TÍN NHIỆM",
+        tinnhiem_core::domain::Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
+        tinnhiem_core::domain::Procedure::Binding => "BÁO CÁO KẾT QUẢ BỎ PHIẾU TÍN NHIỆM",
     };
     h.push_str(&format!("<h1>{heading}</h1>\n"));
     h.push_str(&format!(
@@ -391,7 +391,7 @@ pub fn html(
         // are local; UTC here was seven hours off them).
         let when = format!(
             "{} (giờ Việt Nam)",
-            tinnhiem_shared::domain::when::moment_vi(x.body.sealed_at)
+            tinnhiem_core::domain::when::moment_vi(x.body.sealed_at)
         );
         let ids = format!(
             "Niêm phong điện tử lần {} lúc {when}<br>Mã niêm phong: <code>{}</code><br>Tóm lược kết quả: <code>{}</code><br>Khóa ký: <code>{}</code>",
@@ -402,8 +402,8 @@ pub fn html(
         );
         // The paper verifies itself: the seal and the result it signs, in a QR code.
         // Paper carries no command line: the sentence says what to do, in words.
-        let canon = tinnhiem_shared::seal::canonical_result(r, m.mode, &m.body, m.date);
-        let record = tinnhiem_shared::seal::paper::encode(x, &canon);
+        let canon = tinnhiem_core::seal::canonical_result(r, m.mode, &m.body, m.date);
+        let record = tinnhiem_core::seal::paper::encode(x, &canon);
         match crate::paper::svg(&record) {
             Some(svg) => (
                 format!("<div class=\"qr\" id=\"qr\">{svg}</div>"),
@@ -450,9 +450,9 @@ fn short(title: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinnhiem_shared::doc::SessionDoc;
-    use tinnhiem_shared::domain::{compute, SessionFile, UnitId};
-    use tinnhiem_shared::seal::{seal_doc, UnitKey};
+    use tinnhiem_core::doc::SessionDoc;
+    use tinnhiem_core::domain::{compute, SessionFile, UnitId};
+    use tinnhiem_core::seal::{seal_doc, UnitKey};
 
     fn file(profile: &str, board: bool) -> String {
         let board = if board {

@@ -1,10 +1,10 @@
-//! QR codes of paper records ([`tinnhiem_shared::seal::paper`]): drawn into the printed
+//! QR codes of paper records ([`tinnhiem_core::seal::paper`]): drawn into the printed
 //! minutes (SVG) or a PNG, and read back from a photograph or a scan (PNG or JPEG).
 
 use anyhow::{anyhow, Context, Result};
 use qrcode::{EcLevel, QrCode};
 use std::path::Path;
-use tinnhiem_shared::seal::paper::PAPER_MAGIC;
+use tinnhiem_core::seal::paper::PAPER_MAGIC;
 
 fn code(bytes: &[u8]) -> Option<QrCode> {
     // Medium error correction survives a fold or a stain; fall back to low for the
@@ -229,7 +229,7 @@ mod tests {
         );
         let found = read_luma(luma);
         assert_eq!(found.len(), 1, "{name}");
-        let rec = tinnhiem_shared::seal::paper::decode(&found[0]).expect("record");
+        let rec = tinnhiem_core::seal::paper::decode(&found[0]).expect("record");
         assert_eq!(rec.result.subjects.len(), 10, "{name}");
     }
 

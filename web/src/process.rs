@@ -16,7 +16,7 @@ pub fn main<C: CommandFactory + FromArgMatches>(
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            tinnhiem_shared::log::print_error(e.as_ref());
+            tinnhiem_net::log::print_error(e.as_ref());
             ExitCode::from(1)
         }
     }

@@ -11,7 +11,7 @@
 //! prefix; numbers are number cells, percentages numbers with two decimals.
 
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
-use tinnhiem_shared::domain::Percent;
+use tinnhiem_core::domain::Percent;
 
 /// One cell of a result table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -96,7 +96,7 @@ impl std::fmt::Display for Refusal {
                 let unlock = chrono::Utc::now().timestamp()
                     + i64::try_from(left.as_secs()).unwrap_or(0)
                     + i64::from(left.subsec_nanos() > 0);
-                let at = tinnhiem_shared::domain::when::in_vietnam(unlock)
+                let at = tinnhiem_core::domain::when::in_vietnam(unlock)
                     .map(|t| t.format("%H:%M").to_string())
                     .unwrap_or_else(|| "?".into());
                 write!(

@@ -3,9 +3,9 @@
 //! the seal signed.
 
 use std::path::PathBuf;
-use tinnhiem_shared::doc::{MetaField, SessionDoc};
-use tinnhiem_shared::domain::{compute, deadlines};
-use tinnhiem_shared::seal;
+use tinnhiem_core::doc::{MetaField, SessionDoc};
+use tinnhiem_core::domain::{compute, deadlines};
+use tinnhiem_core::seal;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

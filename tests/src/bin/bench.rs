@@ -43,12 +43,12 @@
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tinnhiem_shared::doc::SessionDoc;
-use tinnhiem_shared::domain::{SessionFile, UnitId};
-use tinnhiem_shared::net::client::deliver;
-use tinnhiem_shared::net::{self, NetConfig};
-use tinnhiem_shared::proto::node::{Event, Job, NodeSession};
-use tinnhiem_shared::seal::{seal_doc, PublicKey, Seal, UnitKey};
+use tinnhiem_core::doc::SessionDoc;
+use tinnhiem_core::domain::{SessionFile, UnitId};
+use tinnhiem_core::proto::node::{Event, Job, NodeSession};
+use tinnhiem_core::seal::{seal_doc, PublicKey, Seal, UnitKey};
+use tinnhiem_net::client::deliver;
+use tinnhiem_net::{self as net, NetConfig};
 use tinnhiem_tests::tunlink::{district_ip, in_netns, spawn_in_netns, TunLink, HUB_IP};
 use tinnhiem_tests::workload::Workload;
 use tinnhiem_tests::{ceiling, netsim, session_file, Hub};

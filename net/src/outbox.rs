@@ -1,5 +1,5 @@
 //! The outbox: every seal's delivery to every destination, and the loop that drives
-//! [`crate::net::client::deliver`] until each has a verified receipt.
+//! [`crate::client::deliver`] until each has a verified receipt.
 //!
 //! A node delivers its own seals to its hub; a hub forwards every seal it accepted (its
 //! districts', unchanged) to each upper destination. Both use this module: what to
@@ -12,16 +12,16 @@
 
 pub mod retry;
 
-use crate::doc::{DocError, SessionDoc};
-use crate::net::client::{deliver, DeliverError};
-use crate::net::{self, Backoff, KeyVerdict, NetConfig};
-use crate::proto::node::{Event, Extras, Job, NodeSession};
-use crate::proto::RejectReason;
-use crate::seal::{Aggregate, PublicKey, Seal, UnitKey};
-use crate::store::{Store, StoreError, Table, Write};
+use crate::client::{deliver, DeliverError};
+use crate::{self as net, Backoff, KeyVerdict, NetConfig};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
+use tinnhiem_core::doc::{DocError, SessionDoc};
+use tinnhiem_core::proto::node::{Event, Extras, Job, NodeSession};
+use tinnhiem_core::proto::RejectReason;
+use tinnhiem_core::seal::{Aggregate, PublicKey, Seal, UnitKey};
+use tinnhiem_store::{Store, StoreError, Table, Write};
 
 /// Why the outbox could not do its work.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub enum OutboxError {
 /// One seal's delivery to one destination.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Delivery {
-    /// The document's name on the wire ([`crate::proto::doc_name`]).
+    /// The document's name on the wire ([`tinnhiem_core::proto::doc_name`]).
     pub session: String,
     /// The seal's sequence number.
     pub seq: u32,
@@ -466,10 +466,10 @@ fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError
 fn reopen_lost(
     store: &Store,
     dest: &PublicKey,
-    items: &[crate::proto::LostItem],
+    items: &[tinnhiem_core::proto::LostItem],
     from_index: Option<u64>,
 ) -> Result<(), OutboxError> {
-    use crate::merkle::leaf_of;
+    use tinnhiem_core::merkle::leaf_of;
     let lost: std::collections::BTreeMap<u64, [u8; 32]> =
         items.iter().map(|i| (i.index, i.leaf)).collect();
     let mut writes = Vec::new();

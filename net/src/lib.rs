@@ -1,10 +1,15 @@
-//! The thin adapter between the sans-IO protocol and the network: quinn endpoints with
-//! rustls, each side's certificate self-signed from its ed25519 unit key, each side
-//! checking the other's key against what it pins (the node: its hub's key; the hub: its
-//! registry), not against a CA. Plus framing over streams and reconnect backoff.
+//! The network adapter and the delivery queue: quinn endpoints with rustls, each side's
+//! certificate self-signed from its ed25519 unit key, each side checking the other's key
+//! against what it pins (the node: its hub's key; the hub: its registry), not against a CA;
+//! framing over streams, reconnect backoff, and the outbox that drives the sans-IO node
+//! machine of `tinnhiem_core::proto` over them.
 //!
-//! Architecture invariant: this module and the binaries' drivers are the only code
-//! that touches sockets or tokio.
+//! Architecture invariant: this crate and the binaries' drivers are the only code that
+//! touches sockets or tokio; `tinnhiem-core` cannot (it does not depend on them).
+#![warn(missing_docs)]
+
+pub mod log;
+pub mod outbox;
 
 mod backoff;
 pub mod client;
@@ -19,7 +24,7 @@ pub use tls::{
     RefusedKey, ServerTls, ALPN,
 };
 
-use crate::proto::{FrameError, Framer, Msg};
+use tinnhiem_core::proto::{FrameError, Framer, Msg};
 
 /// Why a stream read or write failed.
 #[derive(Debug, thiserror::Error)]

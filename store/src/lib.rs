@@ -1,4 +1,4 @@
-//! The store both binaries use. Every call into a storage engine is in this module.
+//! The store both binaries use. Every call into a storage engine is in this crate.
 //!
 //! Tables: `meta` (store version, device actor), `docs` (session → saved Automerge
 //! bytes), `seals` (session ‖ 0 ‖ seq big-endian → seal bytes), `audit` (time-ordered
@@ -8,6 +8,7 @@
 //! returns, so an acknowledged write survives `kill -9` and power loss. A seal and the
 //! document bytes it names are written in one batch: after a crash either both are
 //! there or neither is.
+#![warn(missing_docs)]
 
 mod backend;
 pub mod faults;
@@ -15,14 +16,14 @@ pub mod home;
 
 pub use backend::BackendKind;
 
-use crate::domain::SessionId;
-use crate::seal::Seal;
 pub use backend::KeyValue;
 use backend::{Backend, Op};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
+use tinnhiem_core::domain::SessionId;
+use tinnhiem_core::seal::Seal;
 
 /// The on-disk format this build writes. Bumped with a migration in [`Store::open`].
 pub const STORE_VERSION: u64 = 2;
@@ -252,7 +253,7 @@ impl Engine {
     fn unavailable(&self, d: &Down) -> StoreError {
         StoreError::Unavailable {
             path: self.path.clone(),
-            since: crate::domain::when::moment_vi(d.since),
+            since: tinnhiem_core::domain::when::moment_vi(d.since),
             cause: d.cause.clone(),
         }
     }
@@ -917,7 +918,7 @@ mod fault_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::{Seal, SealBody, UnitKey};
+    use tinnhiem_core::seal::{Seal, SealBody, UnitKey};
 
     fn line() -> AuditLine {
         AuditLine::new(5, "clerk", "test")

@@ -5,7 +5,7 @@
 
 use super::faults::Faults;
 use super::*;
-use crate::seal::{Seal, SealBody, UnitKey};
+use tinnhiem_core::seal::{Seal, SealBody, UnitKey};
 
 fn line() -> AuditLine {
     AuditLine::new(5, "clerk", "test")

@@ -1,5 +1,5 @@
 //! Structured logs of the long-running commands (`serve`, `sync --daemon`): to stderr,
-//! filtered by `TINNHIEM_LOG` (e.g. `debug`, `tinnhiem_shared=debug`), colored only on
+//! filtered by `TINNHIEM_LOG` (e.g. `debug`, `tinnhiem_net=debug`), colored only on
 //! a terminal so that journald and log files stay clean. `TINNHIEM_LOG_FORMAT=json`
 //! writes one JSON object per event, for a log collector.
 
@@ -23,8 +23,9 @@ pub fn init() {
 /// on its own line (`  do: …`), so a clerk reads what went wrong and an operator why.
 pub fn print_error(e: &(dyn std::error::Error + 'static)) {
     // An error may quote a name from a document or a file: never raw to the terminal.
-    let safe =
-        |x: &dyn std::fmt::Display| crate::domain::limits::for_terminal_lines(&x.to_string());
+    let safe = |x: &dyn std::fmt::Display| {
+        tinnhiem_core::domain::limits::for_terminal_lines(&x.to_string())
+    };
     eprintln!("Lỗi: {}", safe(&e));
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -143,7 +143,7 @@ pub fn restored(from: &Path, home: &Path, s: &BackupSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AuditLine, Table, Write};
+    use crate::{AuditLine, Table, Write};
 
     #[test]
     fn a_backup_taken_while_writing_restores_to_a_consistent_home() {

@@ -1,6 +1,5 @@
 //! rustls configured for pinned ed25519 keys, and quinn endpoints built on it.
 
-use crate::seal::{PublicKey, UnitKey};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer,
@@ -11,6 +10,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tinnhiem_core::seal::{PublicKey, UnitKey};
 
 /// The ALPN of protocol version 1.
 pub const ALPN: &[u8] = b"tinnhiem/1";
@@ -151,7 +151,7 @@ pub fn cert_unit(cert: &[u8]) -> Option<String> {
         return None;
     }
     let text = std::str::from_utf8(cert.get(at + 2..at + 2 + len)?).ok()?;
-    crate::domain::UnitId::new(text).ok()?;
+    tinnhiem_core::domain::UnitId::new(text).ok()?;
     Some(text.to_owned())
 }
 

@@ -1,11 +1,11 @@
 //! The node-side driver: one connection, one [`NodeSession`], bytes moved by tokio.
 
 use super::{peer_unit, read_msg, refusal_of, write_msg, KeyVerdict, NetConfig};
-use crate::proto::node::{Event, NodeSession};
-use crate::proto::{Channel, Framer, Msg};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
+use tinnhiem_core::proto::node::{Event, NodeSession};
+use tinnhiem_core::proto::{Channel, Framer, Msg};
 use tokio::sync::mpsc;
 
 /// What one connection achieved.

@@ -5,12 +5,12 @@
 use super::gate::{Admit, Gate, GateCounts, GateLimits};
 use super::tls::{RefusedKey, ServerTls};
 use super::{peer_key, read_msg_within, write_msg, NetConfig};
-use crate::proto::hub::{HubEnv, HubSession, Limits};
-use crate::proto::{Channel, Framer, Msg};
-use crate::seal::PublicKey;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tinnhiem_core::proto::hub::{HubEnv, HubSession, Limits};
+use tinnhiem_core::proto::{Channel, Framer, Msg};
+use tinnhiem_core::seal::PublicKey;
 use tokio::sync::{mpsc, Semaphore};
 
 /// A reader's word that the peer finished a stream.
@@ -32,7 +32,7 @@ pub trait Host: Send + Sync + 'static {
         _unit: &str,
         _session: &str,
         _seal_id: &[u8; 32],
-        _reason: crate::proto::RejectReason,
+        _reason: tinnhiem_core::proto::RejectReason,
         _detail: &str,
     ) {
     }
