@@ -237,10 +237,16 @@ pub fn check(seal: &Seal, doc: &mut crate::doc::SessionDoc) -> Result<SessionRes
     if seal.body.heads.is_empty() || !doc.has_heads(&seal.body.heads) {
         return Err(SealError::HeadsMissing);
     }
-    let at = doc
-        .at(&seal.body.heads)
-        .map_err(|_| SealError::HeadsMissing)?;
-    let s = at.read().map_err(|_| SealError::ResultMismatch)?;
+    // Read at the sealed heads without forking: on a first delivery they are the
+    // document's own heads, and a fork would rebuild it from its changes.
+    let mut sealed = seal.body.heads.clone();
+    sealed.sort_unstable();
+    let read = if doc.heads() == sealed {
+        doc.read()
+    } else {
+        doc.read_at(&seal.body.heads)
+    };
+    let s = read.map_err(|_| SealError::ResultMismatch)?;
     let r = crate::domain::compute(&s);
     let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
     if result_digest(&canon) != seal.body.result_digest {
