@@ -229,6 +229,15 @@ mod tests;
 /// Verifies `seal` against `doc`: signature, identity, heads present, and the result
 /// recomputed at those heads matching the sealed digest. Returns that result.
 pub fn check(seal: &Seal, doc: &mut crate::doc::SessionDoc) -> Result<SessionResult, SealError> {
+    check_session(seal, doc).map(|(_, r)| r)
+}
+
+/// [`check`], also returning the session as sealed (the body, the date, the subjects'
+/// names), so a caller that shows them reads the document once, not twice.
+pub fn check_session(
+    seal: &Seal,
+    doc: &mut crate::doc::SessionDoc,
+) -> Result<(crate::domain::Session, SessionResult), SealError> {
     seal.verify_signature()?;
     let (unit, session) = doc.identity().map_err(|_| SealError::WrongDocument)?;
     if unit.as_str() != seal.body.unit || session.as_str() != seal.body.session {
@@ -252,7 +261,7 @@ pub fn check(seal: &Seal, doc: &mut crate::doc::SessionDoc) -> Result<SessionRes
     if result_digest(&canon) != seal.body.result_digest {
         return Err(SealError::ResultMismatch);
     }
-    Ok(r)
+    Ok((s, r))
 }
 
 /// Seals `doc` as it is now: refuses with every problem when the result is not
