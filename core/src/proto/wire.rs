@@ -68,6 +68,27 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in declaration (and postcard index) order.
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::Version,
+        RejectReason::UnknownUnit,
+        RejectReason::WrongKey,
+        RejectReason::BadSignature,
+        RejectReason::OtherUnit,
+        RejectReason::HeadsMissing,
+        RejectReason::ResultMismatch,
+        RejectReason::Inconsistent,
+        RejectReason::Malformed,
+        RejectReason::TooLarge,
+        RejectReason::Unavailable,
+        RejectReason::RevokedKey,
+    ];
+
+    /// The reason a stored [`RejectReason::code`] names.
+    pub fn from_code(code: &str) -> Option<RejectReason> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// A stable code.
     pub fn code(self) -> &'static str {
         match self {
