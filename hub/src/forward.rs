@@ -43,7 +43,7 @@ impl Outbox for HubOutbox<'_> {
     fn doc(&self, store: &Store, name: &str) -> Result<Option<Vec<u8>>, OutboxError> {
         let (unit, session) = parse_doc_name(self.hub, name)
             .ok_or_else(|| OutboxError::Source(format!("document name {name:?}")))?;
-        Ok(store.read(Table::Docs, &doc_key(&unit, &session))?)
+        Ok(store.read(Table::Docs, &doc_key(unit.as_str(), session.as_str()))?)
     }
     fn aggregates(&self, store: &Store) -> Result<Vec<Aggregate>, OutboxError> {
         Ok(state::aggregates(store)

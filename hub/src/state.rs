@@ -411,7 +411,7 @@ impl HubState {
         };
         // Verified here, in the connection's thread, in parallel with other connections.
         verify_seal(unit, &keys, seal, doc)?;
-        let s = &seal.body.session;
+        let s = seal.body.session.as_str();
         let writes = vec![
             Write::Put(Table::Docs, doc_key(unit, s), doc.save()),
             Write::Put(
@@ -1399,7 +1399,7 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
     let p = paper::decode(record)?;
     p.verify()?;
     let b = &p.seal.body;
-    let entry = registry::get(store, &b.unit)?.ok_or_else(|| {
+    let entry = registry::get(store, b.unit.as_str())?.ok_or_else(|| {
         anyhow::anyhow!("đơn vị «{}» không có trong sổ đăng ký của máy chủ", b.unit)
     })?;
     if !entry
@@ -1413,7 +1413,9 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
             b.unit
         );
     }
-    if let Some((seq, at)) = latest_seq(store, &b.unit, &b.session)?.filter(|l| l.0 > b.seq) {
+    if let Some((seq, at)) =
+        latest_seq(store, b.unit.as_str(), b.session.as_str())?.filter(|l| l.0 > b.seq)
+    {
         anyhow::bail!(
             "bản giấy phiên «{}» của «{}» là niêm phong lần {}, đã bị thay thế bởi niêm phong lần {} lúc {}: \
              không nhận làm kết quả hiện hành (cần bản giấy hoặc bản điện tử của lần {seq})",
@@ -1427,7 +1429,7 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Val
     let id = p.seal.id();
     store.batch(&[Write::Put(
         Table::Paper,
-        paper_key(&b.unit, &b.session, b.seq),
+        paper_key(b.unit.as_str(), b.session.as_str(), b.seq),
         postcard::to_stdvec(&(record, now))?,
     )])?;
     let digital = store.read(Table::Receipts, &id)?.is_some();
@@ -1482,8 +1484,12 @@ pub(crate) fn papers(store: &Store) -> Result<Vec<Value>> {
         };
         let b = &p.seal.body;
         let id = p.seal.id();
-        let digital = store.read(Table::Seals, &seal_key(&b.unit, &b.session, b.seq))?;
-        let superseded = latest_seq(store, &b.unit, &b.session)?.filter(|l| l.0 > b.seq);
+        let digital = store.read(
+            Table::Seals,
+            &seal_key(b.unit.as_str(), b.session.as_str(), b.seq),
+        )?;
+        let superseded =
+            latest_seq(store, b.unit.as_str(), b.session.as_str())?.filter(|l| l.0 > b.seq);
         let state = match digital.and_then(|d| Seal::from_bytes(&d).ok()) {
             _ if superseded.is_some() => "superseded",
             Some(d) if d.id() == id => "matched",

@@ -10,6 +10,7 @@ use super::wire::{
     OLDEST_VERSION, PROTOCOL_VERSION,
 };
 use crate::doc::SessionDoc;
+use crate::domain::{SessionId, UnitId};
 use crate::seal::{Receipt, Seal};
 use automerge::sync::{self, SyncDoc};
 use automerge::AutoCommit;
@@ -109,8 +110,8 @@ impl Default for Limits {
 struct Held {
     doc: AutoCommit,
     sync: sync::State,
-    unit: String,
-    session: String,
+    unit: UnitId,
+    session: SessionId,
 }
 
 /// The hub side of one connection from an authenticated unit.
@@ -203,10 +204,10 @@ impl HubSession {
         &self,
         env: &mut impl HubEnv,
         name: &str,
-    ) -> Result<(String, String), (RejectReason, String)> {
+    ) -> Result<(UnitId, SessionId), (RejectReason, String)> {
         let (unit, session) = super::parse_doc_name(&self.peer, name)
             .ok_or_else(|| (RejectReason::Malformed, format!("document name {name:?}")))?;
-        env.authorize(&self.peer, &unit)?;
+        env.authorize(&self.peer, unit.as_str())?;
         Ok((unit, session))
     }
 
@@ -235,7 +236,7 @@ impl HubSession {
     fn load_held(&self, env: &mut impl HubEnv, name: &str) -> Result<Held, (RejectReason, String)> {
         let (unit, session) = self.resolve(env, name)?;
         let (doc, state) = env
-            .load(&unit, &session)
+            .load(unit.as_str(), session.as_str())
             .map_err(|e| (RejectReason::Unavailable, e))?;
         let doc = match doc {
             Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
@@ -436,7 +437,7 @@ impl HubSession {
             // The document must be the one its name says: a peer writes only the
             // namespaces it may deliver, and nothing else is ever stored.
             if let Some((u, sess)) = identity(&held.doc) {
-                if u != held.unit || sess != held.session {
+                if u != held.unit.as_str() || sess != held.session.as_str() {
                     return Err((RejectReason::OtherUnit, format!("document of {u}/{sess}")));
                 }
             }
@@ -447,8 +448,13 @@ impl HubSession {
                     format!("document of {} bytes", bytes.len()),
                 ));
             }
-            env.save(&held.unit, &held.session, &bytes, &held.sync.encode())
-                .map_err(|e| (RejectReason::Unavailable, e))
+            env.save(
+                held.unit.as_str(),
+                held.session.as_str(),
+                &bytes,
+                &held.sync.encode(),
+            )
+            .map_err(|e| (RejectReason::Unavailable, e))
         })();
         if let Err((reason, detail)) = outcome {
             self.docs.remove(s);
@@ -497,7 +503,7 @@ impl HubSession {
                 )
             }
         };
-        match env.ingest(&unit, &seal, &mut doc) {
+        match env.ingest(unit.as_str(), &seal, &mut doc) {
             Ok(r) => {
                 // Stored with the seal: nothing of it needs to stay in memory. Another
                 // message for it (a later seal of the same document) loads it again.
@@ -574,7 +580,7 @@ pub fn verify_seal(
             ),
         ));
     }
-    if seal.body.unit != unit {
+    if seal.body.unit.as_str() != unit {
         return Err((
             RejectReason::OtherUnit,
             format!("seal of {}", seal.body.unit),

@@ -85,8 +85,8 @@ fn seal(seq: u32) -> Seal {
     Seal::sign(
         &key,
         SealBody {
-            unit: "u".into(),
-            session: "s".into(),
+            unit: "u".parse().expect("id"),
+            session: "s".parse().expect("id"),
             seq,
             heads: vec![[seq as u8; 32]],
             result_digest: [2; 32],
