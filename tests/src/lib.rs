@@ -62,7 +62,10 @@ pub fn bin_dir() -> &'static Path {
                 .max()
         };
         let stale = [
-            ("tinnhiem-node", &["core", "store", "net", "web", "node"][..]),
+            (
+                "tinnhiem-node",
+                &["core", "store", "net", "web", "node"][..],
+            ),
             ("tinnhiem-hub", &["core", "store", "net", "web", "hub"][..]),
             ("tinnhiem-netsim", &["core", "store", "net", "tests"][..]),
         ]
