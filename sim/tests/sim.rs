@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 /// Seeds run by default: about a minute in a debug build on two cores.
-const DEFAULT_SEEDS: u64 = 200;
+const DEFAULT_SEEDS: u64 = 1000;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
@@ -28,7 +28,14 @@ fn every_seed_keeps_every_invariant() {
                 let mine: Vec<u64> = seeds.iter().copied().skip(t).step_by(threads).collect();
                 s.spawn(move || {
                     mine.into_iter()
-                        .map(|seed| (seed, tinnhiem_sim::run(seed).map_err(|b| b.0)))
+                        .map(|seed| {
+                            let t = Instant::now();
+                            let r = tinnhiem_sim::run(seed).map_err(|b| b.0);
+                            if t.elapsed().as_secs_f64() > 1.0 {
+                                println!("seed {seed}: {:.1} s", t.elapsed().as_secs_f64());
+                            }
+                            (seed, r)
+                        })
                         .collect::<Vec<_>>()
                 })
             })
