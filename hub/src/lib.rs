@@ -12,6 +12,8 @@ mod forward;
 mod home;
 mod leaves;
 mod registry;
+#[doc(hidden)]
+pub mod sim;
 mod state;
 mod web;
 
