@@ -95,6 +95,12 @@ impl DeliveryState {
     }
 }
 
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
 /// Why a destination refused a delivery: a rejection in the conversation, or our key
 /// refused at the handshake (which has no [`RejectReason`]: the TLS alert says it).
 /// Stored as its code, a plain string (`other_unit`, `unknown_key`), as earlier

@@ -448,7 +448,7 @@ impl World {
                     Some(Up::Hub(h)) => outbox::deliveries(&h.outbox(), h.store(), &dest)?,
                     None => return Ok(false),
                 };
-                if all.iter().any(|(_, d)| d.state != "received") {
+                if all.iter().any(|(_, d)| !d.received()) {
                     return Ok(false);
                 }
                 // A hub must also have every district seal to forward.
