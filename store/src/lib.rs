@@ -12,6 +12,7 @@
 
 mod backend;
 pub mod faults;
+pub mod file;
 pub mod home;
 
 pub use backend::BackendKind;
