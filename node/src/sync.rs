@@ -60,13 +60,21 @@ fn deliveries(
     )?)
 }
 
+/// Whether a delivery run prints each receipt and refusal as it comes: not under
+/// `--json`, whose stdout is one JSON document.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Print,
+    Silent,
+}
+
 async fn run_until(
     home: &Home,
     target: &HubTarget,
     deadline: Instant,
     retry_now: bool,
     check: bool,
-    quiet: bool,
+    progress: Progress,
 ) -> Result<RunStats> {
     let key = home.key()?;
     let device = home.store()?.device()?;
@@ -83,7 +91,7 @@ async fn run_until(
         retry_now,
         check,
         |ev| {
-            if !quiet {
+            if progress == Progress::Print {
                 print_event(ev);
             }
         },
@@ -142,7 +150,11 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
         start + timeout,
         retry_now,
         true,
-        json,
+        if json {
+            Progress::Silent
+        } else {
+            Progress::Print
+        },
     ))?;
     let store = home.store()?;
     let all = deliveries(home, &store, &target)?;
@@ -379,7 +391,7 @@ pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Outp
                     Instant::now() + Duration::from_secs(120),
                     false,
                     check,
-                    false,
+                    Progress::Print,
                 )
                 .await
                 {

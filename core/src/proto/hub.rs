@@ -6,8 +6,8 @@
 //! [`HubEnv`], a synchronous trait: the machine itself does no IO and reads no clock.
 
 use super::wire::{
-    Channel, DocHeads, LogHead, LostItem, Msg, RejectReason, Welcome, LOST_VERSION, MAX_LOST,
-    OLDEST_VERSION, PROTOCOL_VERSION,
+    Channel, DocHeads, LogHead, LostItem, Msg, RejectReason, Welcome, EVERY_SEAL, LOST_VERSION,
+    MAX_LOST, OLDEST_VERSION, PROTOCOL_VERSION,
 };
 use crate::doc::SessionDoc;
 use crate::domain::{SessionId, UnitId};
@@ -190,7 +190,7 @@ impl HubSession {
     }
 
     fn close(&mut self, reason: RejectReason, detail: String) {
-        self.reject(Channel::Control, "", [0; 32], reason, detail.clone());
+        self.reject(Channel::Control, "", EVERY_SEAL, reason, detail.clone());
         self.closed = Some((reason, detail));
     }
 
@@ -396,7 +396,7 @@ impl HubSession {
                             },
                         ))
                     }
-                    Err((reason, detail)) => self.reject(ch, &s, [0; 32], reason, detail),
+                    Err((reason, detail)) => self.reject(ch, &s, EVERY_SEAL, reason, detail),
                 }
             }
             (ch, _) => self.close(
@@ -414,7 +414,7 @@ impl HubSession {
                 return self.reject(
                     ch,
                     s,
-                    [0; 32],
+                    EVERY_SEAL,
                     RejectReason::Malformed,
                     format!("sync message: {e}"),
                 )
@@ -423,7 +423,7 @@ impl HubSession {
         let limit = self.limits.max_doc_bytes;
         let held = match self.held(env, s) {
             Ok(h) => h,
-            Err((reason, detail)) => return self.reject(ch, s, [0; 32], reason, detail),
+            Err((reason, detail)) => return self.reject(ch, s, EVERY_SEAL, reason, detail),
         };
         // Apply the message; any failure forgets the document (nothing of it is stored).
         let outcome: Result<(), (RejectReason, String)> = (|| {
@@ -458,7 +458,7 @@ impl HubSession {
         })();
         if let Err((reason, detail)) = outcome {
             self.docs.remove(s);
-            return self.reject(ch, s, [0; 32], reason, detail);
+            return self.reject(ch, s, EVERY_SEAL, reason, detail);
         }
         let Some(held) = self.docs.get_mut(s) else {
             return;
@@ -478,7 +478,9 @@ impl HubSession {
         let ch = Channel::Doc(s.to_owned());
         let seal = match Seal::from_bytes(bytes) {
             Ok(x) => x,
-            Err(e) => return self.reject(ch, s, [0; 32], RejectReason::Malformed, e.to_string()),
+            Err(e) => {
+                return self.reject(ch, s, EVERY_SEAL, RejectReason::Malformed, e.to_string())
+            }
         };
         let id = seal.id();
         let held = match self.held(env, s) {

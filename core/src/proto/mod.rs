@@ -67,6 +67,6 @@ pub fn parse_doc_name(speaker: &str, name: &str) -> Option<(UnitId, SessionId)> 
 }
 
 pub use wire::{
-    Channel, DocHeads, FrameError, Framer, LostItem, Msg, RejectReason, LOST_VERSION, MAX_LOST,
-    OLDEST_VERSION, PROTOCOL_VERSION,
+    Channel, DocHeads, FrameError, Framer, LostItem, Msg, RejectReason, EVERY_SEAL, LOST_VERSION,
+    MAX_LOST, OLDEST_VERSION, PROTOCOL_VERSION,
 };

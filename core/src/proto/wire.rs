@@ -220,7 +220,8 @@ pub enum Msg {
         /// The aggregate.
         aggregate: Vec<u8>,
     },
-    /// The hub refuses a seal (or, with an all-zero id, the connection).
+    /// The hub refuses a seal (or, with [`EVERY_SEAL`], every seal of its channel; on
+    /// the control channel, the connection).
     Reject {
         /// The session ("" for the connection).
         session: String,
@@ -240,6 +241,10 @@ pub enum Msg {
         items: Vec<LostItem>,
     },
 }
+
+/// The `seal_id` of a [`Msg::Reject`] that refuses every seal of its channel rather
+/// than one (a document that cannot be taken, a refused connection).
+pub const EVERY_SEAL: [u8; 32] = [0; 32];
 
 /// One item a hub lost: its place in the log and its leaf ([`crate::merkle::leaf_of`]
 /// of its id), which the holder of its receipt recognises.
