@@ -662,7 +662,7 @@ fn load_jobs(
     retry_rejected: bool,
     fresh_only: bool,
 ) -> Result<Pending, OutboxError> {
-    outbox.with_store(|store| {
+    on_store(outbox, |store| {
         let wanted = |d: &Delivery| match d.state {
             DeliveryState::Received => false,
             DeliveryState::Pending => true,
@@ -739,7 +739,7 @@ fn mark_refused(
     code: &Refusal,
     detail: &str,
 ) -> Result<(), OutboxError> {
-    outbox.with_store(|store| {
+    on_store(outbox, |store| {
         for (_, d) in deliveries(outbox, store, dest)? {
             if !d.received() && d.retryable() {
                 update(store, dest, &d.session, d.seq, |x| {
@@ -765,7 +765,7 @@ fn mark_error(
     msg: &str,
     next_try_ms: Option<i64>,
 ) -> Result<(), OutboxError> {
-    outbox.with_store(|store| {
+    on_store(outbox, |store| {
         let at = now();
         let mut writes = Vec::new();
         let mut answered = false;
@@ -799,6 +799,26 @@ pub fn check_interval() -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|s| (1..=86_400).contains(s))
         .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
+/// [`Outbox::with_store`] from the delivery loop, which runs on a tokio worker: the
+/// store's writes wait for fsync, and a worker blocked on the disk stalled every other
+/// task of the runtime (the node's pages beside `serve --sync`, the hub's connections
+/// beside its forwarders). On a multi-thread runtime the worker first hands its other
+/// tasks to another thread (`block_in_place`: the closure borrows the outbox, which
+/// `spawn_blocking` could not take); elsewhere (a current-thread runtime, or none, as
+/// in the simulator) the work runs in place.
+fn on_store<T>(
+    outbox: &impl Outbox,
+    f: impl FnOnce(&Store) -> Result<T, OutboxError>,
+) -> Result<T, OutboxError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| outbox.with_store(f))
+        }
+        _ => outbox.with_store(f),
+    }
 }
 
 /// Totals of a delivery run.
@@ -866,8 +886,7 @@ pub async fn run_until(
     let mut retry_rejected = retry_now;
     loop {
         let held = !retry_now
-            && outbox
-                .with_store(|store| schedule(store, &dest))?
+            && on_store(outbox, |store| schedule(store, &dest))?
                 .is_some_and(|s| s.holds_back(now_ms()));
         if held {
             // The destination refused us lately: a check-in would only be refused again.
@@ -875,7 +894,7 @@ pub async fn run_until(
         }
         let p = load_jobs(outbox, &dest, from.device, retry_rejected, held)?;
         if held {
-            stats.held_back = outbox.with_store(|store| {
+            stats.held_back = on_store(outbox, |store| {
                 Ok(deliveries(outbox, store, &dest)?
                     .iter()
                     .filter(|(_, d)| !d.received() && d.state != DeliveryState::Pending)
@@ -944,7 +963,7 @@ pub async fn run_until(
                     _ => {}
                 }
                 if failure.is_none() {
-                    if let Err(e) = outbox.with_store(|store| record(store, &dest, &ev)) {
+                    if let Err(e) = on_store(outbox, |store| record(store, &dest, &ev)) {
                         failure = Some(e);
                     }
                 }
@@ -965,14 +984,14 @@ pub async fn run_until(
                 if let Some((code, detail)) = rejection {
                     // Asking again at once would only be refused again, and each
                     // refusal costs the destination a connection and a record.
-                    let next = outbox.with_store(|st| refused_again(st, &dest, &code, &detail))?;
+                    let next = on_store(outbox, |st| refused_again(st, &dest, &code, &detail))?;
                     tracing::info!(dest = %target.addr, reason = %code, failures = next.failures,
                         "refused; next attempt in {} s", (next.next_at_ms - now_ms()) / 1000);
                     stats.refused = Some(next);
                     break;
                 }
                 if receipts > 0 {
-                    outbox.with_store(|store| clear_schedule(store, &dest))?;
+                    on_store(outbox, |store| clear_schedule(store, &dest))?;
                 }
             }
             Err(DeliverError::Refused { verdict, hub_unit }) => {
@@ -989,7 +1008,7 @@ pub async fn run_until(
                     from.unit
                 );
                 mark_refused(outbox, &dest, &code, &detail)?;
-                let next = outbox.with_store(|st| refused_again(st, &dest, &code, &detail))?;
+                let next = on_store(outbox, |st| refused_again(st, &dest, &code, &detail))?;
                 tracing::warn!(dest = %target.addr, "{detail}");
                 stats.refused = Some(next);
                 stats.key_refused_by = Some(hub_unit);
