@@ -13,6 +13,7 @@ mod home;
 mod ingest;
 mod keys;
 mod leaves;
+mod print;
 mod query;
 mod registry;
 mod state;

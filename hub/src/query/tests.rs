@@ -2,7 +2,7 @@
 //! ingest writes them, the registry as `registry add` writes it.
 
 use super::deadlines::{deadlines, DeadlineState, ReportState};
-use super::paper::PaperState;
+use super::paper::{ingest_paper, papers, PaperState};
 use super::person::person;
 use super::rejections::rejections;
 use super::results::{flagged, results};
@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use std::time::Duration;
 use tinnhiem_core::doc::SessionDoc;
 use tinnhiem_core::domain::{SessionFile, UnitId};
-use tinnhiem_core::seal::{seal_doc, LogPosition, Receipt, UnitKey};
+use tinnhiem_core::seal::{canonical_result, paper, seal_doc, LogPosition, Receipt, Seal, UnitKey};
 use tinnhiem_store::{BackendKind, Store, Table, Write};
 
 const HUB: &str = "lai-chau";
@@ -67,23 +67,18 @@ impl Fixture {
     /// A session of `unit` sealed with its key and accepted at `received_at`, as ingest
     /// and the committer store it.
     fn accept(&self, unit: &str, seed: u8, session: &str, date: &str, low: u64, received_at: i64) {
-        let file = format!(
-            r#"{{"id": "{session}", "profile": "nq96-2023", "procedure": "poll",
-  "body": "HĐND huyện", "date": "{date}",
-  "attendance": {{"total": 30, "present": 30, "absent_from_start": 0, "present_at_vote": 30}},
-  "ballots": {{"issued": 30, "collected": 30, "wholly_invalid": 0}},
-  "subjects": [{{"id": "s01", "person_id": "p-1", "name": "Nguyễn Văn An", "position": "Chủ tịch", "unit": "UBND"}}],
-  "tallies": {{"s01": {{"high": 5, "confidence": {}, "low": {low}, "invalid": 0}}}}}}"#,
-            25 - low
-        );
-        let unit_id = UnitId::new(unit).expect("unit");
-        let s = SessionFile::from_json(&file)
-            .expect("json")
-            .into_session(&unit_id, || "e".into())
-            .expect("valid");
-        let mut doc = SessionDoc::from_session(&s, b"dev", 1_700_000_000).expect("doc");
-        let key = UnitKey::from_seed([seed; 32]);
-        let (seal, _) = seal_doc(&mut doc, &key, 1, received_at - 60).expect("sealable");
+        let (seal, mut doc, _) = sealed(unit, seed, session, date, low, 1, received_at - 60);
+        self.store_accepted(unit, session, &seal, &mut doc, received_at);
+    }
+
+    fn store_accepted(
+        &self,
+        unit: &str,
+        session: &str,
+        seal: &Seal,
+        doc: &mut SessionDoc,
+        received_at: i64,
+    ) {
         let index = self.index.get();
         self.index.set(index + 1);
         let at = LogPosition {
@@ -92,15 +87,53 @@ impl Fixture {
             root: [0; 32],
             inclusion: vec![],
         };
-        let receipt = Receipt::sign(&self.hub_key, &seal, received_at, &at);
+        let receipt = Receipt::sign(&self.hub_key, seal, received_at, &at);
         self.store
             .batch(&[
                 Write::Put(Table::Docs, doc_key(unit, session), doc.save()),
-                Write::Put(Table::Seals, seal_key(unit, session, 1), seal.to_bytes()),
+                Write::Put(
+                    Table::Seals,
+                    seal_key(unit, session, seal.body.seq),
+                    seal.to_bytes(),
+                ),
                 Write::Put(Table::Receipts, seal.id().to_vec(), receipt.to_bytes()),
             ])
             .expect("store");
     }
+}
+
+/// A session of `unit` sealed by the key seeded by `seed`: the seal, the document, and
+/// the paper record (QR bytes) of that seal.
+fn sealed(
+    unit: &str,
+    seed: u8,
+    session: &str,
+    date: &str,
+    low: u64,
+    seq: u32,
+    sealed_at: i64,
+) -> (Seal, SessionDoc, Vec<u8>) {
+    let file = format!(
+        r#"{{"id": "{session}", "profile": "nq96-2023", "procedure": "poll",
+  "body": "HĐND huyện", "date": "{date}",
+  "attendance": {{"total": 30, "present": 30, "absent_from_start": 0, "present_at_vote": 30}},
+  "ballots": {{"issued": 30, "collected": 30, "wholly_invalid": 0}},
+  "subjects": [{{"id": "s01", "person_id": "p-1", "name": "Nguyễn Văn An", "position": "Chủ tịch", "unit": "UBND"}}],
+  "tallies": {{"s01": {{"high": 5, "confidence": {}, "low": {low}, "invalid": 0}}}}}}"#,
+        25 - low
+    );
+    let unit_id = UnitId::new(unit).expect("unit");
+    let s = SessionFile::from_json(&file)
+        .expect("json")
+        .into_session(&unit_id, || "e".into())
+        .expect("valid");
+    let mut doc = SessionDoc::from_session(&s, b"dev", 1_700_000_000).expect("doc");
+    let key = UnitKey::from_seed([seed; 32]);
+    let (seal, r) = seal_doc(&mut doc, &key, seq, sealed_at).expect("sealable");
+    let meta = doc.read().expect("read").meta;
+    let canon = canonical_result(&r, meta.mode, &meta.body, meta.date);
+    let record = paper::encode(&seal, &canon);
+    (seal, doc, record)
 }
 
 /// Unix seconds of a day at noon, Vietnam time.
@@ -351,4 +384,62 @@ fn paper_states_have_their_wire_names() {
     ] {
         assert_eq!(serde_json::to_value(s).expect("json"), name);
     }
+}
+
+#[test]
+fn a_paper_record_waits_for_its_document_and_is_then_matched_or_superseded() {
+    let f = Fixture::new();
+    f.register("lai-chau.phong-tho", "Phong Thổ", 2);
+    let unit = "lai-chau.phong-tho";
+    let (seal, mut doc, record) = sealed(unit, 2, "ky-hop-1", "2023-12-08", 0, 1, day(2023, 12, 9));
+    let taken = ingest_paper(&f.store, &record, day(2023, 12, 10)).expect("paper");
+    assert!(!taken.digital);
+    let state = || papers(&f.store).expect("papers")[0].state;
+    assert_eq!(state(), PaperState::PaperOnly);
+    let s = status(f.hub(), today(2023, 12, 11)).expect("status");
+    assert_eq!((s.units[0].paper_only, s.units[0].reported), (1, false));
+    // The document arrives with the same seal.
+    f.store_accepted(unit, "ky-hop-1", &seal, &mut doc, day(2023, 12, 12));
+    assert_eq!(state(), PaperState::Matched);
+    assert_eq!(
+        status(f.hub(), today(2023, 12, 13)).expect("status").units[0].paper_only,
+        0
+    );
+    // A later seal of the session: the paper is no longer the current result, and a
+    // paper of the older seal is refused.
+    let (seal2, mut doc2, _) = sealed(unit, 2, "ky-hop-1", "2023-12-08", 0, 2, day(2023, 12, 14));
+    f.store_accepted(unit, "ky-hop-1", &seal2, &mut doc2, day(2023, 12, 15));
+    let p = &papers(&f.store).expect("papers")[0];
+    assert_eq!(
+        (p.state, p.superseded_by),
+        (PaperState::Superseded, Some(2))
+    );
+    assert!(ingest_paper(&f.store, &record, day(2023, 12, 16)).is_err());
+}
+
+#[test]
+fn a_paper_of_a_seal_other_than_the_documents_differs() {
+    let f = Fixture::new();
+    f.register("lai-chau.phong-tho", "Phong Thổ", 2);
+    let unit = "lai-chau.phong-tho";
+    let (_, _, record) = sealed(unit, 2, "ky-hop-1", "2023-12-08", 0, 1, day(2023, 12, 9));
+    ingest_paper(&f.store, &record, day(2023, 12, 10)).expect("paper");
+    // Sealed again at seq 1 at another time: another seal of the same seq.
+    let (other, mut doc, _) = sealed(unit, 2, "ky-hop-1", "2023-12-08", 0, 1, day(2023, 12, 11));
+    f.store_accepted(unit, "ky-hop-1", &other, &mut doc, day(2023, 12, 12));
+    assert_eq!(
+        papers(&f.store).expect("papers")[0].state,
+        PaperState::Differs
+    );
+    // A paper of a unit the hub does not know is refused.
+    let (_, _, stranger) = sealed(
+        "dien-bien.x",
+        9,
+        "ky-hop-1",
+        "2023-12-08",
+        0,
+        1,
+        day(2023, 12, 9),
+    );
+    assert!(ingest_paper(&f.store, &stranger, day(2023, 12, 10)).is_err());
 }
