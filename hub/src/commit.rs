@@ -33,11 +33,26 @@ const MAX_BATCH: usize = 256;
 /// The handle connections commit through.
 pub(crate) struct Committer {
     tx: mpsc::Sender<Request>,
+    /// The writer thread, joined when the committer is dropped: the store it holds is
+    /// released by then (a process restarted in the same address space, as the
+    /// simulator does, must not find the old engine still open).
+    thread: Option<std::thread::JoinHandle<()>>,
     /// The transparency log, appended to by the writer thread only; read for tree heads
     /// and proofs.
     pub(crate) tree: Arc<RwLock<Tree>>,
     /// Items the log holds and the store lost (index → leaf): told to every peer.
     pub(crate) lost: Arc<RwLock<BTreeMap<u64, [u8; 32]>>>,
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop once its batch is done.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, closed));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// What readers see of the writer's state, once on disk.
@@ -76,7 +91,7 @@ impl Committer {
             tree: tree.clone(),
             lost: lost.clone(),
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("commit".into())
             .spawn(move || {
                 // The thread's own copy: appended while a batch is prepared, published
@@ -161,9 +176,14 @@ impl Committer {
                     committed();
                 }
             })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!("could not start the commit thread: {e}"));
-        Committer { tx, tree, lost }
+            .map_err(|e| tracing::error!("could not start the commit thread: {e}"))
+            .ok();
+        Committer {
+            tx,
+            thread,
+            tree,
+            lost,
+        }
     }
 
     /// Stores `writes` and a receipt for item `id` durably, or returns the receipt it

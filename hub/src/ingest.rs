@@ -277,7 +277,7 @@ impl Host for HubState {
 }
 
 /// One connection's environment.
-pub(crate) struct Conn(Arc<HubState>);
+pub struct Conn(Arc<HubState>);
 
 impl HubEnv for Conn {
     fn load(

@@ -16,6 +16,8 @@ mod leaves;
 mod print;
 mod query;
 mod registry;
+#[doc(hidden)]
+pub mod sim;
 mod state;
 mod web;
 

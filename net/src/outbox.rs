@@ -395,7 +395,10 @@ pub fn log_alarm(store: &Store, dest: &PublicKey) -> Result<Option<LogAlarm>, Ou
 }
 
 /// Records one protocol event durably.
-fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError> {
+/// Records one event of a connection to `dest` in the outbox: durably, but sync
+/// progress (lazily). `run_until` calls it for every event; so does a driver that is
+/// not tokio and quinn (the whole-system simulator, `tinnhiem-sim`).
+pub fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError> {
     match ev {
         Event::SealSent { session, seq } => update(store, dest, session, *seq, |d| {
             d.state = "sent".into();
@@ -562,11 +565,25 @@ fn load_jobs(
 }
 
 /// What one connection will deliver.
-struct Pending {
-    jobs: Vec<Job>,
-    enrollments: Vec<Vec<u8>>,
-    aggregates: Vec<Aggregate>,
-    known_log: Option<(u64, [u8; 32])>,
+pub struct Pending {
+    /// Documents with their seals not yet received.
+    pub jobs: Vec<Job>,
+    /// Enrollments for the Hello.
+    pub enrollments: Vec<Vec<u8>>,
+    /// Aggregates not yet received.
+    pub aggregates: Vec<Aggregate>,
+    /// The destination's latest log head verified before.
+    pub known_log: Option<(u64, [u8; 32])>,
+}
+
+/// What the next connection to `dest` delivers, as `run_until` loads it (no refused
+/// work held back): for a driver that is not tokio and quinn (`tinnhiem-sim`).
+pub fn pending(
+    outbox: &impl Outbox,
+    dest: &PublicKey,
+    device: &[u8],
+) -> Result<Pending, OutboxError> {
+    load_jobs(outbox, dest, device, false, false)
 }
 
 /// The destination refused our key: every delivery not received says so (none stays

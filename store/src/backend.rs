@@ -50,7 +50,7 @@ impl BackendKind {
     }
 }
 
-const REDB_FILE: &str = "tinnhiem.redb";
+pub(crate) const REDB_FILE: &str = "tinnhiem.redb";
 
 /// One write of a batch.
 #[derive(Clone, Copy)]

@@ -434,6 +434,13 @@ impl Store {
         Store::open_with_faults(dir, new_kind, wait, faults::Faults::from_env())
     }
 
+    /// A redb store in `dir` on a simulated machine whose power the whole-system
+    /// simulator can cut ([`faults::Power`]); never waits for another process.
+    pub fn open_volatile(dir: &Path, power: Arc<faults::Power>) -> Result<Store, StoreError> {
+        let faults = Arc::new(faults::Faults::volatile(power));
+        Store::open_with_faults(dir, BackendKind::Redb, Duration::ZERO, Some(faults))
+    }
+
     /// [`Store::open`] with test faults read from a given control file (see
     /// [`faults`]); tests only.
     pub(crate) fn open_with_faults(
