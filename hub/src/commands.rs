@@ -300,7 +300,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_results(&typed::<Vec<SessionResultRow>>(&v)?);
+                print_results(&typed::<Vec<SessionResultRow>>(&v)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }

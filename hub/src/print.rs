@@ -8,8 +8,10 @@ use crate::query::deadlines::{DeadlineState, Deadlines, Period, ReportState};
 use crate::query::person::PersonReport;
 use crate::query::results::{SessionResultRow, SubjectRow};
 use crate::query::status::{StatusReport, StoreState};
+use serde::Deserialize;
 use serde_json::Value;
 use tinnhiem_core::domain::when;
+use tinnhiem_core::domain::Flag;
 
 pub(crate) fn print_aggregates(list: &[AggregateView]) {
     if list.is_empty() {
@@ -387,52 +389,58 @@ pub(crate) fn print_flagged(list: &[SubjectRow]) {
     }
 }
 
-/// Each session's result, read from the domain's result JSON (the node's `result
-/// --json` shape, which the hub passes on as it is).
-pub(crate) fn print_results(list: &[SessionResultRow]) {
+/// What the result printer reads of the domain's result JSON (the node's `result
+/// --json` shape, which the hub passes on as it is): a missing field is an error, not
+/// an empty line.
+#[derive(Deserialize)]
+struct ResultView {
+    unit: String,
+    session: String,
+    profile: String,
+    collected: u64,
+    quorum_met: bool,
+    subjects: Vec<SubjectView>,
+}
+
+#[derive(Deserialize)]
+struct SubjectView {
+    name: String,
+    percent: serde_json::Map<String, Value>,
+    flag: String,
+}
+
+/// Each session's result.
+pub(crate) fn print_results(list: &[SessionResultRow]) -> anyhow::Result<()> {
     for row in list {
-        let r = &row.result;
-        let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let r: ResultView = serde_json::from_value(Value::Object(row.result.clone()))?;
         // NQ 85 sets no two-thirds condition: say what was checked, not "2/3".
-        let two_thirds = tinnhiem_core::domain::Profile::parse(&text("profile"))
+        let two_thirds = tinnhiem_core::domain::Profile::parse(&r.profile)
             .is_none_or(|p| p.rules().two_thirds_quorum);
         println!(
             "{} / {} (lần {}): thu về {}, {}: {}",
-            text("unit"),
-            text("session"),
+            r.unit,
+            r.session,
             row.seal.seq,
-            r.get("collected").unwrap_or(&Value::Null),
+            r.collected,
             if two_thirds {
                 "đủ 2/3"
             } else {
                 "số có mặt hợp lệ (không đòi 2/3)"
             },
-            if r.get("quorum_met") == Some(&Value::Bool(true)) {
-                "có"
-            } else {
-                "không"
-            }
+            if r.quorum_met { "có" } else { "không" }
         );
-        for s in r
-            .get("subjects")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let flag = s["flag"].as_str().unwrap_or("none");
-            let pct = s["percent"]
-                .as_object()
-                .map(|m| percents(m, |k| k))
-                .unwrap_or_default();
+        for s in &r.subjects {
             println!(
-                "    {:<24} {pct}{}",
-                s["name"].as_str().unwrap_or(""),
-                if flag == "none" {
+                "    {:<24} {}{}",
+                s.name,
+                percents(&s.percent, |k| k),
+                if s.flag == Flag::None.key() {
                     String::new()
                 } else {
-                    format!("  [{flag}]")
+                    format!("  [{}]", s.flag)
                 }
             );
         }
     }
+    Ok(())
 }
