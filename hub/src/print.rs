@@ -6,7 +6,7 @@ use crate::leaves::LossRecord;
 use crate::query::aggregates::AggregateView;
 use crate::query::deadlines::{DeadlineState, Deadlines, Period, ReportState};
 use crate::query::person::PersonReport;
-use crate::query::results::{SessionResultRow, SubjectRow};
+use crate::query::results::{ByLevel, SessionResultRow, SubjectRow};
 use crate::query::status::{StatusReport, StoreState};
 use serde::Deserialize;
 use serde_json::Value;
@@ -246,25 +246,17 @@ pub(crate) fn print_loss(loss: &LossRecord) {
     }
 }
 
-/// Each level's percent, the level named in Vietnamese, with a decimal comma.
-pub(crate) fn percents(
-    percent: &serde_json::Map<String, Value>,
-    name: impl Fn(&str) -> &str,
-) -> String {
+/// Each level's percent, the level named by `name`, with a decimal comma.
+fn percents(percent: &ByLevel<String>, name: impl Fn(&str) -> &str) -> String {
     percent
+        .0
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{} {}%",
-                name(k),
-                v.as_str().unwrap_or("").replace('.', ",")
-            )
-        })
+        .map(|(k, v)| format!("{} {}%", name(k), v.replace('.', ",")))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-pub(crate) fn level_vi(k: &str) -> &str {
+fn level_vi(k: &str) -> &str {
     match k {
         "high" => "cao",
         "confidence" => "tín nhiệm",
@@ -405,7 +397,7 @@ struct ResultView {
 #[derive(Deserialize)]
 struct SubjectView {
     name: String,
-    percent: serde_json::Map<String, Value>,
+    percent: ByLevel<String>,
     flag: String,
 }
 

@@ -86,9 +86,9 @@ pub(crate) struct SubjectRow {
     pub(crate) valid: u64,
     /// Ballots per level of the procedure, by [`tinnhiem_core::domain::Mark::key`], in
     /// the procedure's order.
-    pub(crate) counts: Map<String, Value>,
+    pub(crate) counts: ByLevel<u64>,
     /// Percent per level as a decimal with a dot (`"66.67"`), same keys.
-    pub(crate) percent: Map<String, Value>,
+    pub(crate) percent: ByLevel<String>,
     /// [`Flag::key`]; `none` when under every threshold.
     pub(crate) flag: String,
     pub(crate) flag_title: String,
@@ -98,16 +98,20 @@ pub(crate) struct SubjectRow {
 impl SubjectRow {
     pub(crate) fn of(s: &SessionOnHub, x: &SubjectResult) -> SubjectRow {
         let levels = s.result.procedure.levels();
-        let counts = levels
-            .iter()
-            .zip(&x.counts)
-            .map(|(l, c)| (l.key().to_string(), Value::from(*c)))
-            .collect();
-        let percent = levels
-            .iter()
-            .zip(&x.percent)
-            .map(|(l, p)| (l.key().to_string(), Value::from(p.dot())))
-            .collect();
+        let counts = ByLevel(
+            levels
+                .iter()
+                .zip(&x.counts)
+                .map(|(l, c)| (l.key().to_string(), *c))
+                .collect(),
+        );
+        let percent = ByLevel(
+            levels
+                .iter()
+                .zip(&x.percent)
+                .map(|(l, p)| (l.key().to_string(), p.dot()))
+                .collect(),
+        );
         SubjectRow {
             unit: s.unit.clone(),
             session: s.result.session.to_string(),
@@ -152,4 +156,44 @@ pub(crate) fn flagged(hub: Hub<'_>) -> Result<Vec<SubjectRow>> {
                 .map(move |x| SubjectRow::of(s, x))
         })
         .collect())
+}
+
+/// A value per level of a procedure (`high`, `confidence`, `low` or `confidence`,
+/// `no_confidence`), in the procedure's order: a JSON object whose key order is that
+/// order, read back in the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ByLevel<T>(pub(crate) Vec<(String, T)>);
+
+impl<T: Serialize> Serialize for ByLevel<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ByLevel<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Levels<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Levels<T> {
+            type Value = ByLevel<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object by level")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<ByLevel<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = a.next_entry()? {
+                    out.push((k, v));
+                }
+                Ok(ByLevel(out))
+            }
+        }
+        d.deserialize_map(Levels(std::marker::PhantomData))
+    }
 }
