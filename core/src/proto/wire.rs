@@ -274,6 +274,10 @@ pub enum FrameError {
     /// A complete frame that does not decode.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A message of ours that could not be encoded (or whose length does not fit the
+    /// frame's 4 bytes): nothing is sent, rather than an empty or cut frame.
+    #[error("could not encode a message: {0}")]
+    Encode(String),
 }
 
 impl Msg {
@@ -291,12 +295,14 @@ impl Msg {
     }
 
     /// The framed bytes: 4-byte big-endian length, then postcard.
-    pub fn encode(&self) -> Vec<u8> {
-        let body = postcard::to_stdvec(self).unwrap_or_default();
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        let body = postcard::to_stdvec(self).map_err(|e| FrameError::Encode(e.to_string()))?;
+        let len = u32::try_from(body.len())
+            .map_err(|_| FrameError::Encode(format!("{} bytes in one frame", body.len())))?;
         let mut out = Vec::with_capacity(body.len() + 4);
-        out.extend((body.len() as u32).to_be_bytes());
+        out.extend(len.to_be_bytes());
         out.extend(body);
-        out
+        Ok(out)
     }
 
     /// Decodes one unframed message body.
