@@ -320,7 +320,7 @@ async fn minutes(
             return Ok(None);
         };
         let mut doc = SessionDoc::load(&bytes, b"hub")?;
-        let at = doc.at(&s.seal.body.heads)?.read()?;
+        let at = doc.read_at(&s.seal.body.heads)?;
         let name = crate::registry::list(store)?
             .into_iter()
             .find(|e| e.id == unit)

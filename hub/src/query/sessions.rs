@@ -69,8 +69,9 @@ pub(crate) fn sessions(store: &Store, cache: &ResultCache) -> Result<Vec<Session
                     continue;
                 };
                 let mut doc = SessionDoc::load(&bytes, b"hub")?;
-                let result = tinnhiem_core::seal::check(&seal, &mut doc)?;
-                let meta = doc.at(&seal.body.heads)?.read()?.meta;
+                // One read of the sealed state gives both the check and the header.
+                let (sealed, result) = tinnhiem_core::seal::check_session(&seal, &mut doc)?;
+                let meta = sealed.meta;
                 cache.put(id, &meta, &result);
                 (meta, result)
             }
