@@ -23,6 +23,10 @@ const RETRY_MS: u64 = 2_000;
 /// A connection with nothing heard for this long is given up (the client's stall).
 const STALL_MS: u64 = 6_000;
 
+/// More events than any plan needs: a livelock (two sides answering each other for
+/// ever) is a failure, not a hang.
+const MAX_STEPS: u64 = 200_000;
+
 /// The hubs, by index in [`World::procs`].
 pub const PROVINCE: usize = 0;
 /// The national hub (Quốc hội's).
@@ -402,6 +406,12 @@ impl World {
         while let Some(((t, _), ev)) = self.queue.pop_first() {
             self.now = t;
             self.steps += 1;
+            if self.steps > MAX_STEPS {
+                return Err(Broken(format!(
+                    "runaway: {MAX_STEPS} events by {} ms of virtual time",
+                    self.now
+                )));
+            }
             if !self.healed && t >= chaos {
                 self.heal()?;
             }
