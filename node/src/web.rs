@@ -12,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -197,68 +198,88 @@ async fn home_page(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(CLERKS) {
         return r;
     }
-    let body = r#"<h1>Các phiên kiểm phiếu <small class=muted id=live></small></h1>
-<section class=card><table id=sessions><tr><td class=muted>Đang tải…</td></tr></table></section>
-<div class=grid>
-<section class=card><h2>Tạo phiên mới</h2>
-<form id=create>
-<label>Mã phiên <input name=session required placeholder="vd: hdnd-2024-ky-hop-18" pattern="[a-z0-9][a-z0-9.\-_]*"></label>
-<label>Cơ quan bỏ phiếu <input name=body required placeholder="vd: HĐND huyện Phong Thổ"></label>
-<label>Tên kỳ họp / hội nghị <input name=title placeholder="vd: Kỳ họp thứ mười tám"></label>
-<label>Ngày bỏ phiếu <input name=date type=date required></label>
-<label>Ngày khai mạc kỳ họp (để trống nếu trùng ngày bỏ phiếu) <input name=opening_date type=date></label>
-<label>Quy định <select name=profile><option value=nq96-2023>Nghị quyết 96/2023/QH15 (HĐND)</option><option value=qd96-2023>Quy định 96-QĐ/TW (Đảng)</option><option value=nq85-2014>Nghị quyết 85/2014/QH13 (HĐND, trước NQ 96)</option><option value=qd262-2014>Quy định 262-QĐ/TW (Đảng, trước QĐ 96)</option></select></label>
-<label>Hình thức <select name=procedure><option value=poll>Lấy phiếu tín nhiệm</option><option value=binding>Bỏ phiếu tín nhiệm</option></select></label>
-<label>Cách nhập <select name=mode><option value=entries>Từng phiếu</option><option value=tallies>Tổng hợp từ giấy</option></select></label>
-<button id=create-go>Tạo phiên</button> <span id=create-msg></span>
-</form></section>
-<section class=card><h2>Nhập phiên từ tệp</h2>
-<p class=muted>Tệp JSON theo mẫu deploy/examples/session.json, hoặc tệp .automerge của máy khác trong cùng đơn vị (gộp).</p>
-<label>Tệp <input type=file id=file accept=".json,.automerge"></label>
-<label class=check><input type=checkbox id=file-restore> Khôi phục nếu đây là phiên đã bị xóa trên máy này (bình thường để trống: tệp của phiên đã xóa bị từ chối)</label>
-<button id=file-go class=secondary>Nhập / gộp</button> <span id=file-msg></span>
-</section></div>
-<section class=card><h2>Gửi lên máy chủ</h2><div id=sync></div></section>
-<script src="/assets/sessions.js"></script>"#;
-    Html(page::frame(
-        "Các phiên",
-        &title(&w),
-        &nav(),
-        Some(&who),
-        body,
-    ))
-    .into_response()
+    page::frame("Các phiên", &title(&w), &nav(), Some(&who), home_body()).into_response()
+}
+
+/// The list of sessions, the new-session form and the file import; `sessions.js`
+/// fills them in.
+fn home_body() -> Markup {
+    html! {
+        h1 { "Các phiên kiểm phiếu " small class="muted" id="live" {} } "\n"
+        section class="card" { table id="sessions" { tr { td class="muted" { "Đang tải…" } } } } "\n"
+        div class="grid" {
+            "\n"
+            section class="card" {
+                h2 { "Tạo phiên mới" } "\n"
+                form id="create" {
+                    "\n"
+                    label { "Mã phiên " input name="session" required placeholder="vd: hdnd-2024-ky-hop-18" pattern="[a-z0-9][a-z0-9.\\-_]*"; } "\n"
+                    label { "Cơ quan bỏ phiếu " input name="body" required placeholder="vd: HĐND huyện Phong Thổ"; } "\n"
+                    label { "Tên kỳ họp / hội nghị " input name="title" placeholder="vd: Kỳ họp thứ mười tám"; } "\n"
+                    label { "Ngày bỏ phiếu " input name="date" type="date" required; } "\n"
+                    label { "Ngày khai mạc kỳ họp (để trống nếu trùng ngày bỏ phiếu) " input name="opening_date" type="date"; } "\n"
+                    label { "Quy định " select name="profile" {
+                        option value="nq96-2023" { "Nghị quyết 96/2023/QH15 (HĐND)" }
+                        option value="qd96-2023" { "Quy định 96-QĐ/TW (Đảng)" }
+                        option value="nq85-2014" { "Nghị quyết 85/2014/QH13 (HĐND, trước NQ 96)" }
+                        option value="qd262-2014" { "Quy định 262-QĐ/TW (Đảng, trước QĐ 96)" }
+                    } } "\n"
+                    label { "Hình thức " select name="procedure" {
+                        option value="poll" { "Lấy phiếu tín nhiệm" }
+                        option value="binding" { "Bỏ phiếu tín nhiệm" }
+                    } } "\n"
+                    label { "Cách nhập " select name="mode" {
+                        option value="entries" { "Từng phiếu" }
+                        option value="tallies" { "Tổng hợp từ giấy" }
+                    } } "\n"
+                    button id="create-go" { "Tạo phiên" } " " span id="create-msg" {} "\n"
+                }
+            }
+            "\n"
+            section class="card" {
+                h2 { "Nhập phiên từ tệp" } "\n"
+                p class="muted" { "Tệp JSON theo mẫu deploy/examples/session.json, hoặc tệp .automerge của máy khác trong cùng đơn vị (gộp)." } "\n"
+                label { "Tệp " input type="file" id="file" accept=".json,.automerge"; } "\n"
+                label class="check" { input type="checkbox" id="file-restore"; " Khôi phục nếu đây là phiên đã bị xóa trên máy này (bình thường để trống: tệp của phiên đã xóa bị từ chối)" } "\n"
+                button id="file-go" class="secondary" { "Nhập / gộp" } " " span id="file-msg" {} "\n"
+            }
+        }
+        "\n"
+        section class="card" { h2 { "Gửi lên máy chủ" } div id="sync" {} } "\n"
+        script src="/assets/sessions.js" {}
+    }
 }
 
 async fn session_page(State(w): State<Web>, who: Signed, Path(id): Path<String>) -> Response {
     if let Err(r) = who.require(CLERKS) {
         return r;
     }
-    let body = format!(
-        r#"<div id=session data-id="{id}"></div>
-<h1 id=heading>Phiên {id} <small class=muted id=live></small></h1>
-<p id=summary class=muted></p>
-<div id=session-actions class=noprint></div>
-<div id=unseal-confirm class=noprint hidden></div>
-<nav class="tabs noprint" id=tabs></nav>
-<section class=card id=tab-setup hidden></section>
-<section class=card id=tab-subjects hidden></section>
-<section class=card id=tab-counts hidden></section>
-<section class=card id=tab-ballots hidden></section>
-<section class=card id=tab-result hidden></section>
-<section class=card id=tab-seal hidden></section>
-<script src="/assets/ballot.js"></script>
-<script src="/assets/session.js"></script>"#,
-        id = page::esc(&id),
-    );
-    Html(page::frame(
+    page::frame(
         &format!("Phiên {id}"),
         &title(&w),
         &nav(),
         Some(&who),
-        &body,
-    ))
+        session_body(&id),
+    )
     .into_response()
+}
+
+/// One session's page: its tabs are empty frames that `session.js` fills from
+/// `/api/s/{id}`.
+fn session_body(id: &str) -> Markup {
+    html! {
+        div id="session" data-id=(id) {} "\n"
+        h1 id="heading" { "Phiên " (id) " " small class="muted" id="live" {} } "\n"
+        p id="summary" class="muted" {} "\n"
+        div id="session-actions" class="noprint" {} "\n"
+        div id="unseal-confirm" class="noprint" hidden {} "\n"
+        nav class="tabs noprint" id="tabs" {} "\n"
+        @for tab in ["setup", "subjects", "counts", "ballots", "result", "seal"] {
+            section class="card" id={ "tab-" (tab) } hidden {} "\n"
+        }
+        script src="/assets/ballot.js" {} "\n"
+        script src="/assets/session.js" {}
+    }
 }
 
 async fn api_sessions(State(w): State<Web>, who: Signed) -> Response {
@@ -1066,4 +1087,73 @@ pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Resul
         server.abort();
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Markup, quotes and an entity, named after the field they go into.
+    fn hostile(field: &str) -> String {
+        format!(r#"<script>alert("{field}")</script> & '{field}' "{field}""#)
+    }
+
+    fn escaped(field: &str) -> String {
+        format!("&lt;script&gt;alert(&quot;{field}&quot;)&lt;/script&gt; &amp; '{field}' &quot;{field}&quot;")
+    }
+
+    fn clerk() -> Signed {
+        Signed {
+            user: "lan".into(),
+            role: Role::Clerk,
+            csrf: "t".into(),
+        }
+    }
+
+    /// The session's id comes from the URL before anything validates it, and the
+    /// office's name from node.toml: both are escaped, in text and in attributes.
+    #[test]
+    fn the_pages_escape_the_id_in_the_url_and_the_office_name() {
+        let id = hostile("id");
+        let html = page::frame(
+            &format!("Phiên {id}"),
+            &hostile("name"),
+            &nav(),
+            Some(&clerk()),
+            session_body(&id),
+        )
+        .into_string();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains(&escaped("name")), "{html}");
+        assert!(
+            html.contains(&format!(
+                r#"<div id="session" data-id="{}">"#,
+                escaped("id")
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(r#"<h1 id="heading">Phiên {} "#, escaped("id"))),
+            "{html}"
+        );
+        // Six empty tabs and two page scripts, files only.
+        assert_eq!(html.matches(r#"<section class="card" id="tab-"#).count(), 6);
+        assert_eq!(html.matches("<script").count(), 3, "{html}");
+        assert!(html.contains(r#"<script src="/assets/session.js"></script>"#));
+
+        let html = page::frame(
+            "Các phiên",
+            &hostile("name"),
+            &nav(),
+            Some(&clerk()),
+            home_body(),
+        )
+        .into_string();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains(&escaped("name")), "{html}");
+        assert!(
+            html.contains(r#"pattern="[a-z0-9][a-z0-9.\-_]*""#),
+            "{html}"
+        );
+    }
 }

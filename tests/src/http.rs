@@ -205,7 +205,7 @@ pub fn login_from(
     }
     let html = home.text();
     let csrf = html
-        .split("<meta name=csrf content=\"")
+        .split("<meta name=\"csrf\" content=\"")
         .nth(1)
         .and_then(|r| r.split('"').next())
         .unwrap_or_else(|| panic!("no csrf meta in the page: {html}"))

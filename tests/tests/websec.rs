@@ -326,7 +326,7 @@ fn login_next_stays_on_the_site() {
         let page = get(base, &format!("/login?next={next}"), &[]);
         assert_eq!(page.status, 200, "{next}");
         assert!(
-            page.text().contains(r#"name=next value="/">"#),
+            page.text().contains(r#"name="next" value="/">"#),
             "{next}: {}",
             page.text()
         );

@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, OnceLock};
 
 /// The header `app.js` sends the session's token in.
@@ -210,7 +210,7 @@ fn refuse(path: &str, why: &str) -> Response {
     }
     (
         StatusCode::FORBIDDEN,
-        Html(page::message("Yêu cầu bị từ chối", &text)),
+        page::message("Yêu cầu bị từ chối", &text),
     )
         .into_response()
 }

@@ -13,9 +13,10 @@ use crate::page;
 use crate::throttle::{HashGate, Throttle};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRef, FromRequestParts, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
-use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use maud::{html, Markup};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -50,17 +51,18 @@ impl Signed {
         }
         Err((
             StatusCode::FORBIDDEN,
-            Html(page::frame(
+            page::frame(
                 "Không có quyền",
                 "tinnhiem",
                 &[("/", "Trang chính")],
                 Some(self),
-                &format!(
-                    "<section class=card><h1>Không có quyền</h1><p>Tài khoản «{}» ({}) không được dùng trang này.</p></section>",
-                    page::esc(&self.user),
-                    page::esc(self.role.title())
-                ),
-            )),
+                html! {
+                    section class="card" {
+                        h1 { "Không có quyền" }
+                        p { "Tài khoản «" (self.user) "» (" (self.role.title()) ") không được dùng trang này." }
+                    }
+                },
+            ),
         )
             .into_response())
     }
@@ -355,41 +357,31 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn login_page(auth: &Auth, next: &str, token: &str, error: Option<&str>) -> Html<String> {
-    let hint = if auth.has_accounts() {
-        String::new()
-    } else {
-        format!(
-            "<p class=warn>Chưa có tài khoản nào. Tạo bằng lệnh <code>user add TÊN --role VAI_TRÒ</code> (xem {}).</p>",
-            page::esc(&auth.accounts.path().display().to_string())
-        )
+fn login_page(auth: &Auth, next: &str, token: &str, error: Option<&str>) -> Markup {
+    let body = html! {
+        section class="card narrow" {
+            h1 { "Đăng nhập" }
+            @if !auth.has_accounts() {
+                p class="warn" {
+                    "Chưa có tài khoản nào. Tạo bằng lệnh " code { "user add TÊN --role VAI_TRÒ" }
+                    " (xem " (auth.accounts.path().display()) ")."
+                }
+            }
+            @if let Some(e) = error {
+                p class="error" role="alert" id="login-error" { (e) }
+            }
+            "\n"
+            form method="post" action="/login" {
+                "\n"
+                input type="hidden" name="csrf" value=(token); "\n"
+                input type="hidden" name="next" value=(next); "\n"
+                label { "Tên đăng nhập " input name="user" id="user" autocomplete="username" required autofocus; } "\n"
+                label { "Mật khẩu " input name="password" id="password" type="password" autocomplete="current-password" required; } "\n"
+                button type="submit" id="login" { "Đăng nhập" } "\n"
+            }
+        }
     };
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=error role=alert id=login-error>{}</p>",
-                page::esc(e)
-            )
-        })
-        .unwrap_or_default();
-    Html(page::frame(
-        "Đăng nhập",
-        &auth.app,
-        &[],
-        None,
-        &format!(
-            r#"<section class="card narrow"><h1>Đăng nhập</h1>{hint}{error}
-<form method=post action="/login">
-<input type=hidden name=csrf value="{token}">
-<input type=hidden name=next value="{next}">
-<label>Tên đăng nhập <input name=user id=user autocomplete=username required autofocus></label>
-<label>Mật khẩu <input name=password id=password type=password autocomplete=current-password required></label>
-<button type=submit id=login>Đăng nhập</button>
-</form></section>"#,
-            next = page::esc(next),
-            token = page::esc(token),
-        ),
-    ))
+    page::frame("Đăng nhập", &auth.app, &[], None, body)
 }
 
 /// The login cookie's `Set-Cookie`: only sent back to `/login`, only from this site.
@@ -543,6 +535,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Markup, quotes and an entity, named after the field they go into.
+    fn hostile(field: &str) -> String {
+        format!(r#"<script>alert("{field}")</script> & '{field}' "{field}""#)
+    }
+
+    #[test]
+    fn the_login_page_escapes_what_it_shows() {
+        let base = tempfile::tempdir().expect("tempdir");
+        // A home whose path has markup (its `/` makes two directories).
+        let dir = base.path().join(hostile("path"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let auth = Auth::with_defaults(Accounts::in_dir(&dir), hostile("app"));
+        let html = login_page(
+            &auth,
+            &hostile("next"),
+            &hostile("token"),
+            Some(&hostile("error")),
+        )
+        .into_string();
+        assert!(!html.contains("<script>alert"), "{html}");
+        for f in ["path", "app", "next", "token", "error"] {
+            let escaped = format!(
+                "&lt;script&gt;alert(&quot;{f}&quot;)&lt;/script&gt; &amp; '{f}' &quot;{f}&quot;"
+            );
+            assert!(html.contains(&escaped), "{f}: {html}");
+        }
+        assert!(
+            html.contains(r#"<input type="hidden" name="next" value="&lt;script&gt;"#),
+            "{html}"
+        );
+    }
 
     #[test]
     fn next_stays_on_this_server() {

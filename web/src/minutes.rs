@@ -1,10 +1,11 @@
 //! The counting minutes (biên bản kiểm phiếu) as a printable HTML page, in the layout of
 //! Annex 4 of seed 002 (Mẫu Báo cáo kết quả phiếu tín nhiệm).
 
-use tinnhiem_core::domain::{BodyKind, Session, SessionResult};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use tinnhiem_core::domain::{
+    BodyKind, Mark, Meta, Procedure, Session, SessionResult, SubjectResult,
+};
 use tinnhiem_core::seal::Seal;
-
-use crate::page::esc;
 
 /// A header field as printed. A draft shows the form's dots where nothing is written
 /// yet; a sealed copy never does (the board signs it as it is, and the hub keeps it),
@@ -14,10 +15,10 @@ struct Fill {
 }
 
 impl Fill {
-    fn text(&self, v: Option<&str>) -> Option<String> {
+    fn text<'a>(&self, v: Option<&'a str>) -> Option<&'a str> {
         match v.map(str::trim).filter(|x| !x.is_empty()) {
-            Some(x) => Some(esc(x)),
-            None => self.draft.then(|| "…".to_string()),
+            Some(x) => Some(x),
+            None => self.draft.then_some("…"),
         }
     }
 }
@@ -86,18 +87,6 @@ fn base64(bytes: &[u8]) -> String {
     o
 }
 
-/// "Tại kỳ họp (hội nghị) …": the body's own meeting word, then its name. A title that
-/// already starts with the word (`Kỳ họp thứ 14`) is not given it twice.
-fn meeting_line(meeting: &str, title: Option<&str>, body: &str) -> String {
-    match title.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if t.to_lowercase().starts_with(meeting) => {
-            format!("Tại {} {}", esc(&lower_first(t)), esc(body))
-        }
-        Some(t) => format!("Tại {meeting} {}, {}", esc(t), esc(body)),
-        None => format!("Tại {meeting} {}", esc(body)),
-    }
-}
-
 /// The locality of the issuing body, for the date line: the name after its last
 /// administrative level word ("Thường trực HĐND huyện Phong Thổ", "Huyện ủy Phong Thổ",
 /// "Đảng ủy xã Mường Khương" give "Phong Thổ", "Phong Thổ", "Mường Khương"). `None`
@@ -146,36 +135,88 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn columns(h: &mut String, levels: &[tinnhiem_core::domain::Mark]) {
-    h.push_str(
-        "<colgroup><col class=\"stt\"><col class=\"name\"><col class=\"pos\"><col class=\"valid\">",
-    );
-    for _ in levels {
-        h.push_str("<col class=\"c\"><col class=\"p\">");
+/// "Tại kỳ họp (hội nghị) …": the body's own meeting word, then its name. A title that
+/// already starts with the word (`Kỳ họp thứ 14`) is not given it twice.
+fn meeting_line(meeting: &str, title: Option<&str>, body: &str) -> Markup {
+    match title.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.to_lowercase().starts_with(meeting) => {
+            html! { "Tại " (lower_first(t)) " " (body) }
+        }
+        Some(t) => html! { "Tại " (meeting) " " (t) ", " (body) },
+        None => html! { "Tại " (meeting) " " (body) },
     }
-    h.push_str("</colgroup>");
 }
 
-fn subject_row(h: &mut String, i: usize, x: &tinnhiem_core::domain::SubjectResult) {
-    let pos = if x.unit.is_empty() {
-        esc(&x.position)
-    } else {
-        format!("{}, {}", esc(&x.position), esc(&x.unit))
-    };
-    h.push_str(&format!(
-        "<tr><td class=\"n\">{}</td><td class=\"name\">{}</td><td>{}</td><td class=\"n\">{}</td>",
-        i + 1,
-        esc(&x.name),
-        pos,
-        x.valid
-    ));
-    for (c, p) in x.counts.iter().zip(&x.percent) {
-        h.push_str(&format!(
-            "<td class=\"n\">{c}</td><td class=\"n\">{}</td>",
-            p.comma()
-        ));
+fn columns(levels: &[Mark]) -> Markup {
+    html! {
+        colgroup {
+            col class="stt"; col class="name"; col class="pos"; col class="valid";
+            @for _ in levels { col class="c"; col class="p"; }
+        }
     }
-    h.push_str("</tr>\n");
+}
+
+fn subject_row(i: usize, x: &SubjectResult) -> Markup {
+    html! {
+        tr {
+            td class="n" { (i + 1) }
+            td class="name" { (x.name) }
+            td {
+                (x.position)
+                @if !x.unit.is_empty() { ", " (x.unit) }
+            }
+            td class="n" { (x.valid) }
+            @for (c, p) in x.counts.iter().zip(&x.percent) {
+                td class="n" { (c) }
+                td class="n" { (p.comma()) }
+            }
+        }
+        "\n"
+    }
+}
+
+/// The sealed copy's closing lines: the QR code (beside the signature) and the seal's
+/// ids with what to do with the paper (under it).
+fn seal_block(x: &Seal, r: &SessionResult, m: &Meta) -> (Markup, Markup) {
+    // Vietnam time, as every other time a person reads (the counting times above it
+    // are local; UTC here was seven hours off them).
+    let when = format!(
+        "{} (giờ Việt Nam)",
+        tinnhiem_core::domain::when::moment_vi(x.body.sealed_at)
+    );
+    let ids = html! {
+        "Niêm phong điện tử lần " (x.body.seq) " lúc " (when) br;
+        "Mã niêm phong: " code { (hex::encode(x.id())) } br;
+        "Tóm lược kết quả: " code { (hex::encode(x.body.result_digest)) } br;
+        "Khóa ký: " code { (hex::encode(x.body.signer)) }
+    };
+    // The paper verifies itself: the seal and the result it signs, in a QR code.
+    // Paper carries no command line: the sentence says what to do, in words.
+    let canon = tinnhiem_core::seal::canonical_result(r, m.mode, &m.body, m.date);
+    let record = tinnhiem_core::seal::paper::encode(x, &canon);
+    match crate::paper::svg(&record) {
+        Some(svg) => (
+            // The SVG is the qrcode crate's own drawing of our bytes: no text of anyone's.
+            html! { div class="qr" id="qr" { (PreEscaped(svg)) } },
+            html! {
+                div class="seal" { div class="ids" {
+                    (ids) br; b { "Kiểm tra bản giấy:" }
+                    " chụp hoặc quét mã QR này, đưa ảnh vào máy tính có phần mềm tín nhiệm của đơn vị để kiểm tra chữ ký số; máy báo hợp lệ và các số phải trùng với số in trên biên bản."
+                } }
+                "\n"
+            },
+        ),
+        None => (
+            html! {},
+            html! {
+                div class="seal" { div class="ids" {
+                    (ids) br;
+                    "Biên bản quá lớn cho một mã QR; kiểm tra bằng cách so mã niêm phong ở trên với mã trên máy chủ tỉnh."
+                } }
+                "\n"
+            },
+        ),
+    }
 }
 
 /// The minutes page. `seal` is the seal matching the current document, if any; without
@@ -192,17 +233,6 @@ pub fn html(
         draft: seal.is_none(),
     };
     let levels = m.procedure.levels();
-    let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">");
-    h.push_str(&format!(
-        "<title>Biên bản kiểm phiếu — {}</title>",
-        esc(m.session.as_str())
-    ));
-    h.push_str(&format!("<style>{STYLE}</style></head><body>\n"));
-    h.push_str("<p class=\"confidential\">MẬT</p>\n");
-    if seal.is_none() {
-        h.push_str("<p class=\"draft\">BẢN NHÁP — chưa niêm phong</p>\n");
-    }
     let issuer = match m.profile.rules().body {
         BodyKind::PartyCommittee => m.body.as_str(),
         BodyKind::Council => unit_name.unwrap_or(&m.body),
@@ -216,40 +246,18 @@ pub fn html(
     // The form's "…, ngày … tháng … năm …" opens with a place name (the locality), not
     // the room where the count took place (that stays in the opening sentence's "tại …").
     let dateline = match locality(issuer) {
-        Some(p) => format!("{}, {day}", esc(&p)),
+        Some(p) => format!("{p}, {day}"),
         None if fill.draft => format!("…, {day}"),
         None => format!("N{}", &day[1..]),
     };
-    // The form's "Tên tổ chức, cơ quan, đơn vị … (Đóng dấu treo)": the body that held the
-    // vote issues the report and stamps it. A node's unit name is its council's standing
-    // committee, so a Party committee's session (Annex 4 of seed 002 is the Party's own
-    // form) prints its own body instead: a council's header on Party minutes is wrong.
-    h.push_str(&format!(
-        "<div class=\"head\"><div class=\"org\"><b>{}</b><br><span class=\"stamp\">(Đóng dấu treo)</span></div><div class=\"date\">{dateline}</div></div>\n",
-        esc(issuer),
-    ));
     let heading = match m.procedure {
-        tinnhiem_core::domain::Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
-        tinnhiem_core::domain::Procedure::Binding => "BÁO CÁO KẾT QUẢ BỎ PHIẾU TÍN NHIỆM",
+        Procedure::Poll => "BÁO CÁO KẾT QUẢ PHIẾU TÍN NHIỆM",
+        Procedure::Binding => "BÁO CÁO KẾT QUẢ BỎ PHIẾU TÍN NHIỆM",
     };
-    h.push_str(&format!("<h1>{heading}</h1>\n"));
-    h.push_str(&format!(
-        "<p class=\"sub\">{}</p>\n",
-        meeting_line(words.meeting, m.title.as_deref(), &m.body)
-    ));
-    // Under the meeting's name, in the body's own word ("Kỳ họp", "Hội nghị").
-    if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
-        h.push_str(&format!(
-            "<p class=\"sub\">{} khai mạc ngày {}</p>\n",
-            capitalized(words.meeting),
-            o.format("%d/%m/%Y")
-        ));
-    }
-    h.push_str("<p class=\"rule\">-----</p>\n");
-
     // "Thực hiện nhiệm vụ do … giao, từ … đến …, ngày …, tại …, Ban Kiểm phiếu gồm …
     // đồng chí, do đồng chí … làm Trưởng Ban đã tiến hành kiểm phiếu tín nhiệm của …
     // đối với …": each part in the form's order, a missing one left out when sealed.
+    // Plain text: the template escapes it as a whole.
     let mut opening = match fill.text(m.assigned_by.as_deref()) {
         Some(by) => format!("Thực hiện nhiệm vụ do {by} giao"),
         None => "Thực hiện nhiệm vụ được giao".to_string(),
@@ -278,60 +286,10 @@ pub fn html(
     }
     opening.push_str(&format!(
         " đã tiến hành kiểm phiếu tín nhiệm của {} đối với {}; kết quả cụ thể như sau:",
-        esc(&m.body),
+        m.body,
         fill.text(m.polled_posts.as_deref())
-            .unwrap_or_else(|| "các đồng chí có tên dưới đây".into())
+            .unwrap_or("các đồng chí có tên dưới đây")
     ));
-    h.push_str(&format!("<p>{opening}</p>\n"));
-    if !m.board.is_empty() {
-        h.push_str(&format!(
-            "<p>Thành viên Ban Kiểm phiếu: {}.</p>\n",
-            esc(&m.board.join(", "))
-        ));
-    }
-    h.push_str(&format!(
-        "<p>1. Tổng số {}: <b>{}</b> đồng chí.<br>\n",
-        words.members, r.total
-    ));
-    h.push_str(&format!(
-        "- Số có mặt dự {}: <b>{}</b> đồng chí.<br>\n",
-        words.meeting, r.present
-    ));
-    h.push_str(&format!(
-        "- Số vắng mặt từ đầu {} đến trước thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n",
-        words.meeting, r.absent_from_start
-    ));
-    h.push_str(&format!(
-        "- Số có mặt tại thời điểm bỏ phiếu: <b>{}</b> đồng chí.<br>\n",
-        r.present_at_vote
-    ));
-    h.push_str(&format!(
-        "- Số phiếu phát ra: <b>{}</b> phiếu.<br>\n",
-        r.issued
-    ));
-    h.push_str(&format!(
-        "- Số phiếu thu về: <b>{}</b> phiếu.<br>\n",
-        r.collected
-    ));
-    h.push_str(&format!(
-        "- Số phiếu không hợp lệ hoàn toàn: <b>{}</b> phiếu.</p>\n",
-        r.wholly_invalid
-    ));
-    h.push_str("<p>2. Kết quả kiểm phiếu</p>\n<table class=\"results\">");
-    columns(&mut h, levels);
-    h.push_str("<thead><tr><th rowspan=\"3\">STT</th><th rowspan=\"3\">Họ và tên</th><th rowspan=\"3\">Chức vụ, đơn vị công tác</th><th rowspan=\"3\">Số phiếu hợp lệ</th>");
-    h.push_str(&format!(
-        "<th colspan=\"{}\">Mức độ tín nhiệm</th></tr><tr>",
-        levels.len() * 2
-    ));
-    for l in levels {
-        h.push_str(&format!("<th colspan=\"2\">{}</th>", short(l.title())));
-    }
-    h.push_str("</tr><tr>");
-    for _ in levels {
-        h.push_str("<th>Số phiếu</th><th>Tỉ lệ %</th>");
-    }
-    h.push_str("</tr></thead><tbody>\n");
     // The last lines of the table are kept together, and the note and the signature
     // are never broken from them: the board's signature never stands alone on the
     // last sheet, it always follows results it signs.
@@ -339,102 +297,154 @@ pub fn html(
     // Up to three people the whole table goes with the closing block: split, page 1
     // kept one row, half empty, and the rest went on without the table's header.
     let tail = if n > 3 { 2 } else { n };
-    for (i, x) in r.subjects.iter().enumerate().take(n - tail) {
-        subject_row(&mut h, i, x);
-    }
-    h.push_str("</tbody>");
-    if tail > 0 {
-        h.push_str("<tbody class=\"last\">");
-        for (i, x) in r.subjects.iter().enumerate().skip(n - tail) {
-            subject_row(&mut h, i, x);
-        }
-        h.push_str("</tbody>");
-    }
-    h.push_str("</table>\n<div class=\"closing\" id=\"closing\">");
-    h.push_str("\n<p class=\"note\">Ghi chú: Tỉ lệ % tính trên tổng số phiếu thu về.</p>\n");
     let flagged: Vec<_> = r
         .subjects
         .iter()
-        .filter(|x| x.flag.consequence(m.profile).is_some())
+        .filter_map(|x| Some((x, x.flag.consequence(m.profile)?)))
         .collect();
-    if !flagged.is_empty() {
-        h.push_str("<p><b>Trường hợp vượt ngưỡng:</b></p><ul>\n");
-        for x in flagged {
-            if let Some(c) = x.flag.consequence(m.profile) {
-                h.push_str(&format!(
-                    "<li class=\"flag\">{}: {} — {} ({}).</li>\n",
-                    esc(&x.name),
-                    x.flag.title(),
-                    esc(c.what),
-                    esc(c.source)
-                ));
-            }
-        }
-        h.push_str("</ul>\n");
-    }
-    if !r.excluded.is_empty() {
-        h.push_str("<p>Không lấy phiếu:</p><ul>\n");
-        for e in &r.excluded {
-            h.push_str(&format!(
-                "<li>{} — {}</li>\n",
-                esc(&e.name),
-                e.reason.title()
-            ));
-        }
-        h.push_str("</ul>\n");
-    }
     // The QR code stands beside the board's signature and the seal's ids under it, all
     // in the closing block: the paper's proof is never on a page of its own, separable
     // from the signed results.
-    let sealed = seal.map(|x| {
-        // Vietnam time, as every other time a person reads (the counting times above it
-        // are local; UTC here was seven hours off them).
-        let when = format!(
-            "{} (giờ Việt Nam)",
-            tinnhiem_core::domain::when::moment_vi(x.body.sealed_at)
-        );
-        let ids = format!(
-            "Niêm phong điện tử lần {} lúc {when}<br>Mã niêm phong: <code>{}</code><br>Tóm lược kết quả: <code>{}</code><br>Khóa ký: <code>{}</code>",
-            x.body.seq,
-            hex::encode(x.id()),
-            hex::encode(x.body.result_digest),
-            hex::encode(x.body.signer)
-        );
-        // The paper verifies itself: the seal and the result it signs, in a QR code.
-        // Paper carries no command line: the sentence says what to do, in words.
-        let canon = tinnhiem_core::seal::canonical_result(r, m.mode, &m.body, m.date);
-        let record = tinnhiem_core::seal::paper::encode(x, &canon);
-        match crate::paper::svg(&record) {
-            Some(svg) => (
-                format!("<div class=\"qr\" id=\"qr\">{svg}</div>"),
-                format!("<div class=\"seal\"><div class=\"ids\">{ids}<br><b>Kiểm tra bản giấy:</b> chụp hoặc quét mã QR này, đưa ảnh vào máy tính có phần mềm tín nhiệm của đơn vị để kiểm tra chữ ký số; máy báo hợp lệ và các số phải trùng với số in trên biên bản.</div></div>\n"),
-            ),
-            None => (
-                String::new(),
-                format!("<div class=\"seal\"><div class=\"ids\">{ids}<br>Biên bản quá lớn cho một mã QR; kiểm tra bằng cách so mã niêm phong ở trên với mã trên máy chủ tỉnh.</div></div>\n"),
-            ),
+    let (qr, ids) = seal
+        .map(|x| seal_block(x, r, m))
+        .unwrap_or_else(|| (html! {}, html! {}));
+    let page = html! {
+        (DOCTYPE) "\n"
+        html lang="vi" {
+            head {
+                meta charset="utf-8";
+                title { "Biên bản kiểm phiếu — " (m.session.as_str()) }
+                // Our own constant, allowed by its hash in the servers' policy.
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                "\n"
+                p class="confidential" { "MẬT" } "\n"
+                @if seal.is_none() {
+                    p class="draft" { "BẢN NHÁP — chưa niêm phong" } "\n"
+                }
+                // The form's "Tên tổ chức, cơ quan, đơn vị … (Đóng dấu treo)": the body
+                // that held the vote issues the report and stamps it. A node's unit name
+                // is its council's standing committee, so a Party committee's session
+                // (Annex 4 of seed 002 is the Party's own form) prints its own body
+                // instead: a council's header on Party minutes is wrong.
+                div class="head" {
+                    div class="org" { b { (issuer) } br; span class="stamp" { "(Đóng dấu treo)" } }
+                    div class="date" { (dateline) }
+                }
+                "\n"
+                h1 { (heading) } "\n"
+                p class="sub" { (meeting_line(words.meeting, m.title.as_deref(), &m.body)) } "\n"
+                // Under the meeting's name, in the body's own word ("Kỳ họp", "Hội nghị").
+                @if let Some(o) = m.opening_date.filter(|o| *o != m.date) {
+                    p class="sub" {
+                        (capitalized(words.meeting)) " khai mạc ngày " (o.format("%d/%m/%Y"))
+                    }
+                    "\n"
+                }
+                p class="rule" { "-----" } "\n"
+                p { (opening) } "\n"
+                @if !m.board.is_empty() {
+                    p { "Thành viên Ban Kiểm phiếu: " (m.board.join(", ")) "." } "\n"
+                }
+                p {
+                    "1. Tổng số " (words.members) ": " b { (r.total) } " đồng chí." br; "\n"
+                    "- Số có mặt dự " (words.meeting) ": " b { (r.present) } " đồng chí." br; "\n"
+                    "- Số vắng mặt từ đầu " (words.meeting) " đến trước thời điểm bỏ phiếu: "
+                    b { (r.absent_from_start) } " đồng chí." br; "\n"
+                    "- Số có mặt tại thời điểm bỏ phiếu: " b { (r.present_at_vote) } " đồng chí." br; "\n"
+                    "- Số phiếu phát ra: " b { (r.issued) } " phiếu." br; "\n"
+                    "- Số phiếu thu về: " b { (r.collected) } " phiếu." br; "\n"
+                    "- Số phiếu không hợp lệ hoàn toàn: " b { (r.wholly_invalid) } " phiếu."
+                }
+                "\n"
+                p { "2. Kết quả kiểm phiếu" } "\n"
+                table class="results" {
+                    (columns(levels))
+                    thead {
+                        tr {
+                            th rowspan="3" { "STT" }
+                            th rowspan="3" { "Họ và tên" }
+                            th rowspan="3" { "Chức vụ, đơn vị công tác" }
+                            th rowspan="3" { "Số phiếu hợp lệ" }
+                            th colspan=(levels.len() * 2) { "Mức độ tín nhiệm" }
+                        }
+                        tr { @for l in levels { th colspan="2" { (short(l.title())) } } }
+                        tr { @for _ in levels { th { "Số phiếu" } th { "Tỉ lệ %" } } }
+                    }
+                    tbody {
+                        "\n"
+                        @for (i, x) in r.subjects.iter().enumerate().take(n - tail) {
+                            (subject_row(i, x))
+                        }
+                    }
+                    @if tail > 0 {
+                        tbody class="last" {
+                            @for (i, x) in r.subjects.iter().enumerate().skip(n - tail) {
+                                (subject_row(i, x))
+                            }
+                        }
+                    }
+                }
+                "\n"
+                div class="closing" id="closing" {
+                    "\n"
+                    p class="note" { "Ghi chú: Tỉ lệ % tính trên tổng số phiếu thu về." } "\n"
+                    @if !flagged.is_empty() {
+                        p { b { "Trường hợp vượt ngưỡng:" } }
+                        ul {
+                            "\n"
+                            @for (x, c) in &flagged {
+                                li class="flag" {
+                                    (x.name) ": " (x.flag.title()) " — " (c.what) " (" (c.source) ")."
+                                }
+                                "\n"
+                            }
+                        }
+                        "\n"
+                    }
+                    @if !r.excluded.is_empty() {
+                        p { "Không lấy phiếu:" }
+                        ul {
+                            "\n"
+                            @for e in &r.excluded {
+                                li { (e.name) " — " (e.reason.title()) } "\n"
+                            }
+                        }
+                        "\n"
+                    }
+                    div class="endrow" {
+                        (qr)
+                        div class="sign" id="sign" {
+                            b { "T/M BAN KIỂM PHIẾU" } br;
+                            b { "TRƯỞNG BAN" } br;
+                            i { "(Ký, ghi rõ họ tên)" }
+                            div class="space" {}
+                            b { (m.chair.as_deref().unwrap_or_default()) }
+                        }
+                    }
+                    "\n"
+                    (ids)
+                }
+                "\n"
+                @if !r.problems.is_empty() {
+                    div class="noprint draft" {
+                        p { "Số liệu chưa khớp:" }
+                        ul { @for p in &r.problems { li { (p.to_string()) } } }
+                    }
+                    "\n"
+                }
+            }
         }
-    });
-    let (qr, ids) = sealed.unwrap_or_default();
-    h.push_str(&format!(
-        "<div class=\"endrow\">{qr}<div class=\"sign\" id=\"sign\"><b>T/M BAN KIỂM PHIẾU</b><br><b>TRƯỞNG BAN</b><br><i>(Ký, ghi rõ họ tên)</i><div class=\"space\"></div><b>{}</b></div></div>\n{ids}",
-        m.chair.as_deref().map(esc).unwrap_or_default()
-    ));
-    h.push_str("</div>\n");
-    if !r.problems.is_empty() {
-        h.push_str("<div class=\"noprint draft\"><p>Số liệu chưa khớp:</p><ul>");
-        for p in &r.problems {
-            h.push_str(&format!("<li>{}</li>", esc(&p.to_string())));
-        }
-        h.push_str("</ul></div>\n");
-    }
-    h.push_str("</body></html>\n");
-    h
+        "\n"
+    };
+    page.into_string()
 }
 
+/// "14 giờ 05 phút" from "14:05", as plain text (the template escapes it).
 fn hm(t: Option<&str>) -> String {
     match t.and_then(|t| t.split_once(':')) {
-        Some((h, m)) => format!("{} giờ {} phút", esc(h), esc(m)),
+        Some((h, m)) => format!("{h} giờ {m} phút"),
         None => "… giờ … phút".into(),
     }
 }
@@ -572,7 +582,7 @@ mod tests {
     #[test]
     fn a_meeting_title_is_not_given_its_word_twice() {
         assert_eq!(
-            meeting_line("kỳ họp", Some("Kỳ họp thứ mười bốn"), "HĐND tỉnh"),
+            meeting_line("kỳ họp", Some("Kỳ họp thứ mười bốn"), "HĐND tỉnh").into_string(),
             "Tại kỳ họp thứ mười bốn HĐND tỉnh"
         );
         assert_eq!(
@@ -580,7 +590,8 @@ mod tests {
                 "hội nghị",
                 Some("lần thứ 12"),
                 "Ban Chấp hành Đảng bộ huyện"
-            ),
+            )
+            .into_string(),
             "Tại hội nghị lần thứ 12, Ban Chấp hành Đảng bộ huyện"
         );
     }

@@ -1,45 +1,33 @@
 //! The page frame every server shares: a header with the server's name, the navigation
 //! and who is signed in, the embedded style sheet (screen and print) and the small
-//! script that page scripts build on. Pages are HTML strings; everything a user or a
-//! peer typed goes through [`esc`].
+//! script that page scripts build on. Pages are maud templates ([`maud::html!`]):
+//! whatever is spliced into them is escaped unless it is wrapped in `PreEscaped`, so
+//! text a user or a peer typed cannot become markup by someone forgetting to escape it.
 //!
 //! No page has inline script or style: the Content-Security-Policy
 //! ([`crate::guard::csp`]) allows only files this server serves ([`js`]).
 
 use crate::login::Signed;
+use maud::{html, Markup, DOCTYPE};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// The style sheet, served at `/assets/app.css`.
 pub const CSS: &str = include_str!("../assets/app.css");
 /// The shared script, served at `/assets/app.js`.
 pub const JS: &str = include_str!("../assets/app.js");
 
-/// Escapes text for HTML content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+/// What a query value keeps as it is: letters, digits, the unreserved marks and `/`
+/// (a path in `next=` stays readable); everything else is `%XX`.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
 
 /// Percent-encodes a query value.
 pub fn url_encode(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            o.push(b as char);
-        } else {
-            o.push_str(&format!("%{b:02X}"));
-        }
-    }
-    o
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// A page script compiled into the binary, served as a file (the policy allows no
@@ -63,53 +51,51 @@ pub fn frame(
     app: &str,
     nav: &[(&str, &str)],
     signed: Option<&Signed>,
-    body: &str,
-) -> String {
-    let nav: String = nav
-        .iter()
-        .map(|(h, l)| format!(r#"<a href="{}">{}</a>"#, esc(h), esc(l)))
-        .collect();
-    let who = signed
-        .map(|s| {
-            format!(
-                r#"<form method=post action="/logout" class=who><input type=hidden name=csrf value="{}"><span id=who>{} · {}</span> <button type=submit class=link>Đăng xuất</button></form>"#,
-                esc(&s.csrf),
-                esc(&s.user),
-                esc(s.role.title())
-            )
-        })
-        .unwrap_or_default();
-    let csrf = signed
-        .map(|s| format!("<meta name=csrf content=\"{}\">\n", esc(&s.csrf)))
-        .unwrap_or_default();
-    format!(
-        r#"<!doctype html>
-<html lang=vi><head><meta charset=utf-8>
-<meta name=viewport content="width=device-width, initial-scale=1">
-<title>{title} — {app}</title>
-{csrf}<link rel=stylesheet href="/assets/app.css">
-<script src="/assets/app.js"></script>
-</head><body>
-<header class=top><strong class=app>{app}</strong><nav>{nav}</nav>{who}</header>
-<main>{body}</main>
-</body></html>"#,
-        title = esc(title),
-        app = esc(app),
-    )
+    body: Markup,
+) -> Markup {
+    html! {
+        (DOCTYPE) "\n"
+        html lang="vi" {
+            head {
+                meta charset="utf-8"; "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
+                title { (title) " — " (app) } "\n"
+                @if let Some(s) = signed {
+                    meta name="csrf" content=(s.csrf); "\n"
+                }
+                link rel="stylesheet" href="/assets/app.css"; "\n"
+                script src="/assets/app.js" {} "\n"
+            }
+            body {
+                "\n"
+                header class="top" {
+                    strong class="app" { (app) }
+                    nav { @for (href, label) in nav { a href=(href) { (label) } } }
+                    @if let Some(s) = signed {
+                        form method="post" action="/logout" class="who" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            span id="who" { (s.user) " · " (s.role.title()) }
+                            " "
+                            button type="submit" class="link" { "Đăng xuất" }
+                        }
+                    }
+                }
+                "\n"
+                main { (body) }
+                "\n"
+            }
+        }
+    }
 }
 
 /// A page with one message (errors, refusals).
-pub fn message(title: &str, text: &str) -> String {
+pub fn message(title: &str, text: &str) -> Markup {
     frame(
         title,
         "tinnhiem",
         &[("/", "Trang chính")],
         None,
-        &format!(
-            "<section class=card><h1>{}</h1><p>{}</p></section>",
-            esc(title),
-            esc(text)
-        ),
+        html! { section class="card" { h1 { (title) } p { (text) } } },
     )
 }
 
@@ -118,8 +104,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_encodes_queries() {
-        assert_eq!(esc(r#"<b a="x">&'"#), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+    fn encodes_queries() {
         assert_eq!(url_encode("/s/a b?x=đ"), "/s/a%20b%3Fx%3D%C4%91");
+        assert_eq!(url_encode("a-_.~/Z9"), "a-_.~/Z9");
     }
 }

@@ -625,12 +625,25 @@ impl SessionDoc {
 
     /// Reads the whole session, with every unresolved conflict.
     pub fn read(&self) -> Result<Session, DocError> {
-        Reader {
-            doc: &self.doc,
-            conflicts: Vec::new(),
-            anomalies: Vec::new(),
-        }
-        .session()
+        Reader::new(&self.doc, None).session()
+    }
+
+    /// Reads the session as it was at `heads` (which the document must hold), without
+    /// forking it: a fork rebuilds the document from its changes, about twice the cost
+    /// of loading it (BENCHMARKS.md, issue 15 §2), where reading at the heads filters
+    /// the same walk by a clock.
+    pub fn read_at(&self, heads: &[Head]) -> Result<Session, DocError> {
+        let hs: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
+        Reader::new(&self.doc, Some(hs)).session()
+    }
+
+    /// The old reader, two lookups per field: kept for tests, which check that the
+    /// one-walk reader gives the same session on any document.
+    #[cfg(test)]
+    pub(crate) fn read_by_lookup(&self) -> Result<Session, DocError> {
+        let mut r = Reader::new(&self.doc, None);
+        r.by_lookup = true;
+        r.session()
     }
 }
 
@@ -657,16 +670,161 @@ fn show(v: &ScalarValue) -> String {
     }
 }
 
+/// Reads a session out of its document in one walk per object.
+///
+/// Every map is walked once with `map_range`, which reports for each key its winning
+/// value and whether concurrent writes disagree on it; only a key in conflict is asked
+/// again (`get_all`) to name the values. Paths are formatted only for a conflict or an
+/// anomaly. This replaced two lookups and a formatted path per field, which made the
+/// read of a 50 × 30 per-ballot session cost about ten decodes of it (issue 15 §2).
 struct Reader<'a> {
     doc: &'a AutoCommit,
+    /// Read as at these heads (a sealed state) instead of the current ones.
+    heads: Option<Vec<ChangeHash>>,
     conflicts: Vec<Conflict>,
     anomalies: Vec<String>,
+    /// Test-only: read every field by lookup, as the reader did before.
+    #[cfg(test)]
+    by_lookup: bool,
 }
 
-impl Reader<'_> {
+/// One key of a walked map: its winning value and whether others disagree with it.
+type Slot = (Value<'static>, bool);
+
+impl<'a> Reader<'a> {
+    fn new(doc: &'a AutoCommit, heads: Option<Vec<ChangeHash>>) -> Reader<'a> {
+        Reader {
+            doc,
+            heads,
+            conflicts: Vec::new(),
+            anomalies: Vec::new(),
+            #[cfg(test)]
+            by_lookup: false,
+        }
+    }
+
+    fn lookup_only(&self) -> bool {
+        #[cfg(test)]
+        return self.by_lookup;
+        #[cfg(not(test))]
+        false
+    }
+
+    fn get(&self, o: &ObjId, key: &str) -> Result<Option<(Value<'a>, ObjId)>, DocError> {
+        Ok(match &self.heads {
+            None => self.doc.get(o, key)?,
+            Some(h) => self.doc.get_at(o, key, h)?,
+        })
+    }
+
+    fn get_all(
+        &self,
+        o: &ObjId,
+        key: &str,
+    ) -> Result<Vec<(Value<'a>, ObjId)>, automerge::AutomergeError> {
+        match &self.heads {
+            None => self.doc.get_all(o, key),
+            Some(h) => self.doc.get_all_at(o, key, h),
+        }
+    }
+
+    /// One of the root's maps.
+    fn obj(&self, key: &str) -> Result<ObjId, DocError> {
+        match self.get(&ROOT, key)? {
+            Some((Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::Shape(key.into())),
+        }
+    }
+
+    /// Every key of the map `o` with its slot, in key order.
+    fn walk(&self, o: &ObjId) -> Vec<(String, Slot)> {
+        let items: Box<dyn Iterator<Item = automerge::iter::MapRangeItem<'a>>> = match &self.heads {
+            None => Box::new(self.doc.map_range(o, ..)),
+            Some(h) => Box::new(self.doc.map_range_at(o, .., h)),
+        };
+        items
+            .map(|i| (i.key.into_owned(), (i.value.into_value(), i.conflict)))
+            .collect()
+    }
+
+    /// The map `o` walked once, by key.
+    fn fields(&self, o: &ObjId) -> BTreeMap<String, Slot> {
+        self.walk(o).into_iter().collect()
+    }
+
+    /// The scalar of a walked key: the slot's value when no one disagrees, otherwise
+    /// the lookup that names the conflict.
+    fn slot(
+        &mut self,
+        path: &str,
+        o: &ObjId,
+        fields: &BTreeMap<String, Slot>,
+        key: &str,
+    ) -> Option<ScalarValue> {
+        if self.lookup_only() {
+            return self.scalar(path, o, key);
+        }
+        match fields.get(key) {
+            None => None,
+            Some((_, true)) => self.scalar(path, o, key),
+            Some((Value::Scalar(s), false)) => Some(s.as_ref().clone()),
+            Some((Value::Object(_), false)) => {
+                self.anomalies
+                    .push(format!("{path}.{key} là đối tượng, không phải giá trị"));
+                None
+            }
+        }
+    }
+
+    fn slot_text(
+        &mut self,
+        path: &str,
+        o: &ObjId,
+        fields: &BTreeMap<String, Slot>,
+        key: &str,
+    ) -> Option<String> {
+        let v = self.slot(path, o, fields, key)?;
+        self.as_text(path, key, v)
+    }
+
+    fn slot_count(
+        &mut self,
+        path: &str,
+        o: &ObjId,
+        fields: &BTreeMap<String, Slot>,
+        key: &str,
+    ) -> Option<u64> {
+        let v = self.slot(path, o, fields, key)?;
+        self.as_count(path, key, v)
+    }
+
+    fn as_text(&mut self, path: &str, key: &str, v: ScalarValue) -> Option<String> {
+        match v {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            ScalarValue::Null => None,
+            other => {
+                self.anomalies
+                    .push(format!("{path}.{key}: cần chữ, gặp {other}"));
+                None
+            }
+        }
+    }
+
+    fn as_count(&mut self, path: &str, key: &str, v: ScalarValue) -> Option<u64> {
+        match v {
+            ScalarValue::Uint(n) => Some(n),
+            ScalarValue::Int(n) if n >= 0 => u64::try_from(n).ok(),
+            other => {
+                self.anomalies
+                    .push(format!("{path}.{key}: cần số không âm, gặp {other}"));
+                None
+            }
+        }
+    }
+
     /// The scalar at `o.key`, recording a conflict when concurrent writes disagree.
     fn scalar(&mut self, path: &str, o: &ObjId, key: &str) -> Option<ScalarValue> {
-        let all = match self.doc.get_all(o, key) {
+        let all = match self.get_all(o, key) {
             Ok(all) => all,
             Err(e) => {
                 self.anomalies.push(format!("{path}.{key}: {e}"));
@@ -695,73 +853,49 @@ impl Reader<'_> {
             });
         }
         // The winner Automerge picks is deterministic on every replica.
-        match self.doc.get(o, key).ok().flatten() {
+        match self.get(o, key).ok().flatten() {
             Some((Value::Scalar(s), _)) => Some(s.into_owned()),
             _ => None,
         }
     }
 
-    fn text(&mut self, path: &str, o: &ObjId, key: &str) -> Option<String> {
-        match self.scalar(path, o, key)? {
-            ScalarValue::Str(s) => Some(s.to_string()),
-            ScalarValue::Null => None,
-            other => {
-                self.anomalies
-                    .push(format!("{path}.{key}: cần chữ, gặp {other}"));
-                None
-            }
-        }
-    }
-
-    fn count(&mut self, path: &str, o: &ObjId, key: &str) -> Option<u64> {
-        match self.scalar(path, o, key)? {
-            ScalarValue::Uint(n) => Some(n),
-            ScalarValue::Int(n) if n >= 0 => u64::try_from(n).ok(),
-            other => {
-                self.anomalies
-                    .push(format!("{path}.{key}: cần số không âm, gặp {other}"));
-                None
-            }
-        }
-    }
-
     fn session(mut self) -> Result<Session, DocError> {
-        let doc = self.doc;
-        let meta_o = obj(doc, "meta")?;
+        let meta_o = self.obj("meta")?;
+        let mf = self.fields(&meta_o);
         let unit = self
-            .text("meta", &meta_o, "unit")
+            .slot_text("meta", &meta_o, &mf, "unit")
             .ok_or_else(|| DocError::Shape("meta.unit".into()))?;
         let session = self
-            .text("meta", &meta_o, "session")
+            .slot_text("meta", &meta_o, &mf, "session")
             .ok_or_else(|| DocError::Shape("meta.session".into()))?;
         let unit = UnitId::new(unit).map_err(|e| DocError::Shape(format!("meta.unit: {e}")))?;
         let session =
             SessionId::new(session).map_err(|e| DocError::Shape(format!("meta.session: {e}")))?;
-        let profile = self.text("meta", &meta_o, "profile");
+        let profile = self.slot_text("meta", &meta_o, &mf, "profile");
         let profile = profile
             .as_deref()
             .and_then(Profile::parse)
             .ok_or_else(|| DocError::Shape("meta.profile".into()))?;
-        let procedure = self.text("meta", &meta_o, "procedure");
+        let procedure = self.slot_text("meta", &meta_o, &mf, "procedure");
         let procedure = procedure
             .as_deref()
             .and_then(Procedure::parse)
             .ok_or_else(|| DocError::Shape("meta.procedure".into()))?;
-        let mode = self.text("meta", &meta_o, "mode");
+        let mode = self.slot_text("meta", &meta_o, &mf, "mode");
         let mode = mode
             .as_deref()
             .and_then(Mode::parse)
             .ok_or_else(|| DocError::Shape("meta.mode".into()))?;
-        let date = self.text("meta", &meta_o, "date");
+        let date = self.slot_text("meta", &meta_o, &mf, "date");
         let date = date
             .as_deref()
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
             .ok_or_else(|| DocError::Shape("meta.date".into()))?;
         let resolution_date = self
-            .text("meta", &meta_o, "resolution_date")
+            .slot_text("meta", &meta_o, &mf, "resolution_date")
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
         let opening_date = self
-            .text("meta", &meta_o, "opening_date")
+            .slot_text("meta", &meta_o, &mf, "opening_date")
             .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
         let meta = Meta {
             unit,
@@ -769,15 +903,17 @@ impl Reader<'_> {
             profile,
             procedure,
             mode,
-            body: self.text("meta", &meta_o, "body").unwrap_or_default(),
-            title: self.text("meta", &meta_o, "title"),
+            body: self
+                .slot_text("meta", &meta_o, &mf, "body")
+                .unwrap_or_default(),
+            title: self.slot_text("meta", &meta_o, &mf, "title"),
             date,
-            place: self.text("meta", &meta_o, "place"),
-            count_from: self.text("meta", &meta_o, "count_from"),
-            count_to: self.text("meta", &meta_o, "count_to"),
-            chair: self.text("meta", &meta_o, "chair"),
+            place: self.slot_text("meta", &meta_o, &mf, "place"),
+            count_from: self.slot_text("meta", &meta_o, &mf, "count_from"),
+            count_to: self.slot_text("meta", &meta_o, &mf, "count_to"),
+            chair: self.slot_text("meta", &meta_o, &mf, "chair"),
             board: self
-                .text("meta", &meta_o, "board")
+                .slot_text("meta", &meta_o, &mf, "board")
                 .map(|b| {
                     b.lines()
                         .map(str::to_owned)
@@ -786,29 +922,32 @@ impl Reader<'_> {
                 })
                 .unwrap_or_default(),
             resolution_date,
-            assigned_by: self.text("meta", &meta_o, "assigned_by"),
-            polled_posts: self.text("meta", &meta_o, "polled_posts"),
+            assigned_by: self.slot_text("meta", &meta_o, &mf, "assigned_by"),
+            polled_posts: self.slot_text("meta", &meta_o, &mf, "polled_posts"),
             opening_date,
         };
 
-        let ao = obj(doc, "attendance")?;
+        let ao = self.obj("attendance")?;
+        let af = self.fields(&ao);
         let attendance = Attendance {
-            total: self.count("attendance", &ao, "total"),
-            present: self.count("attendance", &ao, "present"),
-            absent_from_start: self.count("attendance", &ao, "absent_from_start"),
-            present_at_vote: self.count("attendance", &ao, "present_at_vote"),
+            total: self.slot_count("attendance", &ao, &af, "total"),
+            present: self.slot_count("attendance", &ao, &af, "present"),
+            absent_from_start: self.slot_count("attendance", &ao, &af, "absent_from_start"),
+            present_at_vote: self.slot_count("attendance", &ao, &af, "present_at_vote"),
         };
-        let bo = obj(doc, "ballots")?;
+        let bo = self.obj("ballots")?;
+        let bf = self.fields(&bo);
         let ballots = Ballots {
-            issued: self.count("ballots", &bo, "issued"),
-            collected: self.count("ballots", &bo, "collected"),
-            wholly_invalid: self.count("ballots", &bo, "wholly_invalid"),
+            issued: self.slot_count("ballots", &bo, &bf, "issued"),
+            collected: self.slot_count("ballots", &bo, &bf, "collected"),
+            wholly_invalid: self.slot_count("ballots", &bo, &bf, "wholly_invalid"),
         };
 
         // Subjects: group flat keys by subject id.
-        let so = obj(doc, "subjects")?;
-        let ids: std::collections::BTreeSet<String> = doc
-            .keys(&so)
+        let so = self.obj("subjects")?;
+        let sf = self.fields(&so);
+        let ids: std::collections::BTreeSet<String> = sf
+            .keys()
             .filter_map(|k| k.rsplit_once('/').map(|(id, _)| id.to_owned()))
             .collect();
         let mut subjects = Vec::new();
@@ -818,13 +957,13 @@ impl Reader<'_> {
                     .push(format!("subjects: mã «{id}» không hợp lệ"));
                 continue;
             };
-            let person = self.text("subjects", &so, &format!("{id}/person_id"));
+            let person = self.slot_text("subjects", &so, &sf, &format!("{id}/person_id"));
             let Some(person_id) = person.and_then(|p| PersonId::new(p).ok()) else {
                 self.anomalies
                     .push(format!("subjects.{id}: thiếu mã cá nhân"));
                 continue;
             };
-            let excluded = self.text("subjects", &so, &format!("{id}/excluded"));
+            let excluded = self.slot_text("subjects", &so, &sf, &format!("{id}/excluded"));
             let excluded = match excluded.as_deref().map(Exclusion::parse) {
                 None => None,
                 Some(Some(e)) => Some(e),
@@ -838,16 +977,16 @@ impl Reader<'_> {
                 id: sid,
                 person_id,
                 name: self
-                    .text("subjects", &so, &format!("{id}/name"))
+                    .slot_text("subjects", &so, &sf, &format!("{id}/name"))
                     .unwrap_or_default(),
                 position: self
-                    .text("subjects", &so, &format!("{id}/position"))
+                    .slot_text("subjects", &so, &sf, &format!("{id}/position"))
                     .unwrap_or_default(),
                 unit: self
-                    .text("subjects", &so, &format!("{id}/unit"))
+                    .slot_text("subjects", &so, &sf, &format!("{id}/unit"))
                     .unwrap_or_default(),
                 order: self
-                    .count("subjects", &so, &format!("{id}/order"))
+                    .slot_count("subjects", &so, &sf, &format!("{id}/order"))
                     .unwrap_or(u64::MAX),
                 excluded,
             });
@@ -855,11 +994,12 @@ impl Reader<'_> {
         subjects.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
 
         // Tallies.
-        let to = obj(doc, "tallies")?;
+        let to = self.obj("tallies")?;
+        let tf = self.fields(&to);
         let levels = procedure.levels();
         let mut tallies = BTreeMap::new();
-        let tids: std::collections::BTreeSet<String> = doc
-            .keys(&to)
+        let tids: std::collections::BTreeSet<String> = tf
+            .keys()
             .filter_map(|k| k.rsplit_once('/').map(|(id, _)| id.to_owned()))
             .collect();
         for id in tids {
@@ -874,13 +1014,13 @@ impl Reader<'_> {
             };
             let mut complete = true;
             for l in levels {
-                match self.count("tallies", &to, &format!("{id}/{}", l.key())) {
+                match self.slot_count("tallies", &to, &tf, &format!("{id}/{}", l.key())) {
                     Some(n) => t.levels.push(n),
                     None => complete = false,
                 }
             }
             t.invalid = self
-                .count("tallies", &to, &format!("{id}/invalid"))
+                .slot_count("tallies", &to, &tf, &format!("{id}/invalid"))
                 .unwrap_or(0);
             if complete {
                 tallies.insert(sid, t);
@@ -893,13 +1033,15 @@ impl Reader<'_> {
         // timestamp (counter, actor), larger than every operation its laptop had seen,
         // so sorting by it gives typing order on one laptop and a causal, deterministic
         // order across merged ones. (Map keys are random ids: their order means nothing.)
-        let eo = obj(doc, "entries")?;
+        let eo = self.obj("entries")?;
         let mut entries = Vec::new();
         let mut found = Vec::new();
-        let eids: Vec<String> = doc.keys(&eo).map(|k| k.to_string()).collect();
-        for eid in eids {
-            match doc.get(&eo, eid.as_str())? {
-                Some((Value::Object(ObjType::Map), o)) => found.push((o, eid)),
+        for (eid, (v, _)) in self.walk(&eo) {
+            // The winner's object id, as `get` names it.
+            match (v, self.get(&eo, &eid)?) {
+                (Value::Object(ObjType::Map), Some((Value::Object(ObjType::Map), o))) => {
+                    found.push((o, eid))
+                }
                 _ => self
                     .anomalies
                     .push(format!("entries.{eid}: không phải phiếu")),
@@ -907,7 +1049,7 @@ impl Reader<'_> {
         }
         found.sort();
         for (o, eid) in found {
-            let marks_o = match doc.get(&o, "marks")? {
+            let marks_o = match self.get(&o, "marks")? {
                 Some((Value::Object(ObjType::Map), m)) => m,
                 _ => {
                     self.anomalies.push(format!("entries.{eid}: thiếu marks"));
@@ -915,9 +1057,18 @@ impl Reader<'_> {
                 }
             };
             let mut marks = BTreeMap::new();
-            let keys: Vec<String> = doc.keys(&marks_o).map(|k| k.to_string()).collect();
-            for sid in keys {
-                let m = self.text(&format!("entries.{eid}.marks"), &marks_o, &sid);
+            let path = || format!("entries.{eid}.marks");
+            for (sid, slot) in self.walk(&marks_o) {
+                let m = match slot {
+                    (Value::Scalar(v), false) if !self.lookup_only() => {
+                        self.as_text(&path(), &sid, v.into_owned())
+                    }
+                    _ => {
+                        let mut one = BTreeMap::new();
+                        one.insert(sid.clone(), slot);
+                        self.slot_text(&path(), &marks_o, &one, &sid)
+                    }
+                };
                 match (SubjectId::new(&sid), m.as_deref().and_then(Mark::parse)) {
                     (Ok(s), Some(m)) => {
                         marks.insert(s, m);

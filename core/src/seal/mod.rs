@@ -229,6 +229,15 @@ mod tests;
 /// Verifies `seal` against `doc`: signature, identity, heads present, and the result
 /// recomputed at those heads matching the sealed digest. Returns that result.
 pub fn check(seal: &Seal, doc: &mut crate::doc::SessionDoc) -> Result<SessionResult, SealError> {
+    check_session(seal, doc).map(|(_, r)| r)
+}
+
+/// [`check`], also returning the session as sealed (the body, the date, the subjects'
+/// names), so a caller that shows them reads the document once, not twice.
+pub fn check_session(
+    seal: &Seal,
+    doc: &mut crate::doc::SessionDoc,
+) -> Result<(crate::domain::Session, SessionResult), SealError> {
     seal.verify_signature()?;
     let (unit, session) = doc.identity().map_err(|_| SealError::WrongDocument)?;
     if unit.as_str() != seal.body.unit || session.as_str() != seal.body.session {
@@ -237,16 +246,22 @@ pub fn check(seal: &Seal, doc: &mut crate::doc::SessionDoc) -> Result<SessionRes
     if seal.body.heads.is_empty() || !doc.has_heads(&seal.body.heads) {
         return Err(SealError::HeadsMissing);
     }
-    let at = doc
-        .at(&seal.body.heads)
-        .map_err(|_| SealError::HeadsMissing)?;
-    let s = at.read().map_err(|_| SealError::ResultMismatch)?;
+    // Read at the sealed heads without forking: on a first delivery they are the
+    // document's own heads, and a fork would rebuild it from its changes.
+    let mut sealed = seal.body.heads.clone();
+    sealed.sort_unstable();
+    let read = if doc.heads() == sealed {
+        doc.read()
+    } else {
+        doc.read_at(&seal.body.heads)
+    };
+    let s = read.map_err(|_| SealError::ResultMismatch)?;
     let r = crate::domain::compute(&s);
     let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
     if result_digest(&canon) != seal.body.result_digest {
         return Err(SealError::ResultMismatch);
     }
-    Ok(r)
+    Ok((s, r))
 }
 
 /// Seals `doc` as it is now: refuses with every problem when the result is not
