@@ -120,6 +120,9 @@ struct Link {
     env: Conn,
     last_heard: u64,
     timer: Option<u64>,
+    /// The last delivery time scheduled on each stream (direction, channel): a stream
+    /// delivers in order.
+    fifo: BTreeMap<(bool, String), u64>,
 }
 
 /// What happens at a point of virtual time.
@@ -133,6 +136,8 @@ enum Ev {
     },
     /// The client of a connection checks its timers.
     Timer { link: u64 },
+    /// The connection breaks.
+    Break { link: u64 },
     /// A client tries to deliver to a destination.
     Attempt { proc: usize, dest: usize },
     /// A process dies: what it had not synced to disk is gone.
@@ -195,6 +200,8 @@ pub struct World {
     healed: bool,
     next_settle_check: u64,
     trace: Sha256,
+    /// `TINNHIEM_SIM_TRACE` set: every line of the trace on stderr, with its time.
+    print: bool,
     pub(crate) steps: u64,
     /// Every receipt any client verified, per hub: log index → item id.
     pub(crate) signed: BTreeMap<(usize, u64), [u8; 32]>,
@@ -284,6 +291,7 @@ impl World {
             healed: false,
             next_settle_check: 0,
             trace: Sha256::new(),
+            print: std::env::var_os("TINNHIEM_SIM_TRACE").is_some(),
             steps: 0,
             signed: BTreeMap::new(),
             heads: Vec::new(),
@@ -371,6 +379,9 @@ impl World {
     }
 
     fn note(&mut self, line: impl AsRef<str>) {
+        if self.print {
+            eprintln!("{:>9} {}", self.now, line.as_ref());
+        }
         self.trace.update(self.now.to_be_bytes());
         self.trace.update(line.as_ref().as_bytes());
         self.trace.update(b"\n");
@@ -479,6 +490,7 @@ impl World {
                 msg,
             } => self.on_msg(link, to_hub, ch, msg),
             Ev::Timer { link } => self.on_timer(link),
+            Ev::Break { link } => self.on_break(link),
             Ev::Attempt { proc, dest } => self.attempt(proc, dest),
             Ev::Crash { proc } => self.crash(proc),
             Ev::Restart { proc } => self.restart(proc),
@@ -554,48 +566,80 @@ impl World {
                 env,
                 last_heard: self.now,
                 timer: None,
+                fifo: BTreeMap::new(),
             },
         );
         self.pairs.insert((i, dest), id);
         self.client_flush(id)
     }
 
-    fn cut_off(&self, link: &Link) -> bool {
-        self.procs[link.client].partitioned_until > self.now
-            || self.procs[link.server].partitioned_until > self.now
-    }
-
-    /// One message onto the network: lost, duplicated, delayed by chance.
+    /// One message onto the network, as QUIC carries it: a stream delivers its messages
+    /// once and in order (a lost packet is a retransmission, later), streams race each
+    /// other, a partition holds everything back until it ends, and a connection may
+    /// break (its messages in flight are gone; the client connects again). Duplication
+    /// is a connection breaking right after a message arrived, before its answer came
+    /// back: the client sends the same seal again on its next connection.
     fn send(&mut self, link: u64, to_hub: bool, ch: Channel, msg: Msg) {
         let f = self.plan.faults.clone();
         let healed = self.healed;
+        let Some(l) = self.links.get(&link) else {
+            return;
+        };
+        let mut t = self.now + self.rng.range(5, 60);
         if !healed {
-            if let Some(l) = self.links.get(&link) {
-                if self.cut_off(l) {
-                    return;
-                }
+            let held = self.procs[l.client]
+                .partitioned_until
+                .max(self.procs[l.server].partitioned_until);
+            if held > self.now {
+                t = t.max(held) + self.rng.range(5, 300);
             }
             if self.rng.pct(f.loss) {
-                return;
+                t += self.rng.range(200, 1_500); // retransmitted
+            }
+            if self.rng.pct(f.reorder) {
+                t += self.rng.range(50, 3_000); // this stream is slow
+            }
+            if self.rng.pct(f.loss / 5) {
+                self.at(t - 1, Ev::Break { link });
+            } else if self.rng.pct(f.dup / 2) {
+                self.at(t + 1, Ev::Break { link });
             }
         }
-        let copies = if !healed && self.rng.pct(f.dup) { 2 } else { 1 };
-        for _ in 0..copies {
-            let mut delay = self.rng.range(5, 60);
-            if !healed && self.rng.pct(f.reorder) {
-                delay += self.rng.range(50, 3_000);
-            }
-            let t = self.now + delay;
-            self.at(
-                t,
-                Ev::Msg {
-                    link,
-                    to_hub,
-                    ch: ch.clone(),
-                    msg: msg.clone(),
-                },
-            );
-        }
+        let stream = (
+            to_hub,
+            match &ch {
+                Channel::Control => String::new(),
+                Channel::Doc(d) => d.clone(),
+            },
+        );
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        let last = l.fifo.entry(stream).or_insert(0);
+        t = t.max(*last + 1);
+        *last = t;
+        self.at(
+            t,
+            Ev::Msg {
+                link,
+                to_hub,
+                ch,
+                msg,
+            },
+        );
+    }
+
+    /// The connection breaks: the client hears of it and connects again later.
+    fn on_break(&mut self, id: u64) -> Result<(), Broken> {
+        let Some(l) = self.links.get(&id) else {
+            return Ok(());
+        };
+        let (c, s) = (l.client, l.server);
+        self.note(format!("break {id}"));
+        self.close(id);
+        let again = self.now + self.rng.range(200, 5_000);
+        self.at(again, Ev::Attempt { proc: c, dest: s });
+        Ok(())
     }
 
     fn on_msg(&mut self, id: u64, to_hub: bool, ch: Channel, msg: Msg) -> Result<(), Broken> {
