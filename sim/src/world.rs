@@ -54,6 +54,9 @@ pub struct Faults {
     pub partitions: usize,
     /// New seals made during the run.
     pub reseals: usize,
+    /// A hub's store put back to an earlier copy of itself (a restore from an older
+    /// backup, or a disk that lost its newest commits), its log file kept.
+    pub rollbacks: usize,
 }
 
 /// The whole run's parameters.
@@ -87,6 +90,7 @@ impl Plan {
                 crashes: r.range(0, 4) as usize,
                 partitions: r.range(0, 3) as usize,
                 reseals: r.range(0, 3) as usize,
+                rollbacks: r.range(0, 1) as usize,
             },
         }
     }
@@ -123,6 +127,8 @@ struct Link {
     /// The last delivery time scheduled on each stream (direction, channel): a stream
     /// delivers in order.
     fifo: BTreeMap<(bool, String), u64>,
+    /// Opened after the network healed.
+    since_heal: bool,
 }
 
 /// What happens at a point of virtual time.
@@ -148,6 +154,10 @@ enum Ev {
     Reseal { proc: usize },
     /// A process is cut off from everyone.
     Partition { proc: usize, ms: u64 },
+    /// A hub's store is copied aside (a backup).
+    Snapshot { proc: usize },
+    /// The hub stops, and its store is replaced by that copy.
+    Rollback { proc: usize },
 }
 
 /// Something the run observed that an invariant rules out, or a step that failed.
@@ -210,6 +220,8 @@ pub struct World {
     /// Every seal a district made: (district, seal).
     pub(crate) made: Vec<(usize, Seal)>,
     pub(crate) crashes: usize,
+    /// (client, destination) pairs that finished a connection after the network healed.
+    checked: std::collections::BTreeSet<(usize, usize)>,
     _tmp: tempfile::TempDir,
 }
 
@@ -297,6 +309,7 @@ impl World {
             heads: Vec::new(),
             made: Vec::new(),
             crashes: 0,
+            checked: Default::default(),
             _tmp: tmp,
         };
         w.setup()?;
@@ -408,6 +421,13 @@ impl World {
             let ms = self.rng.range(1_000, 20_000);
             self.at(t, Ev::Partition { proc, ms });
         }
+        for _ in 0..f.rollbacks {
+            let t = self.rng.range(1, chaos / 2);
+            let later = self.rng.range(t + 1, chaos);
+            let proc = self.rng.below(3);
+            self.at(t, Ev::Snapshot { proc });
+            self.at(later, Ev::Rollback { proc });
+        }
         for _ in 0..f.reseals {
             let t = self.rng.range(1, chaos);
             let proc = 3 + self.rng.below(self.procs.len() - 3);
@@ -472,6 +492,10 @@ impl World {
                 if all.iter().any(|(_, d)| d.state != "received") {
                     return Ok(false);
                 }
+                // And it heard the destination since: a loss is told at each connection.
+                if !self.checked.contains(&(i, *d)) {
+                    return Ok(false);
+                }
                 // A hub must also have every district seal to forward.
                 if i == PROVINCE && all.len() < self.made.len() {
                     return Ok(false);
@@ -495,6 +519,8 @@ impl World {
             Ev::Crash { proc } => self.crash(proc),
             Ev::Restart { proc } => self.restart(proc),
             Ev::Reseal { proc } => self.reseal(proc),
+            Ev::Snapshot { proc } => self.snapshot(proc),
+            Ev::Rollback { proc } => self.rollback(proc),
             Ev::Partition { proc, ms } => {
                 if !self.healed {
                     self.note(format!("partition {proc} {ms}"));
@@ -567,6 +593,7 @@ impl World {
                 last_heard: self.now,
                 timer: None,
                 fifo: BTreeMap::new(),
+                since_heal: self.healed,
             },
         );
         self.pairs.insert((i, dest), id);
@@ -728,7 +755,12 @@ impl World {
                 None => return Err(Broken("a dead client's connection ran".into())),
             }
             match ev {
-                Event::Done => done = true,
+                Event::Done => {
+                    done = true;
+                    if self.links.get(&id).is_some_and(|l| l.since_heal) {
+                        self.checked.insert((client, server));
+                    }
+                }
                 Event::ProtocolError(e) => {
                     self.note(format!("protocol error {id}: {e}"));
                     done = true;
@@ -868,6 +900,34 @@ impl World {
             let t = self.now + self.rng.range(0, 1_000);
             self.at(t, Ev::Attempt { proc: i, dest: d });
         }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, i: usize) -> Result<(), Broken> {
+        let dest = self.procs[i].dir.join("snapshot");
+        if self.procs[i].up.is_none() || dest.exists() {
+            return Ok(());
+        }
+        self.note(format!("snapshot {i}"));
+        self.hub(i)?.store().backup_to(&dest)?;
+        Ok(())
+    }
+
+    fn rollback(&mut self, i: usize) -> Result<(), Broken> {
+        let snap = self.procs[i].dir.join("snapshot");
+        if self.healed || self.procs[i].up.is_none() || !snap.exists() {
+            return Ok(());
+        }
+        self.note(format!("rollback {i}"));
+        self.crash(i)?;
+        let store = self.procs[i].dir.join("store");
+        std::fs::remove_dir_all(&store)?;
+        std::fs::create_dir_all(&store)?;
+        for e in std::fs::read_dir(&snap)? {
+            let e = e?;
+            std::fs::copy(e.path(), store.join(e.file_name()))?;
+        }
+        std::fs::remove_dir_all(&snap)?;
         Ok(())
     }
 
