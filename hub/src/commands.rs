@@ -1,11 +1,20 @@
 //! One function per command.
 
+use crate::admin::{self, Request};
 use crate::cli::*;
 use crate::home::{default_dir, Destination, Home};
+use crate::print::*;
+use crate::query::aggregates::AggregateView;
+use crate::query::log::{LogCheck, LogHead};
+use crate::query::paper::PaperTaken;
+use crate::query::person::PersonReport;
+use crate::query::results::{SessionResultRow, SubjectRow};
+use crate::query::status::StatusReport;
+use crate::query::{self, ResultCache};
+use crate::registry;
 use crate::state::HubState;
-use crate::{admin, registry};
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,17 +94,19 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             for r in records {
-                let v = ask(
+                let v: PaperTaken = typed(&ask(
                     &home,
-                    &json!({"cmd": "ingest_paper", "record": hex::encode(&r)}),
-                )?;
+                    &Request::IngestPaper {
+                        record: hex::encode(&r),
+                    },
+                )?)?;
                 println!(
                     "Đã nhận bản giấy: {} phiên «{}» lần {} ({} người), chữ ký và kết quả hợp lệ. {}",
-                    v["unit"].as_str().unwrap_or(""),
-                    v["session"].as_str().unwrap_or(""),
-                    v["seq"],
-                    v["subjects"],
-                    if v["digital"] == true {
+                    v.unit,
+                    v.session,
+                    v.seq,
+                    v.subjects,
+                    if v.digital {
                         "Bản điện tử đã có và khớp."
                     } else {
                         "Chờ bản điện tử đến để đối chiếu."
@@ -108,12 +119,19 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             tinnhiem_store::home::prepare(&dest)?;
             // A failed backup (a full disk) removes what it made, so a retry with the
             // same name is not refused as "already there".
-            let made = (|| -> Result<Value> {
+            /// What the backup reports that the operator is told.
+            #[derive(serde::Deserialize)]
+            struct Backed {
+                records: usize,
+            }
+            let made = (|| -> Result<Backed> {
                 let dest = dest.canonicalize()?;
-                let v = ask(
+                let v = typed(&ask(
                     &home,
-                    &json!({"cmd": "backup", "dest": dest.join("store").display().to_string()}),
-                )?;
+                    &Request::Backup {
+                        dest: dest.join("store"),
+                    },
+                )?)?;
                 tinnhiem_store::home::copy_files(
                     &home.dir,
                     &dest,
@@ -143,7 +161,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 "Đã sao lưu {} vào {} ({} bản ghi, đã đọc lại và kiểm). Bản sao lưu chứa khóa bí mật: cất giữ như khóa.",
                 home.dir.display(),
                 dest.display(),
-                v["records"]
+                v.records
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -159,7 +177,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             let at = when(at.as_deref())?;
             ask(
                 &home,
-                &json!({"cmd": "registry_rotate", "unit": unit, "key": key, "at": at}),
+                &Request::RegistryRotate {
+                    unit: unit.clone(),
+                    key,
+                    at,
+                },
             )?;
             println!("Đã đổi khóa của «{unit}» từ {}", when::moment_vi(at));
             Ok(ExitCode::SUCCESS)
@@ -168,7 +190,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             let at = when(at.as_deref())?;
             ask(
                 &home,
-                &json!({"cmd": "registry_revoke", "unit": unit, "key": key, "at": at}),
+                &Request::RegistryRevoke {
+                    unit: unit.clone(),
+                    key: key.clone(),
+                    at,
+                },
             )?;
             println!(
                 "Đã thu hồi khóa {key} của «{unit}» từ {}",
@@ -196,7 +222,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             e.validate()?;
             ask(
                 &home,
-                &json!({"cmd": "registry_add", "entries": [e], "add_key": add_key}),
+                &Request::RegistryAdd {
+                    entries: vec![e.clone()],
+                    add_key,
+                },
             )?;
             println!("Đã đăng ký đơn vị «{}»", e.id);
             Ok(ExitCode::SUCCESS)
@@ -208,25 +237,27 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 registry::parse_file(&text).with_context(|| format!("tệp {}", file.display()))?;
             ask(
                 &home,
-                &json!({"cmd": "registry_add", "entries": entries, "add_key": add_key}),
+                &Request::RegistryAdd {
+                    entries: entries.clone(),
+                    add_key,
+                },
             )?;
             println!("Đã đăng ký {} đơn vị từ {}", entries.len(), file.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry(RegistryCmd::List { json }) => {
-            let v = ask(&home, &json!({"cmd": "registry_list"}))?;
+            let v = ask(&home, &Request::RegistryList)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                for e in v.as_array().into_iter().flatten() {
-                    let keys: Vec<String> = e["keys"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
+                let entries: Vec<registry::Entry> = typed(&v)?;
+                for e in entries {
+                    let keys: Vec<String> = e
+                        .keys
+                        .iter()
                         .map(|k| {
-                            let short: String =
-                                k["key"].as_str().unwrap_or("").chars().take(16).collect();
-                            match k["revoked_at"].as_str() {
+                            let short: String = k.key.chars().take(16).collect();
+                            match &k.revoked_at {
                                 Some(r) => format!("{short}… (thu hồi {})", when::iso_to_vi(r)),
                                 None => format!("{short}…"),
                             }
@@ -234,9 +265,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                         .collect();
                     println!(
                         "{}\t{}\t{}\t{}",
-                        e["id"].as_str().unwrap_or(""),
-                        e["parent"].as_str().unwrap_or(""),
-                        e["name"].as_str().unwrap_or(""),
+                        e.id,
+                        e.parent,
+                        e.name.as_deref().unwrap_or(""),
                         keys.join(", ")
                     );
                 }
@@ -246,43 +277,42 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => {
             let v = ask(
                 &home,
-                &json!({"cmd": "status", "destinations": home.config.destination}),
+                &Request::Status {
+                    destinations: home.config.destination.clone(),
+                },
             )?;
+            let status: StatusReport = typed(&v)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_status(&for_terminal_json(&v));
+                print_status(&status);
             }
             // Exit 1 for each alarm printed in red: a store down or failing, or minutes
             // the log signed still missing from the store.
-            let missing = v["log_loss"]["missing"]
-                .as_array()
-                .is_some_and(|m| !m.is_empty());
-            Ok(
-                if v["store"]["available"] == false || v["store"]["failing"] == true || missing {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                },
-            )
+            Ok(if status.alarm() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Result { json } => {
-            let v = ask(&home, &json!({"cmd": "result"}))?;
+            let v = ask(&home, &Request::Result)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_results(&for_terminal_json(&v));
+                print_results(&typed::<Vec<SessionResultRow>>(&v)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Person { query, json } => {
-            let v = ask(&home, &json!({"cmd": "person", "query": query}))?;
+            let v = ask(&home, &Request::Person { query })?;
+            let report: PersonReport = typed(&v)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_person(&for_terminal_json(&v));
+                print_person(&report);
             }
-            let found = v["people"].as_array().is_some_and(|a| !a.is_empty());
+            let found = !report.people.is_empty();
             Ok(if found {
                 ExitCode::SUCCESS
             } else {
@@ -293,37 +323,33 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             // The server reads ISO, whichever form was typed.
             let today = match today {
                 None => None,
-                Some(t) => Some(
-                    when::parse_day(&t)
-                        .ok_or_else(|| {
-                            anyhow!("--today «{t}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
-                        })?
-                        .to_string(),
-                ),
+                Some(t) => Some(when::parse_day(&t).ok_or_else(|| {
+                    anyhow!("--today «{t}»: cần dạng dd/mm/yyyy hoặc YYYY-MM-DD")
+                })?),
             };
-            let v = ask(&home, &json!({"cmd": "deadlines", "today": today}))?;
+            let v = ask(&home, &Request::Deadlines { today })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_deadlines(&for_terminal_json(&v));
+                print_deadlines(&typed(&v)?);
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Flagged { json } => {
-            let v = ask(&home, &json!({"cmd": "flagged"}))?;
+            let v = ask(&home, &Request::Flagged)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_flagged(&for_terminal_json(&v));
+                print_flagged(&typed::<Vec<SubjectRow>>(&v)?);
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Aggregate(AggregateCmd::Seal { period, json }) => {
-            let v = ask(&home, &json!({"cmd": "aggregate_seal", "period": period}))?;
+            let v = ask(&home, &Request::AggregateSeal { period })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_aggregates(&Value::Array(vec![v]));
+                print_aggregates(&[typed(&v)?]);
                 if !home.config.destination.is_empty() {
                     println!(
                         "Sẽ được chuyển tới mọi nơi nhận cấp trên (tinnhiem-hub destination list)."
@@ -333,47 +359,45 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Log(LogCmd::Show { json }) => {
-            let v = ask(&home, &json!({"cmd": "log_show"}))?;
+            let v = ask(&home, &Request::LogShow)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!(
-                    "Nhật ký minh bạch: {} mục, gốc {}",
-                    v["size"],
-                    v["root"].as_str().unwrap_or("")
-                );
+                let head: LogHead = typed(&v)?;
+                println!("Nhật ký minh bạch: {} mục, gốc {}", head.size, head.root);
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Log(LogCmd::Verify { json }) => {
-            let v = ask(&home, &json!({"cmd": "log_verify"}))?;
+            let v = ask(&home, &Request::LogVerify)?;
+            let check: LogCheck = typed(&v)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
-            } else if v["ok"] == true {
+            } else if check.ok {
                 println!(
                     "Nhật ký toàn vẹn: {} mục, {} biên nhận khớp, gốc {}",
-                    v["size"],
-                    v["receipts_checked"],
-                    v["root"].as_str().unwrap_or("")
+                    check.size,
+                    check.receipts_checked.unwrap_or(0),
+                    check.root.as_deref().unwrap_or("")
                 );
             } else {
                 println!("NHẬT KÝ KHÔNG TOÀN VẸN:");
-                for p in v["problems"].as_array().into_iter().flatten() {
-                    println!("  - {}", p.as_str().unwrap_or(""));
+                for p in &check.problems {
+                    println!("  - {p}");
                 }
             }
-            Ok(if v["ok"] == true {
+            Ok(if check.ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             })
         }
         Command::Aggregate(AggregateCmd::List { json }) => {
-            let v = ask(&home, &json!({"cmd": "aggregate_list"}))?;
+            let v = ask(&home, &Request::AggregateList)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_aggregates(&for_terminal_json(&v));
+                print_aggregates(&typed::<Vec<AggregateView>>(&v)?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -428,7 +452,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Destination(DestinationCmd::List { json }) => {
             let v = ask(
                 &home,
-                &json!({"cmd": "destinations", "destinations": home.config.destination}),
+                &Request::Destinations {
+                    destinations: home.config.destination.clone(),
+                },
             )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -469,8 +495,8 @@ fn when(at: Option<&str>) -> Result<i64> {
 
 /// Asks the running server, or answers from the store when no server runs. A server
 /// that has just started holds the store before its admin socket is up: wait for the
-/// socket then, rather than fail.
-fn ask(home: &Home, req: &Value) -> Result<Value> {
+/// socket then, rather than fail. The answer is the JSON `--json` prints as it is.
+fn ask(home: &Home, req: &Request) -> Result<Value> {
     let start = std::time::Instant::now();
     loop {
         if let Some(v) = admin::request(&home.admin_socket(), req)? {
@@ -478,7 +504,18 @@ fn ask(home: &Home, req: &Value) -> Result<Value> {
         }
         match home.store(Duration::from_millis(200)) {
             Ok(store) => {
-                return admin::answer(&store, home.config.unit.as_str(), &home.key()?, req)
+                // One command, one answer: nothing to share a cache with.
+                let cache = ResultCache::default();
+                let hub = query::Hub {
+                    store: &store,
+                    unit: home.config.unit.as_str(),
+                    cache: &cache,
+                };
+                return Ok(serde_json::to_value(admin::answer(
+                    hub,
+                    &home.key()?,
+                    req,
+                )?)?);
             }
             Err(e) if start.elapsed() < Duration::from_secs(10) && is_locked(&e) => {
                 std::thread::sleep(Duration::from_millis(100));
@@ -488,456 +525,17 @@ fn ask(home: &Home, req: &Value) -> Result<Value> {
     }
 }
 
+/// An answer as the printers read it: every string made safe for a terminal first
+/// (names and bodies come from documents other nodes sealed).
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    serde_json::from_value(for_terminal_json(v)).context("câu trả lời của máy chủ không đọc được")
+}
+
 fn is_locked(e: &anyhow::Error) -> bool {
     matches!(
         e.downcast_ref::<tinnhiem_store::StoreError>(),
         Some(tinnhiem_store::StoreError::Locked(_))
     )
-}
-
-fn print_aggregates(v: &Value) {
-    let list = v.as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
-        println!("Chưa có báo cáo tổng hợp nào (tinnhiem-hub aggregate seal --period NĂM).");
-    }
-    let names = |x: &Value| {
-        x.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|u| u.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    for a in list {
-        println!(
-            "Tổng hợp kỳ {} của «{}» (lần {}): {} biên bản, mã {}…",
-            a["period"],
-            a["hub"].as_str().unwrap_or(""),
-            a["seq"],
-            a["included"].as_array().map_or(0, Vec::len),
-            &a["id"].as_str().unwrap_or("")[..16.min(a["id"].as_str().unwrap_or("").len())]
-        );
-        if a["missing"].as_array().is_some_and(|m| !m.is_empty()) {
-            println!("  chưa báo cáo: {}", names(&a["missing"]));
-        }
-        if a["late"].as_array().is_some_and(|m| !m.is_empty()) {
-            println!("  báo cáo muộn: {}", names(&a["late"]));
-        }
-        for f in a["flagged"].as_array().into_iter().flatten() {
-            println!(
-                "  vượt ngưỡng: {} ({}), {} / {}: {}",
-                f["name"].as_str().unwrap_or(""),
-                f["person_id"].as_str().unwrap_or(""),
-                f["unit"].as_str().unwrap_or(""),
-                f["session"].as_str().unwrap_or(""),
-                f["flag"].as_str().unwrap_or("")
-            );
-        }
-    }
-}
-
-fn print_destinations(v: &Value) {
-    let list = v.as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
-        println!(
-            "Chưa có nơi nhận cấp trên (tinnhiem-hub destination add --unit … --addr … --key …)."
-        );
-    }
-    for d in list {
-        println!(
-            "Nơi nhận «{}» {}: {}/{} đã có biên nhận, {} đang gửi, {} chờ, {} bị từ chối",
-            d["unit"].as_str().unwrap_or(""),
-            d["addr"].as_str().unwrap_or(""),
-            d["received"],
-            d["total"],
-            d["sent"],
-            d["pending"],
-            d["rejected"]
-        );
-        if let Some(a) = d["log"]["alarm"]["detail"].as_str() {
-            println!("  CẢNH BÁO: nhật ký của nơi nhận này không nhất quán: {a}");
-        }
-        for o in d["open"].as_array().into_iter().flatten().take(20) {
-            let why = o["reject_reason"]
-                .as_str()
-                .or(o["last_error"].as_str())
-                .map(|x| format!(" — {x}"))
-                .unwrap_or_default();
-            println!(
-                "  {} lần {}: {}{why}",
-                o["doc"].as_str().unwrap_or(""),
-                o["seq"],
-                tinnhiem_net::outbox::state_vi(o["state"].as_str().unwrap_or(""))
-            );
-        }
-    }
-}
-
-/// Unix seconds as a time a person reads: Vietnam's, like every other.
-fn unix_time(t: Option<i64>) -> String {
-    t.and_then(when::in_vietnam)
-        .map(|t| t.format("%d/%m/%Y %H:%M:%S").to_string())
-        .unwrap_or_default()
-}
-
-fn print_status(v: &Value) {
-    println!("Máy chủ: {}", v["hub"].as_str().unwrap_or(""));
-    let store = &v["store"];
-    if store["available"] == false {
-        println!(
-            "KHO DỮ LIỆU TẠM THỜI KHÔNG DÙNG ĐƯỢC từ {}: {}",
-            store["since_vi"].as_str().unwrap_or("?"),
-            store["cause"].as_str().unwrap_or("")
-        );
-        println!("Máy chủ đang tự mở lại kho (không cần khởi động lại); các đơn vị gửi lúc này được báo thử lại sau.");
-        return;
-    }
-    if store["failing"] == true {
-        println!(
-            "KHO DỮ LIỆU ĐANG TRỤC TRẶC: lần ghi lỗi gần nhất lúc {} ({} lần lỗi từ khi khởi động): {}",
-            store["last_failure_vi"].as_str().unwrap_or("?"),
-            store["failures"],
-            store["last_cause"].as_str().unwrap_or("")
-        );
-        println!("Kho tự mở lại sau mỗi lần lỗi nhưng đĩa có thể vẫn đầy: hãy kiểm tra chỗ trống trên đĩa. Cảnh báo này tắt sau 60 giây không có lỗi mới.");
-    }
-    print_loss(&v["log_loss"]);
-    println!(
-        "Đơn vị đã báo cáo: {}/{}",
-        v["units_reported"], v["units_expected"]
-    );
-    println!(
-        "Biên bản đã nhận: {}   bị từ chối: {}",
-        v["seals_accepted"], v["seals_rejected"]
-    );
-    let next = &v["next_report"];
-    if let Some(days) = next["days"].as_i64() {
-        let missing: Vec<&str> = next["missing"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["unit"].as_str())
-            .collect();
-        let left = report_state_vi(next);
-        println!(
-            "Hạn báo cáo kỳ {}: {} ({left})",
-            next["period"],
-            when::iso_to_vi(next["report_due"].as_str().unwrap_or(""))
-        );
-        if !missing.is_empty() && days < 0 {
-            println!("  ĐÃ QUÁ HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
-        } else if !missing.is_empty() && days <= 30 {
-            println!("  SẮP ĐẾN HẠN, CHƯA BÁO CÁO: {}", missing.join(", "));
-        }
-        let late: Vec<&str> = next["late"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["unit"].as_str())
-            .collect();
-        if !late.is_empty() {
-            println!("  BÁO CÁO TRỄ: {}", late.join(", "));
-        }
-    }
-    for u in v["units"].as_array().into_iter().flatten() {
-        let state = if u["reported"] == true {
-            "đã nhận"
-        } else {
-            "CHƯA NHẬN"
-        };
-        println!(
-            "  {:<28} {:<10} phiên: {}  {}",
-            u["unit"].as_str().unwrap_or(""),
-            state,
-            u["sessions"],
-            u["name"].as_str().unwrap_or("")
-        );
-    }
-    if v["destinations"].as_array().is_some_and(|d| !d.is_empty()) {
-        print_destinations(&v["destinations"]);
-    }
-    for r in v["recent_rejections"].as_array().into_iter().flatten() {
-        println!(
-            "  từ chối: {} {}: {} {} ({} lần, lần cuối {})",
-            r["unit"].as_str().unwrap_or(""),
-            r["session"].as_str().unwrap_or(""),
-            r["reason"].as_str().unwrap_or(""),
-            r["detail"].as_str().unwrap_or(""),
-            r["count"].as_u64().unwrap_or(1),
-            unix_time(r["last"].as_i64())
-        );
-    }
-    let refused = v["refused_keys"].as_array().cloned().unwrap_or_default();
-    if !refused.is_empty() {
-        println!(
-            "Khóa lạ bị từ chối khi kết nối (đối chiếu dấu vân tay với đơn vị trước khi đăng ký):"
-        );
-    }
-    for k in refused {
-        println!(
-            "  {} khóa {} từ {}: {} lần, {} → {}",
-            k["claimed_unit"].as_str().unwrap_or("(không ghi đơn vị)"),
-            k["fingerprint"].as_str().unwrap_or(""),
-            k["address"].as_str().unwrap_or(""),
-            k["count"],
-            unix_time(k["first_at"].as_i64()),
-            unix_time(k["last_at"].as_i64())
-        );
-        if let Some(w) = k["warning"].as_str() {
-            let has: Vec<&str> = k["unit_has_key"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            println!("    CẢNH BÁO: {w} (khóa đã đăng ký: {})", has.join(", "));
-        }
-        match k["enrol"].as_str() {
-            Some(cmd) => println!("    {cmd}"),
-            None => {
-                println!("    khóa đã thu hồi: đơn vị cần tạo khóa mới (tinnhiem-node key rotate)")
-            }
-        }
-    }
-    if let Some(more) = v["refused_keys_more"].as_u64().filter(|n| *n > 0) {
-        println!("  … và {more} khóa lạ khác không còn được hiển thị (chỉ giữ 64 khóa gần nhất).");
-    }
-}
-
-/// The alarm of a store that went back in time: first, and loud, on `status`.
-fn print_loss(loss: &Value) {
-    let Some(events) = loss["events"].as_array().filter(|e| !e.is_empty()) else {
-        return;
-    };
-    let missing = loss["missing"].as_array().map_or(0, Vec::len);
-    for e in events {
-        println!(
-            "CẢNH BÁO: KHO DỮ LIỆU ĐÃ MẤT DỮ LIỆU (phát hiện lúc {}): kho còn {} trong {} mục máy chủ đã ký vào nhật ký; {} biên bản không còn trong kho.",
-            unix_time(e["detected_at"].as_i64()),
-            e["store_size"],
-            e["log_size"],
-            e["missing"]
-        );
-    }
-    if missing > 0 {
-        let first: Vec<String> = loss["missing"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .take(20)
-            .map(|i| format!("#{i}"))
-            .collect();
-        println!(
-            "  Còn thiếu {missing} biên bản ({}{}): các đơn vị giữ biên nhận sẽ tự gửi lại khi kết nối; số thứ tự cũ được giữ nguyên.",
-            first.join(", "),
-            if missing > first.len() { ", …" } else { "" }
-        );
-    } else {
-        println!(
-            "  Đã nhận lại đủ: {} biên bản được các đơn vị gửi lại, đúng số thứ tự cũ. Hãy tìm nguyên nhân (ổ đĩa, bản sao lưu cũ) trước khi tiếp tục.",
-            loss["recovered"]
-        );
-    }
-}
-
-fn percents(r: &Value) -> String {
-    r["percent"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{} {}%",
-                        level_vi(k),
-                        v.as_str().unwrap_or("").replace('.', ",")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
-
-fn level_vi(k: &str) -> &str {
-    match k {
-        "high" => "cao",
-        "confidence" => "tín nhiệm",
-        "low" => "thấp",
-        "no_confidence" => "không tín nhiệm",
-        other => other,
-    }
-}
-
-fn print_person(v: &Value) {
-    let people = v["people"].as_array().cloned().unwrap_or_default();
-    if people.is_empty() {
-        println!("Không tìm thấy «{}».", v["query"].as_str().unwrap_or(""));
-    }
-    for p in people {
-        println!(
-            "{} ({}) — lấy phiếu ở {} nơi",
-            p["name"].as_str().unwrap_or(""),
-            p["person_id"].as_str().unwrap_or(""),
-            p["places"]
-        );
-        for r in p["results"].as_array().into_iter().flatten() {
-            println!(
-                "  {} {} ({}, {}): {} — hợp lệ {}/{}: {}{}",
-                when::iso_to_vi(r["date"].as_str().unwrap_or("")),
-                r["body"].as_str().unwrap_or(""),
-                r["unit"].as_str().unwrap_or(""),
-                r["profile"].as_str().unwrap_or(""),
-                r["position"].as_str().unwrap_or(""),
-                r["valid"],
-                r["collected"],
-                percents(r),
-                if r["flag"] == "none" {
-                    String::new()
-                } else {
-                    format!("  [{}]", r["flag"].as_str().unwrap_or(""))
-                }
-            );
-        }
-        for pr in p["problems"].as_array().into_iter().flatten() {
-            println!("  CHÚ Ý: {}", pr.as_str().unwrap_or(""));
-        }
-    }
-}
-
-/// A reporting period's state for people: "đủ" only when every expected unit reported
-/// on time; late and missing units are named by the callers.
-fn report_state_vi(p: &Value) -> String {
-    let days = p["days"].as_i64().unwrap_or(0);
-    match p["state"].as_str().unwrap_or("") {
-        "met" => "ĐÃ ĐỦ các đơn vị, đúng hạn".to_string(),
-        "no_units" => "chưa đăng ký đơn vị nào".to_string(),
-        "late" => format!(
-            "đã nhận từ mọi đơn vị nhưng {} đơn vị báo cáo TRỄ HẠN",
-            p["late"].as_array().map_or(0, Vec::len)
-        ),
-        "overdue" => format!("QUÁ HẠN {} ngày", -days),
-        _ if days == 0 => "HÔM NAY".to_string(),
-        _ => format!("còn {days} ngày"),
-    }
-}
-
-fn print_deadlines(v: &Value) {
-    for p in v["periods"].as_array().into_iter().flatten() {
-        let left = report_state_vi(p);
-        println!(
-            "Kỳ {}: báo cáo cấp trên hạn {} ({left}); đã báo cáo {}/{}",
-            p["period"],
-            when::iso_to_vi(p["report_due"].as_str().unwrap_or("")),
-            p["units_reported"],
-            p["units_expected"]
-        );
-        for m in p["late"].as_array().into_iter().flatten() {
-            println!(
-                "  BÁO CÁO TRỄ: {} {} (nhận ngày {})",
-                m["unit"].as_str().unwrap_or(""),
-                m["name"].as_str().unwrap_or(""),
-                when::iso_to_vi(m["reported_on"].as_str().unwrap_or(""))
-            );
-        }
-        for m in p["missing"].as_array().into_iter().flatten() {
-            println!(
-                "  CHƯA BÁO CÁO: {} {}",
-                m["unit"].as_str().unwrap_or(""),
-                m["name"].as_str().unwrap_or("")
-            );
-        }
-    }
-    for d in v["sessions"].as_array().into_iter().flatten() {
-        let left = match d["state"].as_str().unwrap_or("") {
-            "passed" => "đã qua".to_string(),
-            "due_today" => "hôm nay".to_string(),
-            _ => format!("còn {} ngày", d["days"]),
-        };
-        println!(
-            "  {} {:<12} {} / {}: {}",
-            when::iso_to_vi(d["due"].as_str().unwrap_or("")),
-            left,
-            d["unit"].as_str().unwrap_or(""),
-            d["session"].as_str().unwrap_or(""),
-            d["what"].as_str().unwrap_or("")
-        );
-    }
-}
-
-fn print_flagged(v: &Value) {
-    let list = v.as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
-        println!("Không có trường hợp nào vượt ngưỡng.");
-    }
-    for r in list {
-        println!(
-            "{} — {} ({}, {} {})",
-            r["name"].as_str().unwrap_or(""),
-            r["position"].as_str().unwrap_or(""),
-            r["unit"].as_str().unwrap_or(""),
-            r["body"].as_str().unwrap_or(""),
-            when::iso_to_vi(r["date"].as_str().unwrap_or(""))
-        );
-        println!("  {}: {}", r["flag"].as_str().unwrap_or(""), percents(&r));
-        if let Some(c) = r["consequence"].as_object() {
-            println!(
-                "  Hậu quả: {} ({})",
-                c["what"].as_str().unwrap_or(""),
-                c["source"].as_str().unwrap_or("")
-            );
-            println!("  Cơ quan xử lý: {}", c["who"].as_str().unwrap_or(""));
-        }
-    }
-}
-
-fn print_results(v: &Value) {
-    for r in v.as_array().into_iter().flatten() {
-        // NQ 85 sets no two-thirds condition: say what was checked, not "2/3".
-        let two_thirds = r["profile"]
-            .as_str()
-            .and_then(tinnhiem_core::domain::Profile::parse)
-            .is_none_or(|p| p.rules().two_thirds_quorum);
-        println!(
-            "{} / {} (lần {}): thu về {}, {}: {}",
-            r["unit"].as_str().unwrap_or(""),
-            r["session"].as_str().unwrap_or(""),
-            r["seal"]["seq"],
-            r["collected"],
-            if two_thirds {
-                "đủ 2/3"
-            } else {
-                "số có mặt hợp lệ (không đòi 2/3)"
-            },
-            if r["quorum_met"] == true {
-                "có"
-            } else {
-                "không"
-            }
-        );
-        for s in r["subjects"].as_array().into_iter().flatten() {
-            let flag = s["flag"].as_str().unwrap_or("none");
-            let pct = s["percent"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| {
-                            format!("{k} {}%", v.as_str().unwrap_or("").replace('.', ","))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            println!(
-                "    {:<24} {pct}{}",
-                s["name"].as_str().unwrap_or(""),
-                if flag == "none" {
-                    String::new()
-                } else {
-                    format!("  [{flag}]")
-                }
-            );
-        }
-    }
 }
 
 /// `serve`'s limits against hostile peers.

@@ -4,8 +4,10 @@
 //! this hub's units go in each Hello, so the upper hub learns whose keys those are.
 
 use crate::home::{Destination, Home};
+use crate::keys::doc_key;
+use crate::query::{aggregates::aggregates, held::accepted_seals};
 use crate::registry;
-use crate::state::{self, doc_key, HubState};
+use crate::state::HubState;
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -34,7 +36,7 @@ impl Outbox for HubOutbox<'_> {
         f(self.store)
     }
     fn sealed(&self, store: &Store) -> Result<Vec<(String, Seal)>, OutboxError> {
-        Ok(state::accepted_seals(store)
+        Ok(accepted_seals(store)
             .map_err(|e| OutboxError::Source(format!("{e:#}")))?
             .into_iter()
             .map(|(unit, session, seal)| (doc_name(self.hub, &unit, &session), seal))
@@ -46,7 +48,7 @@ impl Outbox for HubOutbox<'_> {
         Ok(store.read(Table::Docs, &doc_key(&unit, &session))?)
     }
     fn aggregates(&self, store: &Store) -> Result<Vec<Aggregate>, OutboxError> {
-        Ok(state::aggregates(store)
+        Ok(aggregates(store)
             .map_err(|e| OutboxError::Source(format!("{e:#}")))?
             .into_iter()
             .filter(|a| a.body.hub == self.hub)

@@ -10,7 +10,11 @@ mod commands;
 mod commit;
 mod forward;
 mod home;
+mod ingest;
+mod keys;
 mod leaves;
+mod print;
+mod query;
 mod registry;
 #[doc(hidden)]
 pub mod sim;

@@ -6,8 +6,10 @@
 //! Not for the binaries: nothing here is needed to run a hub.
 
 use crate::forward::HubOutbox;
+use crate::keys::doc_key;
+use crate::query::held::accepted_seals;
 use crate::registry;
-use crate::state::{self, HubState};
+use crate::state::HubState;
 use std::path::Path;
 use std::sync::Arc;
 use tinnhiem_core::proto::RejectReason;
@@ -16,7 +18,7 @@ use tinnhiem_net::outbox::Outbox;
 use tinnhiem_net::server::Host;
 use tinnhiem_store::{Store, Table};
 
-pub use crate::state::Conn;
+pub use crate::ingest::Conn;
 
 /// An accepted seal: (unit, session, seal, its receipt if stored).
 pub type Accepted = (String, String, Seal, Option<Receipt>);
@@ -83,7 +85,7 @@ impl SimHub {
     /// Every accepted seal as (unit, session, seal), with its receipt if stored.
     pub fn accepted(&self) -> anyhow::Result<Vec<Accepted>> {
         let mut out = Vec::new();
-        for (unit, session, seal) in state::accepted_seals(&self.state.store)? {
+        for (unit, session, seal) in accepted_seals(&self.state.store)? {
             let r = self
                 .state
                 .store
@@ -99,7 +101,7 @@ impl SimHub {
         Ok(self
             .state
             .store
-            .read(Table::Docs, &state::doc_key(unit, session))?)
+            .read(Table::Docs, &doc_key(unit, session))?)
     }
 
     /// The transparency log's leaves as stored, by index.

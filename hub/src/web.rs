@@ -2,17 +2,25 @@
 //! of those expected, as a tree of the province; late and missing units; subjects over
 //! thresholds; delivery to each upper hub; the transparency log's head), the printable
 //! minutes of any session received, CSV export, the reviewer's search across places,
-//! and `/metrics`. Every page reads the same JSON the CLI prints (`state::*`), so the
+//! and `/metrics`. Every page reads the same reports the CLI prints (`query::*`), so the
 //! two never disagree; pages refresh themselves by polling `/api/*` every few seconds.
 
 use crate::home::Home;
-use crate::state::{self, HubState};
+use crate::keys::doc_key;
+use crate::query::deadlines::{deadlines, Period};
+use crate::query::log::{log_show, LogHead};
+use crate::query::person::person;
+use crate::query::results::{flagged, SubjectRow};
+use crate::query::sessions::sessions;
+use crate::query::status::{counts, status, status_down, Status, StatusReport};
+use crate::query::Hub;
+use crate::state::HubState;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -141,6 +149,32 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
 const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
 const REVIEW_JS: &str = include_str!("../assets/review.js");
 
+/// `/api/dashboard`: `status`, with what the page shows besides.
+#[derive(Serialize)]
+struct Dashboard {
+    #[serde(flatten)]
+    status: Status,
+    log: LogHead,
+    flagged: Vec<SubjectRow>,
+    deadlines: Vec<Period>,
+    sessions: Vec<SessionRow>,
+}
+
+/// One session received, at its latest seal.
+#[derive(Serialize)]
+struct SessionRow {
+    unit: String,
+    session: String,
+    body: String,
+    /// ISO day.
+    date: String,
+    seq: u32,
+    /// Unix seconds.
+    received_at: Option<i64>,
+    subjects: usize,
+    flagged: usize,
+}
+
 async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(STAFF) {
         return r;
@@ -148,35 +182,44 @@ async fn api_dashboard(State(w): State<Web>, who: Signed) -> Response {
     let hub = w.hub.clone();
     let home = w.home.clone();
     let r = blocking(move || {
+        let q = hub.queries();
         let store = &hub.store;
         if !store.health().available {
             // The page keeps what it showed and says why nothing is new.
-            let mut v = state::status_unavailable(&hub.unit, store);
-            v["refused_keys"] = hub.refused_keys();
-            v["refused_keys_more"] = json!(hub.refused_keys_more());
-            return Ok(v);
+            let down = StatusReport::Down(Box::new(status_down(&hub.unit, store)))
+                .with_refused(hub.refused_keys(), hub.refused_keys_more());
+            return Ok(serde_json::to_value(down)?);
         }
-        let mut status = state::status(store, &hub.unit)?;
-        status["destinations"] = delivery_summary(&hub, &home)?;
-        status["refused_keys"] = hub.refused_keys();
-        status["refused_keys_more"] = json!(hub.refused_keys_more());
-        status["log"] = state::log_show(store)?;
-        status["flagged"] = state::flagged(store)?;
-        status["deadlines"] = state::deadlines(store, &hub.unit, chrono::Utc::now().date_naive())?
-            ["periods"]
-            .clone();
-        let sessions: Vec<Value> = state::sessions(store)?
+        let today = chrono::Utc::now().date_naive();
+        let mut status = status(q, today)?;
+        status.destinations = Some(delivery_summary(&hub, &home)?);
+        status.refused_keys = hub.refused_keys();
+        status.refused_keys_more = Some(hub.refused_keys_more());
+        let sessions = sessions(store, &hub.results)?
             .iter()
-            .map(|s| {
-                json!({"unit": s.unit, "session": s.result.session, "body": s.meta.body,
-                   "date": s.meta.date.to_string(), "seq": s.seal.body.seq,
-                   "received_at": s.receipt.as_ref().map(|r| r.body.received_at),
-                   "subjects": s.result.subjects.len(),
-                   "flagged": s.result.subjects.iter().filter(|x| x.flag != tinnhiem_core::domain::Flag::None).count()})
+            .map(|s| SessionRow {
+                unit: s.unit.clone(),
+                session: s.result.session.to_string(),
+                body: s.meta.body.clone(),
+                date: s.meta.date.to_string(),
+                seq: s.seal.body.seq,
+                received_at: s.receipt.as_ref().map(|r| r.body.received_at),
+                subjects: s.result.subjects.len(),
+                flagged: s
+                    .result
+                    .subjects
+                    .iter()
+                    .filter(|x| x.flag != tinnhiem_core::domain::Flag::None)
+                    .count(),
             })
             .collect();
-        status["sessions"] = Value::Array(sessions);
-        Ok(status)
+        Ok(serde_json::to_value(Dashboard {
+            status,
+            log: log_show(store)?,
+            flagged: flagged(q)?,
+            deadlines: deadlines(q, today)?.periods,
+            sessions,
+        })?)
     })
     .await;
     match r {
@@ -224,7 +267,7 @@ async fn api_person(State(w): State<Web>, who: Signed, Query(q): Query<PersonQue
         return api_error(StatusCode::BAD_REQUEST, "chuỗi tìm kiếm quá dài");
     }
     let hub = w.hub.clone();
-    match blocking(move || state::person(&hub.store, &query)).await {
+    match blocking(move || person(hub.queries(), &query)).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => e,
     }
@@ -241,17 +284,17 @@ async fn minutes(
     let hub = w.hub.clone();
     let r = blocking(move || -> anyhow::Result<Option<String>> {
         let store = &hub.store;
-        let Some(s) = state::sessions(store)?
+        let Some(s) = sessions(store, &hub.results)?
             .into_iter()
             .find(|s| s.unit == unit && s.result.session.as_str() == session)
         else {
             return Ok(None);
         };
-        let Some(bytes) = store.read(Table::Docs, &state::doc_key(&unit, &session))? else {
+        let Some(bytes) = store.read(Table::Docs, &doc_key(&unit, &session))? else {
             return Ok(None);
         };
         let mut doc = SessionDoc::load(&bytes, b"hub")?;
-        let at = doc.at(&s.seal.body.heads)?.read()?;
+        let at = doc.read_at(&s.seal.body.heads)?;
         let name = crate::registry::list(store)?
             .into_iter()
             .find(|e| e.id == unit)
@@ -307,10 +350,10 @@ const FLAG_COL: usize = 19;
 
 /// One row per subject of every session received: text cells, numbers as numbers, a
 /// level the procedure lacks left empty.
-fn result_sheet(store: &tinnhiem_store::Store) -> anyhow::Result<Sheet> {
+fn result_sheet(hub: Hub<'_>) -> anyhow::Result<Sheet> {
     use tinnhiem_core::domain::Mark;
     let mut rows = Vec::new();
-    for s in state::sessions(store)? {
+    for s in sessions(hub.store, hub.cache)? {
         let levels = s.result.procedure.levels();
         for x in &s.result.subjects {
             let mut row = vec![
@@ -369,7 +412,7 @@ async fn results_csv(State(w): State<Web>, who: Signed) -> Response {
         return r;
     }
     let hub = w.hub.clone();
-    let r = blocking(move || Ok(result_sheet(&hub.store)?.csv()?)).await;
+    let r = blocking(move || Ok(result_sheet(hub.queries())?.csv()?)).await;
     match r {
         Ok(bytes) => download(bytes, "text/csv; charset=utf-8", "ket-qua.csv"),
         Err(e) => e,
@@ -381,7 +424,7 @@ async fn results_xlsx(State(w): State<Web>, who: Signed) -> Response {
         return r;
     }
     let hub = w.hub.clone();
-    let r = blocking(move || Ok(result_sheet(&hub.store)?.xlsx("Kết quả")?)).await;
+    let r = blocking(move || Ok(result_sheet(hub.queries())?.xlsx("Kết quả")?)).await;
     match r {
         Ok(bytes) => download(bytes, XLSX_MIME, "ket-qua.xlsx"),
         Err(e) => e,
@@ -450,9 +493,9 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
             return Ok(m);
         }
         // Counts only: no deadline calendar, no results, so a scrape stays cheap.
-        let c = state::counts(store, &hub.unit)?;
+        let c = counts(store, &hub.unit)?;
         let d = delivery_summary(&hub, &home)?;
-        let log = state::log_show(store)?;
+        let log = log_show(store)?;
         let loss = crate::leaves::LossRecord::read(store).map_err(|e| anyhow::anyhow!(e))?;
         m.one(
             Kind::Gauge,
@@ -482,7 +525,7 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
             Kind::Gauge,
             "tinnhiem_hub_log_size",
             "Leaves in the transparency log.",
-            log["size"].as_u64().unwrap_or(0),
+            log.size,
         )
         .one(
             Kind::Gauge,

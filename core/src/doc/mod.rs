@@ -67,6 +67,10 @@ pub enum DocError {
     /// Bytes refused before decoding (see [`screen`]).
     #[error("{0}")]
     Screen(#[from] screen::ScreenError),
+    /// A state asked for by heads this copy does not hold (reading there would silently
+    /// read an earlier state).
+    #[error("tài liệu chưa có đủ các thay đổi đã niêm phong")]
+    HeadsMissing,
 }
 
 /// Runs an Automerge call on bytes that came from outside, turning a panic inside
@@ -632,7 +636,10 @@ impl SessionDoc {
     /// forking it: a fork rebuilds the document from its changes, about twice the cost
     /// of loading it (BENCHMARKS.md, issue 15 §2), where reading at the heads filters
     /// the same walk by a clock.
-    pub fn read_at(&self, heads: &[Head]) -> Result<Session, DocError> {
+    pub fn read_at(&mut self, heads: &[Head]) -> Result<Session, DocError> {
+        if heads.is_empty() || !self.has_heads(heads) {
+            return Err(DocError::HeadsMissing);
+        }
         let hs: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
         Reader::new(&self.doc, Some(hs)).session()
     }

@@ -442,3 +442,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reading_at_heads_this_copy_does_not_hold_is_an_error_not_an_earlier_state() {
+    let mut a = fresh(b"laptop-a");
+    let mut b = SessionDoc::load(&a.save(), b"laptop-b").expect("copy");
+    b.set_count(CountField::Total, 30).expect("count");
+    b.commit(2, "b");
+    let theirs = b.heads();
+    assert!(matches!(a.read_at(&theirs), Err(DocError::HeadsMissing)));
+    assert!(matches!(a.read_at(&[]), Err(DocError::HeadsMissing)));
+    assert_eq!(b.read_at(&theirs).expect("read").attendance.total, Some(30));
+}
