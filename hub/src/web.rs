@@ -17,9 +17,10 @@ use crate::query::Hub;
 use crate::state::HubState;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -119,31 +120,63 @@ async fn dashboard(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(STAFF) {
         return r;
     }
-    let body = r#"<h1>Tổng hợp kết quả lấy phiếu tín nhiệm <small class=muted id=live></small></h1>
-<div class=grid>
- <div class=card><div class=muted>Đơn vị đã báo cáo</div><div class=stat id=reported>…</div></div>
- <div class=card><div class=muted>Biên bản đã nhận / bị từ chối</div><div class=stat id=seals>…</div></div>
- <div class=card><div class=muted>Hạn báo cáo</div><div id=due>…</div></div>
- <div class=card><div class=muted>Nhật ký minh bạch</div><div id=log>…</div></div>
-</div>
-<section class="card alarm" id=loss-card hidden><h2>Kho dữ liệu đã mất dữ liệu</h2><div id=loss></div></section>
-<div class="card bad" id=store-down hidden></div>
-<section class=card><h2>Các đơn vị</h2><div class=tree id=units></div></section>
-<section class=card><h2>Người có kết quả vượt ngưỡng</h2><div id=flagged></div></section>
-<section class=card><h2>Biên bản đã nhận</h2><div id=sessions></div></section>
-<section class=card><h2>Chuyển lên cấp trên</h2><div id=destinations></div></section>
-<section class=card><h2>Khóa lạ bị từ chối khi kết nối</h2><p class=muted>Máy chủ chưa đăng ký các khóa này. Chỉ đăng ký sau khi gọi điện cho đơn vị và đối chiếu dấu vân tay khóa với màn hình của họ.</p><div id=refused></div></section>
-<section class=card><h2>Bị từ chối gần đây</h2><div id=rejections></div></section>
-<script src="/assets/dashboard.js"></script>"#;
-    // A constant without anything spliced in; a template after the hub's typed queries.
     page::frame(
         "Tổng hợp",
         &title(&w),
         &nav(who.role),
         Some(&who),
-        maud::PreEscaped(body.to_string()),
+        dashboard_body(),
     )
     .into_response()
+}
+
+/// The dashboard's frames: counts, the tree of units, flagged people, sessions,
+/// deliveries up, refused keys and rejections; `dashboard.js` fills them from
+/// `/api/dashboard`.
+fn dashboard_body() -> Markup {
+    html! {
+        h1 { "Tổng hợp kết quả lấy phiếu tín nhiệm " small class="muted" id="live" {} } "\n"
+        div class="grid" {
+            "\n "
+            div class="card" { div class="muted" { "Đơn vị đã báo cáo" } div class="stat" id="reported" { "…" } } "\n "
+            div class="card" { div class="muted" { "Biên bản đã nhận / bị từ chối" } div class="stat" id="seals" { "…" } } "\n "
+            div class="card" { div class="muted" { "Hạn báo cáo" } div id="due" { "…" } } "\n "
+            div class="card" { div class="muted" { "Nhật ký minh bạch" } div id="log" { "…" } } "\n"
+        }
+        "\n"
+        section class="card alarm" id="loss-card" hidden { h2 { "Kho dữ liệu đã mất dữ liệu" } div id="loss" {} } "\n"
+        div class="card bad" id="store-down" hidden {} "\n"
+        section class="card" { h2 { "Các đơn vị" } div class="tree" id="units" {} } "\n"
+        section class="card" { h2 { "Người có kết quả vượt ngưỡng" } div id="flagged" {} } "\n"
+        section class="card" { h2 { "Biên bản đã nhận" } div id="sessions" {} } "\n"
+        section class="card" { h2 { "Chuyển lên cấp trên" } div id="destinations" {} } "\n"
+        section class="card" {
+            h2 { "Khóa lạ bị từ chối khi kết nối" }
+            p class="muted" { "Máy chủ chưa đăng ký các khóa này. Chỉ đăng ký sau khi gọi điện cho đơn vị và đối chiếu dấu vân tay khóa với màn hình của họ." }
+            div id="refused" {}
+        }
+        "\n"
+        section class="card" { h2 { "Bị từ chối gần đây" } div id="rejections" {} } "\n"
+        script src="/assets/dashboard.js" {}
+    }
+}
+
+/// The reviewer's search; `review.js` asks `/api/person` and lists what it finds.
+fn review_body() -> Markup {
+    html! {
+        h1 { "Tra cứu người được lấy phiếu" } "\n"
+        section class="card noprint" {
+            form id="search" class="row" {
+                "\n"
+                label { "Họ tên (có hoặc không dấu) hoặc mã người " input id="q" name="q" autofocus autocomplete="off" placeholder="ví dụ: nguyen van an"; } "\n"
+                button id="go" type="submit" { "Tìm" }
+            }
+            p class="muted" id="count" {}
+        }
+        "\n"
+        div id="people" {} "\n"
+        script src="/assets/review.js" {}
+    }
 }
 
 const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
@@ -232,19 +265,12 @@ async fn review(State(w): State<Web>, who: Signed) -> Response {
     if let Err(r) = who.require(READERS) {
         return r;
     }
-    let body = r#"<h1>Tra cứu người được lấy phiếu</h1>
-<section class="card noprint"><form id=search class=row>
-<label>Họ tên (có hoặc không dấu) hoặc mã người <input id=q name=q autofocus autocomplete=off placeholder="ví dụ: nguyen van an"></label>
-<button id=go type=submit>Tìm</button></form><p class=muted id=count></p></section>
-<div id=people></div>
-<script src="/assets/review.js"></script>"#;
-    // A constant without anything spliced in; a template after the hub's typed queries.
     page::frame(
         "Tra cứu",
         &title(&w),
         &nav(who.role),
         Some(&who),
-        maud::PreEscaped(body.to_string()),
+        review_body(),
     )
     .into_response()
 }
@@ -308,7 +334,7 @@ async fn minutes(
     })
     .await;
     match r {
-        Ok(Some(html)) => Html(html).into_response(),
+        Ok(Some(html)) => axum::response::Html(html).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,
             page::message(
@@ -608,4 +634,51 @@ async fn metrics(State(w): State<Web>, who: MetricsReader) -> Response {
 fn delivery_summary(hub: &HubState, home: &std::path::Path) -> anyhow::Result<Value> {
     let dests = destinations(home);
     crate::forward::summary(&hub.store, &hub.unit, &dests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Markup, quotes and an entity, named after the field they go into.
+    fn hostile(field: &str) -> String {
+        format!(r#"<script>alert("{field}")</script> & '{field}' "{field}""#)
+    }
+
+    fn escaped(field: &str) -> String {
+        format!("&lt;script&gt;alert(&quot;{field}&quot;)&lt;/script&gt; &amp; '{field}' &quot;{field}&quot;")
+    }
+
+    /// The hub's name comes from hub.toml and the person from the login: escaped on
+    /// both pages, which carry only their own script files.
+    #[test]
+    fn the_dashboard_and_the_search_escape_the_hubs_name_and_the_user() {
+        let who = Signed {
+            user: hostile("user"),
+            role: Role::Staff,
+            csrf: hostile("csrf"),
+        };
+        for (body, script) in [
+            (dashboard_body(), "/assets/dashboard.js"),
+            (review_body(), "/assets/review.js"),
+        ] {
+            let html = page::frame(
+                "Tổng hợp",
+                &hostile("name"),
+                &nav(who.role),
+                Some(&who),
+                body,
+            )
+            .into_string();
+            assert!(!html.contains("<script>alert"), "{html}");
+            for f in ["name", "user", "csrf"] {
+                assert!(html.contains(&escaped(f)), "{f}: {html}");
+            }
+            assert_eq!(html.matches("<script").count(), 2, "{html}");
+            assert!(
+                html.contains(&format!(r#"<script src="{script}"></script>"#)),
+                "{html}"
+            );
+        }
+    }
 }
