@@ -142,3 +142,47 @@ fn reading_deliveries_writes_nothing_and_the_loop_still_makes_records() {
         2
     );
 }
+
+struct Holding<'a>(&'a Store, Vec<Seal>);
+
+impl Outbox for Holding<'_> {
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, OutboxError>,
+    ) -> Result<T, OutboxError> {
+        f(self.0)
+    }
+    fn sealed(&self, _store: &Store) -> Result<Vec<(String, Seal)>, OutboxError> {
+        Ok(self.1.iter().map(|s| ("s".to_owned(), s.clone())).collect())
+    }
+    fn doc(&self, _store: &Store, _name: &str) -> Result<Option<Vec<u8>>, OutboxError> {
+        Ok(None)
+    }
+}
+
+#[test]
+fn a_failed_connection_marks_every_open_delivery_and_leaves_a_receipt_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Store::open(&dir.path().join("store"), BackendKind::Redb, Duration::ZERO).expect("store");
+    let dest = UnitKey::from_seed([9; 32]).public();
+    let ob = Holding(&store, vec![seal(1), seal(2), seal(3)]);
+    deliveries(&ob, &store, &dest).expect("made");
+    // Seal 1 was sent, seal 3 has its receipt.
+    update(&store, &dest, "s", 1, |d| d.state = DeliveryState::Sent).expect("sent");
+    update(&store, &dest, "s", 3, |d| d.state = DeliveryState::Received).expect("received");
+    mark_error(&ob, &dest, "không kết nối được", Some(42)).expect("marked");
+    let all = deliveries_read(&ob, &store, &dest).expect("read");
+    let errors: Vec<_> = all
+        .iter()
+        .map(|(_, d)| (d.state, d.last_error.as_deref(), d.next_try_ms))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (DeliveryState::Sent, Some("không kết nối được"), Some(42)),
+            (DeliveryState::Pending, Some("không kết nối được"), Some(42)),
+            (DeliveryState::Received, None, None),
+        ]
+    );
+}
