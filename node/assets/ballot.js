@@ -331,66 +331,159 @@ function drawRecent() {
   }
 }
 
-// Totals from paper: Enter in a row saves that row; a typed value not yet saved looks
-// different from a saved one until it is.
+// Totals from paper, typed row by row. Enter checks the row in the page, moves the focus
+// to the next row's first box at once and only then saves, so keys typed on during the
+// save land in the next row, in order, at any speed. The row buttons are out of the tab
+// order and never take the focus. An empty box is refused at its field ("chưa nhập"),
+// never taken as 0. A key the page cannot place (a row refused by Enter, a Tab past the
+// last box, a key typed outside the boxes) stops entry: that key and every key after it
+// are set aside and shown, never typed into a box, until Esc. A typed value not yet
+// saved looks different from a saved one until it is.
+const T = {
+  stopped: "",  // why entry stopped ("" = running)
+  dropped: [],  // keys set aside since it stopped
+};
+
 function drawTallies(t, polled) {
   const v = x => x === null || x === undefined ? "" : String(x);
   t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2>
-<p class=muted>Gõ số của một người rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó. Ô <span class=unsaved>nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
+<p class=muted>Gõ số của một người (<span class=kbd>Tab</span> sang ô sau; không có phiếu nào thì gõ 0) rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó và sang dòng sau. Ô <span class=unsaved>nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
 <table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th><th>Trạng thái</th></tr>` +
-    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=text inputmode=numeric autocomplete=off data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=text inputmode=numeric autocomplete=off data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`).join("") +
-    `</table><span class=msg></span>`;
-  const mark = tr => {
-    let dirty = false;
-    for (const i of tr.querySelectorAll("input")) {
-      const d = i.value !== i.dataset.saved;
-      i.classList.toggle("unsaved", d);
-      dirty = dirty || d;
-    }
-    tr.classList.toggle("unsaved", dirty);
-    const st = tr.querySelector(".tally-state");
-    if (dirty) { st.className = "tally-state warn"; st.textContent = "Chưa ghi — nhấn Enter"; }
-    else if (tr.dataset.saved) { st.className = "tally-state ok"; st.textContent = "Đã ghi"; }
-    else st.textContent = "";
-  };
-  const saveRow = async tr => {
-    const body = {subject: tr.dataset.subject};
-    const inputs = [...tr.querySelectorAll("input")];
-    const st = tr.querySelector(".tally-state"), err = tr.querySelector(".field-error");
-    const unsaved = why => { mark(tr); st.className = "tally-state error"; st.textContent = why; };
-    for (const i of inputs) {
-      const c = countOf(i);
-      if (c.bad) { err.textContent = c.bad; i.classList.add("invalid"); unsaved("Chưa ghi"); return; }
-      body[i.dataset.level] = c.value;
-    }
-    body.invalid = body.invalid ?? 0;
-    const sent = inputs.map(i => i.value);
-    st.className = "tally-state muted"; st.textContent = "Đang ghi…";
-    try {
-      await change(API + "/tally", body);
-      err.textContent = "";
-      for (const i of inputs) i.classList.remove("invalid");
-      // What was sent is saved; a value typed while it was on its way is still not.
-      inputs.forEach((i, n) => { i.dataset.saved = i.dataset.level === "invalid" && sent[n] === "" ? "0" : sent[n]; });
-      inputs.forEach(i => { if (i.dataset.level === "invalid" && i.value === "") i.value = "0"; });
-      tr.dataset.saved = "1";
-      mark(tr);
-      msg("tab-ballots", "Đã ghi kết quả của " + tr.cells[0].textContent, "ok");
-      await load();
-    } catch (e) {
-      err.textContent = (e.fields || {})["subject/" + tr.dataset.subject] || e.message;
-      for (const i of inputs) i.classList.add("invalid");
-      msg("tab-ballots", e.message, "error");
-      unsaved("Chưa ghi");
-    }
-  };
+    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=text inputmode=numeric autocomplete=off data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=text inputmode=numeric autocomplete=off data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go tabindex=-1>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`).join("") +
+    `</table><p id=tally-stop class=error role=alert hidden></p><span class=msg></span>`;
   for (const tr of t.querySelectorAll("#tally-table tr[data-subject]")) {
     if (tr.querySelector("input").dataset.saved !== "") tr.dataset.saved = "1";
-    for (const i of tr.querySelectorAll("input")) {
-      i.addEventListener("input", () => mark(tr));
-      i.addEventListener("keydown", e => { if (e.key === "Enter") { e.preventDefault(); saveRow(tr); } });
+    for (const i of tr.querySelectorAll("input")) i.addEventListener("input", () => tallyMark(tr));
+    const go = tr.querySelector(".tally-go");
+    go.addEventListener("mousedown", e => e.preventDefault());
+    go.addEventListener("click", () => { if (!T.stopped) tallyEnter(tr); });
+    tallyMark(tr);
+  }
+  tallyStopDraw();
+}
+
+function tallyMark(tr) {
+  let dirty = false;
+  for (const i of tr.querySelectorAll("input")) {
+    const d = i.value !== i.dataset.saved;
+    i.classList.toggle("unsaved", d);
+    dirty = dirty || d;
+  }
+  tr.classList.toggle("unsaved", dirty);
+  const st = tr.querySelector(".tally-state");
+  if (dirty) { st.className = "tally-state warn"; st.textContent = "Chưa ghi — nhấn Enter"; }
+  else if (tr.dataset.saved) { st.className = "tally-state ok"; st.textContent = "Đã ghi"; }
+  else st.textContent = "";
+}
+
+const tallyBoxes = () => [...document.querySelectorAll("#tally-table input")];
+const tallyActive = () => S && S.meta.mode === "tallies" && !$("tab-ballots").hidden && !!$("tally-table");
+
+function tallyFocus(i) { if (i) { i.focus(); i.select(); } else if (document.activeElement) document.activeElement.blur(); }
+
+window.addEventListener("keydown", e => {
+  if (!tallyActive() || e.ctrlKey || e.altKey || e.metaKey) return;
+  if (["Shift", "CapsLock", "NumLock"].includes(e.key)) return;
+  const a = document.activeElement;
+  const box = a && a.matches && a.matches("#tally-table input") ? a : null;
+  const name = keyName(e.key === " " ? "Space" : e.key === "Tab" && e.shiftKey ? "Shift+Tab" : e.key);
+  const take = () => { e.preventDefault(); e.stopPropagation(); };
+  if (T.stopped) {
+    take();
+    if (e.key === "Escape") {
+      T.stopped = ""; T.dropped = [];
+      msg("tab-ballots", "Nhập tiếp. Các ô chưa ghi vẫn giữ nguyên: so với biên bản giấy rồi nhấn Enter ở dòng đó.", "");
+    } else T.dropped.push(name);
+    tallyStopDraw();
+    return;
+  }
+  if (!box) {
+    // A key typed where no box has the focus would be lost: say so instead.
+    const editable = a && a.matches && a.matches("input, textarea, select");
+    const control = a && a.matches && a.matches("a, button");
+    if (!editable && e.key.length === 1 && !(control && e.key === " ")) {
+      take();
+      tallyStop(name, "không có ô nào đang được chọn để gõ (bấm vào ô cần nhập)");
     }
-    tr.querySelector(".tally-go").addEventListener("click", () => saveRow(tr));
-    mark(tr);
+    return;
+  }
+  const boxes = tallyBoxes(), at = boxes.indexOf(box);
+  if (e.key === "Enter") { take(); tallyEnter(box.closest("tr")); return; }
+  if (e.key === "Tab") {
+    take();
+    const next = boxes[at + (e.shiftKey ? -1 : 1)];
+    if (next) tallyFocus(next);
+    else tallyStop(name, e.shiftKey ? "đã ở ô đầu tiên của bảng" : "đã ở ô cuối cùng của bảng (quên Enter?)");
+  }
+}, true);
+
+// Stops entry: `k` (if any) and every later key are set aside until Esc.
+function tallyStop(k, why) {
+  T.stopped = why;
+  T.dropped = k === null ? [] : [k];
+  tallyStopDraw();
+}
+
+function tallyStopDraw() {
+  const st = $("tally-stop");
+  if (!st) return;
+  st.hidden = !T.stopped;
+  st.textContent = "";
+  if (!T.stopped) return;
+  const b = document.createElement("b");
+  b.textContent = "Dừng nhập: ";
+  const shown = T.dropped.slice(0, 40).join(" ") + (T.dropped.length > 40 ? " …" : "");
+  st.append(b, `${T.stopped}. ` +
+    (T.dropped.length ? `${T.dropped.length} phím gõ từ lúc đó chưa dùng, đã bỏ: ${shown}. ` : "") +
+    "Các ô chưa ghi giữ nguyên. So với biên bản giấy, rồi nhấn Esc để nhập tiếp.");
+}
+
+// Enter in a row: checked here first; a row the page refuses keeps the focus on the
+// box to fix and stops entry. A row that passes moves the focus on, then is saved.
+function tallyEnter(tr) {
+  const inputs = [...tr.querySelectorAll("input")];
+  const st = tr.querySelector(".tally-state"), err = tr.querySelector(".field-error");
+  const who = tr.cells[0].textContent;
+  const body = {subject: tr.dataset.subject};
+  for (const i of inputs) i.classList.remove("invalid");
+  for (const i of inputs) {
+    const c = countOf(i);
+    const bad = c.bad || (c.value === null ? `ô «${TITLE(i.dataset.level)}» chưa nhập (không có phiếu nào thì gõ 0)` : "");
+    if (bad) {
+      err.textContent = bad;
+      i.classList.add("invalid");
+      tallyMark(tr);
+      st.className = "tally-state error"; st.textContent = "Chưa ghi";
+      tallyFocus(i);
+      tallyStop(null, `dòng ${who} chưa ghi: ${bad}`);
+      return;
+    }
+    body[i.dataset.level] = c.value;
+  }
+  const boxes = tallyBoxes();
+  tallyFocus(boxes[boxes.indexOf(inputs[inputs.length - 1]) + 1]);
+  tallySave(tr, inputs, body);
+}
+
+async function tallySave(tr, inputs, body) {
+  const st = tr.querySelector(".tally-state"), err = tr.querySelector(".field-error");
+  const sent = inputs.map(i => i.value);
+  st.className = "tally-state muted"; st.textContent = "Đang ghi…";
+  try {
+    await change(API + "/tally", body);
+    err.textContent = "";
+    for (const i of inputs) i.classList.remove("invalid");
+    // What was sent is saved; a value typed while it was on its way is still not.
+    inputs.forEach((i, n) => { i.dataset.saved = sent[n]; });
+    tr.dataset.saved = "1";
+    tallyMark(tr);
+    msg("tab-ballots", "Đã ghi kết quả của " + tr.cells[0].textContent, "ok");
+    await load();
+  } catch (e) {
+    err.textContent = (e.fields || {})["subject/" + tr.dataset.subject] || e.message;
+    for (const i of inputs) i.classList.add("invalid");
+    msg("tab-ballots", e.message, "error");
+    tallyMark(tr);
+    st.className = "tally-state error"; st.textContent = "Chưa ghi";
   }
 }

@@ -774,8 +774,9 @@ struct TallyForm {
     confidence: Option<u64>,
     low: Option<u64>,
     no_confidence: Option<u64>,
-    #[serde(default)]
-    invalid: u64,
+    /// Missing (an empty box) is refused, never taken as 0: a box the clerk skipped is
+    /// not a count of zero. The CLI's `tally set --invalid` keeps its documented 0.
+    invalid: Option<u64>,
 }
 
 async fn api_tally(
@@ -787,11 +788,17 @@ async fn api_tally(
     json_or(
         at_desk(&w, &who, move |d| {
             d.allow_unseal.set(f.confirm_unseal);
+            let invalid = f.invalid.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "không ghi được kết quả của {}: ô «Không hợp lệ» chưa nhập (không có phiếu không hợp lệ thì gõ 0)",
+                    f.subject
+                )
+            })?;
             d.set_tally(
                 &id,
                 &f.subject,
                 [f.high, f.confidence, f.low, f.no_confidence],
-                f.invalid,
+                invalid,
                 [
                     "Tín nhiệm cao",
                     "Tín nhiệm",
