@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         while let Ok(Some(m)) = f.next_msg() {
             // A decoded message encodes back to a frame that decodes to itself.
             let mut g = Framer::new(usize::MAX >> 1);
-            g.push(&m.encode()).expect("own frame");
+            g.push(&m.encode().expect("own message")).expect("own frame");
             assert_eq!(g.next_msg().expect("decodes").expect("whole"), m);
         }
     }

@@ -597,6 +597,7 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
             ..Limits::default()
         };
         let forwarder = tokio::spawn(crate::forward::run(state.clone(), home.dir.clone()));
+        let stop = tinnhiem_web::process::Stop::on_signal();
         let web = match http {
             None => None,
             Some(addr) => {
@@ -621,7 +622,11 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
                     .with_context(|| format!("--http {addr}: không mở được cổng web"))?;
                 let local = listener.local_addr()?;
                 println!("Trang web: http://{local}/ (tài khoản: tinnhiem-hub user add)");
-                Some(tokio::spawn(tinnhiem_web::serve(listener, app)))
+                Some(tokio::spawn(tinnhiem_web::serve_until(
+                    listener,
+                    app,
+                    stop.clone().wait(),
+                )))
             }
         };
         let server = tokio::spawn(net::server::serve(
@@ -635,13 +640,19 @@ fn serve(home: &Home, listen: std::net::SocketAddr, limits: ServeLimits) -> Resu
                 gate: net::gate::GateLimits::default(),
             },
         ));
-        tinnhiem_web::process::stop_signal().await;
+        stop.wait().await;
         tracing::info!("shutting down");
         ep.close(0u32.into(), b"shutdown");
         admin.abort();
         forwarder.abort();
+        // The pages answer what they were asked before the stop (a drain, not an abort).
         if let Some(w) = web {
-            w.abort();
+            if tokio::time::timeout(tinnhiem_web::process::DRAIN, w)
+                .await
+                .is_err()
+            {
+                tracing::warn!("web requests still open after the drain; stopping anyway");
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         let _ = std::fs::remove_file(&sock);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tinnhiem_core::proto::node::Event;
 use tinnhiem_core::proto::{doc_name, parse_doc_name};
 use tinnhiem_core::seal::{Aggregate, Seal, UnitKey};
-use tinnhiem_net::outbox::{self, Outbox, OutboxError, Sender};
+use tinnhiem_net::outbox::{self, DeliveryState, Outbox, OutboxError, Sender};
 use tinnhiem_store::{Store, Table};
 
 /// A hub's outbox: its accepted seals, named `unit/session` on the wire.
@@ -45,7 +45,7 @@ impl Outbox for HubOutbox<'_> {
     fn doc(&self, store: &Store, name: &str) -> Result<Option<Vec<u8>>, OutboxError> {
         let (unit, session) = parse_doc_name(self.hub, name)
             .ok_or_else(|| OutboxError::Source(format!("document name {name:?}")))?;
-        Ok(store.read(Table::Docs, &doc_key(&unit, &session))?)
+        Ok(store.read(Table::Docs, &doc_key(unit.as_str(), session.as_str()))?)
     }
     fn aggregates(&self, store: &Store) -> Result<Vec<Aggregate>, OutboxError> {
         Ok(aggregates(store)
@@ -169,19 +169,19 @@ pub(crate) fn summary(store: &Store, hub: &str, dests: &[Destination]) -> Result
     let mut out = Vec::new();
     for d in dests {
         let key = d.target().key()?;
-        let all: Vec<outbox::Delivery> = outbox::deliveries(&ob, store, &key)?
+        let all: Vec<outbox::Delivery> = outbox::deliveries_read(&ob, store, &key)?
             .into_iter()
             .map(|(_, x)| x)
             .chain(
-                outbox::aggregate_deliveries(&ob, store, &key)?
+                outbox::aggregate_deliveries_read(&ob, store, &key)?
                     .into_iter()
                     .map(|(_, x)| x),
             )
             .collect();
-        let count = |s: &str| all.iter().filter(|x| x.state == s).count();
+        let count = |s: DeliveryState| all.iter().filter(|x| x.state == s).count();
         let open: Vec<Value> = all
             .iter()
-            .filter(|x| x.state != "received")
+            .filter(|x| !x.received())
             .map(|x| {
                 json!({"doc": x.session, "seq": x.seq, "state": x.state,
                        "last_error": x.last_error, "reject_reason": x.reject_reason,
@@ -190,8 +190,9 @@ pub(crate) fn summary(store: &Store, hub: &str, dests: &[Destination]) -> Result
             .collect();
         out.push(
             json!({"unit": d.unit, "name": d.name, "addr": d.addr, "key": d.key,
-            "total": all.len(), "received": count("received"), "sent": count("sent"),
-            "pending": count("pending"), "rejected": count("rejected"), "open": open}),
+            "total": all.len(), "received": count(DeliveryState::Received),
+            "sent": count(DeliveryState::Sent), "pending": count(DeliveryState::Pending),
+            "rejected": count(DeliveryState::Rejected), "open": open}),
         );
     }
     Ok(Value::Array(out))

@@ -70,7 +70,7 @@ impl Home {
             name,
             destination: Vec::new(),
         };
-        std::fs::write(&path, toml::to_string(&config)?)
+        tinnhiem_store::file::write_atomic(&path, toml::to_string(&config)?.as_bytes(), None)
             .with_context(|| format!("không ghi được {}", path.display()))?;
         Ok(Home {
             dir: dir.to_owned(),
@@ -95,16 +95,12 @@ impl Home {
         })
     }
 
-    /// Writes hub.toml whole (to a temporary file, then renamed: a reader never sees
-    /// half of it).
+    /// Writes hub.toml whole and durably (a reader never sees half of it, a crash
+    /// leaves the old or the new).
     pub(crate) fn save_config(&self) -> Result<()> {
         let path = self.dir.join("hub.toml");
-        let tmp = self.dir.join("hub.toml.tmp");
-        std::fs::write(&tmp, toml::to_string(&self.config)?)
-            .with_context(|| format!("không ghi được {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
-            .with_context(|| format!("không ghi được {}", path.display()))?;
-        Ok(())
+        tinnhiem_store::file::write_atomic(&path, toml::to_string(&self.config)?.as_bytes(), None)
+            .with_context(|| format!("không ghi được {}", path.display()))
     }
 
     pub(crate) fn key(&self) -> Result<UnitKey> {

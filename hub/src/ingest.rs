@@ -118,7 +118,7 @@ impl HubState {
         };
         // Verified here, in the connection's thread, in parallel with other connections.
         verify_seal(unit, &keys, seal, doc)?;
-        let s = &seal.body.session;
+        let s = seal.body.session.as_str();
         let writes = vec![
             Write::Put(Table::Docs, doc_key(unit, s), doc.save()),
             Write::Put(

@@ -42,7 +42,7 @@ pub enum StreamError {
 
 /// Writes one framed message.
 pub async fn write_msg(send: &mut quinn::SendStream, msg: &Msg) -> Result<usize, StreamError> {
-    let b = msg.encode();
+    let b = msg.encode()?;
     send.write_all(&b)
         .await
         .map_err(|e| StreamError::Io(e.to_string()))?;

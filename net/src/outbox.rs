@@ -46,6 +46,139 @@ pub enum OutboxError {
     Source(String),
 }
 
+/// Where one delivery stands. Stored in JSON by these names (`pending`, `sent`,
+/// `received`, `rejected`), as the string field of earlier releases held them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not sent on any connection yet (or to be sent again).
+    Pending,
+    /// Sent; no answer yet.
+    Sent,
+    /// A verified receipt is held: final.
+    Received,
+    /// The destination refused it ([`Delivery::reject_reason`] says why).
+    Rejected,
+}
+
+impl DeliveryState {
+    /// The stored name.
+    pub fn key(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Received => "received",
+            DeliveryState::Rejected => "rejected",
+        }
+    }
+
+    /// The state a stored name stands for.
+    pub fn from_key(key: &str) -> Option<DeliveryState> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Sent,
+            DeliveryState::Received,
+            DeliveryState::Rejected,
+        ]
+        .into_iter()
+        .find(|s| s.key() == key)
+    }
+
+    /// In Vietnamese, for `status` and the pages.
+    pub fn title(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "chờ gửi",
+            DeliveryState::Sent => "đã gửi, chờ biên nhận",
+            DeliveryState::Received => "đã có biên nhận",
+            DeliveryState::Rejected => "bị từ chối",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Why a destination refused a delivery: a rejection in the conversation, or our key
+/// refused at the handshake (which has no [`RejectReason`]: the TLS alert says it).
+/// Stored as its code, a plain string (`other_unit`, `unknown_key`), as earlier
+/// releases stored it; a code this build does not know (a newer release's) is kept
+/// as it is and never retried by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Refusal {
+    /// The destination's answer in the conversation.
+    Hub(RejectReason),
+    /// The hub refused our key at the handshake: it does not know it.
+    UnknownKey,
+    /// The hub refused our key at the handshake: its window there is closed.
+    ClosedKey,
+    /// A code this build does not know.
+    Other(String),
+}
+
+impl Refusal {
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        match self {
+            Refusal::Hub(r) => r.code(),
+            Refusal::UnknownKey => UNKNOWN_KEY,
+            Refusal::ClosedKey => CLOSED_KEY,
+            Refusal::Other(code) => code,
+        }
+    }
+
+    /// Whether a refusal of this kind may pass later without a change on this side
+    /// (a change at the destination, such as enrolling our key, is enough).
+    pub fn transient(&self) -> bool {
+        match self {
+            Refusal::Hub(r) => r.transient(),
+            Refusal::UnknownKey | Refusal::ClosedKey => true,
+            Refusal::Other(_) => false,
+        }
+    }
+
+    /// In Vietnamese (for `status` and the pages).
+    pub fn title(&self) -> String {
+        match self {
+            Refusal::Hub(r) => r.title().to_owned(),
+            Refusal::UnknownKey => "máy chủ chưa đăng ký khóa của đơn vị này".into(),
+            Refusal::ClosedKey => "khóa của đơn vị này đã bị thu hồi ở máy chủ".into(),
+            Refusal::Other(code) => code.clone(),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(code: String) -> Refusal {
+        match code.as_str() {
+            UNKNOWN_KEY => Refusal::UnknownKey,
+            CLOSED_KEY => Refusal::ClosedKey,
+            c => RejectReason::from_code(c).map_or(Refusal::Other(code), Refusal::Hub),
+        }
+    }
+}
+
+impl From<Refusal> for String {
+    fn from(r: Refusal) -> String {
+        r.code().to_owned()
+    }
+}
+
+impl From<RejectReason> for Refusal {
+    fn from(r: RejectReason) -> Refusal {
+        Refusal::Hub(r)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 /// One seal's delivery to one destination.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Delivery {
@@ -55,8 +188,8 @@ pub struct Delivery {
     pub seq: u32,
     /// Hex of [`Seal::id`].
     pub seal_id: String,
-    /// `pending`, `sent`, `received` or `rejected`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeliveryState,
     /// Times the seal went out.
     pub attempts: u32,
     /// The last connection error, for the operator.
@@ -69,8 +202,8 @@ pub struct Delivery {
     pub received_at: Option<i64>,
     /// The destination's log index (from the receipt).
     pub log_index: Option<u64>,
-    /// The rejection's stable code.
-    pub reject_reason: Option<String>,
+    /// Why it was refused (stored as the stable code).
+    pub reject_reason: Option<Refusal>,
     /// The rejection's detail.
     pub reject_detail: Option<String>,
     /// A receipt the destination can no longer prove (its store lost the item): kept
@@ -86,9 +219,9 @@ pub struct Delivery {
     pub next_try_ms: Option<i64>,
 }
 
-/// The hub refused our key at the handshake: it does not know it.
+/// The code of [`Refusal::UnknownKey`].
 pub const UNKNOWN_KEY: &str = "unknown_key";
-/// The hub refused our key at the handshake: its window there is closed.
+/// The code of [`Refusal::ClosedKey`].
 pub const CLOSED_KEY: &str = "closed_key";
 
 impl Delivery {
@@ -96,49 +229,12 @@ impl Delivery {
     /// such as enrolling our key, is enough): retried on the stored schedule. Any other
     /// rejection waits for the clerk (a new seal, or `sync --once --retry-now`).
     pub fn retryable(&self) -> bool {
-        match self.reject_reason.as_deref() {
-            None => true,
-            Some(code) => transient(code),
-        }
+        self.reject_reason.as_ref().is_none_or(Refusal::transient)
     }
-}
 
-/// Whether a refusal with this code may pass later without a change on this side.
-pub fn transient(code: &str) -> bool {
-    code == UNKNOWN_KEY
-        || code == CLOSED_KEY
-        || [
-            RejectReason::Unavailable,
-            RejectReason::HeadsMissing,
-            RejectReason::UnknownUnit,
-        ]
-        .iter()
-        .any(|r| r.code() == code)
-}
-
-/// A refusal's code in Vietnamese (for `status` and the pages).
-pub fn reason_vi(code: &str) -> String {
-    const ALL: [RejectReason; 12] = [
-        RejectReason::Version,
-        RejectReason::UnknownUnit,
-        RejectReason::WrongKey,
-        RejectReason::BadSignature,
-        RejectReason::OtherUnit,
-        RejectReason::HeadsMissing,
-        RejectReason::ResultMismatch,
-        RejectReason::Inconsistent,
-        RejectReason::Malformed,
-        RejectReason::TooLarge,
-        RejectReason::Unavailable,
-        RejectReason::RevokedKey,
-    ];
-    match code {
-        UNKNOWN_KEY => "máy chủ chưa đăng ký khóa của đơn vị này".into(),
-        CLOSED_KEY => "khóa của đơn vị này đã bị thu hồi ở máy chủ".into(),
-        _ => ALL
-            .iter()
-            .find(|r| r.code() == code)
-            .map_or_else(|| code.to_owned(), |r| r.title().to_owned()),
+    /// Whether a verified receipt is held (final).
+    pub fn received(&self) -> bool {
+        self.state == DeliveryState::Received
     }
 }
 
@@ -224,12 +320,40 @@ pub fn deliveries(
     store: &Store,
     dest: &PublicKey,
 ) -> Result<Vec<(Seal, Delivery)>, OutboxError> {
-    let items = outbox
+    with_deliveries(store, dest, seal_items(outbox, store)?, Missing::Create)
+}
+
+/// [`deliveries`] for a reader (`status`, the pages, `/metrics`): a seal without a
+/// record reads as a fresh pending one, and nothing is written. A scrape every few
+/// seconds made records durably, one fsync each, on the hub's disk.
+pub fn deliveries_read(
+    outbox: &impl Outbox,
+    store: &Store,
+    dest: &PublicKey,
+) -> Result<Vec<(Seal, Delivery)>, OutboxError> {
+    with_deliveries(store, dest, seal_items(outbox, store)?, Missing::Show)
+}
+
+/// Something to deliver: its name on the wire, seq, id, and itself.
+type Item<T> = (String, u32, [u8; 32], T);
+
+fn seal_items(outbox: &impl Outbox, store: &Store) -> Result<Vec<Item<Seal>>, OutboxError> {
+    Ok(outbox
         .sealed(store)?
         .into_iter()
         .map(|(name, seal)| (name, seal.body.seq, seal.id(), seal))
-        .collect();
-    with_deliveries(store, dest, items)
+        .collect())
+}
+
+fn aggregate_items(
+    outbox: &impl Outbox,
+    store: &Store,
+) -> Result<Vec<Item<Aggregate>>, OutboxError> {
+    Ok(outbox
+        .aggregates(store)?
+        .into_iter()
+        .map(|a| (a.name(), a.body.seq, a.id(), a))
+        .collect())
 }
 
 /// Every aggregate of the outbox with its delivery to `dest`.
@@ -238,19 +362,38 @@ pub fn aggregate_deliveries(
     store: &Store,
     dest: &PublicKey,
 ) -> Result<Vec<(Aggregate, Delivery)>, OutboxError> {
-    let items = outbox
-        .aggregates(store)?
-        .into_iter()
-        .map(|a| (a.name(), a.body.seq, a.id(), a))
-        .collect();
-    with_deliveries(store, dest, items)
+    with_deliveries(
+        store,
+        dest,
+        aggregate_items(outbox, store)?,
+        Missing::Create,
+    )
 }
 
-/// Pairs each item (name, seq, id, item) with its delivery record, creating missing ones.
+/// [`aggregate_deliveries`] for a reader: nothing is written.
+pub fn aggregate_deliveries_read(
+    outbox: &impl Outbox,
+    store: &Store,
+    dest: &PublicKey,
+) -> Result<Vec<(Aggregate, Delivery)>, OutboxError> {
+    with_deliveries(store, dest, aggregate_items(outbox, store)?, Missing::Show)
+}
+
+/// What to do with an item that has no delivery record yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Write a pending record durably (the delivery loop).
+    Create,
+    /// Show a pending record, write nothing (readers).
+    Show,
+}
+
+/// Pairs each item (name, seq, id, item) with its delivery record.
 fn with_deliveries<T>(
     store: &Store,
     dest: &PublicKey,
-    items: Vec<(String, u32, [u8; 32], T)>,
+    items: Vec<Item<T>>,
+    missing_records: Missing,
 ) -> Result<Vec<(T, Delivery)>, OutboxError> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
@@ -263,7 +406,7 @@ fn with_deliveries<T>(
                     session: name,
                     seq,
                     seal_id: hex::encode(id),
-                    state: "pending".into(),
+                    state: DeliveryState::Pending,
                     attempts: 0,
                     last_error: None,
                     updated_at: now(),
@@ -276,7 +419,9 @@ fn with_deliveries<T>(
                     lost_at: None,
                     next_try_ms: None,
                 };
-                missing.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
+                if missing_records == Missing::Create {
+                    missing.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
+                }
                 d
             }
         };
@@ -300,14 +445,14 @@ fn update(
         return Ok(());
     };
     let mut d: Delivery = serde_json::from_slice(&v)?;
-    if d.state == "received" {
+    if d.received() {
         return Ok(()); // a receipt is final
     }
     f(&mut d);
     d.updated_at = now();
     let w = [Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?)];
     // "sent" may be lost in a crash at no cost (the seal goes again); an answer may not.
-    if d.state == "sent" {
+    if d.state == DeliveryState::Sent {
         store.batch_lazy(&w)?;
     } else {
         store.batch(&w)?;
@@ -345,7 +490,7 @@ fn now_ms() -> i64 {
 fn refused_again(
     store: &Store,
     dest: &PublicKey,
-    code: &str,
+    code: &Refusal,
     detail: &str,
 ) -> Result<retry::Schedule, OutboxError> {
     let prev = schedule(store, dest)?;
@@ -401,7 +546,7 @@ pub fn log_alarm(store: &Store, dest: &PublicKey) -> Result<Option<LogAlarm>, Ou
 pub fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxError> {
     match ev {
         Event::SealSent { session, seq } => update(store, dest, session, *seq, |d| {
-            d.state = "sent".into();
+            d.state = DeliveryState::Sent;
             d.attempts += 1;
         }),
         Event::Receipt {
@@ -409,7 +554,7 @@ pub fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxE
             seq,
             receipt,
         } => update(store, dest, session, *seq, |d| {
-            d.state = "received".into();
+            d.state = DeliveryState::Received;
             d.receipt = Some(hex::encode(receipt.to_bytes()));
             d.received_at = Some(receipt.body.received_at);
             d.log_index = Some(receipt.body.log_index);
@@ -426,8 +571,8 @@ pub fn record(store: &Store, dest: &PublicKey, ev: &Event) -> Result<(), OutboxE
             reason,
             detail,
         } => update(store, dest, session, *seq, |d| {
-            d.state = "rejected".into();
-            d.reject_reason = Some(reason.code().into());
+            d.state = DeliveryState::Rejected;
+            d.reject_reason = Some(Refusal::Hub(*reason));
             d.reject_detail = Some(detail.clone());
         }),
         Event::SyncState { session, state } => {
@@ -482,7 +627,7 @@ fn reopen_lost(
         let (Some(index), Some(receipt)) = (d.log_index, d.receipt.clone()) else {
             continue;
         };
-        if d.state != "received" {
+        if !d.received() {
             continue;
         }
         let id: Option<[u8; 32]> = hex::decode(&d.seal_id).ok().and_then(|b| b.try_into().ok());
@@ -493,7 +638,7 @@ fn reopen_lost(
         }
         tracing::warn!(dest = %dest.to_hex(), session = %d.session, seq = d.seq, index,
             "the destination lost an item it had receipted; delivering it again");
-        d.state = "pending".into();
+        d.state = DeliveryState::Pending;
         d.lost_receipt = Some(receipt);
         d.lost_at = Some(now());
         d.receipt = None;
@@ -517,13 +662,13 @@ fn load_jobs(
     retry_rejected: bool,
     fresh_only: bool,
 ) -> Result<Pending, OutboxError> {
-    outbox.with_store(|store| {
-        let wanted = |d: &Delivery| match d.state.as_str() {
-            "received" => false,
-            "pending" => true,
+    on_store(outbox, |store| {
+        let wanted = |d: &Delivery| match d.state {
+            DeliveryState::Received => false,
+            DeliveryState::Pending => true,
             _ if fresh_only => false,
-            "rejected" => retry_rejected || d.retryable(),
-            _ => true,
+            DeliveryState::Rejected => retry_rejected || d.retryable(),
+            DeliveryState::Sent => true,
         };
         let aggregates: Vec<Aggregate> = aggregate_deliveries(outbox, store, dest)?
             .into_iter()
@@ -591,15 +736,15 @@ pub fn pending(
 fn mark_refused(
     outbox: &impl Outbox,
     dest: &PublicKey,
-    code: &str,
+    code: &Refusal,
     detail: &str,
 ) -> Result<(), OutboxError> {
-    outbox.with_store(|store| {
+    on_store(outbox, |store| {
         for (_, d) in deliveries(outbox, store, dest)? {
-            if d.state != "received" && d.retryable() {
+            if !d.received() && d.retryable() {
                 update(store, dest, &d.session, d.seq, |x| {
-                    x.state = "rejected".into();
-                    x.reject_reason = Some(code.to_owned());
+                    x.state = DeliveryState::Rejected;
+                    x.reject_reason = Some(code.clone());
                     x.reject_detail = Some(detail.to_owned());
                     x.last_error = None;
                     x.next_try_ms = None;
@@ -611,21 +756,35 @@ fn mark_refused(
 }
 
 /// Records a failed (or still unanswered) connection on every delivery not received,
-/// with when the next attempt is (`None`: this one is still going on).
+/// with when the next attempt is (`None`: this one is still going on). One batch, one
+/// fsync, however many deliveries wait: a district with a hundred seals and a dead
+/// link paid a hundred fsyncs per attempt.
 fn mark_error(
     outbox: &impl Outbox,
     dest: &PublicKey,
     msg: &str,
     next_try_ms: Option<i64>,
 ) -> Result<(), OutboxError> {
-    outbox.with_store(|store| {
-        for (_, d) in deliveries(outbox, store, dest)? {
-            if d.state != "received" {
-                update(store, dest, &d.session, d.seq, |x| {
-                    x.last_error = Some(msg.to_owned());
-                    x.next_try_ms = next_try_ms;
-                })?;
+    on_store(outbox, |store| {
+        let at = now();
+        let mut writes = Vec::new();
+        let mut answered = false;
+        for (_, mut d) in deliveries(outbox, store, dest)? {
+            if d.received() {
+                continue;
             }
+            answered |= d.state != DeliveryState::Sent;
+            d.last_error = Some(msg.to_owned());
+            d.next_try_ms = next_try_ms;
+            d.updated_at = at;
+            let k = outbox_key(dest, &d.session, d.seq);
+            writes.push(Write::Put(Table::Outbox, k, serde_json::to_vec(&d)?));
+        }
+        // As in `update`: "sent" records may be lost at no cost, the others are answers.
+        if answered {
+            store.batch(&writes)?;
+        } else if !writes.is_empty() {
+            store.batch_lazy(&writes)?;
         }
         Ok(())
     })
@@ -640,6 +799,26 @@ pub fn check_interval() -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|s| (1..=86_400).contains(s))
         .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
+/// [`Outbox::with_store`] from the delivery loop, which runs on a tokio worker: the
+/// store's writes wait for fsync, and a worker blocked on the disk stalled every other
+/// task of the runtime (the node's pages beside `serve --sync`, the hub's connections
+/// beside its forwarders). On a multi-thread runtime the worker first hands its other
+/// tasks to another thread (`block_in_place`: the closure borrows the outbox, which
+/// `spawn_blocking` could not take); elsewhere (a current-thread runtime, or none, as
+/// in the simulator) the work runs in place.
+fn on_store<T>(
+    outbox: &impl Outbox,
+    f: impl FnOnce(&Store) -> Result<T, OutboxError>,
+) -> Result<T, OutboxError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| outbox.with_store(f))
+        }
+        _ => outbox.with_store(f),
+    }
 }
 
 /// Totals of a delivery run.
@@ -707,8 +886,7 @@ pub async fn run_until(
     let mut retry_rejected = retry_now;
     loop {
         let held = !retry_now
-            && outbox
-                .with_store(|store| schedule(store, &dest))?
+            && on_store(outbox, |store| schedule(store, &dest))?
                 .is_some_and(|s| s.holds_back(now_ms()));
         if held {
             // The destination refused us lately: a check-in would only be refused again.
@@ -716,11 +894,11 @@ pub async fn run_until(
         }
         let p = load_jobs(outbox, &dest, from.device, retry_rejected, held)?;
         if held {
-            stats.held_back = outbox.with_store(|store| {
+            stats.held_back = on_store(outbox, |store| {
                 Ok(deliveries(outbox, store, &dest)?
                     .iter()
-                    .filter(|(_, d)| d.state != "received" && d.state != "pending")
-                    .filter(|(_, d)| d.state != "rejected" || d.retryable())
+                    .filter(|(_, d)| !d.received() && d.state != DeliveryState::Pending)
+                    .filter(|(_, d)| d.state != DeliveryState::Rejected || d.retryable())
                     .count())
             })?;
         }
@@ -759,7 +937,7 @@ pub async fn run_until(
         );
         stats.connections += 1;
         let mut failure = None;
-        let (mut receipts, mut rejection) = (0u32, None::<(String, String)>);
+        let (mut receipts, mut rejection) = (0u32, None::<(Refusal, String)>);
         let slow = || {
             let msg = format!(
                 "không kết nối được máy chủ {}: chưa có trả lời sau {} giây (máy chủ tắt, sai địa chỉ hoặc mất mạng); đang thử tiếp",
@@ -780,12 +958,12 @@ pub async fn run_until(
                 match &ev {
                     Event::Receipt { .. } => receipts += 1,
                     Event::Rejected { reason, detail, .. } => {
-                        rejection = Some((reason.code().to_owned(), detail.clone()))
+                        rejection = Some((Refusal::Hub(*reason), detail.clone()))
                     }
                     _ => {}
                 }
                 if failure.is_none() {
-                    if let Err(e) = outbox.with_store(|store| record(store, &dest, &ev)) {
+                    if let Err(e) = on_store(outbox, |store| record(store, &dest, &ev)) {
                         failure = Some(e);
                     }
                 }
@@ -806,31 +984,31 @@ pub async fn run_until(
                 if let Some((code, detail)) = rejection {
                     // Asking again at once would only be refused again, and each
                     // refusal costs the destination a connection and a record.
-                    let next = outbox.with_store(|st| refused_again(st, &dest, &code, &detail))?;
+                    let next = on_store(outbox, |st| refused_again(st, &dest, &code, &detail))?;
                     tracing::info!(dest = %target.addr, reason = %code, failures = next.failures,
                         "refused; next attempt in {} s", (next.next_at_ms - now_ms()) / 1000);
                     stats.refused = Some(next);
                     break;
                 }
                 if receipts > 0 {
-                    outbox.with_store(|store| clear_schedule(store, &dest))?;
+                    on_store(outbox, |store| clear_schedule(store, &dest))?;
                 }
             }
             Err(DeliverError::Refused { verdict, hub_unit }) => {
                 let code = if verdict == KeyVerdict::Revoked {
-                    CLOSED_KEY
+                    Refusal::ClosedKey
                 } else {
-                    UNKNOWN_KEY
+                    Refusal::UnknownKey
                 };
                 let detail = format!(
                     "máy chủ {} {}: khóa {} của đơn vị {}",
                     target.addr,
-                    reason_vi(code),
+                    code.title(),
                     from.key.public().fingerprint(),
                     from.unit
                 );
-                mark_refused(outbox, &dest, code, &detail)?;
-                let next = outbox.with_store(|st| refused_again(st, &dest, code, &detail))?;
+                mark_refused(outbox, &dest, &code, &detail)?;
+                let next = on_store(outbox, |st| refused_again(st, &dest, &code, &detail))?;
                 tracing::warn!(dest = %target.addr, "{detail}");
                 stats.refused = Some(next);
                 stats.key_refused_by = Some(hub_unit);
@@ -867,13 +1045,11 @@ fn describe(e: &DeliverError) -> String {
     }
 }
 
-/// `pending`, `sent`… in Vietnamese.
+#[cfg(test)]
+mod tests;
+
+/// A stored state's name (`pending`, `sent`…) in Vietnamese, for printers that read
+/// the JSON.
 pub fn state_vi(s: &str) -> &'static str {
-    match s {
-        "pending" => "chờ gửi",
-        "sent" => "đã gửi, chờ biên nhận",
-        "received" => "đã có biên nhận",
-        "rejected" => "bị từ chối",
-        _ => "?",
-    }
+    DeliveryState::from_key(s).map_or("?", DeliveryState::title)
 }

@@ -4,7 +4,7 @@
 
 use super::gate::{Admit, Gate, GateCounts, GateLimits};
 use super::tls::{RefusedKey, ServerTls};
-use super::{peer_key, read_msg_within, write_msg, NetConfig};
+use super::{peer_key, read_msg_within, write_msg, NetConfig, StreamError};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,28 @@ use tinnhiem_core::seal::PublicKey;
 use tokio::sync::{mpsc, Semaphore};
 
 /// A reader's word that the peer finished a stream.
-const END: &str = "end of stream";
+/// What a stream's reader task reports instead of a message. The driver branches on
+/// the kind, never on an error's text: a reworded message must not cut off every peer
+/// whose stream was reset.
+#[derive(Debug)]
+enum StreamEnd {
+    /// The peer finished its side cleanly.
+    Finished,
+    /// The stream or connection went away (a reset, a closed connection): that
+    /// stream ends, the connection stays.
+    Gone(StreamError),
+    /// The peer broke framing or dribbled a message: it is cut off.
+    Violation(StreamError),
+}
+
+impl From<StreamError> for StreamEnd {
+    fn from(e: StreamError) -> StreamEnd {
+        match e {
+            StreamError::Io(_) => StreamEnd::Gone(e),
+            StreamError::Frame(_) | StreamError::Slow(_) => StreamEnd::Violation(e),
+        }
+    }
+}
 
 /// What the server needs from the hub: who a key is, and an environment per connection.
 pub trait Host: Send + Sync + 'static {
@@ -168,7 +189,7 @@ async fn connection<H: Host>(
 ) -> (u64, u64) {
     let mut machine = HubSession::new(&host.hub_unit(), unit, limits);
     let mut env = host.env(unit);
-    let (tx, mut rx) = mpsc::channel::<(u64, Result<Msg, String>)>(64);
+    let (tx, mut rx) = mpsc::channel::<(u64, Result<Msg, StreamEnd>)>(64);
     let mut streams: BTreeMap<u64, quinn::SendStream> = BTreeMap::new();
     let mut channel_of: BTreeMap<Channel, u64> = BTreeMap::new();
     let mut messages = 0u64;
@@ -194,10 +215,10 @@ async fn connection<H: Host>(
                                 Ok(Some((m, _))) => if tx.send((id, Ok(m))).await.is_err() { return },
                                 Ok(None) => {
                                     // The peer finished its side: finish ours, free the stream.
-                                    let _ = tx.send((id, Err(END.into()))).await;
+                                    let _ = tx.send((id, Err(StreamEnd::Finished))).await;
                                     return;
                                 }
-                                Err(e) => { let _ = tx.send((id, Err(e.to_string()))).await; return; }
+                                Err(e) => { let _ = tx.send((id, Err(e.into()))).await; return; }
                             }
                         }
                     });
@@ -208,19 +229,19 @@ async fn connection<H: Host>(
                 let Some((id, m)) = m else { break };
                 let msg = match m {
                     Ok(m) => m,
-                    Err(e) if e == END => {
+                    Err(StreamEnd::Finished) => {
                         if let Some(mut send) = streams.remove(&id) {
                             let _ = send.finish();
                         }
                         channel_of.retain(|_, v| *v != id);
                         continue;
                     }
-                    Err(e) if e.starts_with("stream:") => {
+                    Err(StreamEnd::Gone(e)) => {
                         tracing::debug!(unit, "stream ended: {e}");
                         continue;
                     }
-                    Err(e) => {
-                        // Oversized or malformed: cut the peer off.
+                    Err(StreamEnd::Violation(e)) => {
+                        // Oversized, malformed or too slow: cut the peer off.
                         tracing::warn!(unit, "cut off: {e}");
                         conn.close(3u32.into(), b"protocol violation");
                         break;
@@ -251,4 +272,25 @@ async fn connection<H: Host>(
     }
     let st = conn.stats();
     (st.udp_tx.bytes + st.udp_rx.bytes, messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tinnhiem_core::proto::FrameError;
+
+    #[test]
+    fn a_stream_that_went_away_ends_alone_and_a_broken_frame_cuts_the_peer_off() {
+        let gone = StreamEnd::from(StreamError::Io("reset by peer".into()));
+        assert!(matches!(gone, StreamEnd::Gone(_)));
+        let torn = StreamEnd::from(StreamError::Io("stream ended inside a message".into()));
+        assert!(matches!(torn, StreamEnd::Gone(_)));
+        let big = StreamEnd::from(StreamError::Frame(FrameError::TooLarge {
+            size: 9,
+            limit: 1,
+        }));
+        assert!(matches!(big, StreamEnd::Violation(_)));
+        let slow = StreamEnd::from(StreamError::Slow(std::time::Duration::from_secs(1)));
+        assert!(matches!(slow, StreamEnd::Violation(_)));
+    }
 }

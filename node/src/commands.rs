@@ -1131,10 +1131,10 @@ impl<'a> Cx<'a> {
                     );
                 }
             }
-            let mine = b.unit == self.home.config.unit.as_str();
-            let held = match SessionId::new(&b.session) {
-                Ok(sid) if mine => self.desk.store.seals(&sid)?,
-                _ => Vec::new(),
+            let held = if b.unit == self.home.config.unit {
+                self.desk.store.seals(&b.session)?
+            } else {
+                Vec::new()
             };
             let latest = held.iter().max_by_key(|x| x.body.seq);
             match held.iter().find(|x| x.body.seq == b.seq) {

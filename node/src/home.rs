@@ -136,22 +136,9 @@ impl Home {
     }
 }
 
-/// Writes a file so that a crash leaves either the old or the new content: temp file,
-/// fsync, rename, fsync of the directory.
+/// Writes a file so that a crash leaves either the old or the new content
+/// ([`tinnhiem_store::file::write_atomic`], the one helper of both binaries).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("không tạo được {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("không ghi được {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("không ghi được {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    tinnhiem_store::file::write_atomic(path, bytes, None)
+        .with_context(|| format!("không ghi được {}", path.display()))
 }

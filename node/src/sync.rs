@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tinnhiem_core::domain::SessionId;
 use tinnhiem_core::proto::node::Event;
 use tinnhiem_core::seal::{Receipt, Seal};
-use tinnhiem_net::outbox::{self, reason_vi, Outbox, OutboxError, RunStats, Sender};
+use tinnhiem_net::outbox::{self, DeliveryState, Outbox, OutboxError, RunStats, Sender};
 use tinnhiem_store::Store;
 
 /// `[hub]` of node.toml.
@@ -46,12 +46,26 @@ impl Outbox for NodeOutbox<'_> {
     }
 }
 
+/// Every seal's delivery as stored, for readers: `status`, the pages and `/metrics`
+/// write nothing (the delivery loop makes the records).
 fn deliveries(
     home: &Home,
     store: &Store,
     dest: &HubTarget,
 ) -> Result<Vec<(Seal, outbox::Delivery)>> {
-    Ok(outbox::deliveries(&NodeOutbox(home), store, &dest.key()?)?)
+    Ok(outbox::deliveries_read(
+        &NodeOutbox(home),
+        store,
+        &dest.key()?,
+    )?)
+}
+
+/// Whether a delivery run prints each receipt and refusal as it comes: not under
+/// `--json`, whose stdout is one JSON document.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Print,
+    Silent,
 }
 
 async fn run_until(
@@ -60,7 +74,7 @@ async fn run_until(
     deadline: Instant,
     retry_now: bool,
     check: bool,
-    quiet: bool,
+    progress: Progress,
 ) -> Result<RunStats> {
     let key = home.key()?;
     let device = home.store()?.device()?;
@@ -77,7 +91,7 @@ async fn run_until(
         retry_now,
         check,
         |ev| {
-            if !quiet {
+            if progress == Progress::Print {
                 print_event(ev);
             }
         },
@@ -136,7 +150,11 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
         start + timeout,
         retry_now,
         true,
-        json,
+        if json {
+            Progress::Silent
+        } else {
+            Progress::Print
+        },
     ))?;
     let store = home.store()?;
     let all = deliveries(home, &store, &target)?;
@@ -145,7 +163,7 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
     // receipts it still answers with cannot be trusted to stand.
     let alarm = outbox::log_alarm(&store, &target.key()?)?.filter(|a| a.at >= started_at);
     drop(store);
-    let received = all.iter().filter(|(_, d)| d.state == "received").count();
+    let received = all.iter().filter(|(_, d)| d.received()).count();
     let ok = received == all.len() && alarm.is_none();
     let key = home.key()?.public();
     let refusal = stats
@@ -159,7 +177,7 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
                    "connections": stats.connections, "wire_bytes": stats.wire_bytes,
                    "payload_bytes": stats.payload_bytes, "seconds": start.elapsed().as_secs_f64(),
                    "refused": stats.refused.as_ref().map(|s| json!({
-                       "reason": s.reason, "reason_vi": reason_vi(&s.reason), "detail": s.detail,
+                       "reason": s.reason, "reason_vi": s.reason.title(), "detail": s.detail,
                        "next_attempt_at": s.next_at_ms / 1000})),
                    "key_refused": refusal.as_ref().map(|r| json!({
                        "fingerprint": key.fingerprint(), "key": key.to_hex(), "text": r})),
@@ -186,7 +204,7 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
     } else if let Some(s) = &stats.refused {
         println!(
             "Máy chủ từ chối: {} [{}]. Sẽ tự thử lại sau {} (sync --daemon); thử ngay: sync --once --retry-now.",
-            reason_vi(&s.reason),
+            s.reason.title(),
             s.reason,
             when_ms(s.next_at_ms)
         );
@@ -196,13 +214,13 @@ pub(crate) fn once(home: &Home, timeout: Duration, json: bool, retry_now: bool) 
                 "Chưa gửi lại {} biên bản: máy chủ đã từ chối lúc {} ({}); lần thử tiếp theo sau {}. Thử ngay: sync --once --retry-now.",
                 stats.held_back,
                 when_ms(s.last_at_ms),
-                reason_vi(&s.reason),
+                s.reason.title(),
                 when_ms(s.next_at_ms)
             );
         }
     }
     if !ok {
-        for (_, d) in all.iter().filter(|(_, d)| d.state != "received") {
+        for (_, d) in all.iter().filter(|(_, d)| !d.received()) {
             println!(
                 "  chưa xong: «{}» lần {}: {} — {}",
                 d.session,
@@ -225,7 +243,7 @@ fn key_refusal(
     schedule: Option<&outbox::retry::Schedule>,
 ) -> String {
     let unit = home.config.unit.as_str();
-    let closed = schedule.is_some_and(|s| s.reason == outbox::CLOSED_KEY);
+    let closed = schedule.is_some_and(|s| s.reason == outbox::Refusal::ClosedKey);
     let mut t = if closed {
         format!(
             "MÁY CHỦ {} TỪ CHỐI: khóa của đơn vị «{unit}» đã bị thu hồi ở máy chủ.\n  Dấu vân tay khóa: {}\n  Hãy tạo khóa mới (tinnhiem-node key rotate), rồi gọi cán bộ quản trị máy chủ tỉnh để đăng ký khóa mới.",
@@ -264,10 +282,10 @@ fn shell_quote(s: &str) -> String {
 /// A delivery's state in Vietnamese, telling a refusal that waits for the clerk from
 /// one that will be retried.
 pub(crate) fn delivery_state_vi(d: &outbox::Delivery) -> &'static str {
-    match d.state.as_str() {
-        "rejected" if d.retryable() => "bị từ chối, sẽ thử lại",
-        "rejected" => "bị từ chối, chờ cán bộ xử lý",
-        s => outbox::state_vi(s),
+    match d.state {
+        DeliveryState::Rejected if d.retryable() => "bị từ chối, sẽ thử lại",
+        DeliveryState::Rejected => "bị từ chối, chờ cán bộ xử lý",
+        s => s.title(),
     }
 }
 
@@ -277,13 +295,13 @@ pub(crate) fn detail_vi(
     d: &outbox::Delivery,
     schedule: Option<&outbox::retry::Schedule>,
 ) -> String {
-    match d.state.as_str() {
-        "received" if d.lost_receipt.is_some() => format!(
+    match d.state {
+        DeliveryState::Received if d.lost_receipt.is_some() => format!(
             "biên nhận #{} lúc {} (gửi lại sau khi máy chủ mất dữ liệu)",
             d.log_index.unwrap_or(0),
             when(d.received_at)
         ),
-        "received" => format!(
+        DeliveryState::Received => format!(
             "biên nhận #{} lúc {}",
             d.log_index.unwrap_or(0),
             when(d.received_at)
@@ -296,11 +314,14 @@ pub(crate) fn detail_vi(
                 .map(|e| format!("; lỗi gần nhất: {e}"))
                 .unwrap_or_default()
         ),
-        "rejected" => {
-            let code = d.reject_reason.as_deref().unwrap_or("");
+        DeliveryState::Rejected => {
+            let code = d.reject_reason.as_ref().map_or("", outbox::Refusal::code);
             let what = format!(
                 "{} [{code}]{}",
-                reason_vi(code),
+                d.reject_reason
+                    .as_ref()
+                    .map(outbox::Refusal::title)
+                    .unwrap_or_default(),
                 d.reject_detail
                     .as_deref()
                     .filter(|x| !x.is_empty())
@@ -370,7 +391,7 @@ pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Outp
                     Instant::now() + Duration::from_secs(120),
                     false,
                     check,
-                    false,
+                    Progress::Print,
                 )
                 .await
                 {
@@ -433,7 +454,7 @@ pub(crate) fn status_value(home: &Home, store: &Store) -> Result<serde_json::Val
                 o.insert("detail_vi".into(), json!(detail_vi(d, schedule.as_ref())));
                 o.insert(
                     "reason_vi".into(),
-                    json!(d.reject_reason.as_deref().map(reason_vi)),
+                    json!(d.reject_reason.as_ref().map(outbox::Refusal::title)),
                 );
                 o.insert("retried".into(), json!(d.retryable()));
             }
@@ -445,7 +466,7 @@ pub(crate) fn status_value(home: &Home, store: &Store) -> Result<serde_json::Val
         "log": {"size": log.map(|l| l.0), "root": log.map(|l| hex::encode(l.1)),
                 "alarm": alarm},
         "retry": schedule.map(|s| json!({"failures": s.failures, "reason": s.reason,
-            "reason_vi": reason_vi(&s.reason), "detail": s.detail,
+            "reason_vi": s.reason.title(), "detail": s.detail,
             "next_attempt_at": s.next_at_ms / 1000, "last_refused_at": s.last_at_ms / 1000})),
         "deliveries": list}))
 }
@@ -493,7 +514,7 @@ pub(crate) fn status(home: &Home, json_out: bool) -> Result<()> {
             "Máy chủ đã từ chối {} lần liên tiếp (lần cuối {}: {}); lần thử tiếp theo sau {}.",
             s.failures,
             when_ms(s.last_at_ms),
-            reason_vi(&s.reason),
+            s.reason.title(),
             when_ms(s.next_at_ms)
         );
     }

@@ -1078,13 +1078,25 @@ pub(crate) fn serve(home: Home, addr: std::net::SocketAddr, sync: bool) -> Resul
             auth,
             lock: Arc::new(Mutex::new(())),
         };
-        let server = tokio::spawn(tinnhiem_web::serve(listener, app(web)));
+        let stop = tinnhiem_web::process::Stop::on_signal();
+        let server = tokio::spawn(tinnhiem_web::serve_until(
+            listener,
+            app(web),
+            stop.clone().wait(),
+        ));
         if sync {
-            crate::sync::daemon_loop(&home, crate::stop_signal()).await;
+            // The loop ends at the stop, after the round in progress is recorded.
+            crate::sync::daemon_loop(&home, stop.clone().wait()).await;
         } else {
-            crate::stop_signal().await;
+            stop.wait().await;
         }
-        server.abort();
+        // Requests in flight are answered (and their writes made durable) first.
+        if tokio::time::timeout(tinnhiem_web::process::DRAIN, server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still open after the drain; stopping anyway");
+        }
         Ok(())
     })
 }

@@ -14,7 +14,7 @@ pub fn all(w: &World) -> Result<(), Broken> {
     for (i, p) in w.procs.iter().enumerate().skip(3) {
         let store = w.node_now(i)?;
         for (seal, d) in outbox::deliveries(&NodeOutbox(store), store, &province_key)? {
-            if d.state != "received" {
+            if !d.received() {
                 return Err(Broken(format!(
                     "{} {} seal {}: {} at the province",
                     p.unit, d.session, seal.body.seq, d.state
@@ -34,7 +34,7 @@ pub fn all(w: &World) -> Result<(), Broken> {
     for h in [NATIONAL, PARTY] {
         let dest = w.procs[h].key.public();
         for (seal, d) in outbox::deliveries(&hub.outbox(), hub.store(), &dest)? {
-            if d.state != "received" {
+            if !d.received() {
                 return Err(Broken(format!(
                     "forwarding of {} seal {} to {}: {}",
                     d.session, seal.body.seq, w.procs[h].unit, d.state

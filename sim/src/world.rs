@@ -23,6 +23,10 @@ const RETRY_MS: u64 = 2_000;
 /// A connection with nothing heard for this long is given up (the client's stall).
 const STALL_MS: u64 = 6_000;
 
+/// More events than any plan needs: a livelock (two sides answering each other for
+/// ever) is a failure, not a hang.
+const MAX_STEPS: u64 = 200_000;
+
 /// The hubs, by index in [`World::procs`].
 pub const PROVINCE: usize = 0;
 /// The national hub (Quốc hội's).
@@ -50,6 +54,9 @@ pub struct Faults {
     pub partitions: usize,
     /// New seals made during the run.
     pub reseals: usize,
+    /// A hub's store put back to an earlier copy of itself (a restore from an older
+    /// backup, or a disk that lost its newest commits), its log file kept.
+    pub rollbacks: usize,
 }
 
 /// The whole run's parameters.
@@ -83,6 +90,7 @@ impl Plan {
                 crashes: r.range(0, 4) as usize,
                 partitions: r.range(0, 3) as usize,
                 reseals: r.range(0, 3) as usize,
+                rollbacks: r.range(0, 1) as usize,
             },
         }
     }
@@ -116,6 +124,11 @@ struct Link {
     env: Conn,
     last_heard: u64,
     timer: Option<u64>,
+    /// The last delivery time scheduled on each stream (direction, channel): a stream
+    /// delivers in order.
+    fifo: BTreeMap<(bool, String), u64>,
+    /// Opened after the network healed.
+    since_heal: bool,
 }
 
 /// What happens at a point of virtual time.
@@ -129,6 +142,8 @@ enum Ev {
     },
     /// The client of a connection checks its timers.
     Timer { link: u64 },
+    /// The connection breaks.
+    Break { link: u64 },
     /// A client tries to deliver to a destination.
     Attempt { proc: usize, dest: usize },
     /// A process dies: what it had not synced to disk is gone.
@@ -139,6 +154,10 @@ enum Ev {
     Reseal { proc: usize },
     /// A process is cut off from everyone.
     Partition { proc: usize, ms: u64 },
+    /// A hub's store is copied aside (a backup).
+    Snapshot { proc: usize },
+    /// The hub stops, and its store is replaced by that copy.
+    Rollback { proc: usize },
 }
 
 /// Something the run observed that an invariant rules out, or a step that failed.
@@ -191,6 +210,8 @@ pub struct World {
     healed: bool,
     next_settle_check: u64,
     trace: Sha256,
+    /// `TINNHIEM_SIM_TRACE` set: every line of the trace on stderr, with its time.
+    print: bool,
     pub(crate) steps: u64,
     /// Every receipt any client verified, per hub: log index → item id.
     pub(crate) signed: BTreeMap<(usize, u64), [u8; 32]>,
@@ -199,6 +220,8 @@ pub struct World {
     /// Every seal a district made: (district, seal).
     pub(crate) made: Vec<(usize, Seal)>,
     pub(crate) crashes: usize,
+    /// (client, destination) pairs that finished a connection after the network healed.
+    checked: std::collections::BTreeSet<(usize, usize)>,
     _tmp: tempfile::TempDir,
 }
 
@@ -280,11 +303,13 @@ impl World {
             healed: false,
             next_settle_check: 0,
             trace: Sha256::new(),
+            print: std::env::var_os("TINNHIEM_SIM_TRACE").is_some(),
             steps: 0,
             signed: BTreeMap::new(),
             heads: Vec::new(),
             made: Vec::new(),
             crashes: 0,
+            checked: Default::default(),
             _tmp: tmp,
         };
         w.setup()?;
@@ -367,6 +392,9 @@ impl World {
     }
 
     fn note(&mut self, line: impl AsRef<str>) {
+        if self.print {
+            eprintln!("{:>9} {}", self.now, line.as_ref());
+        }
         self.trace.update(self.now.to_be_bytes());
         self.trace.update(line.as_ref().as_bytes());
         self.trace.update(b"\n");
@@ -393,6 +421,13 @@ impl World {
             let ms = self.rng.range(1_000, 20_000);
             self.at(t, Ev::Partition { proc, ms });
         }
+        for _ in 0..f.rollbacks {
+            let t = self.rng.range(1, chaos / 2);
+            let later = self.rng.range(t + 1, chaos);
+            let proc = self.rng.below(3);
+            self.at(t, Ev::Snapshot { proc });
+            self.at(later, Ev::Rollback { proc });
+        }
         for _ in 0..f.reseals {
             let t = self.rng.range(1, chaos);
             let proc = 3 + self.rng.below(self.procs.len() - 3);
@@ -402,6 +437,12 @@ impl World {
         while let Some(((t, _), ev)) = self.queue.pop_first() {
             self.now = t;
             self.steps += 1;
+            if self.steps > MAX_STEPS {
+                return Err(Broken(format!(
+                    "runaway: {MAX_STEPS} events by {} ms of virtual time",
+                    self.now
+                )));
+            }
             if !self.healed && t >= chaos {
                 self.heal()?;
             }
@@ -448,7 +489,11 @@ impl World {
                     Some(Up::Hub(h)) => outbox::deliveries(&h.outbox(), h.store(), &dest)?,
                     None => return Ok(false),
                 };
-                if all.iter().any(|(_, d)| d.state != "received") {
+                if all.iter().any(|(_, d)| !d.received()) {
+                    return Ok(false);
+                }
+                // And it heard the destination since: a loss is told at each connection.
+                if !self.checked.contains(&(i, *d)) {
                     return Ok(false);
                 }
                 // A hub must also have every district seal to forward.
@@ -469,10 +514,13 @@ impl World {
                 msg,
             } => self.on_msg(link, to_hub, ch, msg),
             Ev::Timer { link } => self.on_timer(link),
+            Ev::Break { link } => self.on_break(link),
             Ev::Attempt { proc, dest } => self.attempt(proc, dest),
             Ev::Crash { proc } => self.crash(proc),
             Ev::Restart { proc } => self.restart(proc),
             Ev::Reseal { proc } => self.reseal(proc),
+            Ev::Snapshot { proc } => self.snapshot(proc),
+            Ev::Rollback { proc } => self.rollback(proc),
             Ev::Partition { proc, ms } => {
                 if !self.healed {
                     self.note(format!("partition {proc} {ms}"));
@@ -544,48 +592,81 @@ impl World {
                 env,
                 last_heard: self.now,
                 timer: None,
+                fifo: BTreeMap::new(),
+                since_heal: self.healed,
             },
         );
         self.pairs.insert((i, dest), id);
         self.client_flush(id)
     }
 
-    fn cut_off(&self, link: &Link) -> bool {
-        self.procs[link.client].partitioned_until > self.now
-            || self.procs[link.server].partitioned_until > self.now
-    }
-
-    /// One message onto the network: lost, duplicated, delayed by chance.
+    /// One message onto the network, as QUIC carries it: a stream delivers its messages
+    /// once and in order (a lost packet is a retransmission, later), streams race each
+    /// other, a partition holds everything back until it ends, and a connection may
+    /// break (its messages in flight are gone; the client connects again). Duplication
+    /// is a connection breaking right after a message arrived, before its answer came
+    /// back: the client sends the same seal again on its next connection.
     fn send(&mut self, link: u64, to_hub: bool, ch: Channel, msg: Msg) {
         let f = self.plan.faults.clone();
         let healed = self.healed;
+        let Some(l) = self.links.get(&link) else {
+            return;
+        };
+        let mut t = self.now + self.rng.range(5, 60);
         if !healed {
-            if let Some(l) = self.links.get(&link) {
-                if self.cut_off(l) {
-                    return;
-                }
+            let held = self.procs[l.client]
+                .partitioned_until
+                .max(self.procs[l.server].partitioned_until);
+            if held > self.now {
+                t = t.max(held) + self.rng.range(5, 300);
             }
             if self.rng.pct(f.loss) {
-                return;
+                t += self.rng.range(200, 1_500); // retransmitted
+            }
+            if self.rng.pct(f.reorder) {
+                t += self.rng.range(50, 3_000); // this stream is slow
+            }
+            if self.rng.pct(f.loss / 5) {
+                self.at(t - 1, Ev::Break { link });
+            } else if self.rng.pct(f.dup / 2) {
+                self.at(t + 1, Ev::Break { link });
             }
         }
-        let copies = if !healed && self.rng.pct(f.dup) { 2 } else { 1 };
-        for _ in 0..copies {
-            let mut delay = self.rng.range(5, 60);
-            if !healed && self.rng.pct(f.reorder) {
-                delay += self.rng.range(50, 3_000);
-            }
-            let t = self.now + delay;
-            self.at(
-                t,
-                Ev::Msg {
-                    link,
-                    to_hub,
-                    ch: ch.clone(),
-                    msg: msg.clone(),
-                },
-            );
-        }
+        let stream = (
+            to_hub,
+            match &ch {
+                Channel::Control => String::new(),
+                Channel::Doc(d) => d.clone(),
+            },
+        );
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        let last = l.fifo.entry(stream).or_insert(0);
+        t = t.max(*last + 1);
+        *last = t;
+        self.at(
+            t,
+            Ev::Msg {
+                link,
+                to_hub,
+                ch,
+                msg,
+            },
+        );
+    }
+
+    /// The connection breaks: the client hears of it and connects again later.
+    fn on_break(&mut self, id: u64) -> Result<(), Broken> {
+        let Some(l) = self.links.get(&id) else {
+            return Ok(());
+        };
+        let (c, s) = (l.client, l.server);
+        self.note(format!("break {id}"));
+        self.close(id);
+        let again = self.now + self.rng.range(200, 5_000);
+        self.at(again, Ev::Attempt { proc: c, dest: s });
+        Ok(())
     }
 
     fn on_msg(&mut self, id: u64, to_hub: bool, ch: Channel, msg: Msg) -> Result<(), Broken> {
@@ -674,7 +755,12 @@ impl World {
                 None => return Err(Broken("a dead client's connection ran".into())),
             }
             match ev {
-                Event::Done => done = true,
+                Event::Done => {
+                    done = true;
+                    if self.links.get(&id).is_some_and(|l| l.since_heal) {
+                        self.checked.insert((client, server));
+                    }
+                }
                 Event::ProtocolError(e) => {
                     self.note(format!("protocol error {id}: {e}"));
                     done = true;
@@ -814,6 +900,34 @@ impl World {
             let t = self.now + self.rng.range(0, 1_000);
             self.at(t, Ev::Attempt { proc: i, dest: d });
         }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, i: usize) -> Result<(), Broken> {
+        let dest = self.procs[i].dir.join("snapshot");
+        if self.procs[i].up.is_none() || dest.exists() {
+            return Ok(());
+        }
+        self.note(format!("snapshot {i}"));
+        self.hub(i)?.store().backup_to(&dest)?;
+        Ok(())
+    }
+
+    fn rollback(&mut self, i: usize) -> Result<(), Broken> {
+        let snap = self.procs[i].dir.join("snapshot");
+        if self.healed || self.procs[i].up.is_none() || !snap.exists() {
+            return Ok(());
+        }
+        self.note(format!("rollback {i}"));
+        self.crash(i)?;
+        let store = self.procs[i].dir.join("store");
+        std::fs::remove_dir_all(&store)?;
+        std::fs::create_dir_all(&store)?;
+        for e in std::fs::read_dir(&snap)? {
+            let e = e?;
+            std::fs::copy(e.path(), store.join(e.file_name()))?;
+        }
+        std::fs::remove_dir_all(&snap)?;
         Ok(())
     }
 

@@ -20,8 +20,8 @@ fn seal(seq: u32) -> Seal {
     Seal::sign(
         &key,
         SealBody {
-            unit: "u".into(),
-            session: sid().to_string(),
+            unit: "u".parse().expect("id"),
+            session: sid(),
             seq,
             heads: vec![[seq as u8; 32]],
             result_digest: [2; 32],

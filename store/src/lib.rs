@@ -12,6 +12,7 @@
 
 mod backend;
 pub mod faults;
+pub mod file;
 pub mod home;
 
 pub use backend::BackendKind;
@@ -950,8 +951,8 @@ mod tests {
             ));
             assert_eq!(st.kind(), kind);
             let body = SealBody {
-                unit: "u".into(),
-                session: s.to_string(),
+                unit: "u".parse().expect("id"),
+                session: s.clone(),
                 seq: 1,
                 heads: vec![[1; 32]],
                 result_digest: [2; 32],
@@ -998,8 +999,8 @@ mod tests {
                 st.create_doc(&b, b"doc-b", &line()).expect("create");
                 let key = UnitKey::from_seed([1; 32]);
                 let body = SealBody {
-                    unit: "u".into(),
-                    session: b.to_string(),
+                    unit: "u".parse().expect("id"),
+                    session: b.clone(),
                     seq: 1,
                     heads: vec![[1; 32]],
                     result_digest: [2; 32],

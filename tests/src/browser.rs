@@ -37,11 +37,27 @@ impl Drop for Group {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// The port chromedriver chose (`--port=0`), from its line "ChromeDriver was started
+/// successfully on port N." (it listens by then); its stdout is drained afterwards.
+fn driver_port(out: std::process::ChildStdout) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let port = line
+                .split("started successfully on port ")
+                .nth(1)
+                .and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok());
+            if let Some(p) = port {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(p);
+                }
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("chromedriver did not say it started")
 }
 
 impl Browser {
@@ -60,24 +76,16 @@ impl Browser {
         );
         // fantoccini's HTTP client is built with rustls; this workspace's provider is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = free_port();
-        let driver = Proc(
-            Command::new(CHROMEDRIVER)
-                .process_group(0)
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn chromedriver"),
-        );
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut child = Command::new(CHROMEDRIVER)
+            .process_group(0)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        let out = child.stdout.take().expect("chromedriver's stdout");
+        let driver = Proc(child);
+        let port = driver_port(out);
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

@@ -478,22 +478,28 @@ impl Hub {
     }
 }
 
-/// A running `tinnhiem-netsim` in front of `to`; returns the proxy and its address.
+/// A running `tinnhiem-netsim` in front of `to`; returns the proxy and its address,
+/// which it binds (port 0) and names on its first line before it reads any packet.
 pub fn netsim(to: std::net::SocketAddr, link: &[&str]) -> (Proc, std::net::SocketAddr) {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .expect("udp")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(bin("tinnhiem-netsim"))
-        .args(["--listen", &listen, "--to", &to.to_string()])
+    use std::io::BufRead;
+    let mut child = Command::new(bin("tinnhiem-netsim"))
+        .args(["--listen", "127.0.0.1:0", "--to", &to.to_string()])
         .args(link)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn netsim");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    (Proc(child), listen.parse().expect("addr"))
+    let mut line = String::new();
+    if let Some(out) = child.stdout.as_mut() {
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("netsim prints its address");
+    }
+    let addr = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("netsim's address in {line:?}"));
+    (Proc(child), addr)
 }
 
 /// A session file for unit tests of the sync: consistent tallies, one subject, the

@@ -167,7 +167,18 @@ pub async fn run(
     cfg: LinkConfig,
     counters: Arc<Counters>,
 ) -> std::io::Result<()> {
-    let front = Arc::new(UdpSocket::bind(listen).await?);
+    run_on(UdpSocket::bind(listen).await?, upstream, cfg, counters).await
+}
+
+/// [`run`] on a socket already bound (to port 0, say: the caller reports the port the
+/// system chose, rather than guessing a free one).
+pub async fn run_on(
+    front: UdpSocket,
+    upstream: SocketAddr,
+    cfg: LinkConfig,
+    counters: Arc<Counters>,
+) -> std::io::Result<()> {
+    let front = Arc::new(front);
     let mut clients: HashMap<SocketAddr, (Arc<UdpSocket>, Arc<Mutex<Link>>)> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     loop {

@@ -146,8 +146,20 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
     let first = n.daemon();
     // The clerk seals while the daemon runs; the hub is down.
     n.seal_session("ky-hop-3", 22);
-    std::thread::sleep(Duration::from_secs(2));
-    let st = n.status();
+    // The daemon reports its attempt failing (the hub does not answer), rather than the
+    // test waiting a while and seeing nothing delivered.
+    let start = Instant::now();
+    let st = loop {
+        let st = n.status();
+        if st["deliveries"][0]["last_error"].is_string() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no failed attempt reported: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
     assert_ne!(st["deliveries"][0]["state"], "received", "{st}");
     n.ok(&["result", "ky-hop-3"]);
     // SIGKILL the daemon: the outbox survives; a new daemon picks it up when the hub is back.

@@ -157,7 +157,20 @@ fn district_seals_reach_both_upper_destinations_once_through_flaky_links() {
     revoked.seal_session("sau-thu-hoi", 20);
     let out = revoked.run(&["sync", "--once", "--timeout", "5"]);
     assert!(!out.status.success());
-    std::thread::sleep(Duration::from_secs(3));
+    // The province says it refused that key, and holds nothing of it: there is nothing
+    // to forward (no waiting to see that nothing comes).
+    let st = province.status();
+    let refused = st["refused_keys"].as_array().cloned().unwrap_or_default();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["key"] == key.as_str() && r["revoked"] == true),
+        "{st}"
+    );
+    assert!(
+        !seals(&province).iter().any(|(_, s, _)| s == "sau-thu-hoi"),
+        "the province accepted a seal of a revoked key"
+    );
     assert_eq!(seals(&national).len(), 4);
 }
 
@@ -190,7 +203,15 @@ fn a_destination_down_for_a_while_gets_everything_once_and_a_killed_province_res
         })
         .collect();
     assert_eq!(seals(&province).len(), 3);
-    std::thread::sleep(Duration::from_secs(3));
+    // The province reports its attempts to reach the destination failing (rather than
+    // the test waiting a while and seeing nothing arrive).
+    wait_for("the province to report failed forwarding attempts", || {
+        let d: Value =
+            serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
+        d[0]["open"]
+            .as_array()
+            .is_some_and(|o| o.len() == 3 && o.iter().all(|x| x["last_error"].is_string()))
+    });
     let d: Value =
         serde_json::from_str(&province.ok(&["destination", "list", "--json"])).expect("json");
     assert_eq!(d[0]["received"], 0, "{d}");

@@ -165,21 +165,7 @@ impl Accounts {
             source,
         };
         let text = toml::to_string(f).map_err(|e| AccountError::Hash(e.to_string()))?;
-        let tmp = self.path.with_extension("toml.tmp");
-        {
-            use std::io::Write;
-            let mut o = std::fs::OpenOptions::new();
-            o.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                o.mode(0o600);
-            }
-            let mut file = o.open(&tmp).map_err(io)?;
-            file.write_all(text.as_bytes()).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        tinnhiem_store::file::write_atomic(&self.path, text.as_bytes(), Some(0o600)).map_err(io)
     }
 
     /// Every account (hashes included: for the server, not for display).

@@ -33,6 +33,17 @@ pub fn guarded(app: axum::Router, auth: std::sync::Arc<Auth>) -> axum::Router {
 /// Serves `app` on a bound listener until the task is aborted, logging where it listens.
 /// Handlers see the peer's address (`ConnectInfo`), which login throttling counts by.
 pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    serve_until(listener, app, std::future::pending()).await
+}
+
+/// [`serve`] until `stop` resolves, then drains: no new connection is taken, idle ones
+/// close, and every request already being answered is answered (a clerk's save in
+/// flight when systemd stops the service is not cut off half way).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     if let Ok(local) = listener.local_addr() {
         tracing::info!(%local, "web pages served");
         if !local.ip().is_loopback() {
@@ -43,7 +54,10 @@ pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) {
         }
     }
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
         tracing::error!("web server stopped: {e}");
     }
 }

@@ -133,13 +133,18 @@ impl Auth {
 
     /// A new session for `user`; its cookie token.
     fn open(&self, user: String, role: Role) -> Option<String> {
+        self.open_at(user, role, Instant::now())
+    }
+
+    /// [`Auth::open`] at `now` (time is an argument, so that expiry is tested without
+    /// waiting for it).
+    fn open_at(&self, user: String, role: Role, now: Instant) -> Option<String> {
         let token = random_hex()?;
         let signed = Signed {
             user,
             role,
             csrf: random_hex()?,
         };
-        let now = Instant::now();
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         s.retain(|_, x| now - x.seen < self.idle && now - x.created < self.max);
         s.insert(
@@ -154,7 +159,11 @@ impl Auth {
     }
 
     fn find(&self, token: &str) -> Option<Signed> {
-        let now = Instant::now();
+        self.find_at(token, Instant::now())
+    }
+
+    /// [`Auth::find`] at `now`.
+    fn find_at(&self, token: &str, now: Instant) -> Option<Signed> {
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let x = s.get_mut(token)?;
         if now - x.seen >= self.idle || now - x.created >= self.max {
@@ -581,14 +590,39 @@ mod tests {
         let auth = Auth::new(
             Accounts::in_dir(dir.path()),
             "t",
-            Duration::from_millis(30),
-            Duration::from_secs(60),
+            Duration::from_secs(2 * 3600),
+            Duration::from_secs(12 * 3600),
         );
-        let t = auth.open("lan".into(), Role::Clerk).expect("token");
-        assert_eq!(auth.find(&t).map(|s| s.user), Some("lan".into()));
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(auth.find(&t).is_none());
-        assert!(auth.find("not-a-token").is_none());
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let t = auth.open_at("lan".into(), Role::Clerk, t0).expect("token");
+        // Each request moves the idle limit on.
+        assert_eq!(
+            auth.find_at(&t, at(3600)).map(|s| s.user),
+            Some("lan".into())
+        );
+        assert!(auth.find_at(&t, at(3600 + 2 * 3600 - 1)).is_some());
+        // Two hours without a request end it.
+        assert!(auth
+            .find_at(&t, at(2 * 3600 + 2 * 3600 - 1 + 2 * 3600))
+            .is_none());
+        assert!(auth.find_at("not-a-token", at(0)).is_none());
+    }
+
+    #[test]
+    fn sessions_end_after_twelve_hours_however_busy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let auth = Auth::with_defaults(Accounts::in_dir(dir.path()), "t");
+        let t0 = Instant::now();
+        let t = auth.open_at("lan".into(), Role::Clerk, t0).expect("token");
+        for h in 1..12 {
+            assert!(auth
+                .find_at(&t, t0 + Duration::from_secs(h * 3600))
+                .is_some());
+        }
+        assert!(auth
+            .find_at(&t, t0 + Duration::from_secs(12 * 3600))
+            .is_none());
     }
 
     #[test]

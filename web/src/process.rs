@@ -22,6 +22,34 @@ pub fn main<C: CommandFactory + FromArgMatches>(
     }
 }
 
+/// One stop for every part of a serving process: the signal handler (or a test) fires
+/// it once, and each part (web server, sync loop, forwarder) waits on its own clone.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// A stop fired by SIGTERM or Ctrl-C ([`stop_signal`]). Must be called inside a
+    /// tokio runtime.
+    pub fn on_signal() -> Stop {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stop signal: finishing what is in flight");
+            let _ = tx.send(true);
+        });
+        Stop(rx)
+    }
+
+    /// Resolves once the stop fired.
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
+}
+
+/// How long a stopping server waits for requests in flight: a page request takes
+/// milliseconds; a client that holds a request open longer is not waited for.
+pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Resolves on SIGTERM or Ctrl-C, whichever comes first.
 pub async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};

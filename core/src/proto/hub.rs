@@ -6,10 +6,11 @@
 //! [`HubEnv`], a synchronous trait: the machine itself does no IO and reads no clock.
 
 use super::wire::{
-    Channel, DocHeads, LogHead, LostItem, Msg, RejectReason, Welcome, LOST_VERSION, MAX_LOST,
-    OLDEST_VERSION, PROTOCOL_VERSION,
+    Channel, DocHeads, LogHead, LostItem, Msg, RejectReason, Welcome, EVERY_SEAL, LOST_VERSION,
+    MAX_LOST, OLDEST_VERSION, PROTOCOL_VERSION,
 };
 use crate::doc::SessionDoc;
+use crate::domain::{SessionId, UnitId};
 use crate::seal::{Receipt, Seal};
 use automerge::sync::{self, SyncDoc};
 use automerge::AutoCommit;
@@ -109,8 +110,8 @@ impl Default for Limits {
 struct Held {
     doc: AutoCommit,
     sync: sync::State,
-    unit: String,
-    session: String,
+    unit: UnitId,
+    session: SessionId,
 }
 
 /// The hub side of one connection from an authenticated unit.
@@ -189,7 +190,7 @@ impl HubSession {
     }
 
     fn close(&mut self, reason: RejectReason, detail: String) {
-        self.reject(Channel::Control, "", [0; 32], reason, detail.clone());
+        self.reject(Channel::Control, "", EVERY_SEAL, reason, detail.clone());
         self.closed = Some((reason, detail));
     }
 
@@ -203,10 +204,10 @@ impl HubSession {
         &self,
         env: &mut impl HubEnv,
         name: &str,
-    ) -> Result<(String, String), (RejectReason, String)> {
+    ) -> Result<(UnitId, SessionId), (RejectReason, String)> {
         let (unit, session) = super::parse_doc_name(&self.peer, name)
             .ok_or_else(|| (RejectReason::Malformed, format!("document name {name:?}")))?;
-        env.authorize(&self.peer, &unit)?;
+        env.authorize(&self.peer, unit.as_str())?;
         Ok((unit, session))
     }
 
@@ -235,7 +236,7 @@ impl HubSession {
     fn load_held(&self, env: &mut impl HubEnv, name: &str) -> Result<Held, (RejectReason, String)> {
         let (unit, session) = self.resolve(env, name)?;
         let (doc, state) = env
-            .load(&unit, &session)
+            .load(unit.as_str(), session.as_str())
             .map_err(|e| (RejectReason::Unavailable, e))?;
         let doc = match doc {
             Some(b) => crate::doc::guard(|| AutoCommit::load(&b))
@@ -395,7 +396,7 @@ impl HubSession {
                             },
                         ))
                     }
-                    Err((reason, detail)) => self.reject(ch, &s, [0; 32], reason, detail),
+                    Err((reason, detail)) => self.reject(ch, &s, EVERY_SEAL, reason, detail),
                 }
             }
             (ch, _) => self.close(
@@ -413,7 +414,7 @@ impl HubSession {
                 return self.reject(
                     ch,
                     s,
-                    [0; 32],
+                    EVERY_SEAL,
                     RejectReason::Malformed,
                     format!("sync message: {e}"),
                 )
@@ -422,7 +423,7 @@ impl HubSession {
         let limit = self.limits.max_doc_bytes;
         let held = match self.held(env, s) {
             Ok(h) => h,
-            Err((reason, detail)) => return self.reject(ch, s, [0; 32], reason, detail),
+            Err((reason, detail)) => return self.reject(ch, s, EVERY_SEAL, reason, detail),
         };
         // Apply the message; any failure forgets the document (nothing of it is stored).
         let outcome: Result<(), (RejectReason, String)> = (|| {
@@ -436,7 +437,7 @@ impl HubSession {
             // The document must be the one its name says: a peer writes only the
             // namespaces it may deliver, and nothing else is ever stored.
             if let Some((u, sess)) = identity(&held.doc) {
-                if u != held.unit || sess != held.session {
+                if u != held.unit.as_str() || sess != held.session.as_str() {
                     return Err((RejectReason::OtherUnit, format!("document of {u}/{sess}")));
                 }
             }
@@ -447,12 +448,17 @@ impl HubSession {
                     format!("document of {} bytes", bytes.len()),
                 ));
             }
-            env.save(&held.unit, &held.session, &bytes, &held.sync.encode())
-                .map_err(|e| (RejectReason::Unavailable, e))
+            env.save(
+                held.unit.as_str(),
+                held.session.as_str(),
+                &bytes,
+                &held.sync.encode(),
+            )
+            .map_err(|e| (RejectReason::Unavailable, e))
         })();
         if let Err((reason, detail)) = outcome {
             self.docs.remove(s);
-            return self.reject(ch, s, [0; 32], reason, detail);
+            return self.reject(ch, s, EVERY_SEAL, reason, detail);
         }
         let Some(held) = self.docs.get_mut(s) else {
             return;
@@ -472,7 +478,9 @@ impl HubSession {
         let ch = Channel::Doc(s.to_owned());
         let seal = match Seal::from_bytes(bytes) {
             Ok(x) => x,
-            Err(e) => return self.reject(ch, s, [0; 32], RejectReason::Malformed, e.to_string()),
+            Err(e) => {
+                return self.reject(ch, s, EVERY_SEAL, RejectReason::Malformed, e.to_string())
+            }
         };
         let id = seal.id();
         let held = match self.held(env, s) {
@@ -497,7 +505,7 @@ impl HubSession {
                 )
             }
         };
-        match env.ingest(&unit, &seal, &mut doc) {
+        match env.ingest(unit.as_str(), &seal, &mut doc) {
             Ok(r) => {
                 // Stored with the seal: nothing of it needs to stay in memory. Another
                 // message for it (a later seal of the same document) loads it again.
@@ -574,7 +582,7 @@ pub fn verify_seal(
             ),
         ));
     }
-    if seal.body.unit != unit {
+    if seal.body.unit.as_str() != unit {
         return Err((
             RejectReason::OtherUnit,
             format!("seal of {}", seal.body.unit),

@@ -58,17 +58,15 @@ pub fn doc_name(speaker: &str, unit: &str, session: &str) -> String {
 }
 
 /// The (unit, session) a name from `speaker` stands for, both ids checked.
-pub fn parse_doc_name(speaker: &str, name: &str) -> Option<(String, String)> {
+pub fn parse_doc_name(speaker: &str, name: &str) -> Option<(UnitId, SessionId)> {
     let (unit, session) = match name.split_once('/') {
         Some((u, s)) => (u, s),
         None => (speaker, name),
     };
-    UnitId::new(unit).ok()?;
-    SessionId::new(session).ok()?;
-    Some((unit.to_owned(), session.to_owned()))
+    Some((UnitId::new(unit).ok()?, SessionId::new(session).ok()?))
 }
 
 pub use wire::{
-    Channel, DocHeads, FrameError, Framer, LostItem, Msg, RejectReason, LOST_VERSION, MAX_LOST,
-    OLDEST_VERSION, PROTOCOL_VERSION,
+    Channel, DocHeads, FrameError, Framer, LostItem, Msg, RejectReason, EVERY_SEAL, LOST_VERSION,
+    MAX_LOST, OLDEST_VERSION, PROTOCOL_VERSION,
 };

@@ -1,7 +1,7 @@
 //! The node's end: deliver seals, syncing each sealed document first.
 
 use super::wire::{
-    Channel, DocHeads, Hello, LostItem, Msg, RejectReason, MAX_LOST, PROTOCOL_VERSION,
+    Channel, DocHeads, Hello, LostItem, Msg, RejectReason, EVERY_SEAL, MAX_LOST, PROTOCOL_VERSION,
 };
 use crate::doc::SessionDoc;
 use crate::merkle::verify_consistency;
@@ -42,7 +42,7 @@ pub enum Event {
     Rejected {
         /// Session.
         session: String,
-        /// Seq (0 when the whole connection was refused).
+        /// Seq. A refusal of the whole connection comes as one event per open seal.
         seq: u32,
         /// Why.
         reason: RejectReason,
@@ -104,11 +104,22 @@ enum Phase {
     Finished,
 }
 
+/// What became of a seal or an aggregate in this conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Sent or to be sent; no answer yet.
+    Waiting,
+    /// A verified receipt came.
+    Receipted,
+    /// Refused, or given up with the connection.
+    Refused,
+}
+
 struct DocState {
     doc: SessionDoc,
     sync: sync::State,
     /// Seals by seq, with their outcome once known.
-    seals: BTreeMap<u32, (Seal, Option<bool>)>,
+    seals: BTreeMap<u32, (Seal, Outcome)>,
     phase: Phase,
     last_activity: u64,
     /// No sync state with this hub: most likely it has never seen the document, so it
@@ -167,7 +178,7 @@ pub struct Extras {
 
 struct AggState {
     agg: Aggregate,
-    outcome: Option<bool>,
+    outcome: Outcome,
     sent_at: Option<u64>,
 }
 
@@ -208,7 +219,7 @@ impl NodeSession {
             .map(|agg| {
                 let st = AggState {
                     agg,
-                    outcome: None,
+                    outcome: Outcome::Waiting,
                     sent_at: None,
                 };
                 (st.agg.name(), st)
@@ -226,7 +237,11 @@ impl NodeSession {
                 .as_deref()
                 .and_then(|b| sync::State::decode(b).ok())
                 .unwrap_or_default();
-            let seals = j.seals.drain(..).map(|s| (s.body.seq, (s, None))).collect();
+            let seals = j
+                .seals
+                .drain(..)
+                .map(|s| (s.body.seq, (s, Outcome::Waiting)))
+                .collect();
             docs.insert(
                 name,
                 DocState {
@@ -431,7 +446,7 @@ impl NodeSession {
         let Some(a) = self.aggregates.get_mut(name) else {
             return false;
         };
-        if a.outcome.is_some() {
+        if a.outcome != Outcome::Waiting {
             return false; // a duplicate
         }
         let seq = a.agg.body.seq;
@@ -446,7 +461,7 @@ impl NodeSession {
                     )));
                     return false;
                 }
-                a.outcome = Some(true);
+                a.outcome = Outcome::Receipted;
                 self.events.push_back(Event::Receipt {
                     session: name.to_owned(),
                     seq,
@@ -455,7 +470,7 @@ impl NodeSession {
                 true
             }
             Err((reason, detail)) => {
-                a.outcome = Some(false);
+                a.outcome = Outcome::Refused;
                 self.events.push_back(Event::Rejected {
                     session: name.to_owned(),
                     seq,
@@ -555,7 +570,7 @@ impl NodeSession {
         }
         for (name, a) in self.aggregates.iter_mut() {
             let due = a.sent_at.is_none_or(|t| now >= t + self.retry_ms);
-            if a.outcome.is_none() && due {
+            if a.outcome == Outcome::Waiting && due {
                 a.sent_at = Some(now);
                 self.out.push_back((
                     Channel::Doc(name.clone()),
@@ -574,8 +589,8 @@ impl NodeSession {
 
     fn fail_all(&mut self, reason: RejectReason, detail: String) {
         for (name, a) in self.aggregates.iter_mut() {
-            if a.outcome.is_none() {
-                a.outcome = Some(false);
+            if a.outcome == Outcome::Waiting {
+                a.outcome = Outcome::Refused;
                 self.events.push_back(Event::Rejected {
                     session: name.clone(),
                     seq: a.agg.body.seq,
@@ -586,8 +601,8 @@ impl NodeSession {
         }
         for (session, d) in self.docs.iter_mut() {
             for (seq, (_, outcome)) in d.seals.iter_mut() {
-                if outcome.is_none() {
-                    *outcome = Some(false);
+                if *outcome == Outcome::Waiting {
+                    *outcome = Outcome::Refused;
                     self.events.push_back(Event::Rejected {
                         session: session.clone(),
                         seq: *seq,
@@ -675,7 +690,7 @@ impl NodeSession {
         d.phase = Phase::Sealing;
         d.last_activity = now;
         for (seq, (seal, outcome)) in &d.seals {
-            if outcome.is_none() {
+            if *outcome == Outcome::Waiting {
                 self.out.push_back((
                     Channel::Doc(s.to_owned()),
                     Msg::Seal {
@@ -739,8 +754,8 @@ impl NodeSession {
             return false;
         }
         d.last_activity = now;
-        if outcome.is_none() {
-            *outcome = Some(true);
+        if *outcome == Outcome::Waiting {
+            *outcome = Outcome::Receipted;
             self.events.push_back(Event::Receipt {
                 session: s.to_owned(),
                 seq: receipt.body.seq,
@@ -770,8 +785,8 @@ impl NodeSession {
             return;
         }
         for (seq, (seal, outcome)) in d.seals.iter_mut() {
-            if outcome.is_none() && (seal.id() == seal_id || seal_id == [0; 32]) {
-                *outcome = Some(false);
+            if *outcome == Outcome::Waiting && (seal.id() == seal_id || seal_id == EVERY_SEAL) {
+                *outcome = Outcome::Refused;
                 self.events.push_back(Event::Rejected {
                     session: s.to_owned(),
                     seq: *seq,
@@ -857,7 +872,7 @@ impl NodeSession {
     fn check_done(&mut self, now: u64) {
         let mut finished = Vec::new();
         for (s, d) in self.docs.iter_mut() {
-            if d.phase != Phase::Finished && d.seals.values().all(|(_, o)| o.is_some()) {
+            if d.phase != Phase::Finished && d.seals.values().all(|(_, o)| *o != Outcome::Waiting) {
                 d.phase = Phase::Finished;
                 finished.push(s.clone());
             }
@@ -874,7 +889,10 @@ impl NodeSession {
         if !self.done_reported
             && (self.welcomed || self.ended)
             && self.docs.values().all(|d| d.phase == Phase::Finished)
-            && self.aggregates.values().all(|a| a.outcome.is_some())
+            && self
+                .aggregates
+                .values()
+                .all(|a| a.outcome != Outcome::Waiting)
         {
             self.done_reported = true;
             self.events.push_back(Event::Done);
@@ -910,7 +928,7 @@ impl NodeSession {
         let aggregates = self
             .aggregates
             .values()
-            .filter(|a| a.outcome.is_none())
+            .filter(|a| a.outcome == Outcome::Waiting)
             .filter_map(|a| a.sent_at)
             .map(|t| t + self.retry_ms);
         docs.chain(aggregates).min()

@@ -181,7 +181,7 @@ fn run(
     let mut bytes = 0;
     let deliver =
         |q: &mut Vec<(Channel, Msg)>, m: (Channel, Msg), rng: &mut Rng, bytes: &mut usize| {
-            *bytes += m.1.encode().len();
+            *bytes += m.1.encode().expect("encode").len();
             if rng.pct(faults.loss_pct) {
                 return;
             }
@@ -208,7 +208,7 @@ fn run(
             let (ch, m) = to_hub.remove(0);
             // Through the framing, as on the wire.
             let mut f = Framer::new(1 << 20);
-            f.push(&m.encode()).expect("frame");
+            f.push(&m.encode().expect("encode")).expect("frame");
             let m = f.next_msg().expect("decode").expect("whole");
             hub.handle(env, ch, m);
             while let Some(m) = hub.poll_transmit() {
@@ -627,8 +627,8 @@ fn the_framer_cuts_off_oversized_and_garbage_messages() {
         session: "a".into(),
         data: vec![1, 2, 3],
     };
-    let mut bytes = m.encode();
-    bytes.extend(m.encode());
+    let mut bytes = m.encode().expect("encode");
+    bytes.extend(m.encode().expect("encode"));
     let mut f = Framer::new(100);
     f.push(&bytes[..5]).expect("push");
     assert_eq!(f.next_msg(), Ok(None));

@@ -68,6 +68,27 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in declaration (and postcard index) order.
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::Version,
+        RejectReason::UnknownUnit,
+        RejectReason::WrongKey,
+        RejectReason::BadSignature,
+        RejectReason::OtherUnit,
+        RejectReason::HeadsMissing,
+        RejectReason::ResultMismatch,
+        RejectReason::Inconsistent,
+        RejectReason::Malformed,
+        RejectReason::TooLarge,
+        RejectReason::Unavailable,
+        RejectReason::RevokedKey,
+    ];
+
+    /// The reason a stored [`RejectReason::code`] names.
+    pub fn from_code(code: &str) -> Option<RejectReason> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// A stable code.
     pub fn code(self) -> &'static str {
         match self {
@@ -199,7 +220,8 @@ pub enum Msg {
         /// The aggregate.
         aggregate: Vec<u8>,
     },
-    /// The hub refuses a seal (or, with an all-zero id, the connection).
+    /// The hub refuses a seal (or, with [`EVERY_SEAL`], every seal of its channel; on
+    /// the control channel, the connection).
     Reject {
         /// The session ("" for the connection).
         session: String,
@@ -219,6 +241,10 @@ pub enum Msg {
         items: Vec<LostItem>,
     },
 }
+
+/// The `seal_id` of a [`Msg::Reject`] that refuses every seal of its channel rather
+/// than one (a document that cannot be taken, a refused connection).
+pub const EVERY_SEAL: [u8; 32] = [0; 32];
 
 /// One item a hub lost: its place in the log and its leaf ([`crate::merkle::leaf_of`]
 /// of its id), which the holder of its receipt recognises.
@@ -248,6 +274,10 @@ pub enum FrameError {
     /// A complete frame that does not decode.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A message of ours that could not be encoded (or whose length does not fit the
+    /// frame's 4 bytes): nothing is sent, rather than an empty or cut frame.
+    #[error("could not encode a message: {0}")]
+    Encode(String),
 }
 
 impl Msg {
@@ -265,12 +295,14 @@ impl Msg {
     }
 
     /// The framed bytes: 4-byte big-endian length, then postcard.
-    pub fn encode(&self) -> Vec<u8> {
-        let body = postcard::to_stdvec(self).unwrap_or_default();
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        let body = postcard::to_stdvec(self).map_err(|e| FrameError::Encode(e.to_string()))?;
+        let len = u32::try_from(body.len())
+            .map_err(|_| FrameError::Encode(format!("{} bytes in one frame", body.len())))?;
         let mut out = Vec::with_capacity(body.len() + 4);
-        out.extend((body.len() as u32).to_be_bytes());
+        out.extend(len.to_be_bytes());
         out.extend(body);
-        out
+        Ok(out)
     }
 
     /// Decodes one unframed message body.

@@ -107,8 +107,8 @@ impl Included {
     /// The reference to `seal`, received at `received_at`.
     pub fn of(seal: &Seal, received_at: i64) -> Included {
         Included {
-            unit: seal.body.unit.clone(),
-            session: seal.body.session.clone(),
+            unit: seal.body.unit.to_string(),
+            session: seal.body.session.to_string(),
             seq: seal.body.seq,
             seal_id: seal.id(),
             result_digest: seal.body.result_digest,

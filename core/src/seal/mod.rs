@@ -22,7 +22,7 @@ pub use receipt::{LogPosition, Receipt, ReceiptBody, RECEIPT_CONTEXT};
 pub use treehead::{TreeHead, TreeHeadBody, TREE_HEAD_CONTEXT};
 
 use crate::doc::Head;
-use crate::domain::{Mode, SessionResult};
+use crate::domain::{Mode, SessionId, SessionResult, UnitId};
 use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -68,13 +68,15 @@ pub enum SealError {
     Decode(String),
 }
 
-/// The signed part of a seal.
+/// The signed part of a seal. The ids are checked when a seal is decoded; their
+/// postcard bytes are those of the plain strings earlier releases signed, so old seals
+/// verify unchanged (`seal/tests.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealBody {
     /// The unit that holds the session.
-    pub unit: String,
+    pub unit: UnitId,
     /// The session.
-    pub session: String,
+    pub session: SessionId,
     /// 1 for the first seal, +1 for each correction.
     pub seq: u32,
     /// Sorted change hashes of the document at sealing.
@@ -240,7 +242,7 @@ pub fn check_session(
 ) -> Result<(crate::domain::Session, SessionResult), SealError> {
     seal.verify_signature()?;
     let (unit, session) = doc.identity().map_err(|_| SealError::WrongDocument)?;
-    if unit.as_str() != seal.body.unit || session.as_str() != seal.body.session {
+    if unit != seal.body.unit || session != seal.body.session {
         return Err(SealError::WrongDocument);
     }
     if seal.body.heads.is_empty() || !doc.has_heads(&seal.body.heads) {
@@ -283,8 +285,8 @@ pub fn seal_doc(
     }
     let canon = canonical_result(&r, s.meta.mode, &s.meta.body, s.meta.date);
     let body = SealBody {
-        unit: s.meta.unit.to_string(),
-        session: s.meta.session.to_string(),
+        unit: s.meta.unit.clone(),
+        session: s.meta.session.clone(),
         seq,
         heads: doc.heads(),
         result_digest: result_digest(&canon),

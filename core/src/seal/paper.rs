@@ -122,7 +122,8 @@ impl Paper {
         if postcard::to_stdvec(&self.result).ok().as_deref() != Some(self.canonical.as_slice()) {
             return Err(SealError::ResultMismatch);
         }
-        if self.result.unit != self.seal.body.unit || self.result.session != self.seal.body.session
+        if self.result.unit != self.seal.body.unit.as_str()
+            || self.result.session != self.seal.body.session.as_str()
         {
             return Err(SealError::WrongDocument);
         }
@@ -179,7 +180,7 @@ mod tests {
         assert!(matches!(bad.verify(), Err(SealError::ResultMismatch)));
         // A seal whose body was edited (another session named) no longer verifies.
         let mut edited = seal.clone();
-        edited.body.session = "ky-hop-khac".into();
+        edited.body.session = crate::domain::SessionId::new("ky-hop-khac").expect("id");
         let bad = decode(&encode(&edited, &canon)).expect("decode");
         assert!(bad.verify().is_err());
         // Not ours, truncated, a bomb: typed errors.

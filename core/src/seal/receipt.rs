@@ -98,8 +98,8 @@ impl Receipt {
             hub,
             ReceiptBody {
                 hub: hub.public().0,
-                unit: seal.body.unit.clone(),
-                session: seal.body.session.clone(),
+                unit: seal.body.unit.to_string(),
+                session: seal.body.session.to_string(),
                 seq: seal.body.seq,
                 seal_id: seal.id(),
                 received_at,
@@ -157,7 +157,7 @@ impl Receipt {
     /// Checks that the receipt is signed by `hub` and names exactly `seal`.
     pub fn verify(&self, hub: &PublicKey, seal: &Seal) -> Result<(), SealError> {
         let b = &seal.body;
-        self.verify_names(hub, &b.unit, &b.session, b.seq, seal.id())
+        self.verify_names(hub, b.unit.as_str(), b.session.as_str(), b.seq, seal.id())
     }
 
     fn verify_names(

@@ -70,7 +70,7 @@ fn tampering_is_detected() {
 
     // Another session's seal on this document.
     let mut body = seal.body.clone();
-    body.session = "khac".into();
+    body.session = crate::domain::SessionId::new("khac").expect("id");
     assert_eq!(
         check(&Seal::sign(&key(), body), &mut d),
         Err(SealError::WrongDocument)
@@ -110,4 +110,50 @@ fn key_files_are_private_and_never_overwritten() {
     assert!(matches!(UnitKey::load_file(&p), Err(KeyError::Format(_))));
     assert!(PublicKey::from_hex(&k.public().to_hex()).is_ok());
     assert!(PublicKey::from_hex("abcd").is_err());
+}
+
+/// The body as the release before typed its ids: plain strings.
+#[derive(Serialize, Deserialize)]
+struct StringSealBody {
+    unit: String,
+    session: String,
+    seq: u32,
+    heads: Vec<Head>,
+    result_digest: [u8; 32],
+    sealed_at: i64,
+    signer: [u8; 32],
+}
+
+#[test]
+fn typed_ids_sign_and_travel_as_the_strings_did() {
+    let mut d = doc();
+    let (seal, _) = seal_doc(&mut d, &key(), 1, 1_702_000_000).expect("sealable");
+    let b = &seal.body;
+    let old = StringSealBody {
+        unit: b.unit.to_string(),
+        session: b.session.to_string(),
+        seq: b.seq,
+        heads: b.heads.clone(),
+        result_digest: b.result_digest,
+        sealed_at: b.sealed_at,
+        signer: b.signer,
+    };
+    let old_bytes = postcard::to_stdvec(&old).expect("encode");
+    assert_eq!(postcard::to_stdvec(b).expect("encode"), old_bytes);
+    // Bytes the old type made decode into the new one, and its signature holds.
+    let back: SealBody = postcard::from_bytes(&old_bytes).expect("decode");
+    assert_eq!(&back, b);
+    Seal {
+        body: back,
+        signature: seal.signature.clone(),
+    }
+    .verify_signature()
+    .expect("the old bytes' signature");
+    // A seal whose unit is not an id no longer decodes at all.
+    let bad = StringSealBody {
+        unit: "../x".into(),
+        ..old
+    };
+    let bad = postcard::to_stdvec(&bad).expect("encode");
+    assert!(postcard::from_bytes::<SealBody>(&bad).is_err());
 }

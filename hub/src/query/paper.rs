@@ -57,7 +57,7 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Pap
     let p = paper::decode(record)?;
     p.verify()?;
     let b = &p.seal.body;
-    let entry = registry::get(store, &b.unit)?.ok_or_else(|| {
+    let entry = registry::get(store, b.unit.as_str())?.ok_or_else(|| {
         anyhow::anyhow!("đơn vị «{}» không có trong sổ đăng ký của máy chủ", b.unit)
     })?;
     if !entry
@@ -71,7 +71,9 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Pap
             b.unit
         );
     }
-    if let Some((seq, at)) = latest_seq(store, &b.unit, &b.session)?.filter(|l| l.0 > b.seq) {
+    if let Some((seq, at)) =
+        latest_seq(store, b.unit.as_str(), b.session.as_str())?.filter(|l| l.0 > b.seq)
+    {
         anyhow::bail!(
             "bản giấy phiên «{}» của «{}» là niêm phong lần {}, đã bị thay thế bởi niêm phong lần {} lúc {}: \
              không nhận làm kết quả hiện hành (cần bản giấy hoặc bản điện tử của lần {seq})",
@@ -85,7 +87,7 @@ pub(crate) fn ingest_paper(store: &Store, record: &[u8], now: i64) -> Result<Pap
     let id = p.seal.id();
     store.batch(&[Write::Put(
         Table::Paper,
-        paper_key(&b.unit, &b.session, b.seq),
+        paper_key(b.unit.as_str(), b.session.as_str(), b.seq),
         postcard::to_stdvec(&(record, now))?,
     )])?;
     let digital = store.read(Table::Receipts, &id)?.is_some();
@@ -139,8 +141,12 @@ pub(crate) fn papers(store: &Store) -> Result<Vec<Paper>> {
         };
         let b = &p.seal.body;
         let id = p.seal.id();
-        let digital = store.read(Table::Seals, &seal_key(&b.unit, &b.session, b.seq))?;
-        let superseded = latest_seq(store, &b.unit, &b.session)?.filter(|l| l.0 > b.seq);
+        let digital = store.read(
+            Table::Seals,
+            &seal_key(b.unit.as_str(), b.session.as_str(), b.seq),
+        )?;
+        let superseded =
+            latest_seq(store, b.unit.as_str(), b.session.as_str())?.filter(|l| l.0 > b.seq);
         let state = match digital.and_then(|d| Seal::from_bytes(&d).ok()) {
             _ if superseded.is_some() => PaperState::Superseded,
             Some(d) if d.id() == id => PaperState::Matched,

@@ -7,6 +7,7 @@
 //! in-memory backoff (`Backoff`), since a link that comes back should be used at once.
 //! Pure: the clock and the jitter are arguments.
 
+use super::Refusal;
 use serde::{Deserialize, Serialize};
 
 /// The first wait after a refusal, in milliseconds: long enough that a clerk's next
@@ -24,8 +25,8 @@ pub struct Schedule {
     pub failures: u32,
     /// Unix milliseconds before which refused work is not offered again.
     pub next_at_ms: i64,
-    /// The last refusal's code (a `RejectReason` code, `unknown_key` or `closed_key`).
-    pub reason: String,
+    /// The last refusal (stored as its code).
+    pub reason: Refusal,
     /// Its detail.
     pub detail: String,
     /// Unix milliseconds of the first refusal in this row.
@@ -48,7 +49,7 @@ pub fn delay_ms(failures: u32, jitter: u64) -> i64 {
 pub fn after_refusal(
     prev: Option<&Schedule>,
     now_ms: i64,
-    reason: &str,
+    reason: &Refusal,
     detail: &str,
     jitter: u64,
 ) -> Schedule {
@@ -56,7 +57,7 @@ pub fn after_refusal(
     Schedule {
         failures,
         next_at_ms: now_ms + delay_ms(failures, jitter),
-        reason: reason.to_owned(),
+        reason: reason.clone(),
         detail: detail.to_owned(),
         first_at_ms: prev.map_or(now_ms, |p| p.first_at_ms),
         last_at_ms: now_ms,
@@ -79,8 +80,9 @@ mod tests {
         let mut s: Option<Schedule> = None;
         let mut waits = Vec::new();
         let mut now = 1_000_000;
+        let unavailable = Refusal::Hub(tinnhiem_core::proto::RejectReason::Unavailable);
         for i in 0..15u64 {
-            let next = after_refusal(s.as_ref(), now, "unavailable", "", i * 7919);
+            let next = after_refusal(s.as_ref(), now, &unavailable, "", i * 7919);
             waits.push(next.next_at_ms - now);
             now = next.next_at_ms;
             s = Some(next);

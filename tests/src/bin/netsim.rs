@@ -11,14 +11,14 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tinnhiem_tests::netsim::{run, Counters, LinkConfig};
+use tinnhiem_tests::netsim::{run_on, Counters, LinkConfig};
 
 /// A UDP proxy with seeded loss, delay, jitter, duplication, reordering, a bandwidth cap
 /// and partitions.
 #[derive(Parser)]
 #[command(name = "tinnhiem-netsim", version)]
 struct Cli {
-    /// Where nodes send to.
+    /// Where nodes send to (port 0: any free port, printed on the first line).
     #[arg(long)]
     listen: SocketAddr,
     /// The hub.
@@ -46,9 +46,14 @@ fn main() -> std::process::ExitCode {
     };
     let counters = Arc::new(Counters::default());
     let res = rt.block_on(async {
+        // Bound before the first line, which names the address (port 0: the one the
+        // system chose), so that whoever started us can use it as soon as it reads it.
+        let front = tokio::net::UdpSocket::bind(cli.listen).await?;
         println!(
             "tinnhiem-netsim {} -> {} ({:?})",
-            cli.listen, cli.to, cli.link
+            front.local_addr()?,
+            cli.to,
+            cli.link
         );
         let c = counters.clone();
         let every = cli.stats_secs;
@@ -61,7 +66,7 @@ fn main() -> std::process::ExitCode {
             });
         }
         tokio::select! {
-            r = run(cli.listen, cli.to, cli.link.clone(), counters.clone()) => r,
+            r = run_on(front, cli.to, cli.link.clone(), counters.clone()) => r,
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     });
