@@ -35,7 +35,11 @@ pub(crate) fn print_aggregates(list: &[AggregateView]) {
         for f in &a.flagged {
             println!(
                 "  vượt ngưỡng: {} ({}), {} / {}: {}",
-                f.name, f.person_id, f.unit, f.session, f.flag
+                f.name,
+                f.person_id,
+                f.unit,
+                f.session,
+                flag_vi(f.flag.as_ref())
             );
         }
     }
@@ -256,6 +260,11 @@ fn percents(percent: &ByLevel<String>, name: impl Fn(&str) -> &str) -> String {
         .join(", ")
 }
 
+/// A flag's Vietnamese label ("Từ 2/3 tín nhiệm thấp trở lên"), not its JSON key.
+fn flag_vi(key: &str) -> String {
+    Flag::parse(key).map_or_else(|| key.to_owned(), |f| f.title().to_owned())
+}
+
 fn level_vi(k: &str) -> &str {
     match k {
         "high" => "cao",
@@ -289,7 +298,7 @@ pub(crate) fn print_person(v: &PersonReport) {
                 if r.unflagged() {
                     String::new()
                 } else {
-                    format!("  [{}]", r.flag)
+                    format!("  [{}]", flag_vi(r.flag.as_ref()))
                 }
             );
         }
@@ -373,7 +382,11 @@ pub(crate) fn print_flagged(list: &[SubjectRow]) {
             r.body,
             when::iso_to_vi(&r.date)
         );
-        println!("  {}: {}", r.flag, percents(&r.percent, level_vi));
+        println!(
+            "  {}: {}",
+            flag_vi(r.flag.as_ref()),
+            percents(&r.percent, level_vi)
+        );
         if let Some(c) = &r.consequence {
             println!("  Hậu quả: {} ({})", c.what, c.source);
             println!("  Cơ quan xử lý: {}", c.who);
@@ -425,11 +438,11 @@ pub(crate) fn print_results(list: &[SessionResultRow]) -> anyhow::Result<()> {
             println!(
                 "    {:<24} {}{}",
                 s.name,
-                percents(&s.percent, |k| k),
+                percents(&s.percent, level_vi),
                 if s.flag == Flag::None.key() {
                     String::new()
                 } else {
-                    format!("  [{}]", s.flag)
+                    format!("  [{}]", flag_vi(&s.flag))
                 }
             );
         }

@@ -52,17 +52,17 @@ function drawBallots() {
   E.rows = polled.map(x => ({id: x.id, name: x.name}));
   E.keys = keymap();
   clearBallot();
-  const legend = Object.entries(E.keys).filter(([k]) => k !== "x").map(([k, v]) => `<span class=kbd>${k}</span> ${TITLE(v)}`).join(" · ");
-  t.innerHTML = `<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ hoàn toàn ghi ở “Có mặt & số phiếu”</small></h2>
+  const legend = tn.join(Object.entries(E.keys).filter(([k]) => k !== "x").map(([k, v]) => tn.html`<span class=kbd>${k}</span> ${TITLE(v)}`), " · ");
+  fresh(t, tn.html`<h2>Nhập phiếu <small class=muted>mỗi phiếu hợp lệ một lần; phiếu không hợp lệ hoàn toàn ghi ở “Có mặt & số phiếu”</small></h2>
 <p class=muted>Gõ một phím cho mỗi người: ${legend}; <span class=kbd>Space</span> (phím cách) để trống. <span class=kbd>Enter</span> ghi phiếu, <span class=kbd>Esc</span> xóa phiếu đang nhập, <span class=kbd>Backspace</span> lùi lại, <span class=kbd>↑</span> <span class=kbd>↓</span> chọn dòng. Cứ gõ tiếp: phím gõ trong lúc đang ghi được giữ lại cho phiếu sau.</p>
 <p id=progress></p>
-<form id=ballot><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>` +
-    polled.map((x, i) => `<tr data-row=${i}><td class=num>${i + 1}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td><input class=mark data-subject="${tn.esc(x.id)}" readonly autocomplete=off aria-label="${tn.esc(x.name)}"></td><td class=chosen></td></tr>`).join("") +
-    `</table>
+<form id=ballot><table class=ballot><tr><th>#</th><th>Họ tên</th><th>Chức vụ</th><th>Phím</th><th>Mức</th></tr>${
+    polled.map((x, i) => tn.html`<tr data-row=${i}><td class=num>${i + 1}</td><td>${x.name}</td><td>${x.position}</td><td><input class=mark data-subject="${x.id}" readonly autocomplete=off aria-label="${x.name}"></td><td class=chosen></td></tr>`)
+    }</table>
 <div id=ballot-ask class=ask role=alert hidden></div>
 <p id=ballot-stop class=error role=alert hidden></p>
 <p><button type=button id=ballot-go tabindex=-1>Ghi phiếu (Enter)</button> <span id=ballot-state class=muted></span> <span class=msg id=ballot-msg></span></p></form>
-<h2>Phiếu vừa nhập ở trang này <small class=muted>để sửa: xóa rồi nhập lại</small></h2><div id=recent></div>`;
+<h2>Phiếu vừa nhập ở trang này <small class=muted>để sửa: xóa rồi nhập lại</small></h2><div id=recent></div>`);
   // The mouse feeds the same queue as the keys, and never takes the focus.
   for (const b of t.querySelectorAll("button")) b.addEventListener("mousedown", e => e.preventDefault());
   $("ballot-go").addEventListener("click", () => feed("Enter"));
@@ -256,10 +256,10 @@ function drawEntry() {
   ask.hidden = !E.asking;
   if (E.asking) {
     const b = blanks();
-    ask.innerHTML = `<b>Phiếu này để trống ${b.length}/${n} dòng:</b> ${b.map(r => tn.esc(r.name)).join(", ")}.
+    fresh(ask, tn.html`<b>Phiếu này để trống ${b.length}/${n} dòng:</b> ${b.map(r => r.name).join(", ")}.
 Dòng để trống là phiếu <b>không hợp lệ</b> đối với người đó.<br>
 <span class=kbd>Enter</span> ghi phiếu như vậy · <span class=kbd>Esc</span> quay lại gõ tiếp
-<button type=button class=secondary id=ask-yes tabindex=-1>Ghi như vậy</button> <button type=button class=secondary id=ask-no tabindex=-1>Quay lại</button>`;
+<button type=button class=secondary id=ask-yes tabindex=-1>Ghi như vậy</button> <button type=button class=secondary id=ask-no tabindex=-1>Quay lại</button>`);
     for (const [id, k] of [["ask-yes", "Enter"], ["ask-no", "Escape"]]) {
       $(id).addEventListener("mousedown", e => e.preventDefault());
       $(id).addEventListener("click", () => feed(k));
@@ -269,9 +269,9 @@ Dòng để trống là phiếu <b>không hợp lệ</b> đối với người �
   st.hidden = !E.stopped;
   if (E.stopped) {
     const shown = E.dropped.slice(0, 40).map(keyName).join(" ") + (E.dropped.length > 40 ? " …" : "");
-    st.innerHTML = `<b>Dừng nhập:</b> ${tn.esc(E.stopped)}.<br>Phiếu trên màn hình chưa ghi.` +
-      (E.dropped.length ? ` ${E.dropped.length} phím gõ từ lúc đó chưa dùng, đã bỏ: <span class=kbd>${tn.esc(shown)}</span>.` : "") +
-      `<br>So phiếu trên màn hình với phiếu giấy, rồi nhấn <span class=kbd>Esc</span> để nhập tiếp.`;
+    fresh(st, tn.html`<b>Dừng nhập:</b> ${E.stopped}.<br>Phiếu trên màn hình chưa ghi.${
+      E.dropped.length ? tn.html` ${E.dropped.length} phím gõ từ lúc đó chưa dùng, đã bỏ: <span class=kbd>${shown}</span>.` : ""
+    }<br>So phiếu trên màn hình với phiếu giấy, rồi nhấn <span class=kbd>Esc</span> để nhập tiếp.`);
   }
   drawState();
 }
@@ -291,14 +291,14 @@ function drawProgress() {
   const x = E.count ?? S.entries.length, y = need();
   if (y === null) {
     p.className = "warn";
-    put(p, `Đã nhập <b id=entry-count>${x}</b> phiếu (mọi máy đã gộp). Chưa biết cần bao nhiêu: ghi số phiếu thu về ở thẻ “Có mặt & số phiếu”.`);
+    put(p, tn.html`Đã nhập <b id=entry-count>${x}</b> phiếu (mọi máy đã gộp). Chưa biết cần bao nhiêu: ghi số phiếu thu về ở thẻ “Có mặt & số phiếu”.`);
     return;
   }
   const b = S.ballots;
   const how = `thu về ${b.collected} − không hợp lệ hoàn toàn ${b.wholly_invalid || 0}`;
   p.className = x > y ? "error" : x === y ? "ok" : "";
-  put(p, `Đã nhập <b id=entry-count>${x}</b> / cần <b id=entry-need>${y}</b> phiếu <small class=muted>(mọi máy đã gộp; cần = ${how})</small>` +
-    (x > y ? `<br><b>Nhập thừa ${x - y} phiếu:</b> có phiếu bị nhập hai lần, hoặc số phiếu thu về / không hợp lệ hoàn toàn chưa đúng. Xem lại “Phiếu vừa nhập” hoặc thẻ “Có mặt & số phiếu”.` : x === y ? " — đã đủ." : ""));
+  put(p, tn.html`Đã nhập <b id=entry-count>${x}</b> / cần <b id=entry-need>${y}</b> phiếu <small class=muted>(mọi máy đã gộp; cần = ${how})</small>${
+    x > y ? tn.html`<br><b>Nhập thừa ${x - y} phiếu:</b> có phiếu bị nhập hai lần, hoặc số phiếu thu về / không hợp lệ hoàn toàn chưa đúng. Xem lại “Phiếu vừa nhập” hoặc thẻ “Có mặt & số phiếu”.` : x === y ? " — đã đủ." : ""}`);
 }
 
 // After each poll: the count, unless a save finished while the poll was on its way (the
@@ -316,7 +316,7 @@ function drawRecent() {
   if (!r) return;
   const names = Object.fromEntries(S.subjects.map(x => [x.id, x.name]));
   const last = mine.slice(-10).reverse();
-  const changed = put(r, last.length ? `<table id=recent-table><tr><th>Mã phiếu</th><th>Nội dung</th><th></th></tr>` + last.map(e => `<tr><td class=muted>${tn.esc(e.id.slice(0, 8))}</td><td>${E.rows.map(x => `${tn.esc(names[x.id] || x.id)}: ${e.marks[x.id] ? TITLE(e.marks[x.id]) : "để trống"}`).join("; ")}</td><td><button type=button class="secondary remove" data-id="${tn.esc(e.id)}" tabindex=-1>Xóa</button></td></tr>`).join("") + "</table>" : "<p class=muted>Chưa có.</p>");
+  const changed = put(r, last.length ? tn.html`<table id=recent-table><tr><th>Mã phiếu</th><th>Nội dung</th><th></th></tr>${last.map(e => tn.html`<tr><td class=muted>${e.id.slice(0, 8)}</td><td>${E.rows.map(x => `${names[x.id] || x.id}: ${e.marks[x.id] ? TITLE(e.marks[x.id]) : "để trống"}`).join("; ")}</td><td><button type=button class="secondary remove" data-id="${e.id}" tabindex=-1>Xóa</button></td></tr>`)}</table>` : tn.html`<p class=muted>Chưa có.</p>`);
   if (!changed) return;
   for (const b of r.querySelectorAll(".remove")) {
     b.addEventListener("mousedown", e => e.preventDefault());
@@ -335,11 +335,11 @@ function drawRecent() {
 // different from a saved one until it is.
 function drawTallies(t, polled) {
   const v = x => x === null || x === undefined ? "" : String(x);
-  t.innerHTML = `<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2>
+  fresh(t, tn.html`<h2>Nhập kết quả tổng hợp từ biên bản giấy</h2>
 <p class=muted>Gõ số của một người rồi nhấn <span class=kbd>Enter</span> (hoặc “Ghi”) để ghi dòng đó. Ô <span class=unsaved>nền vàng, chữ nghiêng</span> là số đã gõ nhưng <b>chưa ghi</b>.</p>
-<table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => `<th>${tn.esc(l.title)}</th>`).join("")}<th>Không hợp lệ</th><th></th><th>Trạng thái</th></tr>` +
-    polled.map(x => `<tr data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td>${S.levels.map((l, i) => `<td><input type=text inputmode=numeric autocomplete=off data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`).join("")}<td><input type=text inputmode=numeric autocomplete=off data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`).join("") +
-    `</table><span class=msg></span>`;
+<table id=tally-table><tr><th>Họ tên</th>${S.levels.map(l => tn.html`<th>${l.title}</th>`)}<th>Không hợp lệ</th><th></th><th>Trạng thái</th></tr>${
+    polled.map(x => tn.html`<tr data-subject="${x.id}"><td>${x.name}</td>${S.levels.map((l, i) => tn.html`<td><input type=text inputmode=numeric autocomplete=off data-level="${l.key}" data-saved="${x.tally ? v(x.tally.levels[i]) : ""}" value="${x.tally ? v(x.tally.levels[i]) : ""}"></td>`)}<td><input type=text inputmode=numeric autocomplete=off data-level=invalid data-saved="${x.tally ? v(x.tally.invalid) : ""}" value="${x.tally ? v(x.tally.invalid) : ""}"></td><td><button type=button class=tally-go>Ghi</button></td><td><span class=tally-state></span><span class=field-error></span></td></tr>`)
+    }</table><span class=msg></span>`);
   const mark = tr => {
     let dirty = false;
     for (const i of tr.querySelectorAll("input")) {

@@ -18,14 +18,9 @@ function show(tab) {
   if (tab === "ballots") { const f = document.querySelector(".mark"); if (f) f.focus(); }
 }
 
-// Replaces an element's content only when it changed: a poll must not swap a button
-// from under a clerk's click.
-function put(el, html) {
-  if (el._html === html) return false;
-  el._html = html;
-  el.innerHTML = html;
-  return true;
-}
+const put = tn.put;
+// Draws a form afresh even when unchanged: its listeners are added again after.
+const fresh = (el, html) => tn.put(el, html, true);
 
 function msg(where, text, cls) {
   const e = document.querySelector(`#${where} .msg`);
@@ -60,9 +55,9 @@ function askUnseal(text) {
   if (asking) asking(false);
   return new Promise(done => {
     const el = $("unseal-confirm");
-    el.innerHTML = `<p class=warn><b>${tn.esc(text)}</b><br><button type=button id=unseal-yes>Vẫn ghi thay đổi, sẽ niêm phong lại</button> <button type=button class=secondary id=unseal-no>Thôi, giữ biên bản đã niêm phong</button></p>`;
+    fresh(el, tn.html`<p class=warn><b>${text}</b><br><button type=button id=unseal-yes>Vẫn ghi thay đổi, sẽ niêm phong lại</button> <button type=button class=secondary id=unseal-no>Thôi, giữ biên bản đã niêm phong</button></p>`);
     el.hidden = false;
-    const end = ok => { asking = null; el.hidden = true; el.innerHTML = ""; done(ok); };
+    const end = ok => { asking = null; el.hidden = true; fresh(el, tn.html``); done(ok); };
     asking = end;
     $("unseal-yes").addEventListener("click", () => end(true));
     $("unseal-no").addEventListener("click", () => end(false));
@@ -76,25 +71,25 @@ function drawSetup() {
   // The opening day matters to a council's calendar (NQ 96 counts from it); a Party
   // body's steps count from the poll day, so its sessions do not ask for one.
   const council = m.body_kind !== "party_committee";
-  $("tab-setup").innerHTML = `<h2>Thông tin phiên</h2>
-<table><tr><th>Cơ quan</th><td>${tn.esc(m.body)}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
-${council ? `<tr><th>Khai mạc kỳ họp</th><td id=opening-day>${m.opening_date ? tn.date(m.opening_date) : tn.date(m.date) + " <span class=muted>(trùng ngày bỏ phiếu)</span>"}</td></tr>` : ""}
-<tr><th>Quy định</th><td>${tn.esc(m.profile)}</td></tr><tr><th>Hình thức</th><td>${tn.esc(m.procedure_title)}</td></tr>
+  fresh($("tab-setup"), tn.html`<h2>Thông tin phiên</h2>
+<table><tr><th>Cơ quan</th><td>${m.body}</td></tr><tr><th>Ngày</th><td>${tn.date(m.date)}</td></tr>
+${council ? tn.html`<tr><th>Khai mạc kỳ họp</th><td id=opening-day>${m.opening_date ? tn.date(m.opening_date) : tn.html`${tn.date(m.date)} <span class=muted>(trùng ngày bỏ phiếu)</span>`}</td></tr>` : ""}
+<tr><th>Quy định</th><td>${m.profile}</td></tr><tr><th>Hình thức</th><td>${m.procedure_title}</td></tr>
 <tr><th>Cách nhập</th><td>${m.mode === "entries" ? "Từng phiếu" : "Tổng hợp từ giấy"}</td></tr></table>
 <h2>Ban kiểm phiếu</h2><form id=board>
-<div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${tn.esc(m.title || "")}"></label>
-<label>Nơi kiểm phiếu <input name=place value="${tn.esc(m.place || "")}"></label></div>
-<div class=row><label>Cơ quan giao nhiệm vụ (“do … giao”) <input name=assigned_by value="${tn.esc(m.assigned_by || "")}" placeholder="Ban Thường vụ Huyện ủy"></label>
-<label>Chức danh được lấy phiếu (“đối với …”) <input name=polled_posts value="${tn.esc(m.polled_posts || "")}" placeholder="các chức danh do HĐND bầu"></label></div>
-${council ? `<div class=row><label>Ngày khai mạc kỳ họp (trống: trùng ngày bỏ phiếu) <input name=opening_date type=date value="${tn.esc(m.opening_date || "")}"></label></div>` : ""}
-<div class=row><label>Trưởng ban <input name=chair value="${tn.esc(m.chair || "")}"></label>
-<label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${tn.esc(m.count_from || "")}" placeholder="14:05"></label>
-<label>Kết thúc <input name=to value="${tn.esc(m.count_to || "")}" placeholder="15:10"></label></div>
-<label>Thành viên ban kiểm phiếu (mỗi người một dòng) <textarea name=members>${tn.esc((m.board || []).join("\n"))}</textarea></label>
+<div class=row><label>Tên kỳ họp / hội nghị <input name=title value="${m.title || ""}"></label>
+<label>Nơi kiểm phiếu <input name=place value="${m.place || ""}"></label></div>
+<div class=row><label>Cơ quan giao nhiệm vụ (“do … giao”) <input name=assigned_by value="${m.assigned_by || ""}" placeholder="Ban Thường vụ Huyện ủy"></label>
+<label>Chức danh được lấy phiếu (“đối với …”) <input name=polled_posts value="${m.polled_posts || ""}" placeholder="các chức danh do HĐND bầu"></label></div>
+${council ? tn.html`<div class=row><label>Ngày khai mạc kỳ họp (trống: trùng ngày bỏ phiếu) <input name=opening_date type=date value="${m.opening_date || ""}"></label></div>` : ""}
+<div class=row><label>Trưởng ban <input name=chair value="${m.chair || ""}"></label>
+<label>Bắt đầu (GIỜ:PHÚT) <input name=from value="${m.count_from || ""}" placeholder="14:05"></label>
+<label>Kết thúc <input name=to value="${m.count_to || ""}" placeholder="15:10"></label></div>
+<label>Thành viên ban kiểm phiếu (mỗi người một dòng) <textarea name=members>${(m.board || []).join("\n")}</textarea></label>
 <button id=board-go>Ghi</button> <span class=msg></span></form>
 <h2>Làm việc trên nhiều máy</h2>
 <p>Mỗi máy nhập phần của mình; gộp bằng tệp: <a href="/s/${encodeURIComponent(ID)}/doc" id=doc-download>tải tệp phiên này</a>, mang sang máy kia và nhập ở trang “Các phiên”. Phiếu nhập ở các máy được cộng lại; một số bị nhập khác nhau ở hai máy sẽ được báo để nhập lại.</p>
-<h2>Các hạn theo quy định</h2><ul id=deadlines>${S.deadlines.length ? S.deadlines.map(d => `<li>${tn.date(d.due)} — ${tn.esc(d.what)}</li>`).join("") : "<li class=muted>Tài liệu gốc không nêu thời hạn nào cho hình thức này theo quy định của phiên.</li>"}</ul>`;
+<h2>Các hạn theo quy định</h2><ul id=deadlines>${S.deadlines.length ? S.deadlines.map(d => tn.html`<li>${tn.date(d.due)} — ${d.what}</li>`) : tn.html`<li class=muted>Tài liệu gốc không nêu thời hạn nào cho hình thức này theo quy định của phiên.</li>`}</ul>`);
   const f = $("board");
   // Drawn again once saved: the opening day moves the deadlines listed below the form.
   f.addEventListener("submit", async () => {
@@ -107,13 +102,13 @@ ${council ? `<div class=row><label>Ngày khai mạc kỳ họp (trống: trùng 
 // page), one added, or a whole list imported. Nothing here replaces a person silently:
 // the server refuses a taken row id and says who is on it.
 function drawSubjects() {
-  const reasons = sel => `<option value="">Được lấy phiếu</option>` + S.exclusions.map(e => `<option value="${e.key}"${e.key === sel ? " selected" : ""}>${tn.esc(e.title)}</option>`).join("");
-  const rows = S.subjects.map((x, i) => `<tr data-subject="${tn.esc(x.id)}"><td class=num>${i + 1}</td><td>${tn.esc(x.id)}</td><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td><td>${tn.esc(x.unit)}</td><td>${tn.esc(x.person_id)}</td><td>${x.excluded ? tn.esc(x.excluded) : ""}</td><td class=noprint><button type=button class="secondary subject-edit" data-id="${tn.esc(x.id)}">Sửa</button> <button type=button class="secondary subject-remove" data-id="${tn.esc(x.id)}">Xóa</button></td></tr>`).join("");
-  $("tab-subjects").innerHTML = `<h2>Danh sách người được lấy phiếu (${S.subjects.length})</h2>
-<table id=subjects-table><tr><th>#</th><th>Mã dòng</th><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị công tác</th><th>Mã người</th><th>Không lấy phiếu vì</th><th class=noprint></th></tr>${rows || "<tr><td colspan=8 class=muted>Chưa có ai.</td></tr>"}</table>
+  const reasons = sel => tn.html`<option value="">Được lấy phiếu</option>${S.exclusions.map(e => tn.html`<option value="${e.key}"${e.key === sel ? tn.html` selected` : ""}>${e.title}</option>`)}`;
+  const rows = S.subjects.map((x, i) => tn.html`<tr data-subject="${x.id}"><td class=num>${i + 1}</td><td>${x.id}</td><td>${x.name}</td><td>${x.position}</td><td>${x.unit}</td><td>${x.person_id}</td><td>${x.excluded || ""}</td><td class=noprint><button type=button class="secondary subject-edit" data-id="${x.id}">Sửa</button> <button type=button class="secondary subject-remove" data-id="${x.id}">Xóa</button></td></tr>`);
+  fresh($("tab-subjects"), tn.html`<h2>Danh sách người được lấy phiếu (${S.subjects.length})</h2>
+<table id=subjects-table><tr><th>#</th><th>Mã dòng</th><th>Họ tên</th><th>Chức vụ</th><th>Đơn vị công tác</th><th>Mã người</th><th>Không lấy phiếu vì</th><th class=noprint></th></tr>${rows.length ? rows : tn.html`<tr><td colspan=8 class=muted>Chưa có ai.</td></tr>`}</table>
 <div id=subject-panel></div><span id=subject-msg class=said></span>
 <h2>Nhập danh sách (CSV)</h2><form id=csv>
-<p class=muted id=csv-help>Dòng đầu là tiêu đề cột, chữ hoa hay thường, có dấu hay không dấu đều được; ngăn cách bằng dấu phẩy hoặc chấm phẩy. Các cột: ${tn.esc(S.csv_help.headers)}. STT 1 thành mã dòng s01. Lý do không lấy phiếu: ${tn.esc(S.csv_help.reasons)}. Dán nội dung hoặc chọn tệp.</p>
+<p class=muted id=csv-help>Dòng đầu là tiêu đề cột, chữ hoa hay thường, có dấu hay không dấu đều được; ngăn cách bằng dấu phẩy hoặc chấm phẩy. Các cột: ${S.csv_help.headers}. STT 1 thành mã dòng s01. Lý do không lấy phiếu: ${S.csv_help.reasons}. Dán nội dung hoặc chọn tệp.</p>
 <textarea name=csv id=csv-text></textarea><input type=file id=csv-file accept=".csv,text/csv">
 <label class=check><input type=checkbox id=csv-replace> Thay các dòng trùng mã với người đã có (người đang ở dòng đó bị thay)</label>
 <button id=csv-go>Nhập danh sách</button> <span class=msg></span></form>
@@ -121,7 +116,7 @@ function drawSubjects() {
 <label>Mã dòng <input name=id id=one-id required placeholder="s07" aria-describedby=one-id-error><span class=field-error id=one-id-error></span></label><label>Mã người <input name=person required></label>
 <label>Họ tên <input name=name required></label><label>Chức vụ <input name=position></label><label>Đơn vị công tác <input name=unit></label>
 <label>Không lấy phiếu vì <select name=excluded>${reasons("")}</select></label></div>
-<button id=one-go>Thêm</button> <span id=one-msg class=said></span></form>`;
+<button id=one-go>Thêm</button> <span id=one-msg class=said></span></form>`);
   // Messages of this tab that are not the CSV form's (`.msg`, which `act` writes).
   const say = (id, text, cls) => { tn.say(id, text, "said " + (cls || "")); };
   // The message goes on the redrawn tab, so it is seen only once the list shows the change.
@@ -150,15 +145,15 @@ function drawSubjects() {
   for (const b of document.querySelectorAll(".subject-edit")) b.addEventListener("click", () => {
     const x = byId(b.dataset.id);
     if (!x) return;
-    panel.innerHTML = `<form id=edit class=card><h2>Sửa dòng ${tn.esc(x.id)}</h2><div class=row>
-<label>Mã người <input name=person id=edit-person value="${tn.esc(x.person_id)}" required></label>
-<label>Họ tên <input name=name id=edit-name value="${tn.esc(x.name)}" required></label>
-<label>Chức vụ <input name=position id=edit-position value="${tn.esc(x.position)}"></label>
-<label>Đơn vị công tác <input name=unit id=edit-unit value="${tn.esc(x.unit)}"></label>
+    fresh(panel, tn.html`<form id=edit class=card><h2>Sửa dòng ${x.id}</h2><div class=row>
+<label>Mã người <input name=person id=edit-person value="${x.person_id}" required></label>
+<label>Họ tên <input name=name id=edit-name value="${x.name}" required></label>
+<label>Chức vụ <input name=position id=edit-position value="${x.position}"></label>
+<label>Đơn vị công tác <input name=unit id=edit-unit value="${x.unit}"></label>
 <label>Không lấy phiếu vì <select name=excluded id=edit-excluded>${reasons(x.excluded_key)}</select></label></div>
-${x.marks || x.tally ? `<p class=muted>Các ý kiến đã ghi cho dòng này (${x.marks} phiếu${x.tally ? ", kết quả tổng hợp" : ""}) vẫn thuộc dòng này sau khi sửa.</p>` : ""}
-<button id=edit-go>Ghi</button> <button type=button class=secondary id=edit-cancel>Thôi</button> <span id=edit-msg class=said></span></form>`;
-    $("edit-cancel").addEventListener("click", () => { panel.innerHTML = ""; });
+${x.marks || x.tally ? tn.html`<p class=muted>Các ý kiến đã ghi cho dòng này (${x.marks} phiếu${x.tally ? ", kết quả tổng hợp" : ""}) vẫn thuộc dòng này sau khi sửa.</p>` : ""}
+<button id=edit-go>Ghi</button> <button type=button class=secondary id=edit-cancel>Thôi</button> <span id=edit-msg class=said></span></form>`);
+    $("edit-cancel").addEventListener("click", () => { fresh(panel, tn.html``); });
     $("edit").addEventListener("submit", async () => {
       try {
         const r = await change(API + "/subjects/edit", {id: x.id, ...Object.fromEntries(new FormData($("edit")).entries())});
@@ -172,10 +167,10 @@ ${x.marks || x.tally ? `<p class=muted>Các ý kiến đã ghi cho dòng này ($
     if (!x) return;
     const marked = x.marks > 0 || x.tally;
     const what = [x.marks ? `${x.marks} phiếu có ý kiến cho người này` : "", x.tally ? "kết quả tổng hợp" : ""].filter(Boolean).join(" và ");
-    panel.innerHTML = `<p class=warn id=remove-confirm>Xóa <b>${tn.esc(x.name)}</b> (dòng ${tn.esc(x.id)}) khỏi danh sách?
-${marked ? `<br><b>Đã có ${what}.</b> Xóa người này sẽ xóa luôn các ý kiến đó (các phiếu vẫn giữ).` : ""}
-<br><button type=button id=remove-yes>${marked ? "Xóa cả ý kiến đã ghi" : "Xóa"}</button> <button type=button class=secondary id=remove-no>Thôi</button> <span id=remove-msg class=said></span></p>`;
-    $("remove-no").addEventListener("click", () => { panel.innerHTML = ""; });
+    fresh(panel, tn.html`<p class=warn id=remove-confirm>Xóa <b>${x.name}</b> (dòng ${x.id}) khỏi danh sách?
+${marked ? tn.html`<br><b>Đã có ${what}.</b> Xóa người này sẽ xóa luôn các ý kiến đó (các phiếu vẫn giữ).` : ""}
+<br><button type=button id=remove-yes>${marked ? "Xóa cả ý kiến đã ghi" : "Xóa"}</button> <button type=button class=secondary id=remove-no>Thôi</button> <span id=remove-msg class=said></span></p>`);
+    $("remove-no").addEventListener("click", () => { fresh(panel, tn.html``); });
     $("remove-yes").addEventListener("click", async () => {
       try {
         const r = await change(API + "/subjects/remove", {id: x.id, drop_marks: !!marked});
@@ -190,11 +185,11 @@ ${marked ? `<br><b>Đã có ${what}.</b> Xóa người này sẽ xóa luôn các
 let deleting = false;
 function drawHeader() {
   const el = $("session-actions");
-  if (S.seals.length) { put(el, ""); return; }
+  if (S.seals.length) { put(el, tn.html``); return; }
   const changed = put(el, deleting
-    ? `<p class=warn id=delete-confirm>Xóa phiên <b>${tn.esc(ID)}</b> (${S.subjects.length} người, ${S.entries.length} phiếu đã nhập)? Phiên chưa niêm phong; bản cuối được giữ trong thư mục deleted/ của máy này và chỉ khôi phục được khi gộp tệp đó với lựa chọn khôi phục.
+    ? tn.html`<p class=warn id=delete-confirm>Xóa phiên <b>${ID}</b> (${S.subjects.length} người, ${S.entries.length} phiếu đã nhập)? Phiên chưa niêm phong; bản cuối được giữ trong thư mục deleted/ của máy này và chỉ khôi phục được khi gộp tệp đó với lựa chọn khôi phục.
 <br><button type=button id=delete-yes>Xóa hẳn phiên này</button> <button type=button class=secondary id=delete-no>Thôi</button> <span id=delete-msg class=said></span></p>`
-    : `<button type=button class=secondary id=delete-session>Xóa phiên này</button>`);
+    : tn.html`<button type=button class=secondary id=delete-session>Xóa phiên này</button>`);
   if (!changed) return;
   if (!deleting) { $("delete-session").addEventListener("click", () => { deleting = true; drawHeader(); }); return; }
   $("delete-no").addEventListener("click", () => { deleting = false; drawHeader(); });
@@ -233,9 +228,9 @@ function countErrors(fields) {
 }
 
 function drawCounts() {
-  $("tab-counts").innerHTML = `<h2>Có mặt và số phiếu</h2><form id=counts novalidate><div class=grid>` +
-    COUNT_FIELDS.map(([g, k, l]) => `<label>${l} <input type=text inputmode=numeric autocomplete=off name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`).join("") +
-    `</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`;
+  fresh($("tab-counts"), tn.html`<h2>Có mặt và số phiếu</h2><form id=counts novalidate><div class=grid>${
+    COUNT_FIELDS.map(([g, k, l]) => tn.html`<label>${l} <input type=text inputmode=numeric autocomplete=off name=${k} id=count-${k} value="${S[g][k] ?? ""}" aria-describedby=count-error-${k}><span class=field-error id=count-error-${k}></span></label>`)
+    }</div><button id=counts-go>Ghi số liệu</button> <span class=msg></span></form><div id=quorum></div>`);
   const f = $("counts");
   // What the form holds: the body to send, or the typing slips found before sending.
   const read = () => {
@@ -277,14 +272,14 @@ function drawCounts() {
 
 function drawResult() {
   const r = S.result;
-  const pct = (x, k) => `${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
-  const conflicts = S.conflicts.length ? `<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${S.conflicts.map(c => `${tn.esc(c.label || c.field)}: ${c.values.map(tn.esc).join(" / ")}`).join("<br>")}</p>` : "";
-  const problems = S.problems.length ? `<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => `<li>${tn.esc(p)}</li>`).join("")}</ul>` : S.board_missing.length ? `<p class=warn id=problems>Số liệu khớp. Trước khi niêm phong còn ghi ban kiểm phiếu (thiếu ${tn.esc(S.board_missing.join(", "))}) ở thẻ “Thông tin”.</p>` : `<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
-  put($("tab-result"), `<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
+  const pct = (x, k) => tn.html`${x.counts[k]} <span class=muted>(${tn.pct(x.percent[k])})</span>`;
+  const conflicts = S.conflicts.length ? tn.html`<p class=error id=conflicts>Có ${S.conflicts.length} số bị nhập khác nhau trên hai máy; nhập lại để chọn giá trị đúng:<br>${tn.join(S.conflicts.map(c => `${c.label || c.field}: ${c.values.join(" / ")}`), tn.html`<br>`)}</p>` : "";
+  const problems = S.problems.length ? tn.html`<h2>Cần xử lý trước khi niêm phong (${S.problems.length})</h2><ul class=problems id=problems>${S.problems.map(p => tn.html`<li>${p}</li>`)}</ul>` : S.board_missing.length ? tn.html`<p class=warn id=problems>Số liệu khớp. Trước khi niêm phong còn ghi ban kiểm phiếu (thiếu ${S.board_missing.join(", ")}) ở thẻ “Thông tin”.</p>` : tn.html`<p class=ok id=problems>Số liệu khớp, đủ điều kiện niêm phong.</p>`;
+  put($("tab-result"), tn.html`<h2>Kết quả <small class=muted>trên ${r.collected} phiếu thu về</small></h2>
 <p>Có mặt khi bỏ phiếu ${r.present_at_vote}/${r.total} — <b class="${r.quorum_met ? "ok" : "bad"}">${r.quorum_met ? "đủ" : "chưa đủ"} số người theo quy định</b></p>${conflicts}
-<table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => `<th class=num>${tn.esc(l.title)}</th>`).join("")}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>` +
-    r.subjects.map(x => `<tr class="${x.flag !== "none" ? "flag" : ""}" data-subject="${tn.esc(x.id)}"><td>${tn.esc(x.name)}</td><td>${tn.esc(x.position)}</td>${S.levels.map(l => `<td class=num>${pct(x, l.key)}</td>`).join("")}<td class=num>${x.invalid}</td><td>${x.flag !== "none" ? `<b class=bad>${tn.esc(S.flag_titles[x.id])}</b>` : ""}</td></tr>`).join("") +
-    `</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv" id=csv-link>Tải CSV</a> · <a href="/s/${encodeURIComponent(ID)}/result.xlsx" id=xlsx-link>Tải Excel (XLSX)</a></p>`);
+<table id=result-table><tr><th>Họ tên</th><th>Chức vụ</th>${S.levels.map(l => tn.html`<th class=num>${l.title}</th>`)}<th class=num>Không hợp lệ</th><th>Cảnh báo</th></tr>${
+    r.subjects.map(x => tn.html`<tr class="${x.flag !== "none" ? "flag" : ""}" data-subject="${x.id}"><td>${x.name}</td><td>${x.position}</td>${S.levels.map(l => tn.html`<td class=num>${pct(x, l.key)}</td>`)}<td class=num>${x.invalid}</td><td>${x.flag !== "none" ? tn.html`<b class=bad>${S.flag_titles[x.id]}</b>` : ""}</td></tr>`)
+    }</table>${problems}<p class=noprint><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank id=minutes-link>Biên bản kiểm phiếu (in)</a> · <a href="/s/${encodeURIComponent(ID)}/result.csv" id=csv-link>Tải CSV</a> · <a href="/s/${encodeURIComponent(ID)}/result.xlsx" id=xlsx-link>Tải Excel (XLSX)</a></p>`);
 }
 
 async function drawSeal() {
@@ -294,14 +289,14 @@ async function drawSeal() {
   // A failed read is said as such: "no hub" for a read error once hid a stalled server.
   try { st = await tn.get("/api/status"); } catch (e) { stErr = e.message || String(e); }
   const mine = (st.deliveries || []).filter(d => d.session === ID);
-  const changed = put($("tab-seal"), `<h2>Niêm phong biên bản kiểm phiếu</h2>
-${cur ? `<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bản không thay đổi từ đó.</p>` : seals.length ? `<p class=warn id=seal-state>Đã có thay đổi sau lần niêm phong ${seals[seals.length - 1].seq}: cần niêm phong lại.</p>` : `<p class=muted id=seal-state>Chưa niêm phong.</p>`}
+  const changed = put($("tab-seal"), tn.html`<h2>Niêm phong biên bản kiểm phiếu</h2>
+${cur ? tn.html`<p class=ok id=seal-state>Đã niêm phong lần ${cur.seq}; biên bản không thay đổi từ đó.</p>` : seals.length ? tn.html`<p class=warn id=seal-state>Đã có thay đổi sau lần niêm phong ${seals[seals.length - 1].seq}: cần niêm phong lại.</p>` : tn.html`<p class=muted id=seal-state>Chưa niêm phong.</p>`}
 <p>Niêm phong là chữ ký số của đơn vị trên toàn bộ lịch sử phiên và kết quả tính được; sau đó biên bản được gửi lên máy chủ khi có mạng.</p>
 <button id=seal-go ${S.sealable && !S.board_missing.length && !cur ? "" : "disabled"}>Niêm phong</button> <span class=msg></span>
-${S.board_missing.length && !cur ? `<p class=warn id=board-missing>Chưa ghi đủ ban kiểm phiếu: còn thiếu ${tn.esc(S.board_missing.join(", "))}. Ghi ở mục “Ban kiểm phiếu”, thẻ “Thông tin”.</p>` : ""}
-${!S.sealable ? `<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
-${seals.length ? `<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => `<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${tn.esc(s.seal_id.slice(0, 32))}…</td></tr>`).join("")}</table>` : ""}
-<h2>Gửi lên máy chủ</h2>${stErr ? `<p class=error id=delivery-error>Không đọc được tình trạng gửi lên máy chủ: ${tn.esc(stErr)}</p>` : st.hub ? (mine.length ? `<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => `<tr data-state="${tn.esc(d.state)}"><td>${d.seq}</td><td><b>${tn.esc(d.state_vi)}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index + (d.received_at ? " lúc " + tn.when(d.received_at) : "") : tn.esc(d.detail_vi || d.reject_detail || d.last_error || "")}</td></tr>`).join("")}</table>` : "<p class=muted>Chưa có gì để gửi.</p>") : "<p class=muted>Chưa đặt máy chủ.</p>"}
+${S.board_missing.length && !cur ? tn.html`<p class=warn id=board-missing>Chưa ghi đủ ban kiểm phiếu: còn thiếu ${S.board_missing.join(", ")}. Ghi ở mục “Ban kiểm phiếu”, thẻ “Thông tin”.</p>` : ""}
+${!S.sealable ? tn.html`<p class=muted>Chưa niêm phong được: xem các việc cần xử lý ở thẻ “Kết quả”.</p>` : ""}
+${seals.length ? tn.html`<table><tr><th>Lần</th><th>Lúc</th><th>Mã niêm phong</th></tr>${seals.map(s => tn.html`<tr><td>${s.seq}</td><td>${tn.when(s.sealed_at)}</td><td class=muted>${s.seal_id.slice(0, 32)}…</td></tr>`)}</table>` : ""}
+<h2>Gửi lên máy chủ</h2>${stErr ? tn.html`<p class=error id=delivery-error>Không đọc được tình trạng gửi lên máy chủ: ${stErr}</p>` : st.hub ? (mine.length ? tn.html`<table id=delivery><tr><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${mine.map(d => tn.html`<tr data-state="${d.state}"><td>${d.seq}</td><td><b>${d.state_vi}</b></td><td>${d.state === "received" ? "biên nhận #" + d.log_index + (d.received_at ? " lúc " + tn.when(d.received_at) : "") : d.detail_vi || d.reject_detail || d.last_error || ""}</td></tr>`)}</table>` : tn.html`<p class=muted>Chưa có gì để gửi.</p>`) : tn.html`<p class=muted>Chưa đặt máy chủ.</p>`}
 <p><a href="/s/${encodeURIComponent(ID)}/minutes" target=_blank>Biên bản kiểm phiếu (in)</a></p>`);
   if (!changed) return;
   $("seal-go").addEventListener("click", async () => {
@@ -323,7 +318,7 @@ async function load() {
   drawHeader();
   if (!drawn) {
     drawn = true;
-    $("tabs").innerHTML = TABS.map(([t, l]) => `<a href="#${t}" data-tab="${t}" id=tab-link-${t}>${t === "ballots" && m.mode === "tallies" ? "Nhập tổng hợp" : l}</a>`).join("");
+    fresh($("tabs"), tn.html`${TABS.map(([t, l]) => tn.html`<a href="#${t}" data-tab="${t}" id=tab-link-${t}>${t === "ballots" && m.mode === "tallies" ? "Nhập tổng hợp" : l}</a>`)}`);
     drawSetup(); drawSubjects(); drawCounts(); drawBallots();
     const want = location.hash.slice(1);
     show(TABS.some(([t]) => t === want) ? want : (S.subjects.length ? "ballots" : "subjects"));

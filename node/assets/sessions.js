@@ -2,16 +2,16 @@
 "use strict";
 async function refresh() {
   const list = await tn.get("/api/sessions");
-  tn.view.sessions = list.length ? "<tr><th>Phiên</th><th>Cơ quan</th><th>Ngày</th><th>Hình thức</th><th class=num>Người</th><th class=num>Phiếu đã nhập</th><th>Niêm phong</th></tr>" +
-    list.map(s => `<tr data-session="${tn.esc(s.id)}"><td><a href="/s/${encodeURIComponent(s.id)}">${tn.esc(s.id)}</a></td><td>${tn.esc(s.body)}${s.title ? "<div class=muted>" + tn.esc(s.title) + "</div>" : ""}</td><td>${tn.date(s.date)}</td><td>${tn.esc(s.procedure)} <span class=muted>${tn.esc(s.profile)}</span></td><td class=num>${s.subjects}</td><td class=num>${s.entries}</td><td>${s.sealed ? `<span class="pill ok">lần ${s.sealed}</span>` : "<span class=muted>chưa</span>"}</td></tr>`).join("")
-    : "<tr><td class=muted>Chưa có phiên nào. Tạo phiên mới hoặc nhập từ tệp ở dưới.</td></tr>";
+  tn.view.sessions = list.length ? tn.html`<tr><th>Phiên</th><th>Cơ quan</th><th>Ngày</th><th>Hình thức</th><th class=num>Người</th><th class=num>Phiếu đã nhập</th><th>Niêm phong</th></tr>${
+    list.map(s => tn.html`<tr data-session="${s.id}"><td><a href="/s/${encodeURIComponent(s.id)}">${s.id}</a></td><td>${s.body}${s.title ? tn.html`<div class=muted>${s.title}</div>` : ""}</td><td>${tn.date(s.date)}</td><td>${s.procedure} <span class=muted>${s.profile}</span></td><td class=num>${s.subjects}</td><td class=num>${s.entries}</td><td>${s.sealed ? tn.html`<span class="pill ok">lần ${s.sealed}</span>` : tn.html`<span class=muted>chưa</span>`}</td></tr>`)}`
+    : tn.html`<tr><td class=muted>Chưa có phiên nào. Tạo phiên mới hoặc nhập từ tệp ở dưới.</td></tr>`;
   const st = await tn.get("/api/status");
-  if (!st.hub) { tn.view.sync = "<p class=muted>Chưa đặt máy chủ (tinnhiem-node hub set --addr HOST:PORT --key KHÓA).</p>"; return; }
-  const alarm = st.log && st.log.alarm ? `<p class=error>CẢNH BÁO: máy chủ đã ký hai trạng thái nhật ký không thể cùng đúng: ${tn.esc(st.log.alarm.detail)}</p>` : "";
-  const retry = st.retry ? `<p class=warn id=refused>Máy chủ đã từ chối ${st.retry.failures} lần liên tiếp: ${tn.esc(st.retry.reason_vi)}. Tự thử lại sau ${tn.when(st.retry.next_attempt_at)}.</p>` : "";
-  tn.view.sync = alarm + retry + `<p class=muted>Máy chủ ${tn.esc(st.hub)}</p>` + (st.deliveries.length ? "<table id=deliveries><tr><th>Phiên</th><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>" +
-    st.deliveries.map(x => `<tr data-session="${tn.esc(x.session)}" data-state="${tn.esc(x.state)}"><td>${tn.esc(x.session)}</td><td>${x.seq}</td><td><b class="${x.state === "received" ? "ok" : x.state === "rejected" ? "bad" : "warn"}">${tn.esc(x.state_vi)}</b></td><td>${x.state === "received" ? "biên nhận #" + x.log_index + " lúc " + tn.when(x.received_at) : tn.esc(x.detail_vi || x.last_error || "")}</td></tr>`).join("") + "</table>"
-    : "<p class=muted>Chưa có biên bản nào được niêm phong.</p>");
+  if (!st.hub) { tn.view.sync = tn.html`<p class=muted>Chưa đặt máy chủ (tinnhiem-node hub set --addr HOST:PORT --key KHÓA).</p>`; return; }
+  const alarm = st.log && st.log.alarm ? tn.html`<p class=error>CẢNH BÁO: máy chủ đã ký hai trạng thái nhật ký không thể cùng đúng: ${st.log.alarm.detail}</p>` : "";
+  const retry = st.retry ? tn.html`<p class=warn id=refused>Máy chủ đã từ chối ${st.retry.failures} lần liên tiếp: ${st.retry.reason_vi}. Tự thử lại sau ${tn.when(st.retry.next_attempt_at)}.</p>` : "";
+  tn.view.sync = tn.html`${alarm}${retry}<p class=muted>Máy chủ ${st.hub}</p>${st.deliveries.length ? tn.html`<table id=deliveries><tr><th>Phiên</th><th>Lần</th><th>Trạng thái</th><th>Chi tiết</th></tr>${
+    st.deliveries.map(x => tn.html`<tr data-session="${x.session}" data-state="${x.state}"><td>${x.session}</td><td>${x.seq}</td><td><b class="${x.state === "received" ? "ok" : x.state === "rejected" ? "bad" : "warn"}">${x.state_vi}</b></td><td>${x.state === "received" ? "biên nhận #" + x.log_index + " lúc " + tn.when(x.received_at) : x.detail_vi || x.last_error || ""}</td></tr>`)}</table>`
+    : tn.html`<p class=muted>Chưa có biên bản nào được niêm phong.</p>`}`;
 }
 
 document.addEventListener("DOMContentLoaded", () => {

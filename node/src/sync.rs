@@ -385,16 +385,22 @@ pub(crate) async fn daemon_loop(home: &Home, stop: impl std::future::Future<Outp
                 if check {
                     checked_at = Some(Instant::now());
                 }
-                match run_until(
+                // A round may wait up to two minutes for an unreachable hub: the stop
+                // must not wait for it. Dropping the round is safe at any await (every
+                // store write is one atomic batch; the hub sees the connection time out).
+                let round = run_until(
                     home,
                     &t,
                     Instant::now() + Duration::from_secs(120),
                     false,
                     check,
                     Progress::Print,
-                )
-                .await
-                {
+                );
+                let outcome = tokio::select! {
+                    _ = &mut stop => break,
+                    r = round => r,
+                };
+                match outcome {
                     Ok(s) => {
                         if s.connections > 0 {
                             tracing::info!(

@@ -911,8 +911,17 @@ impl AuditLine {
     }
 
     fn encode(&self) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        // Ordered by the line's second, then by when it was written (nanoseconds of
+        // the machine's clock), then random bytes against two writers in the same
+        // nanosecond: a seal must be listed after the import it seals, even within
+        // one second (random bytes alone listed them in any order).
         let mut k = self.at.to_be_bytes().to_vec();
-        let mut r = [0u8; 8];
+        let written = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        k.extend(written.to_be_bytes());
+        let mut r = [0u8; 4];
         getrandom::getrandom(&mut r).map_err(|e| StoreError::Io(e.to_string()))?;
         k.extend(r);
         let v = serde_json::json!({"at": self.at, "who": self.who, "what": self.what}).to_string();
@@ -930,6 +939,29 @@ mod tests {
 
     fn line() -> AuditLine {
         AuditLine::new(5, "clerk", "test")
+    }
+
+    #[test]
+    fn audit_lines_of_one_second_are_listed_in_the_order_they_were_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path(), BackendKind::Redb, Duration::ZERO).expect("open");
+        for i in 0..40 {
+            s.audit(&AuditLine::new(1_700_000_000, "clerk", format!("{i:02}")))
+                .expect("audit");
+        }
+        let whats: Vec<String> = s
+            .audit_log()
+            .expect("log")
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["what"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        let written: Vec<String> = (0..40).map(|i| format!("{i:02}")).collect();
+        assert_eq!(whats, written);
     }
 
     #[test]

@@ -183,6 +183,44 @@ fn the_daemon_waits_for_the_hub_and_other_commands_keep_working() {
 }
 
 #[test]
+fn the_daemon_stops_on_sigterm_while_the_hub_is_unreachable() {
+    let mut hub = Hub::start("lai-chau");
+    let n = NodeHome::init("lai-chau.muong-te");
+    hub.enroll(&n, "lai-chau.muong-te");
+    n.point_at(hub.addr, &hub.key);
+    hub.kill();
+    n.seal_session("ky-hop-3", 22);
+    let mut daemon = n.daemon();
+    // In a round that is still trying the hub (it tries for up to two minutes).
+    let start = Instant::now();
+    while !n.status()["deliveries"][0]["last_error"].is_string() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no attempt");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let pid = daemon.0.id().to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    // It used to be killed by the signal mid-round (status 143 under a service
+    // manager), never logging that it stopped.
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_ne!(n.status()["deliveries"][0]["state"], "received");
+}
+
+#[test]
 fn an_unregistered_node_is_refused_and_says_why() {
     let hub = Hub::start("lai-chau");
     let n = NodeHome::init("lai-chau.stranger");

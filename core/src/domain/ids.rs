@@ -26,7 +26,7 @@ pub enum IdError {
     },
     /// The text has a character outside `[A-Za-z0-9._-]` or starts with `.`.
     #[error(
-        "mã {kind} «{value}» chỉ được dùng chữ không dấu, số, '-', '_', '.' (invalid character)"
+        "mã {kind} «{value}» có ký tự không hợp lệ: chỉ được dùng chữ không dấu, số, '-', '_', '.', và không bắt đầu bằng '.'"
     )]
     BadChar {
         /// Which kind of id.
