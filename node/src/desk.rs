@@ -296,15 +296,13 @@ impl<'a> Desk<'a> {
 
     /// Imports a whole session from JSON text; `origin` names the file for messages.
     pub(crate) fn import(&self, text: &str, origin: &str) -> Result<Session> {
-        let f = SessionFile::from_json(text).map_err(|e| list_errors(origin, &e))?;
         let mut ids = Vec::new();
-        let s = f
-            .into_session(&self.home.config.unit, || {
-                let id = random_hex(16).unwrap_or_default();
-                ids.push(id.clone());
-                id
-            })
-            .map_err(|errs| list_errors(origin, &errs))?;
+        let s = SessionFile::read(text, &self.home.config.unit, || {
+            let id = random_hex(16).unwrap_or_default();
+            ids.push(id.clone());
+            id
+        })
+        .map_err(|errs| list_errors(origin, &errs))?;
         if ids.iter().any(String::is_empty) {
             bail!("không lấy được số ngẫu nhiên cho mã phiếu");
         }

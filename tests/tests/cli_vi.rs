@@ -758,3 +758,83 @@ fn a_change_after_sealing_warns_on_the_command_line() {
     let o = h.run(&["board", "set", "ky-hop-14", "--place", "Hội trường C"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("CẢNH BÁO"));
 }
+
+/// A file whose figures cannot be (more present than the whole body, more collected than
+/// issued, a tally past the ballots counted) is refused as the counts form refuses them,
+/// every problem named at its field or person, nothing stored; figures still missing
+/// while counting goes on import as before, listed as warnings (user trial, defect 1).
+#[test]
+fn impossible_figures_in_a_file_are_refused_and_nothing_is_stored() {
+    let h = NodeHome::init("lai-chau");
+    let bad = SESSION_JSON
+        .replace("\"ky-hop-14\"", "\"bad-4\"")
+        .replace(
+            "{\"total\": 50, \"present\": 49, \"absent_from_start\": 1, \"present_at_vote\": 49}",
+            "{\"total\": 50, \"present\": 52}",
+        )
+        .replace(
+            "{\"issued\": 49, \"collected\": 49, \"wholly_invalid\": 0}",
+            "{\"issued\": 5, \"collected\": 60}",
+        )
+        .replace("\"high\": 40", "\"high\": 90");
+    let f = h.file("bad.json", &bad);
+    let e = h.fails(&["session", "import", f.to_str().expect("path")]);
+    assert_vietnamese("import refused", &e);
+    for want in [
+        "không ghi gì",
+        "Số có mặt dự kỳ họp (hội nghị) (52) lớn hơn tổng số đại biểu (thành viên) (50)",
+        "Số phiếu thu về (60) lớn hơn số phiếu phát ra (5)",
+        "Nguyễn Văn A: tổng các mức và phiếu không hợp lệ là 99",
+        "«attendance» › «present»",
+        "«tallies» › «s01»",
+    ] {
+        assert!(e.contains(want), "missing «{want}» in: {e}");
+    }
+    assert!(
+        h.ok(&["session", "list"]).starts_with("Chưa có phiên nào"),
+        "nothing stored"
+    );
+
+    // Still counting: numbers not typed yet are warnings, and the file is stored.
+    let partial = SESSION_JSON
+        .replace(
+            "{\"total\": 50, \"present\": 49, \"absent_from_start\": 1, \"present_at_vote\": 49}",
+            "{\"total\": 50, \"present\": 49}",
+        )
+        .replace(
+            "\"tallies\": {\"s01\": {\"high\": 40, \"confidence\": 8, \"low\": 1, \"invalid\": 0}}",
+            "\"mode\": \"tallies\"",
+        );
+    let f = h.file("dang-nhap.json", &partial);
+    let out = h.ok(&["session", "import", f.to_str().expect("path")]);
+    assert!(out.contains("ky-hop-14") && out.contains("vấn đề"), "{out}");
+}
+
+/// Every problem of a file, of its shape and of its values, is listed in one run, each
+/// at its place, and nothing is stored (user trial, defect 2).
+#[test]
+fn shape_and_value_problems_are_listed_in_one_run() {
+    let h = NodeHome::init("lai-chau");
+    let bad = SESSION_JSON
+        .replace(
+            "\"person_id\": \"p-0001\", \"name\": \"Nguyễn Văn A\", ",
+            "",
+        )
+        .replace("\"id\": \"s02\"", "\"id\": \"bad id!\"")
+        .replace("2023-12-08", "2023-13-45")
+        .replace("\"HĐND tỉnh Lai Châu\"", "\"\"");
+    let f = h.file("bad.json", &bad);
+    let e = h.fails(&["session", "import", f.to_str().expect("path")]);
+    assert_vietnamese("import refused", &e);
+    assert!(e.contains("có 5 lỗi, không ghi gì"), "{e}");
+    for want in [
+        "Mã người (mục «subjects» › thứ 1 › «person_id»): còn thiếu",
+        "Họ tên (mục «subjects» › thứ 1 › «name»): còn thiếu",
+        "Mã dòng (mục «subjects» › thứ 2 › «id»)",
+        "Ngày bỏ phiếu (mục «date»): ngày «2023-13-45»",
+        "Cơ quan bỏ phiếu (mục «body»)",
+    ] {
+        assert!(e.contains(want), "missing «{want}» in: {e}");
+    }
+    assert!(h.ok(&["session", "list"]).starts_with("Chưa có phiên nào"));
+}

@@ -738,3 +738,42 @@ async fn a_page_on_another_port_cannot_act_through_the_clerks_browser() {
     assert_eq!(b.csp_violations().await, Vec::<String>::new());
     b.close().await;
 }
+
+/// The import page refuses a file whose figures cannot be, as the command line does:
+/// every problem named in Vietnamese, and nothing stored (user trial, defect 1).
+#[test]
+fn the_web_import_refuses_impossible_figures_and_stores_nothing() {
+    let (node, web) = node_with_session();
+    let base = &web.base;
+    let (session, csrf) = http::login(base, "lan", PASSWORD);
+    let before = node_state(&node);
+    let bad = session_file("bad-web", 10)
+        .replace("\"present\": 30", "\"present\": 32")
+        .replace("\"collected\": 30", "\"collected\": 60");
+    let a = send(
+        base,
+        &json_route("/api/import", &bad),
+        &session,
+        &csrf,
+        None,
+    );
+    let text = a.text();
+    assert!((400..500).contains(&a.status), "{}: {text}", a.status);
+    for want in [
+        "không ghi gì",
+        "Số có mặt dự kỳ họp (hội nghị) (32) lớn hơn tổng số đại biểu (thành viên) (30)",
+        "Số phiếu thu về (60) lớn hơn số phiếu phát ra (30)",
+        "Nguyễn Văn A: tổng các mức",
+    ] {
+        assert!(text.contains(want), "missing «{want}» in: {text}");
+    }
+    assert_eq!(node_state(&node), before, "nothing stored");
+    let good = send(
+        base,
+        &json_route("/api/import", &session_file("good-web", 10)),
+        &session,
+        &csrf,
+        None,
+    );
+    assert_eq!(good.status, 200, "{}", good.text());
+}

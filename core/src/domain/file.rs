@@ -140,6 +140,67 @@ impl SessionFile {
     /// missing field, wrong type and unknown field is listed at once, in Vietnamese, so
     /// a clerk fixes the file in one pass (serde would stop at the first, in English).
     pub fn from_json(text: &str) -> Result<SessionFile, Vec<FileError>> {
+        let (f, errs) = Self::walk(text)?;
+        match f {
+            Some(f) if errs.is_empty() => Ok(f),
+            _ => Err(errs),
+        }
+    }
+
+    /// Reads, checks and builds a session from JSON text in one pass, as `session import`
+    /// and the import page do: the shape problems (missing fields, wrong types) and the
+    /// value problems (a bad id, an impossible date, an empty body) are listed together,
+    /// each at its place, and then the figures are refused when they break a count rule
+    /// ([`Problem::is_impossible`]), so nothing impossible is ever stored. What is
+    /// normal while counting goes on (numbers not typed yet) is not refused here.
+    ///
+    /// [`Problem::is_impossible`]: super::Problem::is_impossible
+    pub fn read(
+        text: &str,
+        unit: &UnitId,
+        entry_id: impl FnMut() -> String,
+    ) -> Result<Session, Vec<FileError>> {
+        let (f, mut errs) = Self::walk(text)?;
+        let Some(f) = f else {
+            return Err(errs);
+        };
+        match f.into_session(unit, entry_id) {
+            Err(more) => {
+                let shape = errs.clone();
+                // A value left empty because it was missing or of the wrong type is
+                // already listed at its place: it is not listed a second time.
+                errs.extend(more.into_iter().filter(|e| {
+                    e.at.is_empty()
+                        || !shape.iter().any(|s| {
+                            s.at == e.at
+                                || ((e.at.starts_with("tallies.") || e.at.starts_with("entries["))
+                                    && s.at.starts_with(&format!("{}.", e.at)))
+                        })
+                }));
+                Err(errs)
+            }
+            Ok(_) if !errs.is_empty() => Err(errs),
+            Ok(s) => {
+                let impossible: Vec<FileError> = super::compute(&s)
+                    .problems
+                    .iter()
+                    .filter(|p| p.is_impossible())
+                    .map(|p| err(p.file_place(), p.to_string()))
+                    .collect();
+                if impossible.is_empty() {
+                    Ok(s)
+                } else {
+                    Err(impossible)
+                }
+            }
+        }
+    }
+
+    /// Parses JSON and walks it: a syntax error is the only problem; otherwise the file
+    /// as far as it could be read (`None` only when it is not an object) and every shape
+    /// problem found.
+    #[allow(clippy::type_complexity)]
+    fn walk(text: &str) -> Result<(Option<SessionFile>, Vec<FileError>), Vec<FileError>> {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             vec![err(
                 "",
@@ -158,10 +219,7 @@ impl SessionFile {
         })?;
         let mut errs = Vec::new();
         let f = Walk::new(&mut errs).session(&v);
-        match f {
-            Some(f) if errs.is_empty() => Ok(f),
-            _ => Err(errs),
-        }
+        Ok((f, errs))
     }
 
     /// Checks the file against the domain and builds the session for `unit`, reporting
@@ -306,11 +364,22 @@ impl SessionFile {
             .map(|s| s.id.as_str())
             .collect();
 
+        // Rows refused above: a tally or mark given to one is not listed again as
+        // "not on the list", the row's own problem says what to fix.
+        let refused_rows: BTreeSet<&str> = self
+            .subjects
+            .iter()
+            .map(|r| r.id.trim())
+            .filter(|id| !subjects.iter().any(|s| s.id.as_str() == *id))
+            .collect();
         let mut tallies = BTreeMap::new();
         let mut entries = Vec::new();
         if let Some(procedure) = procedure {
             for (sid, t) in self.tallies.iter().flatten() {
                 let at = format!("tallies.{sid}");
+                if refused_rows.contains(sid.as_str()) {
+                    continue;
+                }
                 if !known.contains(sid.as_str()) {
                     errs.push(err(
                         &at,
@@ -331,6 +400,9 @@ impl SessionFile {
                 let mut marks = BTreeMap::new();
                 for (sid, m) in e {
                     let at = format!("entries[{i}].{sid}");
+                    if refused_rows.contains(sid.as_str()) {
+                        continue;
+                    }
                     if !known.contains(sid.as_str()) {
                         errs.push(err(
                             &at,
@@ -628,10 +700,12 @@ impl<'e> Walk<'e> {
         let position = self.string(at, o, "position", false).unwrap_or_default();
         let unit = self.string(at, o, "unit", false).unwrap_or_default();
         let excluded = self.string(at, o, "excluded", false);
+        // A missing field is already listed; the row is kept, empty there, so that the
+        // rest of it is still checked in the same pass.
         Some(SubjectRow {
-            id: id?,
-            person_id: person_id?,
-            name: name?,
+            id: id.unwrap_or_default(),
+            person_id: person_id.unwrap_or_default(),
+            name: name.unwrap_or_default(),
             position,
             unit,
             excluded,
@@ -789,15 +863,17 @@ impl<'e> Walk<'e> {
                 None
             }
         };
+        // Missing required fields are listed already and left empty here, so that
+        // [`SessionFile::read`] still checks every other value in the same pass.
         Some(SessionFile {
-            id: id?,
+            id: id.unwrap_or_default(),
             unit,
-            profile: profile?,
-            procedure: procedure?,
+            profile: profile.unwrap_or_default(),
+            procedure: procedure.unwrap_or_default(),
             mode,
-            body: body?,
+            body: body.unwrap_or_default(),
             title,
-            date: date?,
+            date: date.unwrap_or_default(),
             place,
             count_from,
             count_to,
@@ -1014,6 +1090,75 @@ mod tests {
             .expect_err("invalid");
         let at: Vec<_> = errs.iter().map(|e| e.at.as_str()).collect();
         assert_eq!(at, vec!["entries[1].s01", "entries[2].s02"]);
+    }
+
+    /// The user trial's file: missing fields, a bad line id, an impossible date and an
+    /// empty body are listed in one pass, each once, at its place.
+    #[test]
+    fn shape_and_value_problems_are_listed_together() {
+        let bad = GOOD
+            .replace("\"person_id\": \"p-0001\", \"name\": \"Nguyễn Văn A\", ", "")
+            .replace(
+                "\"unit\": \"HĐND tỉnh\"}]",
+                "\"unit\": \"HĐND tỉnh\"}, {\"id\": \"bad id!\", \"person_id\": \"p-2\", \"name\": \"B\"}]",
+            )
+            .replace("2023-12-08", "2023-13-45")
+            .replace("\"HĐND tỉnh Lai Châu\"", "\"\"");
+        let errs = SessionFile::read(&bad, &unit(), || "x".into()).expect_err("five problems");
+        let mut at: Vec<_> = errs.iter().map(|e| e.at.as_str()).collect();
+        at.sort_unstable();
+        assert_eq!(
+            at,
+            vec![
+                "body",
+                "date",
+                "subjects[0].name",
+                "subjects[0].person_id",
+                "subjects[1].id"
+            ],
+            "{errs:?}"
+        );
+        assert!(SessionFile::from_json(&bad).is_err());
+    }
+
+    /// Figures that cannot be are refused as the counts form refuses them; figures not
+    /// typed yet are not.
+    #[test]
+    fn impossible_figures_are_refused_missing_ones_are_not() {
+        let bad = GOOD
+            .replace(
+                "{\"total\": 50, \"present\": 49, \"absent_from_start\": 1, \"present_at_vote\": 49}",
+                "{\"total\": 50, \"present\": 52}",
+            )
+            .replace(
+                "{\"issued\": 49, \"collected\": 49, \"wholly_invalid\": 0}",
+                "{\"issued\": 5, \"collected\": 60}",
+            )
+            .replace("\"high\": 40", "\"high\": 90");
+        let errs = SessionFile::read(&bad, &unit(), || "x".into()).expect_err("impossible");
+        let at: Vec<_> = errs.iter().map(|e| e.at.as_str()).collect();
+        assert!(at.contains(&"attendance.present"), "{errs:?}");
+        assert!(at.contains(&"ballots.collected"), "{errs:?}");
+        assert!(at.contains(&"tallies.s01"), "{errs:?}");
+        let present = errs
+            .iter()
+            .find(|e| e.at == "attendance.present")
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            present.contains("(52) lớn hơn tổng số đại biểu"),
+            "{present}"
+        );
+        let huge = GOOD.replace("\"total\": 50", "\"total\": 99999999");
+        let errs = SessionFile::read(&huge, &unit(), || "x".into()).expect_err("too large");
+        assert!(errs.iter().any(|e| e.at == "attendance.total"), "{errs:?}");
+
+        let counting = GOOD.replace(
+            "{\"issued\": 49, \"collected\": 49, \"wholly_invalid\": 0}",
+            "{\"issued\": 49}",
+        );
+        SessionFile::read(&counting, &unit(), || "x".into()).expect("still counting");
+        SessionFile::read(GOOD, &unit(), || "x".into()).expect("good");
     }
 
     #[test]

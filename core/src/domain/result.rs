@@ -292,6 +292,41 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// Whether the figures cannot be, whatever is typed later: the count rules the form
+    /// refuses ([`Problem::is_count_rule`]), a tally row that does not add up to the
+    /// ballots counted or holds a count past the limit (refused where a tally is typed),
+    /// and more ballots entered than were counted. An imported file with one of these is
+    /// refused; a number not typed yet, or fewer ballots entered so far, is not.
+    pub fn is_impossible(&self) -> bool {
+        match self {
+            Problem::SubjectSum { .. } | Problem::TallyTooLarge { .. } => true,
+            Problem::EntryCount { entered, expected } => entered > expected,
+            p => p.is_count_rule(),
+        }
+    }
+
+    /// Where the problem is in a session file (`attendance.present`, `tallies.s01`), as
+    /// [`super::FileError::at`] names places.
+    pub fn file_place(&self) -> String {
+        match self {
+            Problem::Missing { field }
+            | Problem::Exceeds { field, .. }
+            | Problem::TooLarge { field, .. } => (*field).to_string(),
+            Problem::AttendanceSum { .. } => "attendance.absent_from_start".into(),
+            Problem::AbsentAtVote { .. } | Problem::QuorumNotMet { .. } => {
+                "attendance.present_at_vote".into()
+            }
+            Problem::NothingCollected => "ballots.collected".into(),
+            Problem::MissingTally { subject, .. }
+            | Problem::SubjectSum { subject, .. }
+            | Problem::TallyTooLarge { subject, .. } => format!("tallies.{subject}"),
+            Problem::EntryCount { .. } => "entries".into(),
+            _ => String::new(),
+        }
+    }
+}
+
 /// The form's own label of a count, as the clerk reads it on the page.
 fn field_vi(field: &str) -> &str {
     match field {
