@@ -1070,11 +1070,10 @@ impl<'a> Reader<'a> {
                     (Value::Scalar(v), false) if !self.lookup_only() => {
                         self.as_text(&path(), &sid, v.into_owned())
                     }
-                    _ => {
-                        let mut one = BTreeMap::new();
-                        one.insert(sid.clone(), slot);
-                        self.slot_text(&path(), &marks_o, &one, &sid)
-                    }
+                    // In conflict, or an object where a mark belongs: the lookup names it.
+                    _ => self
+                        .scalar(&path(), &marks_o, &sid)
+                        .and_then(|v| self.as_text(&path(), &sid, v)),
                 };
                 match (SubjectId::new(&sid), m.as_deref().and_then(Mark::parse)) {
                     (Ok(s), Some(m)) => {
